@@ -1,0 +1,76 @@
+# Vigil: one entry point. `make` builds bin/, `make test` runs every test,
+# `make asan` builds with ASan+UBSan into bin/asan/ and runs the tests against it.
+
+CC      ?= cc
+PKGS    := libcurl jansson openssl
+VARIANT ?= release
+ROOT    := $(CURDIR)
+
+ifeq ($(VARIANT),asan)
+BIN     := bin/asan
+OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BIN     := bin
+OPT     := -O2 -g
+endif
+OBJ     := bin/.obj/$(VARIANT)
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# snprintf truncation is the intended bound on every message buffer, so gcc may not
+# warn about it; every other warning is an error.
+CFLAGS  += -std=c11 -D_GNU_SOURCE \
+           -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-format-truncation $(OPT) \
+           -Ishared $(PKG_CFLAGS) -MMD -MP
+LDFLAGS += $(filter -fsanitize=%,$(OPT))
+LDLIBS  += $(PKG_LIBS) -lm
+
+SHARED_SRC := $(wildcard shared/*.c)
+PROBE_SRC  := $(filter-out probe/main.c,$(wildcard probe/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+SHARED_OBJ := $(SHARED_SRC:%.c=$(OBJ)/%.o)
+PROBE_OBJ  := $(PROBE_SRC:%.c=$(OBJ)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
+
+.PHONY: all test asan bench demo clean setup
+all: $(BIN)/probe $(UNIT_BIN)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(OBJ)/libvigil.a: $(SHARED_OBJ)
+	$(AR) rcs $@ $^
+
+$(BIN)/probe: $(OBJ)/probe/main.o $(PROBE_OBJ) $(OBJ)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link every module of probe (not its main) and the shared library.
+$(BIN)/tests/%: $(OBJ)/tests/unit/%.o $(PROBE_OBJ) $(OBJ)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+setup:
+	scripts/setup
+
+test: setup
+	$(MAKE) all
+	VIGIL_ROOT=$(ROOT) VIGIL_BIN=$(ROOT)/$(BIN) tests/run
+
+asan: setup
+	$(MAKE) VARIANT=asan all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	VIGIL_ROOT=$(ROOT) VIGIL_BIN=$(ROOT)/bin/asan tests/run
+
+bench: setup all
+	scripts/bench-probe
+
+demo: setup all
+	scripts/demo
+
+clean:
+	rm -rf bin
+
+-include $(shell find bin/.obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,92 @@
+/*
+ * journey: loading and checking journey files (format: probe/README.md).
+ *
+ * journey_load turns a file, its includes spliced in, into a flat list of steps with
+ * every default applied, every JSONPath, predicate and regex compiled and every template
+ * checked, so that running it can fail only on what the server does. Errors name the
+ * file, line and column: "checkout.json:12:8: unknown key ...".
+ */
+#ifndef VIGIL_JOURNEY_H
+#define VIGIL_JOURNEY_H
+
+#include <jansson.h>
+#include <regex.h>
+#include <stddef.h>
+
+#include "jsonpath.h"
+#include "predicate.h"
+
+/* Limits on what one journey may hold. */
+#define JOURNEY_FILE_MAX (1024 * 1024)   /* bytes in one journey file */
+#define JOURNEY_STEPS_MAX 1000           /* steps after includes are spliced in */
+#define JOURNEY_INCLUDE_DEPTH 16         /* includes within includes */
+
+enum body_kind { BODY_NONE, BODY_JSON, BODY_FORM, BODY_RAW };
+enum capture_kind { CAP_JSON, CAP_HEADER, CAP_COOKIE, CAP_REGEX, CAP_STATUS };
+
+struct capture {
+    char *name;
+    enum capture_kind kind;
+    char *arg;                  /* the path, header name, cookie name or regex */
+    struct jsonpath *path;      /* CAP_JSON */
+    regex_t re;                 /* CAP_REGEX */
+    int group;                  /* CAP_REGEX: which group */
+};
+
+struct check {
+    char *what;                 /* header name, or JSONPath text */
+    struct jsonpath *path;      /* JSON checks only */
+    struct predicate *pred;
+};
+
+struct status_range {
+    int lo, hi;                 /* inclusive */
+};
+
+struct step {
+    char *name;
+    char *file;                 /* the file the step was written in */
+    char *method;
+    char *url;                  /* template */
+    json_t *headers;            /* object: name -> template string; defaults merged in */
+    json_t *query;              /* object: name -> template string, or NULL */
+    enum body_kind body_kind;
+    json_t *body;               /* JSON value, form object, or raw template string */
+    long timeout_ms, retries, retry_interval_ms, wait_ms, max_redirects;
+    double retry_backoff;
+    int follow_redirects;
+    json_t *set_vars;           /* an include's variables, set when this step starts */
+
+    struct status_range *status;
+    size_t nstatus;
+    double max_ms;              /* < 0: no limit */
+    struct check *header_checks;
+    size_t nheader_checks;
+    struct predicate *body_pred;
+    struct check *json_checks;
+    size_t njson_checks;
+    struct predicate *tls_days;
+    struct capture *captures;
+    size_t ncaptures;
+};
+
+struct journey {
+    char *name;
+    char *file;
+    json_t *variables;          /* object; included files' variables fill unset names */
+    struct step *steps;
+    size_t nsteps;
+    char **secret_names;        /* NAME of every {{secret.NAME}} used */
+    size_t nsecret_names;
+};
+
+/* Loads path. Returns 0 with a new journey in *out (free with journey_free()), or -1 with
+ * "FILE:LINE:COL: what is wrong" in err. */
+int journey_load(const char *path, struct journey **out, char *err, size_t errlen);
+
+void journey_free(struct journey *j);
+
+/* Writes a readable form of the status expectation ("200 or 201", "2xx") into dst. */
+void journey_status_text(const struct step *s, char *dst, size_t dstlen);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * probe: runs journey files against a service and says whether it may be exposed.
+ * Usage and exit codes are in probe/README.md; `probe --help` prints a summary.
+ */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journey.h"
+#include "report.h"
+#include "runner.h"
+#include "text.h"
+
+#define EXIT_PASS 0
+#define EXIT_FAILED 1
+#define EXIT_INVALID 2
+#define EXIT_NONE 3
+
+#define PROBE_VERSION "0.1.0"
+#define MAX_JOURNEYS 10000
+#define MAX_PARALLEL 1024
+#define MAX_REPEAT 1000000
+
+static const char usage[] =
+    "usage: probe run [options] PATH...      run journey files (or folders of *.json)\n"
+    "       probe validate PATH...           check journey files without sending anything\n"
+    "\n"
+    "options of run:\n"
+    "  --var NAME=VALUE        set a variable (repeatable)\n"
+    "  --only GLOB             run only journeys whose name matches (repeatable)\n"
+    "  --repeat N              run each journey N times (default 1)\n"
+    "  --parallel N            journey runs in flight at once (default 8)\n"
+    "  --report json:PATH      write the result document (PATH - for stdout)\n"
+    "  --report junit:PATH     write JUnit XML\n"
+    "  --quiet                 print only failures and the summary\n"
+    "  --no-color              no colour (also with NO_COLOR set, or off a TTY)\n"
+    "  --app NAME  --version V  --region R  --label K=V   labels on the results\n"
+    "  --cacert FILE  --cert FILE  --key FILE  --insecure  TLS settings\n"
+    "  --resolve HOST:PORT:ADDR  --connect-to HOST:PORT:HOST2:PORT2   as curl's\n"
+    "  --http1.1               never negotiate HTTP/2\n"
+    "  --max-body BYTES        largest response body kept (default 8388608)\n"
+    "\n"
+    "exit: 0 all passed, 1 a journey failed, 2 invalid journey or command line,\n"
+    "      3 no journey matched or ran. Reference: probe/README.md\n";
+
+static const char *const options[] = {
+    "--var", "--only", "--repeat", "--parallel", "--report", "--quiet", "--no-color",
+    "--app", "--version", "--region", "--label", "--cacert", "--cert", "--key", "--insecure",
+    "--resolve", "--connect-to", "--http1.1", "--max-body", "--help", NULL
+};
+static const char *const flags[] = {"--quiet", "--no-color", "--insecure", "--http1.1", "--help", NULL};
+
+struct cli {
+    struct runner_opts ro;
+    const char **paths;
+    size_t npaths;
+    const char **only;
+    size_t nonly;
+    const char *json_path, *junit_path;
+    int quiet, no_color;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "probe: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(probe --help for usage)\n");
+    return -1;
+}
+
+static int parse_count(const char *opt, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi) {
+        fprintf(stderr, "probe: %s takes a whole number from %ld to %ld, not \"%s\"\n",
+                opt, lo, hi, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int is_flag(const char *opt)
+{
+    for (int i = 0; flags[i]; i++)
+        if (strcmp(flags[i], opt) == 0)
+            return 1;
+    return 0;
+}
+
+/* Parses the options of `probe run` (and the paths of both commands). */
+static int parse_args(struct cli *c, int argc, char **argv, int run)
+{
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++)
+                c->paths[c->npaths++] = argv[i];
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            c->paths[c->npaths++] = a;
+            continue;
+        }
+        char opt[64];
+        const char *val = NULL;
+        char *eq = strchr(a, '=');
+        if (eq && (size_t)(eq - a) < sizeof opt) {
+            snprintf(opt, sizeof opt, "%.*s", (int)(eq - a), a);
+            val = eq + 1;
+        } else {
+            snprintf(opt, sizeof opt, "%s", a);
+        }
+        int known = 0;
+        for (int k = 0; options[k]; k++)
+            known |= strcmp(options[k], opt) == 0;
+        if (!known || !run) {
+            const char *near = run ? text_nearest(opt, options) : NULL;
+            fprintf(stderr, "probe: unknown option %s%s%s%s\n(probe --help for usage)\n", opt,
+                    near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
+            return -1;
+        }
+        if (is_flag(opt)) {
+            if (val)
+                return usage_error("%s takes no value", opt);
+        } else if (!val) {
+            if (i + 1 >= argc)
+                return usage_error("%s needs a value", opt);
+            val = argv[++i];
+        }
+        long n;
+        if (strcmp(opt, "--help") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (strcmp(opt, "--quiet") == 0) {
+            c->quiet = 1;
+        } else if (strcmp(opt, "--no-color") == 0) {
+            c->no_color = 1;
+        } else if (strcmp(opt, "--insecure") == 0) {
+            c->ro.insecure = 1;
+        } else if (strcmp(opt, "--http1.1") == 0) {
+            c->ro.http11 = 1;
+        } else if (strcmp(opt, "--var") == 0 || strcmp(opt, "--label") == 0) {
+            const char *e = strchr(val, '=');
+            if (!e || e == val)
+                return usage_error("expected NAME=VALUE, not \"%s\"", val);
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)(e - val), val);
+            json_t *s = json_string(e + 1);
+            if (!s)
+                return usage_error("value of \"%s\" is not valid UTF-8", name);
+            json_object_set_new(strcmp(opt, "--var") == 0 ? c->ro.vars : c->ro.labels, name, s);
+        } else if (strcmp(opt, "--only") == 0) {
+            c->only[c->nonly++] = val;
+        } else if (strcmp(opt, "--repeat") == 0) {
+            if (parse_count(opt, val, 1, MAX_REPEAT, &n) < 0)
+                return -1;
+            c->ro.repeat = (int)n;
+        } else if (strcmp(opt, "--parallel") == 0) {
+            if (parse_count(opt, val, 1, MAX_PARALLEL, &n) < 0)
+                return -1;
+            c->ro.parallel = (int)n;
+        } else if (strcmp(opt, "--max-body") == 0) {
+            if (parse_count(opt, val, 1, 1L << 30, &n) < 0)
+                return -1;
+            c->ro.max_body = (size_t)n;
+        } else if (strcmp(opt, "--report") == 0) {
+            if (strncmp(val, "json:", 5) == 0 && val[5])
+                c->json_path = val + 5;
+            else if (strncmp(val, "junit:", 6) == 0 && val[6])
+                c->junit_path = val + 6;
+            else
+                return usage_error("--report takes json:PATH or junit:PATH, not \"%s\"", val);
+        } else if (strcmp(opt, "--app") == 0 || strcmp(opt, "--version") == 0
+                   || strcmp(opt, "--region") == 0) {
+            json_object_set_new(c->ro.labels, opt + 2, json_string(val));
+        } else if (strcmp(opt, "--cacert") == 0) {
+            c->ro.cacert = val;
+        } else if (strcmp(opt, "--cert") == 0) {
+            c->ro.cert = val;
+        } else if (strcmp(opt, "--key") == 0) {
+            c->ro.key = val;
+        } else if (strcmp(opt, "--resolve") == 0) {
+            c->ro.resolve = curl_slist_append(c->ro.resolve, val);
+        } else if (strcmp(opt, "--connect-to") == 0) {
+            c->ro.connect_to = curl_slist_append(c->ro.connect_to, val);
+        }
+    }
+    return 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int json_file(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
+}
+
+/* Loads every journey named by the paths (folders: their *.json in name order). Prints
+ * each error; returns the number of errors. */
+static int load_all(struct cli *c, struct journey ***out, size_t *nout, int print_ok)
+{
+    struct journey **js = calloc(MAX_JOURNEYS, sizeof *js);
+    size_t n = 0;
+    int errors = 0;
+    char err[1024];
+
+    for (size_t i = 0; i < c->npaths; i++) {
+        struct stat st;
+        char **files = NULL;
+        size_t nfiles = 0;
+        if (stat(c->paths[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            struct dirent **ents;
+            int m = scandir(c->paths[i], &ents, json_file, by_name);
+            if (m < 0) {
+                fprintf(stderr, "%s: cannot read folder: %s\n", c->paths[i], strerror(errno));
+                errors++;
+                continue;
+            }
+            files = calloc((size_t)m + 1, sizeof *files);
+            for (int k = 0; k < m; k++) {
+                size_t len = strlen(c->paths[i]) + strlen(ents[k]->d_name) + 2;
+                files[nfiles] = malloc(len);
+                snprintf(files[nfiles++], len, "%s/%s", c->paths[i], ents[k]->d_name);
+                free(ents[k]);
+            }
+            free(ents);
+        } else {
+            files = calloc(1, sizeof *files);
+            files[nfiles++] = strdup(c->paths[i]);
+        }
+        for (size_t k = 0; k < nfiles; k++) {
+            struct journey *j;
+            if (n == MAX_JOURNEYS) {
+                fprintf(stderr, "probe: more than %d journeys\n", MAX_JOURNEYS);
+                errors++;
+            } else if (journey_load(files[k], &j, err, sizeof err) < 0) {
+                fprintf(stderr, "%s\n", err);
+                errors++;
+            } else {
+                if (print_ok)
+                    printf("%s: ok (%s, %zu steps)\n", files[k], j->name, j->nsteps);
+                js[n++] = j;
+            }
+            free(files[k]);
+        }
+        free(files);
+    }
+    *out = js;
+    *nout = n;
+    return errors;
+}
+
+static void free_all(struct journey **js, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        journey_free(js[i]);
+    free(js);
+}
+
+static void on_step(void *ctx, const json_t *journey, const json_t *step)
+{
+    report_console_step(ctx, journey, step);
+}
+
+static int cmd_validate(struct cli *c)
+{
+    struct journey **js;
+    size_t n;
+    int errors = load_all(c, &js, &n, 1);
+    free_all(js, n);
+    if (errors)
+        return EXIT_INVALID;
+    if (n == 0) {
+        fprintf(stderr, "probe: no journey file found\n");
+        return EXIT_NONE;
+    }
+    return EXIT_PASS;
+}
+
+static int cmd_run(struct cli *c)
+{
+    struct journey **js;
+    size_t n, kept = 0;
+    char err[512];
+
+    if (c->npaths == 0) {
+        fprintf(stderr, "probe: run needs at least one journey file or folder\n"
+                "(probe --help for usage)\n");
+        return EXIT_INVALID;
+    }
+    if (load_all(c, &js, &n, 0)) {
+        fprintf(stderr, "probe: invalid journey; nothing was sent\n");
+        free_all(js, n);
+        return EXIT_INVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int match = c->nonly == 0;
+        for (size_t k = 0; k < c->nonly; k++)
+            match |= fnmatch(c->only[k], js[i]->name, 0) == 0;
+        if (match)
+            js[kept++] = js[i];
+        else
+            journey_free(js[i]);
+    }
+    if (kept == 0) {
+        fprintf(stderr, c->nonly ? "probe: no journey matched --only\n"
+                                 : "probe: no journey found\n");
+        free_all(js, kept);
+        return EXIT_NONE;
+    }
+
+    struct console con = {stdout, 0, c->quiet, c->ro.repeat > 1};
+    if (c->json_path && strcmp(c->json_path, "-") == 0)
+        con.out = stderr;
+    if (c->junit_path && strcmp(c->junit_path, "-") == 0)
+        con.out = stderr;
+    const char *nc = getenv("NO_COLOR");
+    con.color = !c->no_color && !(nc && *nc) && isatty(fileno(con.out));
+    if (c->ro.insecure)
+        fprintf(con.out, "probe: --insecure: server certificates are not verified\n");
+
+    json_t *doc = runner_run(js, kept, &c->ro, on_step, &con, err, sizeof err);
+    int rc = EXIT_PASS;
+    if (!doc) {
+        fprintf(stderr, "probe: %s\n", err);
+        free_all(js, kept);
+        return EXIT_NONE;
+    }
+    report_console_summary(&con, doc);
+    if (c->json_path && report_write_json(doc, c->json_path, err, sizeof err) < 0) {
+        fprintf(stderr, "probe: %s\n", err);
+        rc = EXIT_FAILED;
+    }
+    if (c->junit_path && report_write_junit(doc, c->junit_path, con.numbered, err, sizeof err) < 0) {
+        fprintf(stderr, "probe: %s\n", err);
+        rc = EXIT_FAILED;
+    }
+    if (!json_is_true(json_object_get(doc, "passed")))
+        rc = EXIT_FAILED;
+    json_decref(doc);
+    free_all(js, kept);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    char host[256] = "";
+    int rc;
+
+    memset(&c, 0, sizeof c);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_INVALID : EXIT_PASS;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("probe %s (%s)\n", PROBE_VERSION, curl_version());
+        return EXIT_PASS;
+    }
+    if (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "validate") != 0) {
+        fprintf(stderr, "probe: unknown command \"%s\"; use run or validate\n"
+                "(probe --help for usage)\n", argv[1]);
+        return EXIT_INVALID;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "probe: cannot initialise libcurl\n");
+        return EXIT_NONE;
+    }
+    c.ro.parallel = 8;
+    c.ro.repeat = 1;
+    c.ro.max_body = 8 << 20;
+    c.ro.vars = json_object();
+    c.ro.labels = json_object();
+    c.paths = calloc((size_t)argc, sizeof *c.paths);
+    c.only = calloc((size_t)argc, sizeof *c.only);
+    gethostname(host, sizeof host - 1);
+    json_object_set_new(c.ro.labels, "host", json_string(host));
+
+    int run = strcmp(argv[1], "run") == 0;
+    if (parse_args(&c, argc - 2, argv + 2, run) < 0)
+        rc = EXIT_INVALID;
+    else
+        rc = run ? cmd_run(&c) : cmd_validate(&c);
+
+    json_decref(c.ro.vars);
+    json_decref(c.ro.labels);
+    curl_slist_free_all(c.ro.resolve);
+    curl_slist_free_all(c.ro.connect_to);
+    free(c.paths);
+    free(c.only);
+    curl_global_cleanup();
+    return rc;
+}

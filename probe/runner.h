@@ -1,0 +1,40 @@
+/*
+ * runner: runs journeys with libcurl's multi interface.
+ *
+ * Each journey run gets one easy handle for all its steps, so that its cookies persist
+ * from step to step and stay its own; the multi handle shares connections and DNS
+ * between runs. Up to `parallel` runs are in flight at once, the steps of one run in
+ * order. The outcome is the result document of probe/README.md, built as JSON.
+ */
+#ifndef VIGIL_RUNNER_H
+#define VIGIL_RUNNER_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "journey.h"
+
+struct runner_opts {
+    int parallel;                   /* runs in flight at once, >= 1 */
+    int repeat;                     /* runs of each journey, >= 1 */
+    json_t *vars;                   /* --var NAME=VALUE as an object of strings */
+    json_t *labels;                 /* app, version, region, host and --label pairs */
+    const char *cacert, *cert, *key;
+    int insecure;                   /* do not verify servers */
+    int http11;                     /* never negotiate HTTP/2 */
+    struct curl_slist *resolve;     /* CURLOPT_RESOLVE entries */
+    struct curl_slist *connect_to;  /* CURLOPT_CONNECT_TO entries */
+    size_t max_body;                /* bytes of response body kept */
+};
+
+/* Called as each step of a run is settled (passed, failed for good, or skipped), with
+ * that run's journey result and the step's result, secrets already masked. */
+typedef void (*runner_step_fn)(void *ctx, const json_t *journey, const json_t *step);
+
+/* Runs each of the n journeys o->repeat times. Returns the new result document (the
+ * caller owns it), or NULL with a message in err if libcurl could not be set up. */
+json_t *runner_run(struct journey *const *journeys, size_t n, const struct runner_opts *o,
+                   runner_step_fn on_step, void *ctx, char *err, size_t errlen);
+
+#endif

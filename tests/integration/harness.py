@@ -1,0 +1,344 @@
+"""Helpers for Vigil's integration tests (stdlib only).
+
+- check(name, condition, detail): prints a TAP-style `ok - name` / `not ok - name: detail`
+- Shop: runs scripts/example-shop on an ephemeral port (via --port-file)
+- run_probe(args, ...): runs bin/probe, returns a Result(code, stdout, stderr, elapsed)
+- tempdir(): a temporary folder removed at exit
+- write_journey(dir, file, obj_or_text): writes a journey file, returns its path
+Everything started here is stopped at exit (atexit), even when a test raises.
+"""
+
+import atexit
+import http.client
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.environ.get("VIGIL_ROOT") or os.path.join(HERE, "..", ".."))
+# $VIGIL_BIN (set by tests/run, e.g. bin/asan for `make asan`) wins over $VIGIL_ROOT/bin.
+PROBE = os.path.join(os.environ.get("VIGIL_BIN") or os.path.join(ROOT, "bin"), "probe")
+if not os.path.exists(PROBE):
+    _alt = os.path.abspath(os.path.join(HERE, "..", "..", "bin", "probe"))
+    if os.path.exists(_alt):
+        PROBE = _alt
+SHOP = os.path.join(ROOT, "scripts", "example-shop")
+if not os.path.exists(SHOP):
+    SHOP = os.path.abspath(os.path.join(HERE, "..", "..", "scripts", "example-shop"))
+EXAMPLES = os.path.join(ROOT, "probe", "examples")
+
+_cleanups = []
+_counts = {"ok": 0, "not ok": 0}
+
+
+def _run_cleanups():
+    while _cleanups:
+        fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception:
+            pass
+
+
+atexit.register(_run_cleanups)
+
+
+def _on_signal(signum, frame):
+    _run_cleanups()
+    sys.exit(128 + signum)
+
+
+for _sig in (signal.SIGTERM, signal.SIGHUP):
+    try:
+        signal.signal(_sig, _on_signal)
+    except (ValueError, OSError):
+        pass
+
+
+def _oneline(text, limit=400):
+    text = str(text).replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check(name, condition, detail=""):
+    """Print one TAP-style line; return the condition as a bool."""
+    name = _oneline(name, 200)
+    if condition:
+        print("ok - %s" % name, flush=True)
+        _counts["ok"] += 1
+        return True
+    print("not ok - %s: %s" % (name, _oneline(detail) if detail != "" else "failed"), flush=True)
+    _counts["not ok"] += 1
+    return False
+
+
+def diag(text):
+    for line in str(text).splitlines():
+        print("# " + line, flush=True)
+
+
+def failures():
+    return _counts["not ok"]
+
+
+def passes():
+    return _counts["ok"]
+
+
+def run_group(fn, *args):
+    """Run one test function; an exception becomes one `not ok` line."""
+    try:
+        fn(*args)
+    except Exception as exc:  # keep going with the other groups
+        check("%s runs without a harness error" % fn.__name__, False,
+              "%s: %s" % (type(exc).__name__, exc))
+        diag(traceback.format_exc())
+
+
+def tempdir(prefix="vigil-it-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
+    return d
+
+
+def write_file(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def write_journey(directory, filename, journey):
+    """journey: a dict/list (dumped as indented JSON) or raw text."""
+    text = journey if isinstance(journey, str) else json.dumps(journey, indent=2) + "\n"
+    return write_file(os.path.join(directory, filename), text)
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def load_json(path):
+    """The parsed file, or None when missing or invalid."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+class Result:
+    def __init__(self, code, stdout, stderr, elapsed, args):
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed
+        self.args = args
+
+    @property
+    def output(self):
+        return self.stdout + self.stderr
+
+    def brief(self, limit=300):
+        return "exit %s; stdout=%r; stderr=%r" % (self.code, self.stdout[-limit:], self.stderr[-limit:])
+
+    def __repr__(self):
+        return "Result(%s)" % self.brief()
+
+
+def probe_command(args):
+    wrapper = os.environ.get("VIGIL_PROBE_WRAPPER", "").split()
+    return wrapper + [PROBE] + [str(a) for a in args]
+
+
+def run_probe(args, env=None, timeout=30, cwd=None, unset=()):
+    """Run bin/probe with args; env entries are added to os.environ (None removes)."""
+    full_env = dict(os.environ)
+    full_env.pop("NO_COLOR", None)
+    for k in unset:
+        full_env.pop(k, None)
+    for k, v in (env or {}).items():
+        if v is None:
+            full_env.pop(k, None)
+        else:
+            full_env[k] = str(v)
+    cmd = probe_command(args)
+    start = time.monotonic()
+    try:
+        p = subprocess.run(cmd, cwd=cwd or ROOT, env=full_env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        code, out, err = p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as exc:
+        code, out, err = None, exc.stdout or b"", (exc.stderr or b"") + b"\n[harness: timed out]"
+    except OSError as exc:
+        code, out, err = None, b"", ("[harness: cannot run %s: %s]" % (cmd, exc)).encode()
+    return Result(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+                  time.monotonic() - start, cmd)
+
+
+def run_probe_tty(args, env=None, timeout=30, cwd=None):
+    """Run bin/probe with stdout and stderr on a pseudo-terminal; returns Result (stdout = all output)."""
+    import pty
+    import select
+    full_env = dict(os.environ)
+    full_env.pop("NO_COLOR", None)
+    full_env.setdefault("TERM", "xterm")
+    for k, v in (env or {}).items():
+        if v is None:
+            full_env.pop(k, None)
+        else:
+            full_env[k] = str(v)
+    master, slave = pty.openpty()
+    start = time.monotonic()
+    try:
+        p = subprocess.Popen(probe_command(args), cwd=cwd or ROOT, env=full_env,
+                             stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, close_fds=True)
+    except OSError as exc:
+        os.close(master)
+        os.close(slave)
+        return Result(None, "", str(exc), 0, args)
+    os.close(slave)
+    chunks = []
+    deadline = start + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            p.kill()
+            break
+        r, _, _ = select.select([master], [], [], min(remaining, 0.2))
+        if r:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif p.poll() is not None:
+            # drain what is left
+            try:
+                while select.select([master], [], [], 0.05)[0]:
+                    data = os.read(master, 65536)
+                    if not data:
+                        break
+                    chunks.append(data)
+            except OSError:
+                pass
+            break
+    os.close(master)
+    try:
+        code = p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        code = None
+    return Result(code, b"".join(chunks).decode("utf-8", "replace"), "", time.monotonic() - start, args)
+
+
+class Shop:
+    """scripts/example-shop on an ephemeral port of 127.0.0.1."""
+
+    def __init__(self, broken=False, version="1.2.3", tls_cert=None, tls_key=None,
+                 password="secret", extra_args=()):
+        self.dir = tempdir("vigil-shop-")
+        self.port_file = os.path.join(self.dir, "port")
+        self.log = os.path.join(self.dir, "stderr.log")
+        self.tls = bool(tls_cert)
+        self.password = password
+        self.tls_cert = tls_cert
+        args = [sys.executable, SHOP, "--port", "0", "--host", "127.0.0.1",
+                "--version", version, "--port-file", self.port_file]
+        if broken:
+            args.append("--broken")
+        if tls_cert:
+            args += ["--tls-cert", tls_cert, "--tls-key", tls_key]
+        args += list(extra_args)
+        env = dict(os.environ)
+        env["SHOP_PASSWORD"] = password
+        self._log_f = open(self.log, "w")
+        self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=self._log_f, stderr=self._log_f)
+        _cleanups.append(self.stop)
+        self.port = self._wait_port()
+        scheme = "https" if self.tls else "http"
+        self.base = "%s://127.0.0.1:%d" % (scheme, self.port)
+
+    def _wait_port(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("example-shop exited with %s: %s"
+                                   % (self.proc.returncode, read_text(self.log)))
+            text = read_text(self.port_file).strip()
+            if text.isdigit():
+                return int(text)
+            time.sleep(0.02)
+        raise RuntimeError("example-shop did not write its port within %ds" % timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self._log_f.closed:
+            self._log_f.close()
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        """(status, parsed JSON or text) straight from the shop, bypassing probe."""
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.tls_cert)
+            ctx.check_hostname = False
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read().decode("utf-8", "replace")
+            try:
+                return resp.status, json.loads(data)
+            except ValueError:
+                return resp.status, data
+        finally:
+            conn.close()
+
+    def stats(self):
+        """Requests served so far (GET /stats excluded)."""
+        status, body = self.request("GET", "/stats")
+        return body["requests"] if status == 200 and isinstance(body, dict) else None
+
+
+def make_cert(directory, days, names=("localhost",), ips=("127.0.0.1",)):
+    """A self-signed certificate made with the openssl CLI; returns (cert, key)."""
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    san = ",".join(["DNS:%s" % n for n in names] + ["IP:%s" % i for i in ips])
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-sha256",
+           "-keyout", key, "-out", cert, "-days", str(days),
+           "-subj", "/CN=%s" % names[0], "-addext", "subjectAltName=%s" % san,
+           "-addext", "basicConstraints=critical,CA:TRUE"]
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("openssl failed: %s" % p.stderr.decode("utf-8", "replace"))
+    return cert, key
+
+
+def finish():
+    """Exit status for the test file: 1 when any check failed."""
+    print("# %d passed, %d failed" % (_counts["ok"], _counts["not ok"]), flush=True)
+    _run_cleanups()
+    return 1 if _counts["not ok"] else 0
