@@ -21,7 +21,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # warn about it; every other warning is an error.
 CFLAGS  += -std=c11 -D_GNU_SOURCE \
            -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-format-truncation $(OPT) \
-           -Ishared $(PKG_CFLAGS) -MMD -MP
+           -Ishared -Iprobe $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += $(filter -fsanitize=%,$(OPT))
 LDLIBS  += $(PKG_LIBS) -lm
 
@@ -34,6 +34,7 @@ PROBE_OBJ  := $(PROBE_SRC:%.c=$(OBJ)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
 
 .PHONY: all test asan bench demo clean setup
+.SECONDARY:
 all: $(BIN)/probe $(UNIT_BIN)
 
 $(OBJ)/%.o: %.c

@@ -489,6 +489,8 @@ static int parse_captures(struct loader *ld, const struct src *f, struct step *s
                 return fail(ld, f, at2, 0, "invalid POSIX extended regex: %s", msg);
             }
             if ((size_t)cap->group > cap->re.re_nsub) {
+                if (g)
+                    child(at2, at, "group");
                 return fail(ld, f, at2, 0, "the regex has %zu group(s); group %d asked",
                             cap->re.re_nsub, cap->group);
             }
@@ -670,8 +672,8 @@ static void free_src(struct src *f)
     jsonpos_free(f->pos);
 }
 
-static int load_file(struct loader *ld, const char *path, const struct src *from,
-                     const char *from_ptr, json_t *set_vars);
+static int load_file(struct loader *ld, const char *path, const char *as_written,
+                     const struct src *from, const char *from_ptr, json_t *set_vars);
 
 /* Splices in the steps of an include entry e of file f. */
 static int parse_include(struct loader *ld, const struct src *f, const json_t *e,
@@ -698,11 +700,13 @@ static int parse_include(struct loader *ld, const struct src *f, const json_t *e
     if (vars && check_templates(ld, f, vars, at) < 0)
         return -1;
     child(at, ptr, "include");
-    return load_file(ld, path, f, at, vars);
+    return load_file(ld, path, name, f, at, vars);
 }
 
-static int load_file(struct loader *ld, const char *path, const struct src *from,
-                     const char *from_ptr, json_t *set_vars)
+/* Loads the journey file at path (as_written: its name in the including file) and
+ * appends its steps; from and from_ptr locate the include, NULL for the top file. */
+static int load_file(struct loader *ld, const char *path, const char *as_written,
+                     const struct src *from, const char *from_ptr, json_t *set_vars)
 {
     struct src f;
     char real[PATH_MAX], at[PTR_MAX];
@@ -712,14 +716,15 @@ static int load_file(struct loader *ld, const char *path, const struct src *from
 
     if (!realpath(path, real)) {
         if (from)
-            return fail(ld, from, from_ptr, 0, "cannot include %s: %s", path, strerror(errno));
+            return fail(ld, from, from_ptr, 0, "cannot include %s: %s", as_written,
+                        strerror(errno));
         snprintf(ld->err, ld->errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     for (size_t i = 0; i < ld->depth; i++) {
         if (strcmp(ld->stack[i], real) == 0)
             return fail(ld, from, from_ptr, 0, "include cycle: %s is already being included",
-                        path);
+                        as_written);
     }
     if (ld->depth > JOURNEY_INCLUDE_DEPTH)
         return fail(ld, from, from_ptr, 0, "includes nested deeper than %d",
@@ -820,7 +825,7 @@ int journey_load(const char *path, struct journey **out, char *err, size_t errle
     if (!ld.j)
         return -1;
     ld.j->variables = json_object();
-    if (load_file(&ld, path, NULL, NULL, NULL) < 0) {
+    if (load_file(&ld, path, path, NULL, NULL, NULL) < 0) {
         journey_free(ld.j);
         return -1;
     }

@@ -1,0 +1,143 @@
+/* Unit tests for probe/journey.c and shared/jsonpos.c: loading, defaults, includes, and
+ * errors that name file:line:col. Positions in the expectations were counted by hand in
+ * the fixture texts below. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "journey.h"
+#include "jsonpos.h"
+
+static char dir[] = "/tmp/vigil-test-journey-XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Loads text as NAME and returns the error with the folder prefix cut, or "OK". */
+static const char *load_error(const char *name, const char *text)
+{
+    static char err[1024];
+    struct journey *j;
+    const char *path = write_file(name, text);
+    if (journey_load(path, &j, err, sizeof err) == 0) {
+        journey_free(j);
+        return "OK";
+    }
+    size_t n = strlen(dir) + 1;
+    return strncmp(err, dir, n - 1) == 0 ? err + n : err;
+}
+
+int main(void)
+{
+    char err[1024];
+    int line, col;
+
+    if (!mkdtemp(dir))
+        return 1;
+
+    /* jsonpos: positions by JSON Pointer, columns in characters. */
+    const char *text = "{\n  \"a\": [1, {\"b\": \"x\"}],\n  \"\xc3\xa9t\xc3\xa9\": 2, \"c/d\": 3}";
+    struct jsonpos *p = jsonpos_new(text, strlen(text));
+    CHECK(p && jsonpos_find(p, "/a/1/b", 1, &line, &col) == 0 && line == 2 && col == 13,
+          "jsonpos: key of a nested member at 2:13 (got %d:%d)", line, col);
+    CHECK(jsonpos_find(p, "/a/1/b", 0, &line, &col) == 0 && line == 2 && col == 18,
+          "jsonpos: its value at 2:18 (got %d:%d)", line, col);
+    CHECK(jsonpos_find(p, "/c~1d", 1, &line, &col) == 0 && line == 3 && col == 13,
+          "jsonpos: after a multibyte key, columns count characters (got %d:%d)", line, col);
+    CHECK(jsonpos_find(p, "/nope", 1, &line, &col) < 0, "jsonpos: unknown pointer not found");
+    jsonpos_free(p);
+
+    /* A full journey: defaults, header merge, include with variables. */
+    write_file("login.json",
+        "{\"name\": \"login\", \"variables\": {\"user\": \"default\", \"base\": \"http://inc\"},\n"
+        " \"defaults\": {\"retries\": 2},\n"
+        " \"steps\": [{\"name\": \"login\", \"request\": {\"method\": \"POST\", \"url\": \"{{base}}/login\",\n"
+        "   \"json\": {\"u\": \"{{user}}\", \"p\": \"{{secret.PW}}\"}}, \"capture\": {\"token\": {\"json\": \"$.token\"}}}]}\n");
+    const char *path = write_file("main.json",
+        "{\"name\": \"checkout\", \"variables\": {\"base\": \"http://main\"},\n"
+        " \"defaults\": {\"timeout_ms\": 500, \"headers\": {\"X-Canary\": \"always\", \"Accept\": \"*/*\"}},\n"
+        " \"steps\": [\n"
+        "  {\"include\": \"login.json\", \"variables\": {\"user\": \"probe\"}},\n"
+        "  {\"name\": \"cart\", \"request\": {\"url\": \"{{base}}/cart\", \"headers\": {\"accept\": \"application/json\"}},\n"
+        "   \"expect\": {\"status\": [200, \"3xx\"]}}]}\n");
+    struct journey *j = NULL;
+    int rc = journey_load(path, &j, err, sizeof err);
+    CHECK(rc == 0, "load: a journey with an include loads (%s)", rc ? err : "ok");
+    if (rc == 0) {
+        CHECK(j->nsteps == 2, "load: the include's step is spliced in before the journey's own");
+        CHECK_STR(j->steps[0].name, "login", "load: included step first");
+        CHECK(j->steps[0].retries == 2 && j->steps[0].timeout_ms == 10000,
+              "load: an included step keeps its own file's defaults");
+        CHECK(j->steps[1].timeout_ms == 500, "load: the journey's defaults apply to its steps");
+        CHECK_STR(json_string_value(json_object_get(j->variables, "base")), "http://main",
+                  "load: the journey's variables win over the included file's");
+        CHECK_STR(json_string_value(json_object_get(j->variables, "user")), "default",
+                  "load: the included file's variables fill unset names");
+        CHECK(j->steps[0].set_vars && json_array_size(j->steps[0].set_vars) == 1,
+              "load: the include's variables are set when its first step starts");
+        CHECK(json_object_size(j->steps[1].headers) == 2
+              && json_object_get(j->steps[1].headers, "accept")
+              && !json_object_get(j->steps[1].headers, "Accept"),
+              "load: a step header replaces a default header of any case");
+        CHECK(j->nsecret_names == 1 && strcmp(j->secret_names[0], "PW") == 0,
+              "load: secrets used are noted");
+        char st[64];
+        journey_status_text(&j->steps[1], st, sizeof st);
+        CHECK_STR(st, "200 or 3xx", "load: status list text");
+        journey_free(j);
+    }
+
+    /* Errors with positions. */
+    CHECK_STR(load_error("e1.json", "{\"name\": \"x\",\n \"steps\": [{\"request\": {\"url\": \"u\"},\n"
+                         "   \"captures\": {}}]}"),
+              "e1.json:3:4: unknown key \"captures\" in step \"step 1\"; did you mean \"capture\"?",
+              "error: unknown step key with suggestion and position");
+    CHECK_STR(load_error("e2.json", "{\"name\": \"x\", \"steps\": [\n  {\"request\": {\"url\": \"u\",}}]}"),
+              "e2.json:2:27: string or '}' expected near '}'",
+              "error: syntax error position from jansson");
+    CHECK_STR(load_error("e3.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"{{base\"}}]}"),
+              "e3.json:1:45: \"{{\" without a closing \"}}\"", "error: unclosed template");
+    CHECK_STR(load_error("e4.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"u\"},\n"
+                         " \"expect\": {\"json\": {\"$..a\": 1}}}]}"),
+              "e4.json:2:22: JSONPath \"$..a\": recursive descent '..' is not supported (offset 1)",
+              "error: JSONPath outside the subset");
+    CHECK_STR(load_error("e5.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"u\"},\n"
+                         " \"expect\": {\"status\": \"2xy\"}}]}"),
+              "e5.json:2:23: \"status\" takes a code from 100 to 599, a class such as \"2xx\", or a list of them",
+              "error: bad status class");
+    CHECK_STR(load_error("e6.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"u\"},\n"
+                         " \"expect\": {\"headers\": {\"Content-Type\": {\"contians\": \"json\"}}}}]}"),
+              "e6.json:2:42: unknown key \"contians\" in header \"Content-Type\"; did you mean \"contains\"?",
+              "error: unknown predicate operator at its key");
+    CHECK_STR(load_error("e7.json", "{\"name\": \"x\", \"steps\": []}"),
+              "e7.json:1:24: the journey needs \"steps\" (a non-empty array)", "error: empty steps");
+    CHECK_STR(load_error("e8.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"u\", \"json\": 1, \"body\": \"b\"}}]}"),
+              "e8.json:1:61: give only one of \"json\", \"form\" and \"body\"", "error: two bodies");
+    CHECK_STR(load_error("e9.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"u\"}, \"retries\": -1}]}"),
+              "e9.json:1:62: \"retries\" must be a whole number from 0 to 100", "error: negative retries");
+    write_file("c1.json", "{\"name\": \"c1\", \"steps\": [{\"include\": \"c2.json\"}]}");
+    write_file("c2.json", "{\"name\": \"c2\", \"steps\": [{\"include\": \"c1.json\"}]}");
+    const char *cyc = load_error("c1.json", "{\"name\": \"c1\", \"steps\": [{\"include\": \"c2.json\"}]}");
+    CHECK(strncmp(cyc, "c2.json:1:38: include cycle: ", 29) == 0
+          && strstr(cyc, "c1.json is already being included"),
+          "error: include cycle named at the include (%s)", cyc);
+    CHECK_STR(load_error("e10.json", "{\"name\": \"x\", \"steps\": [{\"include\": \"nope.json\"}]}"),
+              "e10.json:1:37: cannot include nope.json: No such file or directory",
+              "error: missing include named at the include");
+    CHECK_STR(load_error("e11.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"u\"},\n"
+                         " \"capture\": {\"t\": {\"regex\": \"a(b)\", \"group\": 2}}}]}"),
+              "e11.json:2:46: the regex has 1 group(s); group 2 asked", "error: regex group out of range");
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return check_done();
+}
