@@ -320,29 +320,15 @@ static int render_request(struct run *run, const struct step *s, char *err, size
     return 0;
 }
 
-static void configure(struct run *run, const struct step *s)
+/* Sets what stays the same for every step of every run on a new easy handle. The handle
+ * is never curl_easy_reset: that would drop the cookie engine turned on here. */
+static void setup_handle(CURL *e, const struct runner_opts *o)
 {
-    const struct runner_opts *o = run->r->o;
-    CURL *e = run->easy;
-    char tp[80];
-
-    curl_easy_reset(e);
-    snprintf(tp, sizeof tp, "traceparent: 00-%s-%s-01", run->trace_id, run->span_id);
-    run->hdrs = curl_slist_append(run->hdrs, tp);
-    run->hdrs = curl_slist_append(run->hdrs, "Expect:");
-    curl_easy_setopt(e, CURLOPT_URL, run->url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, run->hdrs);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "vigil-probe/1");
-    curl_easy_setopt(e, CURLOPT_PRIVATE, run);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, run);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, run->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)s->follow_redirects);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
@@ -362,9 +348,29 @@ static void configure(struct run *run, const struct step *s)
         curl_easy_setopt(e, CURLOPT_RESOLVE, o->resolve);
     if (o->connect_to)
         curl_easy_setopt(e, CURLOPT_CONNECT_TO, o->connect_to);
+}
+
+/* Sets the options of one step; each is set every time, so nothing of the previous step
+ * carries over but the cookies and the connections. */
+static void configure(struct run *run, const struct step *s)
+{
+    CURL *e = run->easy;
+    char tp[80];
+
+    snprintf(tp, sizeof tp, "traceparent: 00-%s-%s-01", run->trace_id, run->span_id);
+    run->hdrs = curl_slist_append(run->hdrs, tp);
+    run->hdrs = curl_slist_append(run->hdrs, "Expect:");
+    run->errbuf[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_URL, run->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, run->hdrs);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)s->follow_redirects);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     if (s->body_kind != BODY_NONE || strcmp(s->method, "POST") == 0) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, run->payload ? run->payload : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)run->payload_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, run->payload ? run->payload : "");
         if (strcmp(s->method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s->method);
     } else if (strcmp(s->method, "HEAD") == 0) {
@@ -786,10 +792,16 @@ static void settle_step(struct run *run, json_t *res)
 static int start_run(struct runner *r, struct run *run)
 {
     char when[40];
-    if (r->npool)
+    if (r->npool) {
         run->easy = r->pool[--r->npool];
-    else if (!(run->easy = curl_easy_init()))
-        return -1;
+    } else {
+        if (!(run->easy = curl_easy_init()))
+            return -1;
+        setup_handle(run->easy, r->o);
+    }
+    curl_easy_setopt(run->easy, CURLOPT_PRIVATE, run);
+    curl_easy_setopt(run->easy, CURLOPT_WRITEDATA, run);
+    curl_easy_setopt(run->easy, CURLOPT_ERRORBUFFER, run->errbuf);
     run->vars = json_deep_copy(run->j->variables);
     json_object_update(run->vars, r->o->vars);
     buf_init(&run->body, r->o->max_body);
