@@ -601,7 +601,10 @@ static int parse_step(struct loader *ld, const struct src *f, const json_t *e,
         s->name = strdup(dflt);
     }
     s->file = strdup(f->path);
-    snprintf(where, sizeof where, "step \"%s\"", s->name ? s->name : "?");
+    if (name)
+        snprintf(where, sizeof where, "step %zu \"%s\"", index + 1, s->name);
+    else
+        snprintf(where, sizeof where, "step %zu", index + 1);
     if (check_keys(ld, f, e, ptr, step_keys, where) < 0 || parse_options(ld, f, e, ptr, &o) < 0)
         return -1;
     s->timeout_ms = o.timeout_ms;

@@ -274,7 +274,7 @@ static int holds(const struct term *t, const json_t *actual, int text)
 }
 
 int predicate_eval(const struct predicate *p, const json_t *actual, int text,
-                   char *why, size_t whylen)
+                   struct predicate_miss *miss)
 {
     for (size_t i = 0; i < p->n; i++) {
         const struct term *t = &p->t[i];
@@ -283,14 +283,24 @@ int predicate_eval(const struct predicate *p, const json_t *actual, int text,
         char want[256], got[256];
         show(t->arg, want, sizeof want);
         show(actual, got, sizeof got);
-        if (t->op == OP_EXISTS)
-            snprintf(why, whylen, json_is_true(t->arg) ? "expected to exist, found nothing"
-                     : "expected nothing, found %s", got);
-        else if (t->op >= OP_COUNT_EQ)
-            snprintf(why, whylen, "expected %s %s, got count %zu (%s)", predicate_ops[t->op],
-                     want, count_of(actual), got);
+        if (t->op == OP_EXISTS) {
+            snprintf(miss->expected, sizeof miss->expected, json_is_true(t->arg) ? "to exist"
+                     : "nothing");
+            snprintf(miss->actual, sizeof miss->actual, "%s", got);
+        } else if (t->op >= OP_COUNT_EQ) {
+            snprintf(miss->expected, sizeof miss->expected, "%s %s", predicate_ops[t->op], want);
+            snprintf(miss->actual, sizeof miss->actual, "count %zu (%s)", count_of(actual), got);
+        } else {
+            snprintf(miss->expected, sizeof miss->expected, "%s %s", predicate_ops[t->op], want);
+            snprintf(miss->actual, sizeof miss->actual, "%s", got);
+        }
+        if (t->op == OP_EXISTS && json_is_true(t->arg))
+            snprintf(miss->message, sizeof miss->message, "expected to exist, found nothing");
+        else if (t->op == OP_EXISTS)
+            snprintf(miss->message, sizeof miss->message, "expected nothing, found %s", got);
         else
-            snprintf(why, whylen, "expected %s %s, got %s", predicate_ops[t->op], want, got);
+            snprintf(miss->message, sizeof miss->message, "expected %s, got %s",
+                     miss->expected, miss->actual);
         return 0;
     }
     return 1;

@@ -26,11 +26,18 @@ struct predicate *predicate_parse(const json_t *spec, char *err, size_t errlen);
 
 void predicate_free(struct predicate *p);
 
+/* What a predicate that did not hold expected and found, for reports. */
+struct predicate_miss {
+    char expected[300];     /* "eq \"confirmed\"", "count_ge 1", "to exist" */
+    char actual[300];       /* "\"pending\"", "count 0 ([])", "nothing" */
+    char message[640];      /* "expected eq \"confirmed\", got \"pending\"" */
+};
+
 /* Checks actual (NULL: nothing was found) against every operator. With text != 0, actual
  * is a JSON string holding text, "eq" compares the operand's text form, and numeric
- * operators parse the text as a number. Returns 1 if all hold, else 0 with
- * "expected OP ARG, got VALUE" in why. */
+ * operators parse the text as a number. Returns 1 if all hold, else 0 with the first
+ * operator that failed described in *miss. */
 int predicate_eval(const struct predicate *p, const json_t *actual, int text,
-                   char *why, size_t whylen);
+                   struct predicate_miss *miss);
 
 #endif

@@ -185,12 +185,26 @@ static void add_failure(json_t *failures, const char *check, const char *expecte
     json_array_append_new(failures, f);
 }
 
+static void add_miss(json_t *failures, const char *check, const struct predicate_miss *m)
+{
+    add_failure(failures, check, m->expected, m->actual, m->message);
+}
+
 static json_t *excerpt_json(const char *s, size_t len)
 {
     char *e = text_excerpt(s, len, EXCERPT_MAX);
     json_t *v = json_string(e ? e : "");
     free(e);
     return v;
+}
+
+/* Reports a check that needed a JSON body and got something else. */
+static void add_not_json(const struct run *run, json_t *failures, const char *check,
+                         const char *why)
+{
+    json_t *ex = excerpt_json(run->body.data ? run->body.data : "", run->body.len);
+    add_failure(failures, check, "a JSON body", json_string_value(ex), why);
+    json_decref(ex);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx)
@@ -568,6 +582,7 @@ static void finish_step(struct run *run, CURLcode rc)
     long status = 0, version = 0;
     curl_off_t t_dns = 0, t_conn = 0, t_tls = 0, t_ttfb = 0, t_total = 0, size = 0;
     char why[600], want[64], got[64];
+    struct predicate_miss miss;
 
     curl_multi_remove_handle(run->r->multi, e);
     run->in_flight = 0;
@@ -644,17 +659,17 @@ static void finish_step(struct run *run, CURLcode rc)
     for (size_t i = 0; i < s->nheader_checks; i++) {
         const struct check *c = &s->header_checks[i];
         json_t *v = header_value(e, c->what);
-        if (!predicate_eval(c->pred, v, 1, why, sizeof why)) {
+        if (!predicate_eval(c->pred, v, 1, &miss)) {
             char check[300];
             snprintf(check, sizeof check, "header %s", c->what);
-            add_failure(failures, check, NULL, NULL, why);
+            add_miss(failures, check, &miss);
         }
         json_decref(v);
     }
     if (s->body_pred) {
         json_t *v = json_stringn_nocheck(run->body.data ? run->body.data : "", run->body.len);
-        if (!predicate_eval(s->body_pred, v, 1, why, sizeof why))
-            add_failure(failures, "body", NULL, NULL, why);
+        if (!predicate_eval(s->body_pred, v, 1, &miss))
+            add_miss(failures, "body", &miss);
         json_decref(v);
     }
     for (size_t i = 0; i < s->njson_checks; i++) {
@@ -663,22 +678,22 @@ static void finish_step(struct run *run, CURLcode rc)
         snprintf(check, sizeof check, "json %s", c->what);
         const json_t *doc = body_json(run, &parsed, &tried, why, sizeof why);
         if (!doc) {
-            add_failure(failures, check, NULL, NULL, why);
+            add_not_json(run, failures, check, why);
             continue;
         }
         json_t *v = jsonpath_query(c->path, doc);
-        if (!predicate_eval(c->pred, v, 0, why, sizeof why))
-            add_failure(failures, check, NULL, NULL, why);
+        if (!predicate_eval(c->pred, v, 0, &miss))
+            add_miss(failures, check, &miss);
         json_decref(v);
     }
     if (s->tls_days) {
         if (!https || !have_expiry) {
-            add_failure(failures, "tls.days_to_expiry", NULL, NULL,
+            add_failure(failures, "tls.days_to_expiry", "a server certificate", "none",
                         https ? "no server certificate was seen" : "not an https request");
         } else {
             json_t *v = json_real(floor(days * 10) / 10);
-            if (!predicate_eval(s->tls_days, v, 0, why, sizeof why))
-                add_failure(failures, "tls.days_to_expiry", NULL, NULL, why);
+            if (!predicate_eval(s->tls_days, v, 0, &miss))
+                add_miss(failures, "tls.days_to_expiry", &miss);
             json_decref(v);
         }
     }
@@ -692,7 +707,7 @@ static void finish_step(struct run *run, CURLcode rc)
         case CAP_JSON: {
             const json_t *doc = body_json(run, &parsed, &tried, why, sizeof why);
             if (!doc) {
-                add_failure(failures, check, NULL, NULL, why);
+                add_not_json(run, failures, check, why);
                 continue;
             }
             v = jsonpath_query(c->path, doc);
@@ -715,7 +730,7 @@ static void finish_step(struct run *run, CURLcode rc)
             snprintf(why, sizeof why, "capture \"%s\": %s %s matched nothing", c->name,
                      c->kind == CAP_JSON ? "JSONPath" : c->kind == CAP_HEADER ? "header"
                      : c->kind == CAP_COOKIE ? "cookie" : "regex", c->arg);
-            add_failure(failures, check, NULL, NULL, why);
+            add_failure(failures, check, "a value", "nothing", why);
             continue;
         }
         json_object_set_new(captured, c->name, v);

@@ -183,8 +183,24 @@ def run_probe(args, env=None, timeout=30, cwd=None, unset=()):
         code, out, err = None, exc.stdout or b"", (exc.stderr or b"") + b"\n[harness: timed out]"
     except OSError as exc:
         code, out, err = None, b"", ("[harness: cannot run %s: %s]" % (cmd, exc)).encode()
-    return Result(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                  time.monotonic() - start, cmd)
+    res = Result(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+                 time.monotonic() - start, cmd)
+    _note_sanitizer(res)
+    return res
+
+
+_SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+              "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
+_sanitizer_reports = []
+
+
+def _note_sanitizer(res):
+    text = res.stdout + res.stderr
+    for marker in _SANITIZER:
+        i = text.find(marker)
+        if i >= 0:
+            _sanitizer_reports.append("%s -> %s" % (" ".join(res.args[-6:]), text[i:i + 300]))
+            return
 
 
 def run_probe_tty(args, env=None, timeout=30, cwd=None):
@@ -242,14 +258,16 @@ def run_probe_tty(args, env=None, timeout=30, cwd=None):
     except subprocess.TimeoutExpired:
         p.kill()
         code = None
-    return Result(code, b"".join(chunks).decode("utf-8", "replace"), "", time.monotonic() - start, args)
+    res = Result(code, b"".join(chunks).decode("utf-8", "replace"), "", time.monotonic() - start, args)
+    _note_sanitizer(res)
+    return res
 
 
 class Shop:
     """scripts/example-shop on an ephemeral port of 127.0.0.1."""
 
     def __init__(self, broken=False, version="1.2.3", tls_cert=None, tls_key=None,
-                 password="secret", extra_args=()):
+                 password="secret", client_ca=None, extra_args=()):
         self.dir = tempdir("vigil-shop-")
         self.port_file = os.path.join(self.dir, "port")
         self.log = os.path.join(self.dir, "stderr.log")
@@ -262,6 +280,9 @@ class Shop:
             args.append("--broken")
         if tls_cert:
             args += ["--tls-cert", tls_cert, "--tls-key", tls_key]
+        if client_ca:
+            args += ["--tls-client-ca", client_ca]
+        self.client_ca = client_ca
         args += list(extra_args)
         env = dict(os.environ)
         env["SHOP_PASSWORD"] = password
@@ -321,10 +342,10 @@ class Shop:
         return body["requests"] if status == 200 and isinstance(body, dict) else None
 
 
-def make_cert(directory, days, names=("localhost",), ips=("127.0.0.1",)):
+def make_cert(directory, days, names=("localhost",), ips=("127.0.0.1",), stem=""):
     """A self-signed certificate made with the openssl CLI; returns (cert, key)."""
-    cert = os.path.join(directory, "cert.pem")
-    key = os.path.join(directory, "key.pem")
+    cert = os.path.join(directory, stem + "cert.pem")
+    key = os.path.join(directory, stem + "key.pem")
     san = ",".join(["DNS:%s" % n for n in names] + ["IP:%s" % i for i in ips])
     cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-sha256",
            "-keyout", key, "-out", cert, "-days", str(days),
@@ -339,6 +360,8 @@ def make_cert(directory, days, names=("localhost",), ips=("127.0.0.1",)):
 
 def finish():
     """Exit status for the test file: 1 when any check failed."""
+    check("no probe run printed a sanitizer report", not _sanitizer_reports,
+          "%d report(s); first: %s" % (len(_sanitizer_reports), _sanitizer_reports[:1]))
     print("# %d passed, %d failed" % (_counts["ok"], _counts["not ok"]), flush=True)
     _run_cleanups()
     return 1 if _counts["not ok"] else 0

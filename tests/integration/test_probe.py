@@ -125,9 +125,11 @@ def junit_suites(path):
 
 # ---------------------------------------------------------------- tests
 
-def test_validate_examples():
+def test_validate_examples(shop):
     paths = [CHECKOUT, HEALTH, LOGIN]
-    r = run_probe(["validate"] + paths)
+    before = shop.stats()
+    r = run_probe(["validate"] + paths, env={"SHOP_PASSWORD": shop.password})
+    check("probe validate sends nothing", shop.stats() == before, (before, shop.stats()))
     check("probe validate on the example journeys exits 0", r.code == 0, r.brief())
     for p in paths:
         check("probe validate prints '%s: ok'" % p, (p + ": ok") in r.stdout, r.brief())
@@ -474,6 +476,14 @@ def test_only_and_folders(shop):
     check("--only hea* on the examples folder runs just health (exit 0)",
           r.code == 0 and [j.get("name") for j in journeys_of(rep)] == ["health"],
           (r.brief(), [j.get("name") for j in journeys_of(rep)]))
+    d = tempdir()
+    p = write_journey(d, "file-stem.json", journey("alpha", [{"request": {"url": shop.base + "/healthz"}}]))
+    r = run_probe(["run", p, "--only", "alpha"])
+    check("--only matches the journey's name (alpha), not its file name", r.code == 0, r.brief())
+    r = run_probe(["run", p, "--only", "file-stem"])
+    check("--only with the file name of a journey named otherwise exits 3", r.code == 3, r.brief())
+    r = run_probe(["run", p, "--only", "nomatch", "--only", "al?ha"])
+    check("--only is repeatable (any pattern matches)", r.code == 0, r.brief())
     empty = tempdir()
     r = run_probe(["run", empty])
     check("an empty folder exits 3 (no journey found)", r.code == 3, r.brief())
@@ -552,8 +562,10 @@ def test_secret_masking(shop):
     check("a url holding the secret is masked in the report",
           "***" in str(step_named(steps, "echo secret").get("url", "")), step_named(steps, "echo secret").get("url"))
     f = failure(step_named(steps, "fail showing secret"), "json $.json.password")
-    check("a failure whose actual value is the secret shows *** instead",
-          f is not None and "***" in str(f.get("actual")), failures_of(step_named(steps, "fail showing secret")))
+    shown = "%s %s" % ((f or {}).get("actual", ""), (f or {}).get("message", ""))
+    check("a failure showing the secret value shows *** instead",
+          f is not None and "***" in shown and pw not in shown,
+          failures_of(step_named(steps, "fail showing secret")))
     rep_text = json.dumps(rep) if rep is not None else ""
     for text, where in ((r.stdout, "stdout"), (r.stderr, "stderr"), (rep_text, "the JSON report"),
                         (read_text(junit), "the JUnit report")):
@@ -751,6 +763,11 @@ def test_captures(shop):
           step_named(steps, "use captures").get("result") == "passed",
           failures_of(step_named(steps, "use captures")))
 
+    r, rep, _ = run_report(["run", p, "--var", "code=999", "--var", "kind=rye"])
+    check("captures win over --var of the same name (use captures still passes)",
+          r.code == 0 and step_named(steps_of(rep), "use captures").get("result") == "passed",
+          (r.brief(), failures_of(step_named(steps_of(rep), "use captures"))))
+
     p2 = write_journey(d, "nothing.json", journey("capture nothing", [
         {"name": "missing", "request": {"url": "{{base}}/echo"}, "capture": {"token": {"json": "$.token"}}},
     ], {"base": shop.base}))
@@ -828,6 +845,13 @@ def test_requests(shop):
     dur = journeys_of(rep)[0].get("duration_ms", 0) if journeys_of(rep) else 0
     check("wait_ms 300 delays the step (journey takes >= 300 ms)", isinstance(dur, (int, float)) and dur >= 290,
           dur)
+
+    ps = write_journey(d, "shadow.json", journey("shadow", [
+        {"name": "builtins win", "request": {"url": "{{base}}/echo", "query": {"u": "{{uuid}}"}},
+         "expect": {"json": {"$.query.u": {"matches": "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"}}}},
+    ], {"base": shop.base, "uuid": "shadowed"}))
+    r = run_probe(["run", ps, "--var", "uuid=also-shadowed"])
+    check("built-ins are never shadowed by variables or --var ({{uuid}} stays a UUID)", r.code == 0, r.brief())
 
     # failing predicates name the check
     fd = tempdir()
@@ -1054,6 +1078,27 @@ def test_tls():
           r.code == 1 and failure(s, "request") is not None, (r.brief(), failures_of(s)))
     shop.stop()
 
+    # mTLS: a shop that requires a client certificate
+    try:
+        ccert, ckey = harness.make_cert(d, 10, names=("probe-client",), ips=(), stem="client-")
+    except Exception as exc:
+        check("openssl makes a client certificate", False, exc)
+        return
+    mshop = harness.Shop(tls_cert=cert, tls_key=key, client_ca=ccert)
+    pm = write_journey(d, "mtls.json", journey("mtls", [
+        {"name": "echo", "request": {"url": "https://localhost:%d/echo" % mshop.port},
+         "capture": {"cn": {"json": "$.client_cert"}}}]))
+    r, rep, _ = run_report(["run", pm, "--cacert", cert])
+    s = (steps_of(rep) or [{}])[0]
+    check("a shop requiring a client certificate refuses probe without --cert (request failure)",
+          r.code == 1 and failure(s, "request") is not None, (r.brief(), failures_of(s)))
+    r, rep, _ = run_report(["run", pm, "--cacert", cert, "--cert", ccert, "--key", ckey])
+    s = (steps_of(rep) or [{}])[0]
+    check("--cert/--key present the client certificate (mTLS passes)", r.code == 0, (r.brief(), failures_of(s)))
+    check("the shop saw the client certificate probe-client", captures(s).get("cn") == "probe-client",
+          captures(s))
+    mshop.stop()
+
 
 def test_cli_errors(shop):
     before = shop.stats()
@@ -1085,7 +1130,7 @@ def main():
     except Exception as exc:
         check("example-shop starts on an ephemeral port", False, exc)
         return harness.finish() or 1
-    harness.run_group(test_validate_examples)
+    harness.run_group(test_validate_examples, shop)
     harness.run_group(test_checkout_passes, shop)
     harness.run_group(test_health_example, shop)
     harness.run_group(test_traceparent, shop)

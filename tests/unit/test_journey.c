@@ -97,7 +97,7 @@ int main(void)
     /* Errors with positions. */
     CHECK_STR(load_error("e1.json", "{\"name\": \"x\",\n \"steps\": [{\"request\": {\"url\": \"u\"},\n"
                          "   \"captures\": {}}]}"),
-              "e1.json:3:4: unknown key \"captures\" in step \"step 1\"; did you mean \"capture\"?",
+              "e1.json:3:4: unknown key \"captures\" in step 1; did you mean \"capture\"?",
               "error: unknown step key with suggestion and position");
     CHECK_STR(load_error("e2.json", "{\"name\": \"x\", \"steps\": [\n  {\"request\": {\"url\": \"u\",}}]}"),
               "e2.json:2:27: string or '}' expected near '}'",

@@ -7,11 +7,12 @@
 /* Parses spec (JSON text), evaluates it on actual (JSON text, or NULL for nothing). */
 static int holds(const char *spec, const char *actual, int text)
 {
-    char err[256], why[600];
+    char err[256];
+    struct predicate_miss why;
     json_t *s = json_loads(spec, JSON_DECODE_ANY, NULL);
     json_t *a = actual ? json_loads(actual, JSON_DECODE_ANY, NULL) : NULL;
     struct predicate *p = predicate_parse(s, err, sizeof err);
-    int r = p ? predicate_eval(p, a, text, why, sizeof why) : -1;
+    int r = p ? predicate_eval(p, a, text, &why) : -1;
     predicate_free(p);
     json_decref(s);
     json_decref(a);
@@ -20,7 +21,8 @@ static int holds(const char *spec, const char *actual, int text)
 
 int main(void)
 {
-    char err[256], why[600];
+    char err[256];
+    struct predicate_miss why;
 
     CHECK(holds("\"confirmed\"", "\"confirmed\"", 0) == 1, "plain value means eq");
     CHECK(holds("{\"eq\": 2}", "2.0", 0) == 1, "eq: 2 equals 2.0 as JSON numbers");
@@ -65,8 +67,10 @@ int main(void)
     json_t *spec = json_loads("{\"eq\": \"confirmed\"}", 0, NULL);
     json_t *got = json_string("pending");
     struct predicate *p = predicate_parse(spec, err, sizeof err);
-    CHECK(predicate_eval(p, got, 0, why, sizeof why) == 0, "failure reported");
-    CHECK_STR(why, "expected eq \"confirmed\", got \"pending\"", "failure names expected and actual");
+    CHECK(predicate_eval(p, got, 0, &why) == 0, "failure reported");
+    CHECK_STR(why.message, "expected eq \"confirmed\", got \"pending\"", "failure message names expected and actual");
+    CHECK_STR(why.expected, "eq \"confirmed\"", "failure: expected value apart");
+    CHECK_STR(why.actual, "\"pending\"", "failure: actual value apart");
     predicate_free(p);
     json_decref(spec);
     json_decref(got);
