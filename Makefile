@@ -2,7 +2,7 @@
 # `make asan` builds with ASan+UBSan into bin/asan/ and runs the tests against it.
 
 CC      ?= cc
-PKGS    := libcurl jansson openssl
+PKGS    := libcurl jansson openssl sqlite3 libwebsockets
 VARIANT ?= release
 ROOT    := $(CURDIR)
 
@@ -21,21 +21,23 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # warn about it; every other warning is an error.
 CFLAGS  += -std=c11 -D_GNU_SOURCE \
            -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-format-truncation $(OPT) \
-           -Ishared -Iprobe $(PKG_CFLAGS) -MMD -MP
+           -Ishared -Iprobe -Icollector $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += $(filter -fsanitize=%,$(OPT))
-LDLIBS  += $(PKG_LIBS) -lm
+LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
 SHARED_SRC := $(wildcard shared/*.c)
 PROBE_SRC  := $(filter-out probe/main.c,$(wildcard probe/*.c))
+COLL_SRC   := $(filter-out collector/main.c,$(wildcard collector/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 SHARED_OBJ := $(SHARED_SRC:%.c=$(OBJ)/%.o)
 PROBE_OBJ  := $(PROBE_SRC:%.c=$(OBJ)/%.o)
+COLL_OBJ   := $(COLL_SRC:%.c=$(OBJ)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
 
 .PHONY: all test asan bench demo clean setup
 .SECONDARY:
-all: $(BIN)/probe $(UNIT_BIN)
+all: $(BIN)/probe $(BIN)/collector $(UNIT_BIN)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -48,8 +50,12 @@ $(BIN)/probe: $(OBJ)/probe/main.o $(PROBE_OBJ) $(OBJ)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests link every module of probe (not its main) and the shared library.
-$(BIN)/tests/%: $(OBJ)/tests/unit/%.o $(PROBE_OBJ) $(OBJ)/libvigil.a
+$(BIN)/collector: $(OBJ)/collector/main.o $(COLL_OBJ) $(OBJ)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link every module of both binaries (not their mains) and the shared library.
+$(BIN)/tests/%: $(OBJ)/tests/unit/%.o $(PROBE_OBJ) $(COLL_OBJ) $(OBJ)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -43,10 +43,15 @@ __attribute__((format(printf, 3, 4)))
 static int bad(struct ctx *c, const char *field, const char *fmt, ...)
 {
     va_list ap;
+    char msg[256];
     snprintf(c->field, c->fieldlen, "%s%s", c->prefix, field);
     va_start(ap, fmt);
-    vsnprintf(c->err, c->errlen, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (c->field[0])
+        snprintf(c->err, c->errlen, "%s: %s", c->field, msg);
+    else
+        snprintf(c->err, c->errlen, "%s", msg);
     return -1;
 }
 

@@ -1,0 +1,293 @@
+/*
+ * collector: receives RUM beacons and stores them (serve), and answers questions about
+ * them from the same database (stats). Reference: collector/README.md.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "beacon.h"
+#include "server.h"
+#include "stats.h"
+#include "store.h"
+#include "text.h"
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static const char usage[] =
+    "usage: collector serve --db PATH [options]     receive beacons over HTTP\n"
+    "       collector stats --db PATH --app APP --version V --metric NAME [--since DUR] [--json]\n"
+    "\n"
+    "options of serve:\n"
+    "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0: any)\n"
+    "  --port-file FILE         write the bound port to FILE once listening\n"
+    "  --allow-origin ORIGIN    allow browsers from ORIGIN (repeatable; * for any)\n"
+    "  --rate N --burst N       per-client limit: N requests/s, bursts of N (default 20, 100)\n"
+    "  --global-rate N          ceiling for all clients together, requests/s (default 50000)\n"
+    "  --trust-proxy CIDR       believe X-Forwarded-For from these proxies (repeatable)\n"
+    "  --country-header NAME    take the client's country from this header (e.g. CF-IPCountry)\n"
+    "  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
+    "  --max-connections N      open connections at most (default 4096)\n"
+    "  --idle-timeout SECS      close idle keep-alive connections after SECS (default 5)\n"
+    "  --queue N                requests waiting for the disk at most (default 8192)\n"
+    "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0)\n"
+    "\n"
+    "durations: 90s, 15m, 1h, 7d. Reference: collector/README.md\n";
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "collector: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(collector --help for usage)\n");
+    return EXIT_USAGE;
+}
+
+/* Parses a duration such as 90s, 15m, 1h, 7d (a bare number is seconds) into ms. */
+static int parse_duration(const char *s, long long *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0 || !isfinite(v))
+        return -1;
+    double unit = 1000;
+    if (*end == 's' && !end[1])
+        unit = 1000;
+    else if (*end == 'm' && !end[1])
+        unit = 60000;
+    else if (*end == 'h' && !end[1])
+        unit = 3600000;
+    else if (*end == 'd' && !end[1])
+        unit = 86400000;
+    else if (*end)
+        return -1;
+    *ms = (long long)(v * unit);
+    return 0;
+}
+
+static int parse_number(const char *opt, const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || d < lo || d > hi) {
+        fprintf(stderr, "collector: %s takes a number from %g to %g, not \"%s\"\n", opt, lo, hi, v);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct server_opts o;
+    const char *db = NULL, *listen = "127.0.0.1:8080";
+    char err[512], host[256];
+    double d;
+
+    memset(&o, 0, sizeof o);
+    o.rate = 20;
+    o.burst = 100;
+    o.global_rate = 50000;
+    o.max_conns = 4096;
+    o.idle_timeout_s = 5;
+    o.queue_max = 8192;
+    o.batch_rows = 1000;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        }
+        if (!v)
+            return bad_usage("%s needs a value", a);
+        i++;
+        if (strcmp(a, "--db") == 0) {
+            db = v;
+        } else if (strcmp(a, "--listen") == 0) {
+            listen = v;
+        } else if (strcmp(a, "--port-file") == 0) {
+            o.port_file = v;
+        } else if (strcmp(a, "--allow-origin") == 0) {
+            if (o.norigins == SERVER_ORIGINS_MAX)
+                return bad_usage("at most 32 --allow-origin%s", "");
+            o.origins[o.norigins++] = v;
+        } else if (strcmp(a, "--trust-proxy") == 0) {
+            if (o.nproxies == SERVER_PROXIES_MAX)
+                return bad_usage("at most 32 --trust-proxy%s", "");
+            if (server_parse_cidr(v, &o.proxies[o.nproxies++]) < 0)
+                return bad_usage("--trust-proxy takes an address or CIDR such as 10.0.0.0/8,"
+                                 " not \"%s\"", v);
+        } else if (strcmp(a, "--country-header") == 0) {
+            o.country_header = v;
+        } else if (strcmp(a, "--rate") == 0) {
+            if (parse_number(a, v, 0.001, 1e6, &o.rate) < 0)
+                return EXIT_USAGE;
+        } else if (strcmp(a, "--burst") == 0) {
+            if (parse_number(a, v, 1, 1e6, &o.burst) < 0)
+                return EXIT_USAGE;
+        } else if (strcmp(a, "--global-rate") == 0) {
+            if (parse_number(a, v, 0, 1e7, &o.global_rate) < 0)
+                return EXIT_USAGE;
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            o.tls_cert = v;
+        } else if (strcmp(a, "--tls-key") == 0) {
+            o.tls_key = v;
+        } else if (strcmp(a, "--max-connections") == 0) {
+            if (parse_number(a, v, 1, 100000, &d) < 0)
+                return EXIT_USAGE;
+            o.max_conns = (int)d;
+        } else if (strcmp(a, "--idle-timeout") == 0) {
+            if (parse_number(a, v, 1, 3600, &d) < 0)
+                return EXIT_USAGE;
+            o.idle_timeout_s = (int)d;
+        } else if (strcmp(a, "--queue") == 0) {
+            if (parse_number(a, v, 1, 1e6, &d) < 0)
+                return EXIT_USAGE;
+            o.queue_max = (size_t)d;
+        } else if (strcmp(a, "--batch-rows") == 0) {
+            if (parse_number(a, v, 1, 1e6, &d) < 0)
+                return EXIT_USAGE;
+            o.batch_rows = (size_t)d;
+        } else if (strcmp(a, "--batch-ms") == 0) {
+            if (parse_number(a, v, 0, 1000, &d) < 0)
+                return EXIT_USAGE;
+            o.batch_ms = (int)d;
+        } else {
+            return bad_usage("unknown option %s", a);
+        }
+    }
+    if (!db)
+        return bad_usage("serve needs --db PATH%s", "");
+    if (!o.tls_cert != !o.tls_key)
+        return bad_usage("--tls-cert and --tls-key go together%s", "");
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == listen || *end || port < 0 || port > 65535)
+        return bad_usage("--listen takes HOST:PORT, not \"%s\"", listen);
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    o.host = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0 ? NULL : host;
+    o.port = (int)port;
+
+    struct store *store;
+    if (store_open(&store, db, 0, err, sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        return EXIT_FAIL;
+    }
+    if (server_run(&o, store, err, sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+    const char *db = NULL, *app = NULL, *version = NULL, *metric = NULL;
+    long long since = 3600000;
+    int as_json = 0;
+    char err[512];
+
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--json") == 0) {
+            as_json = 1;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        }
+        if (!v)
+            return bad_usage("%s needs a value", a);
+        i++;
+        if (strcmp(a, "--db") == 0)
+            db = v;
+        else if (strcmp(a, "--app") == 0)
+            app = v;
+        else if (strcmp(a, "--version") == 0)
+            version = v;
+        else if (strcmp(a, "--metric") == 0)
+            metric = v;
+        else if (strcmp(a, "--since") == 0) {
+            if (parse_duration(v, &since) < 0)
+                return bad_usage("--since takes a duration such as 15m or 1h, not \"%s\"", v);
+        } else
+            return bad_usage("unknown option %s", a);
+    }
+    if (!db || !app || !version || !metric)
+        return bad_usage("stats needs --db, --app, --version and --metric%s", "");
+    if (!beacon_metric_name_ok(metric))
+        return bad_usage("unknown metric \"%s\" (LCP, INP, CLS, FCP, TTFB or a custom name)",
+                         metric);
+
+    struct store *s;
+    if (store_open(&s, db, 1, err, sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        return EXIT_FAIL;
+    }
+    double *v;
+    size_t n;
+    long long now = wall_ms();
+    if (store_metric_values(s, app, version, metric, now - since, now + 1, &v, &n, err,
+                            sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        store_close(s);
+        return EXIT_FAIL;
+    }
+    store_close(s);
+    json_t *out = json_pack("{s:s,s:s,s:s,s:I}", "app", app, "version", version,
+                            "metric", metric, "count", (json_int_t)n);
+    static const double qs[] = {0.5, 0.75, 0.95, 0.99};
+    static const char *const names[] = {"p50", "p75", "p95", "p99"};
+    for (int i = 0; i < 4; i++)
+        json_object_set_new(out, names[i], n ? json_real(stats_quantile(v, n, qs[i])) : json_null());
+    if (as_json) {
+        char *text = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        printf("%s\n", text);
+        free(text);
+    } else if (n == 0) {
+        printf("%s %s %s: no values in the window\n", app, version, metric);
+    } else {
+        printf("%s %s %s over the last %.0f min: count %zu  p50 %.4g  p75 %.4g  p95 %.4g  p99 %.4g\n",
+               app, version, metric, (double)since / 60000.0, n,
+               stats_quantile(v, n, 0.5), stats_quantile(v, n, 0.75),
+               stats_quantile(v, n, 0.95), stats_quantile(v, n, 0.99));
+    }
+    json_decref(out);
+    free(v);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "stats") == 0)
+        return cmd_stats(argc - 2, argv + 2);
+    fprintf(stderr, "collector: unknown command \"%s\"; use serve or stats\n"
+            "(collector --help for usage)\n", argv[1]);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,738 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "beacon.h"
+#include "buf.h"
+#include "ratelimit.h"
+#include "uaclass.h"
+#include "writer.h"
+
+#define PENDING_BUCKETS 4096       /* requests waiting for the writer, by id */
+#define DRAIN_SECONDS 3            /* how long a stop waits for answers to go out */
+#define HEADER_SPACE 1024          /* bytes for response headers */
+#define DISCARD_MAX (1024 * 1024)  /* body bytes read and dropped before closing */
+
+enum route { R_NONE, R_RUM, R_RUM_OPTIONS, R_HEALTH, R_METRICS };
+
+enum reason {
+    REJ_MALFORMED, REJ_SCHEMA, REJ_TOO_LARGE, REJ_MEDIA_TYPE, REJ_RATE_LIMITED,
+    REJ_QUEUE_FULL, REJ_ORIGIN, REJ_NOT_FOUND, REJ_METHOD, REJ_STORE_FAILED,
+    REJ_SHUTTING_DOWN, REJ_N
+};
+static const char *const reason_names[REJ_N] = {
+    "malformed", "schema", "too_large", "media_type", "rate_limited", "queue_full",
+    "origin", "not_found", "method", "store_failed", "shutting_down"
+};
+
+/* Per request: lws frees and re-creates it for each keep-alive transaction. */
+struct pss {
+    struct lws *wsi;
+    enum route route;
+    struct buf body;
+    size_t body_seen;           /* bytes of body received, kept or not */
+    int reject;                 /* status decided before the body was read, or 0 */
+    enum reason reject_reason;
+    char reject_msg[160];
+    int bot;                    /* a known bot: read, count, do not store */
+    int origin_ok;              /* echo the Origin in CORS headers */
+    char origin[256];
+    struct beacon_meta meta;
+    uint64_t id;                /* while waiting for the writer */
+    int waiting;
+    struct pss *next;           /* in the pending table */
+    /* The response, once decided. */
+    int status;
+    char *resp;                 /* body with LWS_PRE bytes before it, or NULL */
+    size_t resp_len;
+    const char *ctype;
+    int retry_after;
+    int close;
+};
+
+struct server {
+    const struct server_opts *o;
+    struct lws_context *ctx;
+    struct writer *writer;
+    struct ratelimit *rl;
+    struct pss *pending[PENDING_BUCKETS];
+    uint64_t next_id;
+    int draining;
+    long long accepted_requests, accepted_beacons, bots;
+    long long rejected[REJ_N];
+    long long connections;
+};
+
+static volatile sig_atomic_t stop_requested;
+static struct lws_context *signal_ctx;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int server_parse_cidr(const char *text, struct cidr *c)
+{
+    char addr[64];
+    const char *slash = strchr(text, '/');
+    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    if (n >= sizeof addr)
+        return -1;
+    memcpy(addr, text, n);
+    addr[n] = '\0';
+    memset(c, 0, sizeof *c);
+    if (inet_pton(AF_INET, addr, c->addr) == 1) {
+        c->family = AF_INET;
+        c->bits = 32;
+    } else if (inet_pton(AF_INET6, addr, c->addr) == 1) {
+        c->family = AF_INET6;
+        c->bits = 128;
+    } else {
+        return -1;
+    }
+    if (slash) {
+        char *end;
+        long bits = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end || bits < 0 || bits > c->bits)
+            return -1;
+        c->bits = (int)bits;
+    }
+    return 0;
+}
+
+static int in_cidr(const struct cidr *c, const char *text)
+{
+    unsigned char a[16];
+    if (inet_pton(c->family, text, a) != 1)
+        return 0;
+    int full = c->bits / 8, rest = c->bits % 8;
+    if (memcmp(a, c->addr, (size_t)full) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    unsigned char mask = (unsigned char)(0xFF << (8 - rest));
+    return (a[full] & mask) == (c->addr[full] & mask);
+}
+
+static int trusted(const struct server *srv, const char *addr)
+{
+    for (size_t i = 0; i < srv->o->nproxies; i++)
+        if (in_cidr(&srv->o->proxies[i], addr))
+            return 1;
+    return 0;
+}
+
+/* The client's address: the socket peer, or, when the peer is a trusted proxy, the last
+ * address in X-Forwarded-For that is not itself a trusted proxy. */
+static void client_address(struct server *srv, struct lws *wsi, char *out, size_t outlen)
+{
+    char xff[1024];
+    lws_get_peer_simple(wsi, out, outlen);
+    if (!trusted(srv, out) || lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+        return;
+    char *p = xff + strlen(xff);
+    while (p > xff) {
+        char *comma = p;
+        while (comma > xff && comma[-1] != ',')
+            comma--;
+        char one[64];
+        size_t n = (size_t)(p - comma);
+        while (n && (*comma == ' ' || *comma == '\t')) {
+            comma++;
+            n--;
+        }
+        while (n && (comma[n - 1] == ' ' || comma[n - 1] == '\t'))
+            n--;
+        snprintf(one, sizeof one, "%.*s", (int)n, comma);
+        p = comma > xff ? comma - 1 : xff;
+        while (p > xff && *p != ',')
+            p--;
+        if (*p == ',')
+            p = p;
+        if (one[0] && !trusted(srv, one)) {
+            snprintf(out, outlen, "%s", one);
+            return;
+        }
+        if (p == xff)
+            break;
+    }
+}
+
+static int origin_allowed(const struct server *srv, const char *origin)
+{
+    for (size_t i = 0; i < srv->o->norigins; i++)
+        if (strcmp(srv->o->origins[i], "*") == 0 || strcmp(srv->o->origins[i], origin) == 0)
+            return 1;
+    return 0;
+}
+
+static void set_body(struct pss *pss, const char *text, const char *ctype)
+{
+    size_t n = strlen(text);
+    free(pss->resp);
+    pss->resp = malloc(LWS_PRE + n + 1);
+    if (pss->resp) {
+        memcpy(pss->resp + LWS_PRE, text, n + 1);
+        pss->resp_len = n;
+    }
+    pss->ctype = ctype;
+}
+
+/* Decides an answer: status and, for errors, {"error": msg, "field": field}. */
+static void answer(struct server *srv, struct pss *pss, int status, const char *msg,
+                   const char *field)
+{
+    pss->status = status;
+    if (msg) {
+        json_t *j = json_pack("{s:s}", "error", msg);
+        if (field && *field)
+            json_object_set_new(j, "field", json_string(field));
+        char *text = json_dumps(j, JSON_COMPACT);
+        set_body(pss, text ? text : "{}", "application/json");
+        free(text);
+        json_decref(j);
+    }
+    (void)srv;
+    lws_callback_on_writable(pss->wsi);
+}
+
+static void reject(struct server *srv, struct pss *pss, int status, enum reason r,
+                   const char *msg, const char *field)
+{
+    srv->rejected[r]++;
+    answer(srv, pss, status, msg, field);
+}
+
+/* Writes the decided response in one go: it is small, and written from WRITEABLE. */
+static int send_response(struct server *srv, struct pss *pss)
+{
+    unsigned char hdr[LWS_PRE + HEADER_SPACE];
+    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    char num[32];
+
+    (void)srv;
+    if (lws_add_http_header_status(pss->wsi, (unsigned int)pss->status, &p, end))
+        return -1;
+    /* 204 carries no Content-Length (RFC 9110 15.3.5), so lws's common headers, which
+     * add one, are not used. */
+    if (pss->status != 204) {
+        if (lws_add_http_header_by_token(pss->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                (const unsigned char *)(pss->ctype ? pss->ctype : "application/json"),
+                (int)strlen(pss->ctype ? pss->ctype : "application/json"), &p, end)
+            || lws_add_http_header_content_length(pss->wsi, pss->resp_len, &p, end))
+            return -1;
+    }
+    if (lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    if (pss->origin_ok) {
+        if (lws_add_http_header_by_name(pss->wsi,
+                (const unsigned char *)"access-control-allow-origin:",
+                (const unsigned char *)pss->origin, (int)strlen(pss->origin), &p, end)
+            || lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"vary:",
+                (const unsigned char *)"Origin", 6, &p, end))
+            return -1;
+        if (pss->route == R_RUM_OPTIONS
+            && (lws_add_http_header_by_name(pss->wsi,
+                    (const unsigned char *)"access-control-allow-methods:",
+                    (const unsigned char *)"POST, OPTIONS", 13, &p, end)
+                || lws_add_http_header_by_name(pss->wsi,
+                    (const unsigned char *)"access-control-allow-headers:",
+                    (const unsigned char *)"content-type", 12, &p, end)
+                || lws_add_http_header_by_name(pss->wsi,
+                    (const unsigned char *)"access-control-max-age:",
+                    (const unsigned char *)"86400", 5, &p, end)))
+            return -1;
+    }
+    if (pss->retry_after > 0) {
+        snprintf(num, sizeof num, "%d", pss->retry_after);
+        if (lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"retry-after:",
+                                        (const unsigned char *)num, (int)strlen(num), &p, end))
+            return -1;
+    }
+    if (pss->close && lws_add_http_header_by_token(pss->wsi, WSI_TOKEN_CONNECTION,
+                          (const unsigned char *)"close", 5, &p, end))
+        return -1;
+    if (lws_finalize_http_header(pss->wsi, &p, end))
+        return -1;
+    int final = pss->status == 204 || pss->resp_len == 0;
+    if (lws_write(pss->wsi, start, (size_t)(p - start),
+                  final ? LWS_WRITE_HTTP_HEADERS_CONTINUATION : LWS_WRITE_HTTP_HEADERS) < 0)
+        return -1;
+    if (!final && lws_write(pss->wsi, (unsigned char *)pss->resp + LWS_PRE, pss->resp_len,
+                            LWS_WRITE_HTTP_FINAL) < 0)
+        return -1;
+    pss->status = 0;
+    if (pss->close)
+        return -1;
+    return lws_http_transaction_completed(pss->wsi) ? -1 : 0;
+}
+
+static void pending_add(struct server *srv, struct pss *pss)
+{
+    struct pss **b = &srv->pending[pss->id % PENDING_BUCKETS];
+    pss->next = *b;
+    *b = pss;
+    pss->waiting = 1;
+}
+
+static struct pss *pending_take(struct server *srv, uint64_t id)
+{
+    for (struct pss **p = &srv->pending[id % PENDING_BUCKETS]; *p; p = &(*p)->next) {
+        if ((*p)->id == id) {
+            struct pss *found = *p;
+            *p = found->next;
+            found->waiting = 0;
+            return found;
+        }
+    }
+    return NULL;
+}
+
+static void forget(struct server *srv, struct pss *pss)
+{
+    if (pss->waiting)
+        pending_take(srv, pss->id);
+    buf_fini(&pss->body);
+    free(pss->resp);
+    pss->resp = NULL;
+}
+
+static int has_body(struct lws *wsi)
+{
+    char v[64];
+    if (lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return 1;
+    return lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && strtoll(v, NULL, 10) > 0;
+}
+
+/* Starts a POST /v1/rum: the checks that need only the headers. A request refused here
+ * still has its body read (and dropped) so that the connection stays in step. */
+static void start_rum(struct server *srv, struct pss *pss, struct lws *wsi)
+{
+    char ctype[128], len[32], client[64], ua[1024];
+    struct uaclass uc;
+
+    buf_init(&pss->body, BEACON_BODY_MAX);
+    if (lws_hdr_copy(wsi, len, sizeof len, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0
+        && strtoll(len, NULL, 10) > BEACON_BODY_MAX) {
+        pss->close = 1;   /* the body will not be read */
+        snprintf(pss->reject_msg, sizeof pss->reject_msg, "body larger than %d bytes",
+                 BEACON_BODY_MAX);
+        pss->reject = 413;
+        pss->reject_reason = REJ_TOO_LARGE;
+        return;
+    }
+    if (pss->origin[0] && !pss->origin_ok) {
+        pss->reject = 403;
+        pss->reject_reason = REJ_ORIGIN;
+        snprintf(pss->reject_msg, sizeof pss->reject_msg, "origin not allowed");
+        return;
+    }
+    if (srv->draining) {
+        pss->reject = 503;
+        pss->reject_reason = REJ_SHUTTING_DOWN;
+        pss->retry_after = 1;
+        snprintf(pss->reject_msg, sizeof pss->reject_msg, "shutting down");
+        return;
+    }
+    if (lws_hdr_copy(wsi, ctype, sizeof ctype, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0
+        && strncasecmp(ctype, "text/plain", 10) != 0
+        && strncasecmp(ctype, "application/json", 16) != 0) {
+        pss->reject = 415;
+        pss->reject_reason = REJ_MEDIA_TYPE;
+        snprintf(pss->reject_msg, sizeof pss->reject_msg,
+                 "content type must be text/plain or application/json");
+        return;
+    }
+    client_address(srv, wsi, client, sizeof client);
+    int wait = ratelimit_take(srv->rl, client, now_ms());
+    if (wait) {
+        pss->reject = 429;
+        pss->reject_reason = REJ_RATE_LIMITED;
+        pss->retry_after = wait;
+        snprintf(pss->reject_msg, sizeof pss->reject_msg, "rate limited");
+        return;
+    }
+    if (lws_hdr_copy(wsi, ua, sizeof ua, WSI_TOKEN_HTTP_USER_AGENT) < 0)
+        ua[0] = '\0';
+    uaclass_classify(ua, &uc);
+    pss->bot = uc.bot;
+    pss->meta.received_ms = wall_ms();
+    snprintf(pss->meta.browser, sizeof pss->meta.browser, "%s", uc.browser);
+    pss->meta.browser_major = uc.browser_major;
+    snprintf(pss->meta.os, sizeof pss->meta.os, "%s", uc.os);
+    snprintf(pss->meta.device, sizeof pss->meta.device, "%s", uc.device);
+    if (srv->o->country_header) {
+        char name[80], country[16];
+        snprintf(name, sizeof name, "%s:", srv->o->country_header);
+        for (char *c = name; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        if (lws_hdr_custom_copy(wsi, country, sizeof country, name, (int)strlen(name)) > 0
+            && strlen(country) == 2 && isalpha((unsigned char)country[0])
+            && isalpha((unsigned char)country[1])) {
+            country[0] = (char)toupper((unsigned char)country[0]);
+            country[1] = (char)toupper((unsigned char)country[1]);
+            snprintf(pss->meta.country, sizeof pss->meta.country, "%s", country);
+        }
+    }
+}
+
+/* The body is complete: validate, and hand it to the writer. */
+static void finish_rum(struct server *srv, struct pss *pss)
+{
+    char field[128], msg[256];
+
+    if (pss->reject) {
+        pss->retry_after = pss->retry_after;
+        reject(srv, pss, pss->reject, pss->reject_reason, pss->reject_msg, NULL);
+        return;
+    }
+    if (pss->body_seen > BEACON_BODY_MAX) {
+        snprintf(msg, sizeof msg, "body larger than %d bytes", BEACON_BODY_MAX);
+        reject(srv, pss, 413, REJ_TOO_LARGE, msg, NULL);
+        return;
+    }
+    json_t *beacons = beacon_parse(pss->body.data ? pss->body.data : "", pss->body.len,
+                                   field, sizeof field, msg, sizeof msg);
+    if (!beacons) {
+        reject(srv, pss, 400, field[0] ? REJ_SCHEMA : REJ_MALFORMED, msg, field);
+        return;
+    }
+    if (pss->bot) {
+        srv->bots++;
+        json_decref(beacons);
+        answer(srv, pss, 204, NULL, NULL);
+        return;
+    }
+    struct writer_item *item = calloc(1, sizeof *item);
+    if (!item) {
+        json_decref(beacons);
+        pss->retry_after = 1;
+        reject(srv, pss, 503, REJ_QUEUE_FULL, "out of memory", NULL);
+        return;
+    }
+    item->id = ++srv->next_id;
+    item->beacons = beacons;
+    item->meta = pss->meta;
+    size_t i;
+    json_t *b;
+    json_array_foreach(beacons, i, b)
+        item->rows += 1 + json_array_size(json_object_get(b, "events"));
+    if (writer_submit(srv->writer, item) < 0) {
+        writer_item_free(item);
+        pss->retry_after = 1;
+        reject(srv, pss, 503, REJ_QUEUE_FULL, "write queue full", NULL);
+        return;
+    }
+    pss->id = item->id;
+    pending_add(srv, pss);
+}
+
+/* Answers the requests whose batches the writer finished. */
+static void collect_done(struct server *srv)
+{
+    struct writer_item *d = writer_take_done(srv->writer);
+    while (d) {
+        struct writer_item *next = d->next;
+        struct pss *pss = pending_take(srv, d->id);
+        if (d->status == 204) {
+            srv->accepted_requests++;
+            srv->accepted_beacons += (long long)json_array_size(d->beacons);
+        }
+        if (pss) {
+            if (d->status == 204) {
+                answer(srv, pss, 204, NULL, NULL);
+            } else {
+                pss->retry_after = 1;
+                reject(srv, pss, 503, REJ_STORE_FAILED, "could not store the beacon", NULL);
+            }
+        }
+        writer_item_free(d);
+        d = next;
+    }
+}
+
+static void metrics_text(struct server *srv, struct buf *b)
+{
+    const struct writer_stats *w = writer_stats(srv->writer);
+    buf_puts(b, "# HELP vigil_beacon_requests_accepted_total Requests whose beacons were stored.\n"
+                "# TYPE vigil_beacon_requests_accepted_total counter\n");
+    buf_printf(b, "vigil_beacon_requests_accepted_total %lld\n", srv->accepted_requests);
+    buf_puts(b, "# HELP vigil_beacons_accepted_total Beacons stored.\n"
+                "# TYPE vigil_beacons_accepted_total counter\n");
+    buf_printf(b, "vigil_beacons_accepted_total %lld\n", srv->accepted_beacons);
+    buf_puts(b, "# HELP vigil_beacon_requests_rejected_total Requests refused, by reason.\n"
+                "# TYPE vigil_beacon_requests_rejected_total counter\n");
+    for (int i = 0; i < REJ_N; i++)
+        buf_printf(b, "vigil_beacon_requests_rejected_total{reason=\"%s\"} %lld\n",
+                   reason_names[i], srv->rejected[i]);
+    buf_puts(b, "# HELP vigil_beacon_requests_bot_dropped_total Requests from known bots, read"
+                " and not stored.\n# TYPE vigil_beacon_requests_bot_dropped_total counter\n");
+    buf_printf(b, "vigil_beacon_requests_bot_dropped_total %lld\n", srv->bots);
+    buf_puts(b, "# HELP vigil_write_queue_depth Requests waiting for the writer.\n"
+                "# TYPE vigil_write_queue_depth gauge\n");
+    buf_printf(b, "vigil_write_queue_depth %lld\n", w->queued);
+    buf_puts(b, "# HELP vigil_batch_commit_seconds Time to store and commit one batch.\n"
+                "# TYPE vigil_batch_commit_seconds histogram\n");
+    for (int i = 0; i < WRITER_LATENCY_BUCKETS; i++)
+        buf_printf(b, "vigil_batch_commit_seconds_bucket{le=\"%g\"} %lld\n",
+                   writer_latency_bounds_ms[i] / 1000.0, w->latency_le[i]);
+    buf_printf(b, "vigil_batch_commit_seconds_bucket{le=\"+Inf\"} %lld\n", w->batches);
+    buf_printf(b, "vigil_batch_commit_seconds_sum %g\n", w->latency_sum_ms / 1000.0);
+    buf_printf(b, "vigil_batch_commit_seconds_count %lld\n", w->batches);
+    buf_puts(b, "# HELP vigil_batches_failed_total Batches that could not be committed.\n"
+                "# TYPE vigil_batches_failed_total counter\n");
+    buf_printf(b, "vigil_batches_failed_total %lld\n", w->failed_batches);
+    buf_puts(b, "# HELP vigil_rows_stored_total Rows written (page views, metrics, errors).\n"
+                "# TYPE vigil_rows_stored_total counter\n");
+    buf_printf(b, "vigil_rows_stored_total %lld\n", w->rows_stored);
+    buf_puts(b, "# HELP vigil_db_bytes Size of the database and its WAL.\n"
+                "# TYPE vigil_db_bytes gauge\n");
+    buf_printf(b, "vigil_db_bytes %lld\n", w->db_bytes);
+    buf_puts(b, "# HELP vigil_connections Open client connections.\n"
+                "# TYPE vigil_connections gauge\n");
+    buf_printf(b, "vigil_connections %lld\n", srv->connections);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                    void *in, size_t len)
+{
+    struct pss *pss = user;
+    struct server *srv = lws_context_user(lws_get_context(wsi));
+
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv)
+            collect_done(srv);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return 1;   /* no WebSocket here (yet) */
+
+    case LWS_CALLBACK_WSI_CREATE:
+        srv->connections++;
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        srv->connections--;
+        return 0;
+
+    case LWS_CALLBACK_HTTP: {
+        const char *uri = in;
+        memset(pss, 0, sizeof *pss);
+        pss->wsi = wsi;
+        if (lws_hdr_copy(wsi, pss->origin, sizeof pss->origin, WSI_TOKEN_ORIGIN) > 0)
+            pss->origin_ok = origin_allowed(srv, pss->origin);
+        else
+            pss->origin[0] = '\0';
+        int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+        int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+        int options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+        if (strcmp(uri, "/v1/rum") == 0 && post) {
+            pss->route = R_RUM;
+            start_rum(srv, pss, wsi);
+            if (!has_body(wsi)) {
+                if (!pss->reject)
+                    reject(srv, pss, 400, REJ_MALFORMED, "empty body", NULL);
+                else
+                    finish_rum(srv, pss);
+            }
+            return 0;
+        }
+        if (strcmp(uri, "/v1/rum") == 0 && options) {
+            pss->route = R_RUM_OPTIONS;
+            if (pss->origin[0] && !pss->origin_ok)
+                reject(srv, pss, 403, REJ_ORIGIN, "origin not allowed", NULL);
+            else
+                answer(srv, pss, 204, NULL, NULL);
+            return 0;
+        }
+        if (strcmp(uri, "/healthz") == 0 && get) {
+            pss->route = R_HEALTH;
+            set_body(pss, srv->draining ? "{\"status\":\"stopping\"}\n" : "{\"status\":\"ok\"}\n",
+                     "application/json");
+            answer(srv, pss, srv->draining ? 503 : 200, NULL, NULL);
+            return 0;
+        }
+        if (strcmp(uri, "/metrics") == 0 && get) {
+            struct buf b;
+            pss->route = R_METRICS;
+            buf_init(&b, 0);
+            metrics_text(srv, &b);
+            set_body(pss, b.data ? b.data : "", "text/plain; version=0.0.4");
+            buf_fini(&b);
+            answer(srv, pss, 200, NULL, NULL);
+            return 0;
+        }
+        if (strcmp(uri, "/v1/rum") == 0 || strcmp(uri, "/healthz") == 0
+            || strcmp(uri, "/metrics") == 0) {
+            pss->close = has_body(wsi);
+            reject(srv, pss, 405, REJ_METHOD, "method not allowed", NULL);
+            return 0;
+        }
+        pss->close = has_body(wsi);
+        reject(srv, pss, 404, REJ_NOT_FOUND, "not found", NULL);
+        return 0;
+    }
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (pss->route != R_RUM) {
+            return 0;
+        }
+        pss->body_seen += len;
+        if (pss->body_seen > DISCARD_MAX)
+            return -1;   /* far past any limit: stop reading, close */
+        if (!pss->reject && !pss->bot && buf_append(&pss->body, in, len) < 0)
+            pss->body.len = 0;   /* over the cap: finish_rum answers 413 */
+        else if (pss->bot && buf_append(&pss->body, in, len) < 0)
+            pss->body.len = 0;
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (pss->route == R_RUM && !pss->status && !pss->waiting)
+            finish_rum(srv, pss);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!pss || !pss->status)
+            return 0;
+        return send_response(srv, pss);
+
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss)
+            forget(srv, pss);
+        return 0;
+
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", callback, sizeof(struct pss), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}
+};
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (signal_ctx)
+        lws_cancel_service(signal_ctx);
+}
+
+static void wake(void *ctx)
+{
+    lws_cancel_service(ctx);
+}
+
+static int any_pending(const struct server *srv)
+{
+    for (int i = 0; i < PENDING_BUCKETS; i++)
+        if (srv->pending[i])
+            return 1;
+    return 0;
+}
+
+int server_run(const struct server_opts *o, struct store *store, char *err, size_t errlen)
+{
+    struct lws_context_creation_info info;
+    struct server srv;
+    int rc = -1;
+
+    memset(&srv, 0, sizeof srv);
+    srv.o = o;
+    if (!(srv.rl = ratelimit_new(o->rate, o->burst, o->global_rate))) {
+        snprintf(err, errlen, "out of memory");
+        store_close(store);
+        return -1;
+    }
+    lws_set_log_level(LLL_ERR, NULL);
+    memset(&info, 0, sizeof info);
+    info.port = o->port;
+    info.iface = o->host;
+    info.protocols = protocols;
+    info.user = &srv;
+    info.keepalive_timeout = o->idle_timeout_s;
+    info.timeout_secs = (unsigned int)o->idle_timeout_s;
+    info.max_http_header_data = 4096;
+    info.fd_limit_per_thread = (unsigned int)o->max_conns + 16;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (o->tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = o->tls_cert;
+        info.ssl_private_key_filepath = o->tls_key;
+        info.alpn = "http/1.1";
+    }
+    srv.ctx = lws_create_context(&info);
+    if (!srv.ctx) {
+        snprintf(err, errlen, "cannot listen on %s:%d (see the lws message above)",
+                 o->host ? o->host : "*", o->port);
+        store_close(store);
+        ratelimit_free(srv.rl);
+        return -1;
+    }
+    if (writer_start(&srv.writer, store, o->queue_max, o->batch_rows, o->batch_ms, wake,
+                     srv.ctx, err, errlen) < 0) {
+        store_close(store);
+        goto out;
+    }
+    int port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv.ctx, "default"));
+    fprintf(stderr, "collector: listening on %s://%s:%d\n", o->tls_cert ? "https" : "http",
+            o->host ? o->host : "0.0.0.0", port);
+    if (o->port_file) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", o->port_file);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 || rename(tmp, o->port_file) < 0) {
+            snprintf(err, errlen, "cannot write %s: %s", o->port_file, strerror(errno));
+            goto out;
+        }
+    }
+
+    signal_ctx = srv.ctx;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    while (!stop_requested)
+        if (lws_service(srv.ctx, 0) < 0)
+            break;
+
+    /* Stop: refuse new beacons, let the writer store what it has, answer those requests. */
+    srv.draining = 1;
+    double deadline = now_ms() + DRAIN_SECONDS * 1000.0;
+    while (now_ms() < deadline && (writer_stats(srv.writer)->queued > 0 || any_pending(&srv)))
+        lws_service(srv.ctx, 0);
+    fprintf(stderr, "collector: stopped\n");
+    rc = 0;
+out:
+    signal_ctx = NULL;
+    writer_stop(srv.writer);
+    lws_context_destroy(srv.ctx);
+    ratelimit_free(srv.rl);
+    return rc;
+}

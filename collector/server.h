@@ -1,0 +1,48 @@
+/*
+ * server: the collector's HTTP service on libwebsockets (API: collector/README.md).
+ *
+ * Everything here runs on the one lws service thread; disk work goes to the writer
+ * thread (writer.h), and its results come back through lws_cancel_service.
+ */
+#ifndef VIGIL_SERVER_H
+#define VIGIL_SERVER_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+#define SERVER_ORIGINS_MAX 32
+#define SERVER_PROXIES_MAX 32
+
+struct cidr {
+    int family;                 /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int bits;
+};
+
+struct server_opts {
+    const char *host;           /* address to listen on; NULL for all */
+    int port;                   /* 0: an ephemeral port */
+    const char *port_file;      /* if set, the bound port is written here */
+    const char *origins[SERVER_ORIGINS_MAX];
+    size_t norigins;            /* "*" among them allows any origin */
+    struct cidr proxies[SERVER_PROXIES_MAX];
+    size_t nproxies;            /* X-Forwarded-For is trusted only from these */
+    const char *country_header; /* e.g. "CF-IPCountry"; NULL for none */
+    double rate, burst, global_rate;
+    const char *tls_cert, *tls_key;
+    int max_conns;
+    int idle_timeout_s;
+    size_t queue_max, batch_rows;
+    int batch_ms;
+};
+
+/* Parses "10.0.0.0/8", "::1" or "192.168.1.7" into c. Returns 0 or -1. */
+int server_parse_cidr(const char *text, struct cidr *c);
+
+/* Serves until SIGTERM or SIGINT, then stops accepting requests, stores and answers what
+ * was accepted, and closes the store. Takes ownership of store. Returns 0 after a clean
+ * stop, or -1 with err if the server could not start. */
+int server_run(const struct server_opts *o, struct store *store, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,237 @@
+#include "writer.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS] = {
+    0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000
+};
+
+struct writer {
+    struct store *store;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct writer_item *head, *tail;       /* queued */
+    struct writer_item *done, *done_tail;  /* finished, not yet taken */
+    size_t queued, queue_max, batch_rows;
+    int batch_ms;
+    int stopping;
+    void (*wake)(void *ctx);
+    void *wake_ctx;
+    struct writer_stats stats;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+void writer_item_free(struct writer_item *item)
+{
+    if (!item)
+        return;
+    json_decref(item->beacons);
+    free(item);
+}
+
+/* Takes queued items up to batch_rows rows (at least one item). Called locked. */
+static struct writer_item *take_batch(struct writer *w)
+{
+    struct writer_item *first = w->head, *last = NULL;
+    size_t rows = 0;
+    while (w->head && (rows == 0 || rows + w->head->rows <= w->batch_rows)) {
+        rows += w->head->rows;
+        last = w->head;
+        w->head = w->head->next;
+        w->queued--;
+    }
+    if (last)
+        last->next = NULL;
+    if (!w->head)
+        w->tail = NULL;
+    w->stats.queued = (long long)w->queued;
+    return first;
+}
+
+static size_t queued_rows(const struct writer *w)
+{
+    size_t rows = 0;
+    for (const struct writer_item *i = w->head; i && rows < w->batch_rows; i = i->next)
+        rows += i->rows;
+    return rows;
+}
+
+static void store_batch(struct writer *w, struct writer_item *batch)
+{
+    char err[512];
+    double t0 = now_ms();
+    size_t rows = 0, items = 0;
+    int ok = store_begin(w->store, err, sizeof err) == 0;
+
+    for (struct writer_item *it = batch; ok && it; it = it->next) {
+        size_t i;
+        json_t *b;
+        json_array_foreach(it->beacons, i, b) {
+            int n = store_insert_beacon(w->store, b, &it->meta, err, sizeof err);
+            if (n < 0) {
+                ok = 0;
+                break;
+            }
+            rows += (size_t)n;
+        }
+        items++;
+    }
+    if (ok) {
+        ok = store_commit(w->store, err, sizeof err) == 0;
+    } else {
+        store_rollback(w->store);
+    }
+    if (!ok) {
+        fprintf(stderr, "collector: a batch of %zu requests was not stored: %s\n", items, err);
+        w->stats.failed_batches++;
+    }
+    double ms = now_ms() - t0;
+    for (int i = 0; i < WRITER_LATENCY_BUCKETS; i++)
+        if (ms <= writer_latency_bounds_ms[i])
+            w->stats.latency_le[i]++;
+    w->stats.latency_sum_ms += ms;
+    w->stats.batches++;
+    if (ok) {
+        w->stats.rows_stored += (long long)rows;
+        w->stats.committed_items += (long long)items;
+    }
+    w->stats.db_bytes = store_bytes(w->store);
+    for (struct writer_item *it = batch; it; it = it->next)
+        it->status = ok ? 204 : 503;
+}
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->head && !w->stopping)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (!w->head && w->stopping)
+            break;
+        /* Group commit: give more requests up to batch_ms to join, unless the batch is
+         * already full or the collector is stopping. */
+        if (w->batch_ms > 0 && !w->stopping && queued_rows(w) < w->batch_rows) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += (long)w->batch_ms * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            while (!w->stopping && queued_rows(w) < w->batch_rows
+                   && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
+                ;
+        }
+        struct writer_item *batch = take_batch(w);
+        pthread_mutex_unlock(&w->lock);
+
+        store_batch(w, batch);
+
+        pthread_mutex_lock(&w->lock);
+        struct writer_item *last = batch;
+        while (last->next)
+            last = last->next;
+        if (w->done_tail)
+            w->done_tail->next = batch;
+        else
+            w->done = batch;
+        w->done_tail = last;
+        pthread_mutex_unlock(&w->lock);
+        if (w->wake)
+            w->wake(w->wake_ctx);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t batch_rows,
+                 int batch_ms, void (*wake)(void *ctx), void *ctx, char *err, size_t errlen)
+{
+    struct writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    w->store = s;
+    w->queue_max = queue_max;
+    w->batch_rows = batch_rows ? batch_rows : 1;
+    w->batch_ms = batch_ms;
+    w->wake = wake;
+    w->wake_ctx = ctx;
+    w->stats.db_bytes = store_bytes(s);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        snprintf(err, errlen, "cannot start the writer thread");
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+int writer_submit(struct writer *w, struct writer_item *item)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping || w->queued >= w->queue_max) {
+        pthread_mutex_unlock(&w->lock);
+        return -1;
+    }
+    item->next = NULL;
+    if (w->tail)
+        w->tail->next = item;
+    else
+        w->head = item;
+    w->tail = item;
+    w->queued++;
+    w->stats.queued = (long long)w->queued;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+struct writer_item *writer_take_done(struct writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    struct writer_item *d = w->done;
+    w->done = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    return d;
+}
+
+void writer_stop(struct writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    for (struct writer_item *d = w->done, *next; d; d = next) {
+        next = d->next;
+        writer_item_free(d);
+    }
+    store_close(w->store);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+const struct writer_stats *writer_stats(const struct writer *w)
+{
+    return &w->stats;
+}

@@ -1,0 +1,70 @@
+/*
+ * writer: the collector's one SQLite writer thread, with group commit.
+ *
+ * The HTTP service thread never waits on disk. It submits each accepted request body (its
+ * beacons and server metadata) to a bounded queue; the writer thread takes up to
+ * batch_rows rows' worth of queued items (waiting at most batch_ms for more), stores them
+ * in one transaction, and hands them back as done, each with the status its client must
+ * get: 204 once the transaction holding it committed, 503 if it failed. After each batch
+ * it calls wake() (the collector passes lws_cancel_service) so that the service thread
+ * collects the done items with writer_take_done().
+ */
+#ifndef VIGIL_WRITER_H
+#define VIGIL_WRITER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define WRITER_LATENCY_BUCKETS 12
+
+struct writer_item {
+    uint64_t id;                /* the service thread's request id */
+    json_t *beacons;            /* validated beacons (owned by the item) */
+    struct beacon_meta meta;
+    size_t rows;                /* rows the item will write (page views + events) */
+    int status;                 /* filled by the writer: 204 or 503 */
+    struct writer_item *next;
+};
+
+/* Figures for /metrics, read without locking (each is one aligned word). */
+struct writer_stats {
+    volatile long long queued;          /* items waiting */
+    volatile long long committed_items;
+    volatile long long rows_stored;
+    volatile long long batches;
+    volatile long long failed_batches;
+    volatile long long db_bytes;
+    /* Commit latency histogram: counts of batches at or under each bound (ms). */
+    volatile long long latency_le[WRITER_LATENCY_BUCKETS];
+    volatile double latency_sum_ms;
+};
+
+extern const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS];
+
+struct writer;
+
+/* Starts the writer thread on an open store (which it then owns and closes). Returns 0
+ * with *out, or -1 with err. */
+int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t batch_rows,
+                 int batch_ms, void (*wake)(void *ctx), void *ctx, char *err, size_t errlen);
+
+/* Queues an item (ownership passes to the writer). Returns 0, or -1 when the queue is
+ * full or the writer is stopping (the item then stays the caller's). */
+int writer_submit(struct writer *w, struct writer_item *item);
+
+/* Takes every item whose batch has finished, oldest first (the caller frees each with
+ * writer_item_free()). Returns NULL when there are none. */
+struct writer_item *writer_take_done(struct writer *w);
+
+/* Commits everything still queued, stops the thread and closes the store. Items done
+ * but not yet taken are freed. */
+void writer_stop(struct writer *w);
+
+const struct writer_stats *writer_stats(const struct writer *w);
+
+void writer_item_free(struct writer_item *item);
+
+#endif
