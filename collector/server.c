@@ -22,6 +22,8 @@
 #define DRAIN_SECONDS 3            /* how long a stop waits for answers to go out */
 #define HEADER_SPACE 1024          /* bytes for response headers */
 #define DISCARD_MAX (1024 * 1024)  /* body bytes read and dropped before closing */
+#define UA_CACHE_SLOTS 256         /* User-Agents whose class is remembered */
+#define UA_CACHE_LEN 320           /* longer User-Agents are classified every time */
 
 enum route { R_NONE, R_RUM, R_RUM_OPTIONS, R_HEALTH, R_METRICS };
 
@@ -60,8 +62,15 @@ struct pss {
     int close;
 };
 
+/* Most beacons come from a few browser builds, so their classes are remembered. */
+struct ua_cached {
+    char ua[UA_CACHE_LEN];
+    struct uaclass c;
+};
+
 struct server {
     const struct server_opts *o;
+    struct ua_cached ua_cache[UA_CACHE_SLOTS];
     struct lws_context *ctx;
     struct writer *writer;
     struct ratelimit *rl;
@@ -175,6 +184,28 @@ static void client_address(struct server *srv, struct lws *wsi, char *out, size_
         if (p == xff)
             break;
     }
+}
+
+static void classify(struct server *srv, const char *ua, struct uaclass *out)
+{
+    uint32_t h = 2166136261u;
+    size_t n = 0;
+    for (const char *p = ua; *p; p++, n++) {
+        h ^= (unsigned char)*p;
+        h *= 16777619u;
+    }
+    if (n >= UA_CACHE_LEN) {
+        uaclass_classify(ua, out);
+        return;
+    }
+    struct ua_cached *slot = &srv->ua_cache[h % UA_CACHE_SLOTS];
+    if (slot->ua[0] && strcmp(slot->ua, ua) == 0) {
+        *out = slot->c;
+        return;
+    }
+    uaclass_classify(ua, out);
+    memcpy(slot->ua, ua, n + 1);
+    slot->c = *out;
 }
 
 static int origin_allowed(const struct server *srv, const char *origin)
@@ -375,7 +406,7 @@ static void start_rum(struct server *srv, struct pss *pss, struct lws *wsi)
     }
     if (lws_hdr_copy(wsi, ua, sizeof ua, WSI_TOKEN_HTTP_USER_AGENT) < 0)
         ua[0] = '\0';
-    uaclass_classify(ua, &uc);
+    classify(srv, ua, &uc);
     pss->bot = uc.bot;
     pss->meta.received_ms = wall_ms();
     snprintf(pss->meta.browser, sizeof pss->meta.browser, "%s", uc.browser);
