@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "beacon.h"
 #include "server.h"
@@ -37,6 +38,8 @@ static const char usage[] =
     "  --idle-timeout SECS      close idle keep-alive connections after SECS (default 5)\n"
     "  --queue N                requests waiting for the disk at most (default 8192)\n"
     "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0)\n"
+    "  --static DIR             serve the files under DIR at / (repeatable; default:\n"
+    "                           web/dist beside the binary's folder, for /vigil.js)\n"
     "\n"
     "durations: 90s, 15m, 1h, 7d. Reference: collector/README.md\n";
 
@@ -131,6 +134,10 @@ static int cmd_serve(int argc, char **argv)
             if (server_parse_cidr(v, &o.proxies[o.nproxies++]) < 0)
                 return bad_usage("--trust-proxy takes an address or CIDR such as 10.0.0.0/8,"
                                  " not \"%s\"", v);
+        } else if (strcmp(a, "--static") == 0) {
+            if (o.nstatic == SERVER_STATIC_MAX)
+                return bad_usage("at most 8 --static%s", "");
+            o.static_dirs[o.nstatic++] = v;
         } else if (strcmp(a, "--country-header") == 0) {
             o.country_header = v;
         } else if (strcmp(a, "--rate") == 0) {
@@ -172,6 +179,25 @@ static int cmd_serve(int argc, char **argv)
     }
     if (!db)
         return bad_usage("serve needs --db PATH%s", "");
+    /* Without --static, serve the built beacon from the checkout the binary came from
+     * (bin/collector -> web/dist), so that /vigil.js works out of the box. */
+    char exe[4096], dist[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (o.nstatic == 0 && n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(dist, sizeof dist, "%s/../web/dist", exe);
+            if (access(dist, R_OK) == 0)
+                o.static_dirs[o.nstatic++] = dist;
+            else {
+                snprintf(dist, sizeof dist, "%s/../../web/dist", exe);
+                if (access(dist, R_OK) == 0)
+                    o.static_dirs[o.nstatic++] = dist;
+            }
+        }
+    }
     if (!o.tls_cert != !o.tls_key)
         return bad_usage("--tls-cert and --tls-key go together%s", "");
     const char *colon = strrchr(listen, ':');

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "beacon.h"
@@ -25,7 +26,7 @@
 #define UA_CACHE_SLOTS 256         /* User-Agents whose class is remembered */
 #define UA_CACHE_LEN 320           /* longer User-Agents are classified every time */
 
-enum route { R_NONE, R_RUM, R_RUM_OPTIONS, R_HEALTH, R_METRICS };
+enum route { R_NONE, R_RUM, R_RUM_OPTIONS, R_HEALTH, R_METRICS, R_STATIC };
 
 enum reason {
     REJ_MALFORMED, REJ_SCHEMA, REJ_TOO_LARGE, REJ_MEDIA_TYPE, REJ_RATE_LIMITED,
@@ -60,6 +61,8 @@ struct pss {
     const char *ctype;
     int retry_after;
     int close;
+    char etag[48];              /* static files */
+    const char *cache;          /* Cache-Control, default no-store */
 };
 
 /* Most beacons come from a few browser builds, so their classes are remembered. */
@@ -265,15 +268,19 @@ static int send_response(struct server *srv, struct pss *pss)
         return -1;
     /* 204 carries no Content-Length (RFC 9110 15.3.5), so lws's common headers, which
      * add one, are not used. */
-    if (pss->status != 204) {
+    if (pss->status != 204 && pss->status != 304) {
         if (lws_add_http_header_by_token(pss->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
                 (const unsigned char *)(pss->ctype ? pss->ctype : "application/json"),
                 (int)strlen(pss->ctype ? pss->ctype : "application/json"), &p, end)
             || lws_add_http_header_content_length(pss->wsi, pss->resp_len, &p, end))
             return -1;
     }
+    const char *cache = pss->cache ? pss->cache : "no-store";
     if (lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &p, end))
+                                    (const unsigned char *)cache, (int)strlen(cache), &p, end))
+        return -1;
+    if (pss->etag[0] && lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"etag:",
+                            (const unsigned char *)pss->etag, (int)strlen(pss->etag), &p, end))
         return -1;
     if (pss->origin_ok) {
         if (lws_add_http_header_by_name(pss->wsi,
@@ -305,7 +312,7 @@ static int send_response(struct server *srv, struct pss *pss)
         return -1;
     if (lws_finalize_http_header(pss->wsi, &p, end))
         return -1;
-    int final = pss->status == 204 || pss->resp_len == 0;
+    int final = pss->status == 204 || pss->status == 304 || pss->resp_len == 0;
     if (lws_write(pss->wsi, start, (size_t)(p - start),
                   final ? LWS_WRITE_HTTP_HEADERS_CONTINUATION : LWS_WRITE_HTTP_HEADERS) < 0)
         return -1;
@@ -545,6 +552,86 @@ static void metrics_text(struct server *srv, struct buf *b)
     buf_printf(b, "vigil_connections %lld\n", srv->connections);
 }
 
+static const struct {
+    const char *ext, *type;
+} media_types[] = {
+    {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
+    {".html", "text/html; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+    {".json", "application/json"}, {".map", "application/json"}, {".svg", "image/svg+xml"},
+    {".png", "image/png"}, {".jpg", "image/jpeg"}, {".ico", "image/x-icon"},
+    {".txt", "text/plain; charset=utf-8"},
+};
+
+/* A path is served only if it is made of safe characters and has no ".." segment. */
+static int safe_path(const char *uri)
+{
+    if (uri[0] != '/' || strlen(uri) > 256 || strstr(uri, "..") || strstr(uri, "//"))
+        return 0;
+    for (const char *c = uri; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("/._-", *c))
+            return 0;
+    return 1;
+}
+
+/* Answers a GET for a file under one of the --static folders, with an ETag from its
+ * size and time so that a browser can revalidate with If-None-Match. Files are read
+ * into the response (they are small), never through lws_serve_http_file, which builds
+ * its reply in a buffer that can still hold pipelined requests. Returns 1 if answered. */
+static int serve_static(struct server *srv, struct pss *pss, struct lws *wsi, const char *uri)
+{
+    char path[4096], inm[64];
+    struct stat st;
+    const char *type = NULL;
+
+    if (!safe_path(uri))
+        return 0;
+    if (strcmp(uri, "/") == 0)
+        uri = "/index.html";
+    const char *dot = strrchr(uri, '.');
+    for (size_t i = 0; dot && i < sizeof media_types / sizeof media_types[0]; i++)
+        if (strcmp(dot, media_types[i].ext) == 0)
+            type = media_types[i].type;
+    if (!type)
+        return 0;
+    for (size_t i = 0; i < srv->o->nstatic; i++) {
+        snprintf(path, sizeof path, "%s%s", srv->o->static_dirs[i], uri);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SERVER_FILE_MAX)
+            continue;
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            continue;
+        pss->route = R_STATIC;
+        snprintf(pss->etag, sizeof pss->etag, "\"%llx-%llx\"", (unsigned long long)st.st_size,
+                 (unsigned long long)st.st_mtime);
+        /* The beacon's name does not change between releases, so browsers revalidate
+         * after five minutes; the ETag makes that cheap. */
+        pss->cache = "public, max-age=300";
+        if (lws_hdr_copy(wsi, inm, sizeof inm, WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
+            && strcmp(inm, pss->etag) == 0) {
+            fclose(f);
+            answer(srv, pss, 304, NULL, NULL);
+            return 1;
+        }
+        free(pss->resp);
+        pss->resp = malloc(LWS_PRE + (size_t)st.st_size + 1);
+        if (!pss->resp || fread(pss->resp + LWS_PRE, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+            fclose(f);
+            free(pss->resp);
+            pss->resp = NULL;
+            pss->etag[0] = '\0';
+            pss->cache = NULL;
+            answer(srv, pss, 500, "cannot read the file", NULL);
+            return 1;
+        }
+        fclose(f);
+        pss->resp_len = (size_t)st.st_size;
+        pss->ctype = type;
+        answer(srv, pss, 200, NULL, NULL);
+        return 1;
+    }
+    return 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                     void *in, size_t len)
 {
@@ -620,6 +707,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             reject(srv, pss, 405, REJ_METHOD, "method not allowed", NULL);
             return 0;
         }
+        if (get && serve_static(srv, pss, wsi, uri))
+            return 0;
         pss->close = has_body(wsi);
         reject(srv, pss, 404, REJ_NOT_FOUND, "not found", NULL);
         return 0;

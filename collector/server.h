@@ -12,6 +12,8 @@
 #include "store.h"
 
 #define SERVER_ORIGINS_MAX 32
+#define SERVER_STATIC_MAX 8
+#define SERVER_FILE_MAX (8 * 1024 * 1024)   /* largest static file served */
 #define SERVER_PROXIES_MAX 32
 
 struct cidr {
@@ -35,6 +37,8 @@ struct server_opts {
     int idle_timeout_s;
     size_t queue_max, batch_rows;
     int batch_ms;
+    const char *static_dirs[SERVER_STATIC_MAX];
+    size_t nstatic;             /* GET of other paths: files under these, first match */
 };
 
 /* Parses "10.0.0.0/8", "::1" or "192.168.1.7" into c. Returns 0 or -1. */
