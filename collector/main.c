@@ -87,6 +87,39 @@ static int parse_number(const char *opt, const char *v, double lo, double hi, do
     return 0;
 }
 
+/* The numeric options of serve: name, range, and where the value goes. */
+static int numeric_option(const char *name, const char *v, struct server_opts *o, int *rc)
+{
+    double d = 0;
+    static const struct {
+        const char *name;
+        double lo, hi;
+    } table[] = {
+        {"--rate", 0.001, 1e6}, {"--burst", 1, 1e6}, {"--global-rate", 0, 1e7},
+        {"--max-connections", 1, 100000}, {"--idle-timeout", 1, 3600}, {"--queue", 1, 1e6},
+        {"--batch-rows", 1, 1e6}, {"--batch-ms", 0, 1000},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        if (strcmp(name, table[i].name) != 0)
+            continue;
+        *rc = parse_number(name, v, table[i].lo, table[i].hi, &d);
+        if (*rc)
+            return 1;
+        switch (i) {
+        case 0: o->rate = d; break;
+        case 1: o->burst = d; break;
+        case 2: o->global_rate = d; break;
+        case 3: o->max_conns = (int)d; break;
+        case 4: o->idle_timeout_s = (int)d; break;
+        case 5: o->queue_max = (size_t)d; break;
+        case 6: o->batch_rows = (size_t)d; break;
+        default: o->batch_ms = (int)d; break;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 static long long wall_ms(void)
 {
     struct timespec ts;
@@ -99,7 +132,7 @@ static int cmd_serve(int argc, char **argv)
     struct server_opts o;
     const char *db = NULL, *listen = "127.0.0.1:8080";
     char err[512], host[256];
-    double d;
+    int rc = 0;
 
     memset(&o, 0, sizeof o);
     o.rate = 20;
@@ -140,40 +173,9 @@ static int cmd_serve(int argc, char **argv)
             o.static_dirs[o.nstatic++] = v;
         } else if (strcmp(a, "--country-header") == 0) {
             o.country_header = v;
-        } else if (strcmp(a, "--rate") == 0) {
-            if (parse_number(a, v, 0.001, 1e6, &o.rate) < 0)
-                return EXIT_USAGE;
-        } else if (strcmp(a, "--burst") == 0) {
-            if (parse_number(a, v, 1, 1e6, &o.burst) < 0)
-                return EXIT_USAGE;
-        } else if (strcmp(a, "--global-rate") == 0) {
-            if (parse_number(a, v, 0, 1e7, &o.global_rate) < 0)
-                return EXIT_USAGE;
-        } else if (strcmp(a, "--tls-cert") == 0) {
-            o.tls_cert = v;
-        } else if (strcmp(a, "--tls-key") == 0) {
-            o.tls_key = v;
-        } else if (strcmp(a, "--max-connections") == 0) {
-            if (parse_number(a, v, 1, 100000, &d) < 0)
-                return EXIT_USAGE;
-            o.max_conns = (int)d;
-        } else if (strcmp(a, "--idle-timeout") == 0) {
-            if (parse_number(a, v, 1, 3600, &d) < 0)
-                return EXIT_USAGE;
-            o.idle_timeout_s = (int)d;
-        } else if (strcmp(a, "--queue") == 0) {
-            if (parse_number(a, v, 1, 1e6, &d) < 0)
-                return EXIT_USAGE;
-            o.queue_max = (size_t)d;
-        } else if (strcmp(a, "--batch-rows") == 0) {
-            if (parse_number(a, v, 1, 1e6, &d) < 0)
-                return EXIT_USAGE;
-            o.batch_rows = (size_t)d;
-        } else if (strcmp(a, "--batch-ms") == 0) {
-            if (parse_number(a, v, 0, 1000, &d) < 0)
-                return EXIT_USAGE;
-            o.batch_ms = (int)d;
-        } else {
+        } else if (numeric_option(a, v, &o, &rc)) {
+            if (rc)
+                return EXIT_USAGE;        } else {
             return bad_usage("unknown option %s", a);
         }
     }

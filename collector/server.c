@@ -510,45 +510,44 @@ static void collect_done(struct server *srv)
     }
 }
 
+/* Writes the HELP and TYPE lines of one metric family. */
+static void family(struct buf *b, const char *name, const char *type, const char *help)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
 static void metrics_text(struct server *srv, struct buf *b)
 {
     const struct writer_stats *w = writer_stats(srv->writer);
-    buf_puts(b, "# HELP vigil_beacon_requests_accepted_total Requests whose beacons were stored.\n"
-                "# TYPE vigil_beacon_requests_accepted_total counter\n");
+
+    family(b, "vigil_beacon_requests_accepted_total", "counter",
+           "Requests whose beacons were stored.");
     buf_printf(b, "vigil_beacon_requests_accepted_total %lld\n", srv->accepted_requests);
-    buf_puts(b, "# HELP vigil_beacons_accepted_total Beacons stored.\n"
-                "# TYPE vigil_beacons_accepted_total counter\n");
+    family(b, "vigil_beacons_accepted_total", "counter", "Beacons stored.");
     buf_printf(b, "vigil_beacons_accepted_total %lld\n", srv->accepted_beacons);
-    buf_puts(b, "# HELP vigil_beacon_requests_rejected_total Requests refused, by reason.\n"
-                "# TYPE vigil_beacon_requests_rejected_total counter\n");
+    family(b, "vigil_beacon_requests_rejected_total", "counter", "Requests refused, by reason.");
     for (int i = 0; i < REJ_N; i++)
         buf_printf(b, "vigil_beacon_requests_rejected_total{reason=\"%s\"} %lld\n",
                    reason_names[i], srv->rejected[i]);
-    buf_puts(b, "# HELP vigil_beacon_requests_bot_dropped_total Requests from known bots, read"
-                " and not stored.\n# TYPE vigil_beacon_requests_bot_dropped_total counter\n");
+    family(b, "vigil_beacon_requests_bot_dropped_total", "counter",
+           "Requests from known bots, read and not stored.");
     buf_printf(b, "vigil_beacon_requests_bot_dropped_total %lld\n", srv->bots);
-    buf_puts(b, "# HELP vigil_write_queue_depth Requests waiting for the writer.\n"
-                "# TYPE vigil_write_queue_depth gauge\n");
+    family(b, "vigil_write_queue_depth", "gauge", "Requests waiting for the writer.");
     buf_printf(b, "vigil_write_queue_depth %lld\n", w->queued);
-    buf_puts(b, "# HELP vigil_batch_commit_seconds Time to store and commit one batch.\n"
-                "# TYPE vigil_batch_commit_seconds histogram\n");
+    family(b, "vigil_batch_commit_seconds", "histogram", "Time to store and commit one batch.");
     for (int i = 0; i < WRITER_LATENCY_BUCKETS; i++)
         buf_printf(b, "vigil_batch_commit_seconds_bucket{le=\"%g\"} %lld\n",
                    writer_latency_bounds_ms[i] / 1000.0, w->latency_le[i]);
     buf_printf(b, "vigil_batch_commit_seconds_bucket{le=\"+Inf\"} %lld\n", w->batches);
     buf_printf(b, "vigil_batch_commit_seconds_sum %g\n", w->latency_sum_ms / 1000.0);
     buf_printf(b, "vigil_batch_commit_seconds_count %lld\n", w->batches);
-    buf_puts(b, "# HELP vigil_batches_failed_total Batches that could not be committed.\n"
-                "# TYPE vigil_batches_failed_total counter\n");
+    family(b, "vigil_batches_failed_total", "counter", "Batches that could not be committed.");
     buf_printf(b, "vigil_batches_failed_total %lld\n", w->failed_batches);
-    buf_puts(b, "# HELP vigil_rows_stored_total Rows written (page views, metrics, errors).\n"
-                "# TYPE vigil_rows_stored_total counter\n");
+    family(b, "vigil_rows_stored_total", "counter", "Rows written (page views, metrics, errors).");
     buf_printf(b, "vigil_rows_stored_total %lld\n", w->rows_stored);
-    buf_puts(b, "# HELP vigil_db_bytes Size of the database and its WAL.\n"
-                "# TYPE vigil_db_bytes gauge\n");
+    family(b, "vigil_db_bytes", "gauge", "Size of the database and its WAL.");
     buf_printf(b, "vigil_db_bytes %lld\n", w->db_bytes);
-    buf_puts(b, "# HELP vigil_connections Open client connections.\n"
-                "# TYPE vigil_connections gauge\n");
+    family(b, "vigil_connections", "gauge", "Open client connections.");
     buf_printf(b, "vigil_connections %lld\n", srv->connections);
 }
 
