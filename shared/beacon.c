@@ -44,7 +44,11 @@ static int bad(struct ctx *c, const char *field, const char *fmt, ...)
 {
     va_list ap;
     char msg[256];
-    snprintf(c->field, c->fieldlen, "%s%s", c->prefix, field);
+    if (*field)
+        snprintf(c->field, c->fieldlen, "%s%s", c->prefix, field);
+    else    /* the beacon itself: "[1]", not "[1]." */
+        snprintf(c->field, c->fieldlen, "%.*s", (int)(strlen(c->prefix) ? strlen(c->prefix) - 1 : 0),
+                 c->prefix);
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
@@ -274,7 +278,7 @@ int beacon_validate(const json_t *b, const char *prefix, char *field, size_t fie
         json_t *dpr = json_object_get(v, "dpr");
         if (dpr && (!json_is_number(dpr) || json_number_value(dpr) <= 0
                     || json_number_value(dpr) > 10))
-            return bad(&c, "ctx.dpr", "must be a number from 0 to 10");
+            return bad(&c, "ctx.dpr", "must be a number above 0, at most 10");
     }
     if ((v = json_object_get(b, "attrs"))) {
         const char *key;
@@ -287,7 +291,7 @@ int beacon_validate(const json_t *b, const char *prefix, char *field, size_t fie
             char f[300];
             snprintf(f, sizeof f, "attrs.%s", key);
             if (strlen(key) == 0 || strlen(key) > BEACON_ATTR_KEY_MAX)
-                return bad(&c, "attrs", "keys must be 1 to %d bytes", BEACON_ATTR_KEY_MAX);
+                return bad(&c, f, "keys must be 1 to %d bytes", BEACON_ATTR_KEY_MAX);
             if (check_string(&c, a, f, BEACON_ATTR_VALUE_MAX, 0, 0) < 0)
                 return -1;
         }

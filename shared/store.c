@@ -48,7 +48,13 @@ static const char *const statements[ST_N] = {
     "INSERT INTO pageviews (app, version, pv, session, page, nav, client_ts, received,"
     " last_received, browser, browser_major, os, device, country, conn, device_hint,"
     " viewport, dpr, attrs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (app, pv) DO UPDATE SET last_received = excluded.last_received"
+    " ON CONFLICT (app, pv) DO UPDATE SET last_received = excluded.last_received,"
+    " session = coalesce(session, excluded.session), page = coalesce(page, excluded.page),"
+    " nav = coalesce(nav, excluded.nav), client_ts = coalesce(client_ts, excluded.client_ts),"
+    " conn = coalesce(conn, excluded.conn),"
+    " device_hint = coalesce(device_hint, excluded.device_hint),"
+    " viewport = coalesce(viewport, excluded.viewport), dpr = coalesce(dpr, excluded.dpr),"
+    " attrs = coalesce(attrs, excluded.attrs)"
     " RETURNING id",
     "INSERT INTO metrics (pageview, app, version, name, value, rating, mid, received,"
     " updated, attribution) VALUES (?,?,?,?,?,?,?,?,?,?)"
@@ -141,11 +147,13 @@ int store_open(struct store **out, const char *path, int readonly, char *err, si
     } else {
         sqlite3_stmt *q;
         int version = 0;
-        if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK
-            && sqlite3_step(q) == SQLITE_ROW)
-            version = sqlite3_column_int(q, 0);
-        else
-            version = -1;
+        if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK
+            || sqlite3_step(q) != SQLITE_ROW) {
+            sqlite3_finalize(q);
+            db_error(s, "reading the schema version", err, errlen);
+            goto out;
+        }
+        version = sqlite3_column_int(q, 0);
         sqlite3_finalize(q);
         if (version != STORE_SCHEMA_VERSION) {
             snprintf(err, errlen, "%s is not a Vigil database (schema version %d)", path,
