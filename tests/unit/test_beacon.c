@@ -396,7 +396,7 @@ static void ctx_and_attrs_rules(void)
     rejects("attrs value of 129 bytes", m, "attrs.tier");
     m = minimal();
     json_object_set_new(m, "attrs", json_pack("{s:s}", "", "x"));
-    rejects("attrs with an empty key", m, "attrs");
+    rejects("attrs with an empty key (field names the key)", m, "attrs.");
     m = minimal();
     json_object_set_new(m, "attrs", json_pack("[s]", "gold"));
     rejects("attrs not an object", m, "attrs");
