@@ -31,11 +31,11 @@ enum route { R_NONE, R_RUM, R_RUM_OPTIONS, R_HEALTH, R_METRICS, R_STATIC };
 enum reason {
     REJ_MALFORMED, REJ_SCHEMA, REJ_TOO_LARGE, REJ_MEDIA_TYPE, REJ_RATE_LIMITED,
     REJ_QUEUE_FULL, REJ_ORIGIN, REJ_NOT_FOUND, REJ_METHOD, REJ_STORE_FAILED,
-    REJ_SHUTTING_DOWN, REJ_N
+    REJ_SHUTTING_DOWN, REJ_LENGTH_REQUIRED, REJ_N
 };
 static const char *const reason_names[REJ_N] = {
     "malformed", "schema", "too_large", "media_type", "rate_limited", "queue_full",
-    "origin", "not_found", "method", "store_failed", "shutting_down"
+    "origin", "not_found", "method", "store_failed", "shutting_down", "length_required"
 };
 
 /* Per request: lws frees and re-creates it for each keep-alive transaction. */
@@ -154,38 +154,32 @@ static int trusted(const struct server *srv, const char *addr)
 }
 
 /* The client's address: the socket peer, or, when the peer is a trusted proxy, the last
- * address in X-Forwarded-For that is not itself a trusted proxy. */
+ * address in X-Forwarded-For that is not itself a trusted proxy. An IPv4 peer on a
+ * dual-stack socket ("::ffff:10.0.0.1") is taken as its IPv4 address. */
 static void client_address(struct server *srv, struct lws *wsi, char *out, size_t outlen)
 {
     char xff[1024];
     lws_get_peer_simple(wsi, out, outlen);
+    if (strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.'))
+        memmove(out, out + 7, strlen(out + 7) + 1);
     if (!trusted(srv, out) || lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
         return;
-    char *p = xff + strlen(xff);
-    while (p > xff) {
-        char *comma = p;
-        while (comma > xff && comma[-1] != ',')
-            comma--;
-        char one[64];
-        size_t n = (size_t)(p - comma);
-        while (n && (*comma == ' ' || *comma == '\t')) {
-            comma++;
-            n--;
-        }
-        while (n && (comma[n - 1] == ' ' || comma[n - 1] == '\t'))
-            n--;
-        snprintf(one, sizeof one, "%.*s", (int)n, comma);
-        p = comma > xff ? comma - 1 : xff;
-        while (p > xff && *p != ',')
-            p--;
-        if (*p == ',')
-            p = p;
-        if (one[0] && !trusted(srv, one)) {
-            snprintf(out, outlen, "%s", one);
+    /* Walk the list from its right end: each hop appends the address it saw. */
+    for (char *end = xff + strlen(xff); end > xff;) {
+        char *start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        char *a = start, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        *b = '\0';
+        if (*a && !trusted(srv, a)) {
+            snprintf(out, outlen, "%s", a);
             return;
         }
-        if (p == xff)
-            break;
+        end = start > xff ? start - 1 : xff;
     }
 }
 
@@ -665,8 +659,21 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
         int options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
         if (strcmp(uri, "/v1/rum") == 0 && post) {
+            char te[32];
             pss->route = R_RUM;
+            /* lws 4.1 does not decode chunked request bodies: it would read the chunks as
+             * the next request. Browsers send beacons with a Content-Length. */
+            if (lws_hdr_copy(wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+                pss->close = 1;
+                reject(srv, pss, 411, REJ_LENGTH_REQUIRED, "a Content-Length is required"
+                       " (chunked bodies are not accepted)", NULL);
+                return 0;
+            }
             start_rum(srv, pss, wsi);
+            if (pss->reject == 413) {
+                reject(srv, pss, 413, REJ_TOO_LARGE, pss->reject_msg, NULL);
+                return 0;
+            }
             if (!has_body(wsi)) {
                 if (!pss->reject)
                     reject(srv, pss, 400, REJ_MALFORMED, "empty body", NULL);

@@ -700,19 +700,30 @@ def test_body_limits(c):
         head = ("POST /v1/rum HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 "Content-Length: %d\r\n\r\n" % len(body)).encode()
         s.sendall(head)
-        t0 = time.monotonic()
-        out, eof, err = read_responses(s, 1, 3)
-        got = out[0][1] if out else None
-        check("Content-Length 64 KiB + 1, headers only: 413 without waiting for the body",
-              got == 413, "responses %r eof %s err %s" % (out, eof, err))
+        out, eof, err = read_responses(s, 1, 2)
+        check("Content-Length 64 KiB + 1, headers only: 413 at once, without waiting for the body",
+              bool(out) and out[0][1] == 413, "no answer within 2 s (responses %r eof %s err %s)"
+              % (out, eof, err))
+        if not out and not eof:
+            # not answered at once: send the body, then see what comes
+            try:
+                s.sendall(body)
+            except OSError as exc:
+                diag("sending the declared body failed: %s" % exc)
+            out, eof, err = read_responses(s, 1, 2)
+            diag("after sending the whole declared body: %s" % ([o[0] for o in out] or err))
         if out:
             try:
                 j = json.loads(out[0][3])
             except ValueError:
                 j = None
-            check("413 body is JSON with \"error\"", isinstance(j, dict) and "error" in j, out[0])
-        check("413 for a declared Content-Length: the connection is closed",
-              eof or wait_eof(s, 3), "still open %.1fs later" % (time.monotonic() - t0))
+            check("413 body is JSON with \"error\"", out[0][1] == 413 and isinstance(j, dict) and "error" in j,
+                  out[0])
+        t0 = time.monotonic()
+        closed = eof or wait_eof(s, 2)
+        check("413 for a declared Content-Length: the connection is closed right after the answer",
+              bool(out) and closed and time.monotonic() - t0 <= 1.0,
+              "answer %s, closed %s after %.1fs" % ([o[0] for o in out], closed, time.monotonic() - t0))
     finally:
         s.close()
     check("413 (Content-Length): nothing stored", pv_count(c.db, app, b["pv"]) == 0)
@@ -743,9 +754,11 @@ def test_body_limits(c):
         out, eof, err = read_responses(s, 1, 5)
     finally:
         s.close()
-    check("chunked body under the limit: 204 and stored",
-          bool(out) and out[0][1] == 204 and pv_count(c.db, app, b["pv"]) == 1,
-          "responses %r err %s" % (out, err))
+    # README: lws 4.1 cannot decode chunked request bodies, so they are refused with 411
+    # at once (never read as the next request) and nothing is stored.
+    check("chunked body under the limit: 411 Length Required",
+          bool(out) and out[0][1] == 411, "responses %r err %s" % (out, err))
+    check("chunked body under the limit: nothing stored", pv_count(c.db, app, b["pv"]) == 0)
 
     # chunked over the limit: 413, nothing stored
     b = beacon(app)
@@ -784,7 +797,7 @@ def test_body_limits(c):
         out, eof, err = read_responses(s, 1, 5)
     finally:
         s.close()
-    check("chunked body over 64 KiB: 413", bool(out) and out[0][1] == 413,
+    check("chunked body over 64 KiB: 411 at once", bool(out) and out[0][1] == 411,
           "responses %r eof %s err %s send %s" % (out, eof, err, send_err))
     time.sleep(0.2)
     check("chunked body over 64 KiB: nothing stored", pv_count(c.db, app, b["pv"]) == 0)
@@ -887,6 +900,9 @@ def test_rate_limits():
         r = post(c.port, beacon(app), headers=chain)
         check("X-Forwarded-For \"203.0.113.7, 127.0.0.1\": the right-most untrusted address "
               "(203.0.113.7, already limited) is the client: 429", r.status == 429, r.brief())
+        r = post(c.port, beacon(app), headers={"X-Forwarded-For": "203.0.113.9, 127.0.0.1"})
+        check("X-Forwarded-For \"203.0.113.9, 127.0.0.1\": client 203.0.113.9, a fresh bucket (204)",
+              r.status == 204, r.brief())
         r = post(c.port, beacon(app))
         check("--trust-proxy: the peer without X-Forwarded-For is yet another bucket (204)",
               r.status == 204, r.brief())
@@ -1268,6 +1284,19 @@ def test_usage():
         check("%s: exit 2" % label, rc == 2, (rc, err[-200:]))
 
 
+def cpu_seconds_over(pid, interval):
+    def cpu():
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        a = cpu()
+        time.sleep(interval)
+        return "%.2f s" % (cpu() - a)
+    except (OSError, ValueError, IndexError) as exc:
+        return "unknown (%s)" % exc
+
+
 def _pipeline(label, n, make_request, expect_status):
     """A fresh collector; n requests in one sendall(); n responses expected in order."""
     app = "shop-pipe"
@@ -1288,7 +1317,11 @@ def _pipeline(label, n, make_request, expect_status):
         ok, detail = healthz_ok(c.port, 2)
         check("after pipelining %s: a fresh client gets /healthz 200 within 2 s" % label,
               ok and time.monotonic() - t0 <= 2.5, detail)
+        if not ok and c.alive():
+            diag("collector CPU use over 1 s while unresponsive: %s" % cpu_seconds_over(c.proc.pid, 1.0))
         pvs = [pv for _, pv in reqs if pv]
+        if pvs and not ok:
+            diag("pipelining %s: stored per beacon: %s" % (label, [pv_count(c.db, app, pv) for pv in pvs]))
         if pvs and ok:
             stored = [pv_count(c.db, app, pv) for pv in pvs]
             check("pipelining %s: every beacon stored once" % label, stored == [1] * len(pvs), stored)
