@@ -2,7 +2,11 @@
 # `make asan` builds with ASan+UBSan into bin/asan/ and runs the tests against it.
 
 CC      ?= cc
-PKGS    := libcurl jansson openssl sqlite3 libwebsockets
+PKGS    := libcurl jansson openssl sqlite3
+# libwebsockets is Debian's 4.1.6 source with one patch, built static into bin/lws by
+# scripts/build-lws (collector/patches/ says why).
+LWS     := bin/lws
+LWS_LIB := $(LWS)/lib/libwebsockets.a
 VARIANT ?= release
 ROOT    := $(CURDIR)
 
@@ -21,7 +25,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # warn about it; every other warning is an error.
 CFLAGS  += -std=c11 -D_GNU_SOURCE \
            -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-format-truncation $(OPT) \
-           -Ishared -Iprobe -Icollector $(PKG_CFLAGS) -MMD -MP
+           -Ishared -Iprobe -Icollector -I$(LWS)/include $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += $(filter -fsanitize=%,$(OPT))
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
@@ -50,14 +54,20 @@ $(BIN)/probe: $(OBJ)/probe/main.o $(PROBE_OBJ) $(OBJ)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/collector: $(OBJ)/collector/main.o $(COLL_OBJ) $(OBJ)/libvigil.a
+$(LWS_LIB): collector/patches/lws-4.1.6-pipelined-body.patch scripts/build-lws
+	scripts/build-lws
+
+# The collector's sources need lws's headers to exist, not to be newer.
+$(COLL_OBJ) $(OBJ)/collector/main.o: | $(LWS_LIB)
+
+$(BIN)/collector: $(OBJ)/collector/main.o $(COLL_OBJ) $(OBJ)/libvigil.a $(LWS_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lz -lcap
 
 # Unit tests link every module of both binaries (not their mains) and the shared library.
-$(BIN)/tests/%: $(OBJ)/tests/unit/%.o $(PROBE_OBJ) $(COLL_OBJ) $(OBJ)/libvigil.a
+$(BIN)/tests/%: $(OBJ)/tests/unit/%.o $(PROBE_OBJ) $(COLL_OBJ) $(OBJ)/libvigil.a $(LWS_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lz -lcap
 
 setup:
 	scripts/setup
@@ -77,7 +87,8 @@ bench: setup all
 demo: setup all
 	scripts/demo
 
+# Keeps bin/lws: rebuilding it means fetching Debian's source again.
 clean:
-	rm -rf bin
+	rm -rf bin/.obj bin/asan bin/tests bin/probe bin/collector
 
 -include $(shell find bin/.obj -name '*.d' 2>/dev/null)

@@ -173,6 +173,10 @@ static int cmd_serve(int argc, char **argv)
             o.static_dirs[o.nstatic++] = v;
         } else if (strcmp(a, "--country-header") == 0) {
             o.country_header = v;
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            o.tls_cert = v;
+        } else if (strcmp(a, "--tls-key") == 0) {
+            o.tls_key = v;
         } else if (numeric_option(a, v, &o, &rc)) {
             if (rc)
                 return EXIT_USAGE;        } else {

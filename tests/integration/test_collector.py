@@ -1345,6 +1345,57 @@ def test_pipelining():
     _pipeline("3 GET /healthz", 3, get_req, 200)
 
 
+def test_tls():
+    """HTTPS with --tls-cert/--tls-key: a beacon over TLS, and pipelined POSTs in one TLS
+    write each answered in order (the lws hazard holds for TLS reads too)."""
+    import ssl
+    app = "shop-tls"
+    d = tempdir()
+    cert, key = harness.make_cert(d, 30)
+    c = Collector(FAST + ["--tls-cert", cert, "--tls-key", key], name="tls collector")
+    try:
+        ctx = ssl.create_default_context(cafile=cert)
+        conn = http.client.HTTPSConnection("127.0.0.1", c.port, context=ctx, timeout=10)
+        b = beacon(app)
+        conn.request("POST", "/v1/rum", json.dumps(b), {"Content-Type": "text/plain"})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        check("https: a beacon verified against the test CA gets 204", r.status == 204, r.status)
+        check("https: the beacon is stored", pv_count(c.db, app, b["pv"]) == 1)
+
+        reqs = [beacon(app) for _ in range(3)]
+        raw = socket.create_connection(("127.0.0.1", c.port), timeout=5)
+        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        try:
+            s.sendall(b"".join(raw_post_bytes(json.dumps(x).encode()) for x in reqs))
+            out, eof, err = read_responses(s, 3, 3)
+        finally:
+            s.close()
+        check("https: 3 pipelined POSTs in one TLS write get 3 answers 204 in order",
+              len(out) == 3 and all(o[0].startswith("HTTP/1.1 204") for o in out),
+              "%s eof %s %s" % ([o[0] for o in out], eof, err))
+        ok, detail = healthz_ok_tls(c.port, ctx)
+        check("https: after pipelining, a fresh client is served", ok, detail)
+        check("https: every pipelined beacon stored once",
+              [pv_count(c.db, app, x["pv"]) for x in reqs] == [1, 1, 1])
+    finally:
+        rc, took, killed = c.stop(timeout=5)
+        check("https collector stops on SIGTERM", rc == 0 and not killed, (rc, took, killed))
+
+
+def healthz_ok_tls(port, ctx):
+    try:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=2)
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        return r.status == 200, (r.status, body[:80])
+    except Exception as exc:  # noqa: BLE001 - any failure is the detail
+        return False, "%s: %s" % (type(exc).__name__, exc)
+
+
 def main():
     if not os.access(COLLECTOR, os.X_OK):
         check("bin/collector exists (%s)" % COLLECTOR, False, "build it with make")
@@ -1371,6 +1422,7 @@ def main():
     run_group(test_idle_connections)
     run_group(test_graceful_shutdown)
     run_group(test_usage)
+    run_group(test_tls)
     run_group(test_pipelining)  # last: it may leave collectors spinning (they are SIGKILLed)
 
     for c in _all_collectors:
