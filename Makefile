@@ -41,7 +41,14 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
 
 .PHONY: all test asan bench demo clean setup
 .SECONDARY:
-all: $(BIN)/probe $(BIN)/collector $(UNIT_BIN)
+all: $(BIN)/probe $(BIN)/collector $(UNIT_BIN) web/dist/vigil.js
+
+# The beacon: esbuild through npm (web/README.md). npm ci runs in scripts/setup; here
+# too if node_modules is missing, so that a plain `make` works after a fresh clone.
+WEB_SRC := $(wildcard web/src/*.js) web/build.mjs web/package.json web/package-lock.json
+web/dist/vigil.js: $(WEB_SRC)
+	@[ -d web/node_modules ] || (cd web && npm ci --no-audit --no-fund)
+	cd web && npm run --silent build
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -62,6 +62,7 @@ struct pss {
     int retry_after;
     int close;
     char etag[48];              /* static files */
+    int head;                   /* HEAD: headers only */
     const char *cache;          /* Cache-Control, default no-store */
 };
 
@@ -205,8 +206,16 @@ static void classify(struct server *srv, const char *ua, struct uaclass *out)
     slot->c = *out;
 }
 
-static int origin_allowed(const struct server *srv, const char *origin)
+/* An origin may send beacons if it is listed, if "*" is, or if it is the collector's own
+ * (a page the collector serves posts with an Origin header too). */
+static int origin_allowed(const struct server *srv, struct lws *wsi, const char *origin)
 {
+    char host[256], own[300];
+    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) > 0) {
+        snprintf(own, sizeof own, "%s://%s", srv->o->tls_cert ? "https" : "http", host);
+        if (strcasecmp(own, origin) == 0)
+            return 1;
+    }
     for (size_t i = 0; i < srv->o->norigins; i++)
         if (strcmp(srv->o->origins[i], "*") == 0 || strcmp(srv->o->origins[i], origin) == 0)
             return 1;
@@ -306,7 +315,7 @@ static int send_response(struct server *srv, struct pss *pss)
         return -1;
     if (lws_finalize_http_header(pss->wsi, &p, end))
         return -1;
-    int final = pss->status == 204 || pss->status == 304 || pss->resp_len == 0;
+    int final = pss->status == 204 || pss->status == 304 || pss->resp_len == 0 || pss->head;
     if (lws_write(pss->wsi, start, (size_t)(p - start),
                   final ? LWS_WRITE_HTTP_HEADERS_CONTINUATION : LWS_WRITE_HTTP_HEADERS) < 0)
         return -1;
@@ -652,12 +661,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         memset(pss, 0, sizeof *pss);
         pss->wsi = wsi;
         if (lws_hdr_copy(wsi, pss->origin, sizeof pss->origin, WSI_TOKEN_ORIGIN) > 0)
-            pss->origin_ok = origin_allowed(srv, pss->origin);
+            pss->origin_ok = origin_allowed(srv, wsi, pss->origin);
         else
             pss->origin[0] = '\0';
         int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
         int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
         int options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+        int head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
         if (strcmp(uri, "/v1/rum") == 0 && post) {
             char te[32];
             pss->route = R_RUM;
@@ -713,7 +723,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             reject(srv, pss, 405, REJ_METHOD, "method not allowed", NULL);
             return 0;
         }
-        if (get && serve_static(srv, pss, wsi, uri))
+        pss->head = head;
+        if ((get || head) && serve_static(srv, pss, wsi, uri))
             return 0;
         pss->close = has_body(wsi);
         reject(srv, pss, 404, REJ_NOT_FOUND, "not found", NULL);

@@ -1,0 +1,175 @@
+// Helpers for the browser tests: TAP-style checks, real collectors on loopback ports,
+// SQLite reads through the sqlite3 CLI, and headless Chromium through playwright-core.
+// Everything started here is registered for cleanup(), which a test runs in `finally`
+// and on signals, so that no collector, browser or temp folder outlives a failed run.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = process.env.VIGIL_ROOT || process.cwd();
+export const BIN = process.env.VIGIL_BIN || join(ROOT, 'bin');
+export const CHROMIUM = '/usr/bin/chromium';
+
+let passed = 0;
+let failed = 0;
+const cleanups = [];
+
+/* Prints one TAP line for a check; detail goes on a comment line when it fails. */
+export function check(name, ok, detail) {
+    if (ok) {
+        passed++;
+        console.log(`ok - ${name}`);
+    } else {
+        failed++;
+        console.log(`not ok - ${name}`);
+        if (detail !== undefined)
+            console.log(`# ${typeof detail == 'string' ? detail : JSON.stringify(detail)}`
+                .replace(/\n/g, '\n# '));
+    }
+    return ok;
+}
+
+export function note(text) {
+    console.log(`# ${text}`);
+}
+
+export function failures() {
+    return failed;
+}
+
+export function summary() {
+    note(`${passed} passed, ${failed} failed`);
+}
+
+/* Registers fn to run at cleanup(), last registered first. */
+export function onCleanup(fn) {
+    cleanups.push(fn);
+}
+
+export async function cleanup() {
+    while (cleanups.length) {
+        const fn = cleanups.pop();
+        try {
+            await fn();
+        } catch (e) {
+            note(`cleanup: ${e.message}`);
+        }
+    }
+}
+
+export function tempDir(prefix) {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/* Polls fn until it returns a truthy value or ms pass; returns the last value. */
+export async function waitFor(fn, ms = 5000, every = 100) {
+    const end = Date.now() + ms;
+    let v;
+    for (;;) {
+        v = await fn();
+        if (v || Date.now() >= end)
+            return v;
+        await sleep(every);
+    }
+}
+
+/* A TCP port that was free a moment ago on host (for a collector that must know its own
+ * origin before it starts). */
+export function freePort(host = '127.0.0.1') {
+    return new Promise((resolve, reject) => {
+        const s = createServer();
+        s.on('error', reject);
+        s.listen(0, host, () => {
+            const { port } = s.address();
+            s.close(() => resolve(port));
+        });
+    });
+}
+
+/*
+ * Starts `collector serve` on loopback with a database in dir and returns
+ * { port, url, db, metrics(), stop() }. opts: port (default: any), allow (origins),
+ * statics (folders for --static).
+ */
+export async function startCollector(dir, name, opts = {}) {
+    const db = join(dir, `${name}.db`);
+    const portFile = join(dir, `${name}.port`);
+    const args = ['serve', '--db', db, '--listen', `127.0.0.1:${opts.port || 0}`,
+                  '--port-file', portFile];
+    for (const o of opts.allow || [])
+        args.push('--allow-origin', o);
+    for (const s of opts.statics || [])
+        args.push('--static', s);
+    const proc = spawn(join(BIN, 'collector'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (d) => (stderr += d));
+    let exited = false;
+    proc.on('exit', () => (exited = true));
+    const stop = async () => {
+        if (exited)
+            return;
+        proc.kill('SIGTERM');
+        const done = await waitFor(() => exited, 5000, 50);
+        if (!done)
+            proc.kill('SIGKILL');
+    };
+    onCleanup(stop);
+    const port = await waitFor(() => {
+        if (exited)
+            return -1;
+        try {
+            return +readFileSync(portFile, 'utf8').trim() || 0;
+        } catch (e) {
+            return 0;
+        }
+    }, 5000, 20);
+    if (!(port > 0))
+        throw new Error(`collector ${name} did not start: ${stderr.trim()}`);
+    const url = `http://127.0.0.1:${port}`;
+    return {
+        port, url, db, stop,
+        stderr: () => stderr,
+        /* The value of one /metrics sample, e.g. 'vigil_beacons_accepted_total'. */
+        metric: async (sample) => {
+            const text = await (await fetch(`${url}/metrics`)).text();
+            const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
+            return line ? +line.slice(sample.length + 1) : 0;
+        },
+    };
+}
+
+/* Rows of a query, read with the sqlite3 CLI (-json) beside the running collector. */
+export function sql(db, query) {
+    if (!existsSync(db))
+        return [];
+    const out = execFileSync('sqlite3', ['-json', db, query], { encoding: 'utf8' }).trim();
+    return out ? JSON.parse(out) : [];
+}
+
+/* Quotes a string for an SQL literal. */
+export const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
+
+/* Launches headless Chromium with a fresh profile; the back-forward cache stays on
+ * (playwright turns it off by default). Returns the persistent context. */
+export async function launchChromium() {
+    const require = createRequire(join(ROOT, 'web', 'package.json'));
+    const { chromium } = require('playwright-core');
+    const profile = tempDir('vigil-chromium-');
+    const context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        viewport: { width: 1280, height: 720 },
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+               '--disable-component-update', '--no-first-run', '--disable-quic'],
+        ignoreDefaultArgs: ['--disable-back-forward-cache'],
+    });
+    onCleanup(() => context.close());
+    return context;
+}
