@@ -129,8 +129,12 @@ int store_open(struct store **out, const char *path, int readonly, char *err, si
     if (!readonly) {
         /* WAL lets readers query while the collector writes; synchronous=NORMAL keeps
          * every committed transaction through a crash or kill -9 of the process (the OS
-         * has the WAL), though not through a power cut. */
-        if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
+         * has the WAL), though not through a power cut. A 16 MiB page cache keeps the
+         * index pages every insert touches in memory: with the default 2 MiB the writer
+         * spent most of its time reading them back through the kernel (measured with
+         * perf under scripts/bench-collector: 30k -> 43k beacons/s). */
+        if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                         " PRAGMA cache_size = -16384",
                          NULL, NULL, NULL) != SQLITE_OK) {
             db_error(s, "setting WAL mode", err, errlen);
             goto out;
