@@ -1,0 +1,111 @@
+/*
+ * cmp: the comparator. Judges a canary version against its baseline from their RUM
+ * samples, per metric and overall: promote, pause (a human decides) or roll back, with
+ * the reasons in plain words. Statistics and policy are documented in shared/README.md.
+ *
+ * The default method stays valid however often a rollout controller asks (every minute,
+ * for hours): confidence sequences, i.e. bounds that hold at all sample sizes at once.
+ *  - quantiles: the time-uniform DKW band of Howard & Ramdas (2022, Bernoulli 28(3),
+ *    Theorem 2): e_n = 0.85 sqrt((log log(e n) + 0.8 log(1612 / alpha)) / n); the
+ *    p-quantile lies between the order statistics at p - e_n and p + e_n.
+ *  - rates (page views with a JS error / page views): a Beta(a, b)-mixture martingale
+ *    (Robbins; Howard et al. 2021), {q : M_n(q) < 1/alpha} found by bisection on log M_n.
+ * Decision per metric, with L and U the bounds of each version:
+ *  - relative metric, tolerance d: rollback if L_canary > (1+d) U_base;
+ *    ready if U_canary <= (1+d) L_base;
+ *  - rate, absolute tolerance d: rollback if L_canary - U_base > d;
+ *    ready if U_canary - L_base <= d.
+ * alpha is split by Bonferroni over the bounds used (alpha / (2 x metrics compared)).
+ * Promote when every metric with baseline data is ready with its minimum canary sample;
+ * roll back when a critical metric says so, or when the weights of the metrics that
+ * say so reach half of the total weight; pause otherwise. A canary with no or too little
+ * traffic only ever pauses.
+ *
+ * The one-shot alternative (CMP_MANN_WHITNEY) is Kayenta's: Mann-Whitney U with tie
+ * correction and continuity correction, and the Hodges-Lehmann shift with its interval.
+ * It is valid for one look only.
+ */
+#ifndef VIGIL_CMP_H
+#define VIGIL_CMP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define CMP_METRICS_MAX 32
+#define CMP_NAME_MAX 48
+
+enum cmp_kind { CMP_QUANTILE, CMP_RATE };
+enum cmp_method { CMP_SEQUENTIAL, CMP_MANN_WHITNEY };
+enum cmp_decision { CMP_PROMOTE, CMP_PAUSE, CMP_ROLLBACK };
+
+struct cmp_policy_metric {
+    char name[CMP_NAME_MAX];    /* LCP, INP, CLS, FCP, TTFB, errors, or a custom metric */
+    enum cmp_kind kind;         /* errors is CMP_RATE; every other metric CMP_QUANTILE */
+    double quantile;            /* e.g. 0.75 */
+    double tolerance;           /* relative (0.10 = +10%) or, for a rate, absolute (0.001 = +0.1 point) */
+    double weight;
+    int critical;               /* a rollback of this metric rolls back the canary */
+    size_t min_sample;          /* canary observations needed before promoting */
+};
+
+struct cmp_policy {
+    char name[64];
+    double alpha;               /* overall error level, e.g. 0.05 */
+    struct cmp_policy_metric m[CMP_METRICS_MAX];
+    size_t n;
+};
+
+/* Fills p with a built-in policy, "conservative" or "aggressive". Returns 0 or -1. */
+int cmp_policy_builtin(const char *name, struct cmp_policy *p);
+
+/* Loads a JSON policy file (format: shared/README.md). Returns 0, or -1 with
+ * "FILE:LINE:COL: what is wrong" in err. */
+int cmp_policy_load(const char *path, struct cmp_policy *p, char *err, size_t errlen);
+
+/* One metric's data for both versions, over the same window. */
+struct cmp_data {
+    const char *name;
+    const double *base, *canary;    /* CMP_QUANTILE: values sorted ascending */
+    size_t nbase, ncanary;
+    long long base_hits, base_views;      /* CMP_RATE: page views with an error, and all */
+    long long canary_hits, canary_views;
+};
+
+/* Judges the canary. data holds an entry per metric of the policy (missing ones count as
+ * "no data"). Returns a new JSON object (the caller owns it):
+ *   {"decision": "promote"|"pause"|"rollback", "method": ..., "policy": ..., "alpha": ...,
+ *    "reasons": ["LCP p75 2.91 s vs 2.30 s (+26%; 95% bounds +14%..+39%), beyond the 10%
+ *                 tolerance: roll back", ...],
+ *    "metrics": [{"name", "kind", "quantile", "tolerance", "critical", "weight",
+ *                 "baseline": {"n", "value", "lower", "upper"}, "canary": {...},
+ *                 "ratio" or "difference", "bounds": [lo, hi], "result":
+ *                 "promote"|"pause"|"rollback"|"no data", "reason"}]} */
+json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_t n,
+                  enum cmp_method method);
+
+/* Time-uniform DKW radius e_n for n observations at level alpha. */
+double cmp_dkw_radius(size_t n, double alpha);
+
+/* Confidence-sequence bounds for the p-quantile of a sorted sample; -INFINITY / INFINITY
+ * when p -/+ e_n leaves [0, 1]. */
+void cmp_quantile_bounds(const double *sorted, size_t n, double p, double alpha,
+                         double *lo, double *hi);
+
+/* Confidence-sequence bounds for a rate from hits out of n, Beta(a, b) mixture. */
+void cmp_rate_bounds(long long hits, long long n, double alpha, double a, double b,
+                     double *lo, double *hi);
+
+/* Mann-Whitney U of x against y (normal approximation, tie and continuity corrected);
+ * alternative: 0 two-sided, 1 "greater" (x tends larger), -1 "less". Returns U of x and
+ * sets *p. */
+double cmp_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
+                        int alternative, double *p);
+
+/* Hodges-Lehmann estimate of the shift x - y (median of pairwise differences) and its
+ * 1 - alpha interval by inverting the Mann-Whitney test. */
+double cmp_hodges_lehmann(const double *x, size_t nx, const double *y, size_t ny,
+                          double alpha, double *lo, double *hi);
+
+const char *cmp_decision_name(enum cmp_decision d);
+
+#endif
