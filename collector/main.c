@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "beacon.h"
 #include "server.h"
 #include "stats.h"
@@ -24,6 +26,14 @@
 static const char usage[] =
     "usage: collector serve --db PATH [options]     receive beacons over HTTP\n"
     "       collector stats --db PATH --app APP --version V --metric NAME [--since DUR] [--json]\n"
+    "       collector gate --db PATH --app APP --version V [--regions R1,R2] [--max-age 15m]\n"
+    "                      [--min-runs N] [--json]      exit 0 allow, 1 block\n"
+    "       collector compare --db PATH --app APP --baseline V1 --canary V2\n"
+    "                      [--policy conservative|aggressive|FILE] [--warmup 5m]\n"
+    "                      [--method sequential|mann-whitney] [--json]\n"
+    "                                                   exit 0 promote, 1 roll back, 3 pause\n"
+    "       collector mark --db PATH --app APP --version V [--baseline V0] [--stage S]\n"
+    "                      [--note TEXT] [--ts UNIX_MS]  record a deployment marker\n"
     "\n"
     "options of serve:\n"
     "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0: any)\n"
@@ -38,6 +48,8 @@ static const char usage[] =
     "  --idle-timeout SECS      close idle keep-alive connections after SECS (default 5)\n"
     "  --queue N                requests waiting for the disk at most (default 8192)\n"
     "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0)\n"
+    "  --probe-token-file FILE  bearer token (first line) for POST /v1/probe-runs and\n"
+    "                           /v1/deployments; without it those are refused (401)\n"
     "  --static DIR             serve the files under DIR at / (repeatable; default:\n"
     "                           web/dist beside the binary's folder, for /vigil.js)\n"
     "\n"
@@ -87,6 +99,34 @@ static int parse_number(const char *opt, const char *v, double lo, double hi, do
     return 0;
 }
 
+/* Reads a token: the first line of path, which must not be readable by others. */
+static int read_token(const char *path, char *out, size_t outlen)
+{
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    if (!f || fstat(fileno(f), &st) < 0) {
+        fprintf(stderr, "collector: cannot read %s: %s\n", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    if (st.st_mode & 0077) {
+        fprintf(stderr, "collector: %s is readable by others (mode %o): chmod 600 it\n", path,
+                (unsigned)(st.st_mode & 0777));
+        fclose(f);
+        return -1;
+    }
+    if (!fgets(out, (int)outlen, f))
+        out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    if (strlen(out) < 16) {
+        fprintf(stderr, "collector: the token in %s is shorter than 16 characters\n", path);
+        return -1;
+    }
+    return 0;
+}
+
 /* The numeric options of serve: name, range, and where the value goes. */
 static int numeric_option(const char *name, const char *v, struct server_opts *o, int *rc)
 {
@@ -131,7 +171,7 @@ static int cmd_serve(int argc, char **argv)
 {
     struct server_opts o;
     const char *db = NULL, *listen = "127.0.0.1:8080";
-    char err[512], host[256];
+    char err[512], host[256], token[512];
     int rc = 0;
 
     memset(&o, 0, sizeof o);
@@ -173,6 +213,10 @@ static int cmd_serve(int argc, char **argv)
             o.static_dirs[o.nstatic++] = v;
         } else if (strcmp(a, "--country-header") == 0) {
             o.country_header = v;
+        } else if (strcmp(a, "--probe-token-file") == 0) {
+            if (read_token(v, token, sizeof token) < 0)
+                return EXIT_USAGE;
+            o.token = token;
         } else if (strcmp(a, "--tls-cert") == 0) {
             o.tls_cert = v;
         } else if (strcmp(a, "--tls-key") == 0) {
@@ -309,6 +353,153 @@ static int cmd_stats(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* A verb that is one api call: its options (--max-age becomes "max_age") are the call's
+ * arguments, the answer is printed, and the exit code comes from its decision. */
+struct verb {
+    const char *name, *call;
+    const char *const *options;     /* accepted --options besides --db and --json */
+    const char *const *required;
+};
+
+static int decision_exit(const char *call, const json_t *resp)
+{
+    const char *d = json_string_value(json_object_get(resp, "decision"));
+    if (strcmp(call, "gate") == 0)
+        return d && strcmp(d, "allow") == 0 ? 0 : 1;
+    if (strcmp(call, "verdict") == 0)
+        return !d ? 2 : strcmp(d, "promote") == 0 ? 0 : strcmp(d, "rollback") == 0 ? 1 : 3;
+    return 0;
+}
+
+static int cmd_call(const struct verb *vb, int argc, char **argv)
+{
+    const char *db = NULL;
+    int as_json = 0, writes = strcmp(vb->call, "gate") != 0;
+    char err[512];
+    json_t *args = json_object();
+
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--json") == 0) {
+            as_json = 1;
+            continue;
+        }
+        int known = strcmp(a, "--db") == 0;
+        for (int k = 0; vb->options[k]; k++)
+            known |= strcmp(a, vb->options[k]) == 0;
+        if (!known || strncmp(a, "--", 2) != 0) {
+            json_decref(args);
+            return bad_usage("unknown option %s", a);
+        }
+        if (!v) {
+            json_decref(args);
+            return bad_usage("%s needs a value", a);
+        }
+        i++;
+        if (strcmp(a, "--db") == 0) {
+            db = v;
+            continue;
+        }
+        char key[64];
+        snprintf(key, sizeof key, "%s", a + 2);
+        for (char *c = key; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        if (strcmp(key, "regions") == 0) {
+            json_t *list = json_array();
+            for (const char *p = v; *p;) {
+                const char *comma = strchr(p, ',');
+                size_t n = comma ? (size_t)(comma - p) : strlen(p);
+                if (n)
+                    json_array_append_new(list, json_stringn(p, n));
+                p = comma ? comma + 1 : p + n;
+            }
+            json_object_set_new(args, key, list);
+        } else if (strcmp(key, "min_runs") == 0 || strcmp(key, "ts") == 0) {
+            char *end;
+            long long n = strtoll(v, &end, 10);
+            json_object_set_new(args, key, *end || end == v ? json_string(v) : json_integer(n));
+        } else if (strcmp(key, "policy") == 0 && strcmp(v, "conservative") != 0
+                   && strcmp(v, "aggressive") != 0) {
+            json_object_set_new(args, "policy_file", json_string(v));
+        } else {
+            json_object_set_new(args, key, json_string(v));
+        }
+    }
+    for (int k = 0; vb->required[k]; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s", vb->required[k] + 2);
+        if (!json_object_get(args, key)) {
+            json_decref(args);
+            return bad_usage("this verb needs %s", vb->required[k]);
+        }
+    }
+    if (!db) {
+        json_decref(args);
+        return bad_usage("this verb needs --db PATH%s", "");
+    }
+    /* The verbs read the database a running `collector serve` writes; compare and mark
+     * also write (a verdict, a marker), which WAL mode allows beside it. */
+    struct store *s;
+    if (access(db, F_OK) != 0) {
+        fprintf(stderr, "collector: %s does not exist\n", db);
+        json_decref(args);
+        return EXIT_FAIL;
+    }
+    if (store_open(&s, db, writes ? 0 : 1, err, sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        json_decref(args);
+        return EXIT_FAIL;
+    }
+    json_t *resp = NULL;
+    int status = api_call(s, vb->call, args, &resp);
+    store_close(s);
+    json_decref(args);
+    int rc;
+    if (status >= 400) {
+        const char *field = json_string_value(json_object_get(resp, "field"));
+        if (field)
+            fprintf(stderr, "collector: %s (%s)\n",
+                    json_string_value(json_object_get(resp, "error")), field);
+        else
+            fprintf(stderr, "collector: %s\n", json_string_value(json_object_get(resp, "error")));
+        rc = status == 400 ? EXIT_USAGE : EXIT_FAIL;
+    } else {
+        rc = decision_exit(vb->call, resp);
+        if (as_json) {
+            char *text = json_dumps(resp, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+            printf("%s\n", text);
+            free(text);
+        } else if (json_object_get(resp, "decision")) {
+            size_t i;
+            json_t *r;
+            printf("%s\n", json_string_value(json_object_get(resp, "decision")));
+            json_array_foreach(json_object_get(resp, "reasons"), i, r)
+                printf("  %s\n", json_string_value(r));
+        } else {
+            printf("marked %s %s\n", json_string_value(json_object_get(resp, "app")),
+                   json_string_value(json_object_get(resp, "version")));
+        }
+    }
+    json_decref(resp);
+    return rc;
+}
+
+static const char *const gate_opts[] = {"--app", "--version", "--regions", "--max-age",
+                                        "--min-runs", NULL};
+static const char *const gate_req[] = {"--app", "--version", NULL};
+static const char *const compare_opts[] = {"--app", "--baseline", "--canary", "--policy",
+                                           "--warmup", "--method", NULL};
+static const char *const compare_req[] = {"--app", "--baseline", "--canary", NULL};
+static const char *const mark_opts[] = {"--app", "--version", "--baseline", "--stage", "--note",
+                                        "--ts", NULL};
+static const char *const mark_req[] = {"--app", "--version", NULL};
+static const struct verb verbs[] = {
+    {"gate", "gate", gate_opts, gate_req},
+    {"compare", "verdict", compare_opts, compare_req},
+    {"mark", "deployment", mark_opts, mark_req},
+};
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
@@ -319,7 +510,11 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "stats") == 0)
         return cmd_stats(argc - 2, argv + 2);
-    fprintf(stderr, "collector: unknown command \"%s\"; use serve or stats\n"
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(argv[1], verbs[i].name) == 0)
+            return cmd_call(&verbs[i], argc - 2, argv + 2);
+    fprintf(stderr, "collector: unknown command \"%s\"; use serve, stats, gate, compare"
+            " or mark\n"
             "(collector --help for usage)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
+#include "api.h"
 #include "beacon.h"
 #include "buf.h"
 #include "ratelimit.h"
@@ -26,16 +29,19 @@
 #define UA_CACHE_SLOTS 256         /* User-Agents whose class is remembered */
 #define UA_CACHE_LEN 320           /* longer User-Agents are classified every time */
 
-enum route { R_NONE, R_RUM, R_RUM_OPTIONS, R_HEALTH, R_METRICS, R_STATIC };
+enum route { R_NONE, R_RUM, R_RUM_OPTIONS, R_HEALTH, R_METRICS, R_STATIC, R_CALL };
+
+#define CALL_BODY_MAX (4 * 1024 * 1024)   /* a probe result document, at most */
 
 enum reason {
     REJ_MALFORMED, REJ_SCHEMA, REJ_TOO_LARGE, REJ_MEDIA_TYPE, REJ_RATE_LIMITED,
     REJ_QUEUE_FULL, REJ_ORIGIN, REJ_NOT_FOUND, REJ_METHOD, REJ_STORE_FAILED,
-    REJ_SHUTTING_DOWN, REJ_LENGTH_REQUIRED, REJ_N
+    REJ_SHUTTING_DOWN, REJ_LENGTH_REQUIRED, REJ_UNAUTHORIZED, REJ_N
 };
 static const char *const reason_names[REJ_N] = {
     "malformed", "schema", "too_large", "media_type", "rate_limited", "queue_full",
-    "origin", "not_found", "method", "store_failed", "shutting_down", "length_required"
+    "origin", "not_found", "method", "store_failed", "shutting_down", "length_required",
+    "unauthorized"
 };
 
 /* Per request: lws frees and re-creates it for each keep-alive transaction. */
@@ -61,6 +67,10 @@ struct pss {
     const char *ctype;
     int retry_after;
     int close;
+    const char *call;           /* R_CALL: the api call to make */
+    json_t *args;               /* its arguments */
+    int body_arg;               /* the body (JSON) is an argument: 1 as "document", 2 as all */
+    int flagger;                /* answer as Flagger's webhook contract wants */
     char etag[48];              /* static files */
     int head;                   /* HEAD: headers only */
     const char *cache;          /* Cache-Control, default no-store */
@@ -356,6 +366,8 @@ static void forget(struct server *srv, struct pss *pss)
     buf_fini(&pss->body);
     free(pss->resp);
     pss->resp = NULL;
+    json_decref(pss->args);
+    pss->args = NULL;
 }
 
 static int has_body(struct lws *wsi)
@@ -489,6 +501,158 @@ static void finish_rum(struct server *srv, struct pss *pss)
     pending_add(srv, pss);
 }
 
+/* Runs on the writer thread: the api call named in the item. */
+static void run_call(struct store *s, struct writer_item *item)
+{
+    item->status = api_call(s, json_string_value(json_object_get(item->request, "call")),
+                            json_object_get(item->request, "args"), &item->response);
+}
+
+/* Copies the named query arguments of the request into a new object. "regions" is a
+ * comma-separated list; "min_runs" a number. */
+static json_t *url_args(struct lws *wsi)
+{
+    static const char *const names[] = {
+        "app", "version", "baseline", "canary", "policy", "method", "warmup", "max_age",
+        "regions", "min_runs", NULL
+    };
+    json_t *args = json_object();
+    char buf[512], key[32];
+    for (int i = 0; names[i]; i++) {
+        snprintf(key, sizeof key, "%s=", names[i]);
+        /* lws copies "name=value" into buf and returns where the value starts. */
+        char *val = (char *)lws_get_urlarg_by_name(wsi, key, buf, sizeof buf);
+        if (!val)
+            continue;
+        if (strcmp(names[i], "regions") == 0) {
+            json_t *list = json_array();
+            for (char *p = val; *p;) {
+                char *comma = strchr(p, ',');
+                if (comma)
+                    *comma = '\0';
+                if (*p)
+                    json_array_append_new(list, json_string(p));
+                p = comma ? comma + 1 : p + strlen(p);
+            }
+            json_object_set_new(args, "regions", list);
+        } else if (strcmp(names[i], "min_runs") == 0) {
+            char *end;
+            long n = strtol(val, &end, 10);
+            json_object_set_new(args, "min_runs", *end || end == val ? json_string(val)
+                                                                   : json_integer(n));
+        } else {
+            json_object_set_new(args, names[i], json_string(val));
+        }
+    }
+    return args;
+}
+
+/* A bearer token, compared in constant time. */
+static int authorized(const struct server *srv, struct lws *wsi)
+{
+    char auth[512];
+    if (!srv->o->token || lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) <= 0
+        || strncmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    size_t n = strlen(srv->o->token);
+    return strlen(auth + 7) == n && CRYPTO_memcmp(auth + 7, srv->o->token, n) == 0;
+}
+
+/* Answers an api call: its JSON as it is, or for Flagger's webhook 200 to allow and 403
+ * to block, with the reasons as text (Flagger takes any status above 202 as "no"). */
+static void answer_call(struct server *srv, struct pss *pss, int status, const json_t *body)
+{
+    if (pss->flagger && status == 200) {
+        const char *decision = json_string_value(json_object_get(body, "decision"));
+        struct buf b;
+        size_t i;
+        json_t *r;
+        buf_init(&b, 0);
+        buf_printf(&b, "%s\n", decision ? decision : "?");
+        json_array_foreach(json_object_get(body, "reasons"), i, r)
+            buf_printf(&b, "%s\n", json_string_value(r));
+        set_body(pss, b.data ? b.data : "", "text/plain; charset=utf-8");
+        buf_fini(&b);
+        answer(srv, pss, decision && strcmp(decision, "allow") == 0 ? 200 : 403, NULL, NULL);
+        return;
+    }
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    set_body(pss, text ? text : "{}", "application/json");
+    free(text);
+    answer(srv, pss, status, NULL, NULL);
+}
+
+/* Hands an api call to the writer thread, which owns the database. */
+static void submit_call(struct server *srv, struct pss *pss)
+{
+    struct writer_item *item = calloc(1, sizeof *item);
+    if (!item) {
+        pss->retry_after = 1;
+        reject(srv, pss, 503, REJ_QUEUE_FULL, "out of memory", NULL);
+        return;
+    }
+    item->id = ++srv->next_id;
+    item->call = run_call;
+    item->request = json_pack("{s:s,s:O}", "call", pss->call, "args", pss->args);
+    if (writer_submit(srv->writer, item) < 0) {
+        writer_item_free(item);
+        pss->retry_after = 1;
+        reject(srv, pss, 503, REJ_QUEUE_FULL, "write queue full", NULL);
+        return;
+    }
+    pss->id = item->id;
+    pending_add(srv, pss);
+}
+
+/* The body of a POST call is complete: parse it and submit the call. */
+static void finish_call(struct server *srv, struct pss *pss)
+{
+    json_error_t je;
+    char msg[256];
+    if (pss->reject) {
+        reject(srv, pss, pss->reject, pss->reject_reason, pss->reject_msg, NULL);
+        return;
+    }
+    if (pss->body_seen > CALL_BODY_MAX) {
+        snprintf(msg, sizeof msg, "body larger than %d bytes", CALL_BODY_MAX);
+        reject(srv, pss, 413, REJ_TOO_LARGE, msg, NULL);
+        return;
+    }
+    json_t *body = json_loadb(pss->body.data ? pss->body.data : "", pss->body.len,
+                              JSON_REJECT_DUPLICATES, &je);
+    if (!body) {
+        snprintf(msg, sizeof msg, "malformed JSON at %d:%d: %s", je.line, je.column, je.text);
+        reject(srv, pss, 400, REJ_MALFORMED, msg, NULL);
+        return;
+    }
+    if (pss->flagger) {
+        /* Flagger sends {"name", "namespace", "phase", "metadata": {...}}. */
+        const json_t *md = json_object_get(body, "metadata");
+        json_t *regions = json_array();
+        const char *list = json_string_value(json_object_get(md, "regions"));
+        for (const char *p = list; p && *p;) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            json_array_append_new(regions, json_stringn(p, n));
+            p = comma ? comma + 1 : p + n;
+        }
+        json_object_set(pss->args, "app", json_object_get(md, "app"));
+        json_object_set(pss->args, "version", json_object_get(md, "version"));
+        if (json_array_size(regions))
+            json_object_set(pss->args, "regions", regions);
+        if (json_object_get(md, "max_age"))
+            json_object_set(pss->args, "max_age", json_object_get(md, "max_age"));
+        json_decref(regions);
+        json_decref(body);
+    } else if (pss->body_arg == 1) {
+        json_object_set_new(pss->args, "document", body);
+    } else {
+        json_decref(pss->args);
+        pss->args = body;
+    }
+    submit_call(srv, pss);
+}
+
 /* Answers the requests whose batches the writer finished. */
 static void collect_done(struct server *srv)
 {
@@ -496,6 +660,13 @@ static void collect_done(struct server *srv)
     while (d) {
         struct writer_item *next = d->next;
         struct pss *pss = pending_take(srv, d->id);
+        if (d->call) {
+            if (pss)
+                answer_call(srv, pss, d->status, d->response);
+            writer_item_free(d);
+            d = next;
+            continue;
+        }
         if (d->status == 204) {
             srv->accepted_requests++;
             srv->accepted_beacons += (long long)json_array_size(d->beacons);
@@ -717,6 +888,56 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             answer(srv, pss, 200, NULL, NULL);
             return 0;
         }
+        static const struct {
+            const char *uri, *call;
+            int post, body_arg, flagger;
+        } calls[] = {
+            {"/v1/probe-runs", "probe-run", 1, 1, 0}, {"/v1/probe-runs", "probe-runs", 0, 0, 0},
+            {"/v1/deployments", "deployment", 1, 2, 0}, {"/v1/deployments", "deployments", 0, 0, 0},
+            {"/v1/gate", "gate", 0, 0, 0}, {"/v1/verdict", "verdict", 0, 0, 0},
+            {"/v1/verdicts", "verdicts", 0, 0, 0},
+            {"/v1/hooks/flagger/pre-rollout", "gate", 1, 0, 1},
+        };
+        int known_uri = 0;
+        for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+            if (strcmp(uri, calls[i].uri) != 0)
+                continue;
+            known_uri = 1;
+            if (calls[i].post ? !post : !get)
+                continue;
+            pss->route = R_CALL;
+            pss->call = calls[i].call;
+            pss->body_arg = calls[i].body_arg;
+            pss->flagger = calls[i].flagger;
+            pss->args = url_args(wsi);
+            if (!post) {
+                submit_call(srv, pss);
+                return 0;
+            }
+            buf_init(&pss->body, CALL_BODY_MAX);
+            if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+                pss->close = 1;
+                reject(srv, pss, 411, REJ_LENGTH_REQUIRED, "a Content-Length is required", NULL);
+            } else if (calls[i].body_arg && !authorized(srv, wsi)) {
+                /* Read the body anyway, so that the connection stays in step. */
+                pss->reject = 401;
+                pss->reject_reason = REJ_UNAUTHORIZED;
+                snprintf(pss->reject_msg, sizeof pss->reject_msg, srv->o->token
+                         ? "a valid \"Authorization: Bearer TOKEN\" header is required"
+                         : "this collector takes no probe results: start it with"
+                           " --probe-token-file");
+                if (!has_body(wsi))
+                    finish_call(srv, pss);
+            } else if (!has_body(wsi)) {
+                reject(srv, pss, 400, REJ_MALFORMED, "empty body", NULL);
+            }
+            return 0;
+        }
+        if (known_uri) {
+            pss->close = has_body(wsi);
+            reject(srv, pss, 405, REJ_METHOD, "method not allowed", NULL);
+            return 0;
+        }
         if (strcmp(uri, "/v1/rum") == 0 || strcmp(uri, "/healthz") == 0
             || strcmp(uri, "/metrics") == 0) {
             pss->close = has_body(wsi);
@@ -732,6 +953,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 
     case LWS_CALLBACK_HTTP_BODY:
+        if (pss->route == R_CALL) {
+            pss->body_seen += len;
+            if (pss->body_seen > 4 * (size_t)CALL_BODY_MAX)
+                return -1;
+            if (!pss->reject && buf_append(&pss->body, in, len) < 0)
+                pss->body.len = 0;
+            return 0;
+        }
         if (pss->route != R_RUM) {
             return 0;
         }
@@ -747,6 +976,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (pss->route == R_RUM && !pss->status && !pss->waiting)
             finish_rum(srv, pss);
+        else if (pss->route == R_CALL && !pss->status && !pss->waiting)
+            finish_call(srv, pss);
         return 0;
 
     case LWS_CALLBACK_HTTP_WRITEABLE:

@@ -37,6 +37,7 @@ struct server_opts {
     int idle_timeout_s;
     size_t queue_max, batch_rows;
     int batch_ms;
+    const char *token;          /* bearer token for POST /v1/probe-runs and /v1/deployments */
     const char *static_dirs[SERVER_STATIC_MAX];
     size_t nstatic;             /* GET of other paths: files under these, first match */
 };

@@ -36,15 +36,27 @@ void writer_item_free(struct writer_item *item)
     if (!item)
         return;
     json_decref(item->beacons);
+    json_decref(item->request);
+    json_decref(item->response);
     free(item);
 }
 
-/* Takes queued items up to batch_rows rows (at least one item). Called locked. */
+/* Takes queued items up to batch_rows rows (at least one item), or one call. Called
+ * locked. */
 static struct writer_item *take_batch(struct writer *w)
 {
     struct writer_item *first = w->head, *last = NULL;
     size_t rows = 0;
-    while (w->head && (rows == 0 || rows + w->head->rows <= w->batch_rows)) {
+    if (first->call) {
+        w->head = first->next;
+        w->queued--;
+        first->next = NULL;
+        if (!w->head)
+            w->tail = NULL;
+        w->stats.queued = (long long)w->queued;
+        return first;
+    }
+    while (w->head && !w->head->call && (rows == 0 || rows + w->head->rows <= w->batch_rows)) {
         rows += w->head->rows;
         last = w->head;
         w->head = w->head->next;
@@ -137,7 +149,10 @@ static void *writer_main(void *arg)
         struct writer_item *batch = take_batch(w);
         pthread_mutex_unlock(&w->lock);
 
-        store_batch(w, batch);
+        if (batch->call)
+            batch->call(w->store, batch);
+        else
+            store_batch(w, batch);
 
         pthread_mutex_lock(&w->lock);
         struct writer_item *last = batch;

@@ -20,12 +20,22 @@
 
 #define WRITER_LATENCY_BUCKETS 12
 
+struct writer_item;
+
+/* A call runs on the writer thread with the store, one item at a time: the API's reads
+ * and writes other than beacons (probe runs, markers, gate, verdicts) go this way, so
+ * that the service thread never touches the disk. It sets status and response. */
+typedef void (*writer_call_fn)(struct store *s, struct writer_item *item);
+
 struct writer_item {
     uint64_t id;                /* the service thread's request id */
-    json_t *beacons;            /* validated beacons (owned by the item) */
+    json_t *beacons;            /* validated beacons (owned by the item), or NULL for a call */
     struct beacon_meta meta;
     size_t rows;                /* rows the item will write (page views + events) */
-    int status;                 /* filled by the writer: 204 or 503 */
+    writer_call_fn call;        /* instead of beacons */
+    json_t *request;            /* the call's arguments (owned) */
+    json_t *response;           /* the call's answer body (owned), set by the call */
+    int status;                 /* filled by the writer: 204 or 503 for beacons */
     struct writer_item *next;
 };
 

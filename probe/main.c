@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "journey.h"
+#include "push.h"
 #include "report.h"
 #include "runner.h"
 #include "text.h"
@@ -22,6 +23,7 @@
 #define EXIT_FAILED 1
 #define EXIT_INVALID 2
 #define EXIT_NONE 3
+#define EXIT_PUSH 4
 
 #define PROBE_VERSION "0.1.0"
 #define MAX_JOURNEYS 10000
@@ -46,14 +48,16 @@ static const char usage[] =
     "  --resolve HOST:PORT:ADDR  --connect-to HOST:PORT:HOST2:PORT2   as curl's\n"
     "  --http1.1               never negotiate HTTP/2\n"
     "  --max-body BYTES        largest response body kept (default 8388608)\n"
+    "  --push URL              send the results to a collector (token from VIGIL_TOKEN)\n"
     "\n"
     "exit: 0 all passed, 1 a journey failed, 2 invalid journey or command line,\n"
-    "      3 no journey matched or ran. Reference: probe/README.md\n";
+    "      3 no journey matched or ran, 4 the results could not be pushed.\n"
+    "      Reference: probe/README.md\n";
 
 static const char *const options[] = {
     "--var", "--only", "--repeat", "--parallel", "--report", "--quiet", "--no-color",
     "--app", "--version", "--region", "--label", "--cacert", "--cert", "--key", "--insecure",
-    "--resolve", "--connect-to", "--http1.1", "--max-body", "--help", NULL
+    "--resolve", "--connect-to", "--http1.1", "--max-body", "--push", "--help", NULL
 };
 static const char *const flags[] = {"--quiet", "--no-color", "--insecure", "--http1.1", "--help", NULL};
 
@@ -63,7 +67,7 @@ struct cli {
     size_t npaths;
     const char **only;
     size_t nonly;
-    const char *json_path, *junit_path;
+    const char *json_path, *junit_path, *push_url;
     int quiet, no_color;
 };
 
@@ -183,6 +187,8 @@ static int parse_args(struct cli *c, int argc, char **argv, int run)
         } else if (strcmp(opt, "--app") == 0 || strcmp(opt, "--version") == 0
                    || strcmp(opt, "--region") == 0) {
             json_object_set_new(c->ro.labels, opt + 2, json_string(val));
+        } else if (strcmp(opt, "--push") == 0) {
+            c->push_url = val;
         } else if (strcmp(opt, "--cacert") == 0) {
             c->ro.cacert = val;
         } else if (strcmp(opt, "--cert") == 0) {
@@ -302,6 +308,12 @@ static int cmd_run(struct cli *c)
                 "(probe --help for usage)\n");
         return EXIT_INVALID;
     }
+    const char *token = getenv("VIGIL_TOKEN");
+    if (c->push_url && (!token || !*token)) {
+        fprintf(stderr, "probe: --push needs the collector's token in VIGIL_TOKEN;"
+                " nothing was sent\n");
+        return EXIT_INVALID;
+    }
     if (load_all(c, &js, &n, 0)) {
         fprintf(stderr, "probe: invalid journey; nothing was sent\n");
         free_all(js, n);
@@ -351,6 +363,18 @@ static int cmd_run(struct cli *c)
     }
     if (!json_is_true(json_object_get(doc, "passed")))
         rc = EXIT_FAILED;
+    if (c->push_url) {
+        char note[64];
+        if (push_result(doc, c->push_url, token, &c->ro, note, sizeof note, err, sizeof err) < 0) {
+            fprintf(stderr, "probe: PUSH FAILED, the collector did not get these results: %s\n",
+                    err);
+            if (rc == EXIT_PASS)
+                rc = EXIT_PUSH;
+        } else {
+            fprintf(con.out, "probe: pushed run %s to %s (%s)\n",
+                    json_string_value(json_object_get(doc, "run_id")), c->push_url, note);
+        }
+    }
     json_decref(doc);
     free_all(js, kept);
     return rc;

@@ -40,6 +40,28 @@ static const char *const migrations[] = {
     "  message TEXT NOT NULL, source TEXT, line INTEGER, col INTEGER, stack TEXT,"
     "  kind TEXT, received INTEGER NOT NULL);"
     "CREATE INDEX errors_by_version ON errors(app, version, received);",
+
+    "CREATE TABLE probe_runs ("
+    "  run_id TEXT PRIMARY KEY, app TEXT NOT NULL, version TEXT NOT NULL,"
+    "  region TEXT NOT NULL, host TEXT, passed INTEGER NOT NULL, started INTEGER NOT NULL,"
+    "  received INTEGER NOT NULL, document TEXT NOT NULL);"
+    "CREATE TABLE probe_journeys ("
+    "  run_id TEXT NOT NULL REFERENCES probe_runs(run_id), idx INTEGER NOT NULL,"
+    "  app TEXT NOT NULL, version TEXT NOT NULL, region TEXT NOT NULL,"
+    "  journey TEXT NOT NULL, passed INTEGER NOT NULL, started INTEGER NOT NULL,"
+    "  failed_step TEXT, failure TEXT, retried INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_id, idx));"
+    "CREATE INDEX probe_journeys_by_version ON probe_journeys(app, version, started);"
+    "CREATE TABLE deployments ("
+    "  id INTEGER PRIMARY KEY, app TEXT NOT NULL, version TEXT NOT NULL, baseline TEXT,"
+    "  stage TEXT, ts INTEGER NOT NULL, note TEXT, received INTEGER NOT NULL);"
+    "CREATE INDEX deployments_by_app ON deployments(app, version, ts);"
+    "CREATE TABLE verdicts ("
+    "  id INTEGER PRIMARY KEY, app TEXT NOT NULL, baseline TEXT NOT NULL,"
+    "  canary TEXT NOT NULL, policy TEXT NOT NULL, method TEXT NOT NULL,"
+    "  decision TEXT NOT NULL, ts INTEGER NOT NULL, window_start INTEGER NOT NULL,"
+    "  n_baseline INTEGER NOT NULL, n_canary INTEGER NOT NULL, result TEXT NOT NULL);"
+    "CREATE INDEX verdicts_by_app ON verdicts(app, ts);",
 };
 
 enum { ST_PAGEVIEW, ST_METRIC, ST_ERROR, ST_GROUP, ST_N };
@@ -449,4 +471,232 @@ long long store_bytes(struct store *s)
     if (stat(wal, &st) == 0)
         total += (long long)st.st_size;
     return total;
+}
+
+/* Runs one statement with text parameters (NULL binds NULL) and returns the first
+ * column of its first row as a new JSON value parsed from text (SQLite's json functions
+ * build it), or NULL with err. A statement that yields no row gives JSON null. */
+static json_t *query_json(struct store *s, const char *sql, const char *const *params,
+                          size_t nparams, const long long *ints, size_t nints,
+                          char *err, size_t errlen)
+{
+    sqlite3_stmt *q;
+    json_t *out = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        db_error(s, "querying", err, errlen);
+        return NULL;
+    }
+    for (size_t i = 0; i < nparams; i++)
+        bind_str(q, (int)i + 1, params[i]);
+    for (size_t i = 0; i < nints; i++)
+        sqlite3_bind_int64(q, (int)(nparams + i) + 1, ints[i]);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(q, 0);
+        out = text ? json_loads(text, JSON_DECODE_ANY, NULL) : json_null();
+        if (!out)
+            snprintf(err, errlen, "%s: a query returned invalid JSON", s->path);
+    } else if (rc == SQLITE_DONE) {
+        out = json_null();
+    } else {
+        db_error(s, "querying", err, errlen);
+    }
+    sqlite3_finalize(q);
+    return out;
+}
+
+static int exec_params(struct store *s, const char *sql, const char *const *params,
+                       size_t nparams, const long long *ints, size_t nints, const char *what,
+                       char *err, size_t errlen)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(s, what, err, errlen);
+    for (size_t i = 0; i < nparams; i++)
+        bind_str(q, (int)i + 1, params[i]);
+    for (size_t i = 0; i < nints; i++)
+        sqlite3_bind_int64(q, (int)(nparams + i) + 1, ints[i]);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return db_error(s, what, err, errlen);
+    return sqlite3_changes(s->db);
+}
+
+/* Unix ms of an RFC 3339 time, in SQL: julianday understands the trailing Z. */
+#define SQL_MS(x) "CAST(round((julianday(" x ") - 2440587.5) * 86400000) AS INTEGER)"
+
+int store_insert_probe_run(struct store *s, const char *document, long long received_ms,
+                           char *err, size_t errlen)
+{
+    const char *p[] = {document};
+    long long r[] = {received_ms};
+    int n = exec_params(s,
+        "INSERT OR IGNORE INTO probe_runs (run_id, app, version, region, host, passed,"
+        " started, received, document) SELECT json_extract(?1, '$.run_id'),"
+        " json_extract(?1, '$.labels.app'), json_extract(?1, '$.labels.version'),"
+        " coalesce(json_extract(?1, '$.labels.region'), ''), json_extract(?1, '$.labels.host'),"
+        " json_extract(?1, '$.passed'), " SQL_MS("json_extract(?1, '$.started_at')") ", ?2, ?1",
+        p, 1, r, 1, "storing a probe run", err, errlen);
+    if (n <= 0)
+        return n;
+    if (exec_params(s,
+        "INSERT INTO probe_journeys (run_id, idx, app, version, region, journey, passed,"
+        " started, failed_step, failure, retried)"
+        " SELECT json_extract(?1, '$.run_id'), j.key, json_extract(?1, '$.labels.app'),"
+        " json_extract(?1, '$.labels.version'), coalesce(json_extract(?1, '$.labels.region'), ''),"
+        " json_extract(j.value, '$.name'), json_extract(j.value, '$.passed'),"
+        " " SQL_MS("json_extract(j.value, '$.started_at')") ","
+        " (SELECT json_extract(st.value, '$.name') FROM json_each(j.value, '$.steps') st"
+        "   WHERE json_extract(st.value, '$.result') = 'failed' LIMIT 1),"
+        " (SELECT json_extract(st.value, '$.failures[0].check') || ': ' ||"
+        "         json_extract(st.value, '$.failures[0].message')"
+        "   FROM json_each(j.value, '$.steps') st"
+        "   WHERE json_extract(st.value, '$.result') = 'failed' LIMIT 1),"
+        " (SELECT count(*) FROM json_each(j.value, '$.steps') st"
+        "   WHERE json_extract(st.value, '$.result') = 'passed'"
+        "     AND json_extract(st.value, '$.attempts') > 1)"
+        " FROM json_each(?1, '$.journeys') j",
+        p, 1, NULL, 0, "storing probe journeys", err, errlen) < 0)
+        return -1;
+    return 1;
+}
+
+json_t *store_probe_runs(struct store *s, const char *app, const char *version, long long limit,
+                         char *err, size_t errlen)
+{
+    const char *p[] = {app, version};
+    long long l[] = {limit};
+    return query_json(s,
+        "SELECT coalesce(json_group_array(json_object('run_id', run_id, 'journey', journey,"
+        " 'region', region, 'version', version, 'passed', json(CASE passed WHEN 1 THEN 'true'"
+        " ELSE 'false' END), 'started', strftime('%Y-%m-%dT%H:%M:%fZ', started / 1000.0,"
+        " 'unixepoch'), 'failed_step', failed_step, 'failure', failure, 'retried', retried)), '[]')"
+        " FROM (SELECT * FROM probe_journeys WHERE app = ?1 AND (?2 IS NULL OR version = ?2)"
+        " ORDER BY started DESC LIMIT ?3)", p, 2, l, 1, err, errlen);
+}
+
+json_t *store_gate_rows(struct store *s, const char *app, const char *version, long long since_ms,
+                        char *err, size_t errlen)
+{
+    const char *p[] = {app, version};
+    long long t[] = {since_ms};
+    return query_json(s,
+        "SELECT coalesce(json_group_array(json_object('region', region, 'journey', journey,"
+        " 'passed', passed, 'started', started, 'failed_step', failed_step, 'failure', failure,"
+        " 'retried', retried)), '[]') FROM (SELECT * FROM probe_journeys"
+        " WHERE app = ?1 AND version = ?2 AND started >= ?3 ORDER BY started)",
+        p, 2, t, 1, err, errlen);
+}
+
+json_t *store_regions(struct store *s, const char *app, long long since_ms, char *err,
+                      size_t errlen)
+{
+    const char *p[] = {app};
+    long long t[] = {since_ms};
+    return query_json(s,
+        "SELECT coalesce(json_group_array(region), '[]') FROM (SELECT DISTINCT region"
+        " FROM probe_journeys WHERE app = ?1 AND started >= ?2 ORDER BY region)",
+        p, 1, t, 1, err, errlen);
+}
+
+json_t *store_last_runs(struct store *s, const char *app, const char *version, char *err,
+                        size_t errlen)
+{
+    const char *p[] = {app, version};
+    return query_json(s,
+        "SELECT coalesce(json_group_array(json_object('region', region, 'journey', journey,"
+        " 'started', started)), '[]') FROM (SELECT region, journey, max(started) AS started"
+        " FROM probe_journeys WHERE app = ?1 AND version = ?2 GROUP BY region, journey)",
+        p, 2, NULL, 0, err, errlen);
+}
+
+int store_insert_deployment(struct store *s, const json_t *d, long long received_ms,
+                            char *err, size_t errlen)
+{
+    const char *p[] = {json_string_value(json_object_get(d, "app")),
+                       json_string_value(json_object_get(d, "version")),
+                       json_string_value(json_object_get(d, "baseline")),
+                       json_string_value(json_object_get(d, "stage")),
+                       json_string_value(json_object_get(d, "note"))};
+    long long t[] = {(long long)json_number_value(json_object_get(d, "ts")), received_ms};
+    return exec_params(s, "INSERT INTO deployments (app, version, baseline, stage, note, ts,"
+                       " received) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", p, 5, t, 2,
+                       "storing a deployment", err, errlen) < 0 ? -1 : 0;
+}
+
+json_t *store_deployments(struct store *s, const char *app, char *err, size_t errlen)
+{
+    const char *p[] = {app};
+    return query_json(s,
+        "SELECT coalesce(json_group_array(json_object('app', app, 'version', version,"
+        " 'baseline', baseline, 'stage', stage, 'ts', ts, 'note', note)), '[]')"
+        " FROM (SELECT * FROM deployments WHERE app = ?1 ORDER BY ts DESC LIMIT 1000)",
+        p, 1, NULL, 0, err, errlen);
+}
+
+long long store_window_start(struct store *s, const char *app, const char *version,
+                             char *err, size_t errlen)
+{
+    const char *p[] = {app, version};
+    json_t *v = query_json(s,
+        "SELECT coalesce((SELECT max(ts) FROM deployments WHERE app = ?1 AND version = ?2),"
+        " (SELECT min(received) FROM pageviews WHERE app = ?1 AND version = ?2), -1)",
+        p, 2, NULL, 0, err, errlen);
+    long long t = json_is_integer(v) ? json_integer_value(v) : -2;
+    json_decref(v);
+    return t;
+}
+
+int store_error_views(struct store *s, const char *app, const char *version,
+                      long long since_ms, long long until_ms, long long *hits,
+                      long long *views, char *err, size_t errlen)
+{
+    const char *p[] = {app, version};
+    long long t[] = {since_ms, until_ms};
+    json_t *v = query_json(s,
+        "SELECT json_array(count(*), coalesce(sum(EXISTS (SELECT 1 FROM errors e"
+        " WHERE e.pageview = pv.id)), 0)) FROM pageviews pv WHERE app = ?1 AND version = ?2"
+        " AND received >= ?3 AND received < ?4", p, 2, t, 2, err, errlen);
+    if (!json_is_array(v)) {
+        json_decref(v);
+        return -1;
+    }
+    *views = json_integer_value(json_array_get(v, 0));
+    *hits = json_integer_value(json_array_get(v, 1));
+    json_decref(v);
+    return 0;
+}
+
+int store_insert_verdict(struct store *s, const char *app, const char *baseline,
+                         const char *canary, const json_t *verdict, long long ts,
+                         long long window_start, long long nbase, long long ncanary,
+                         char *err, size_t errlen)
+{
+    char *text = json_dumps(verdict, JSON_COMPACT);
+    const char *p[] = {app, baseline, canary,
+                       json_string_value(json_object_get(verdict, "policy")),
+                       json_string_value(json_object_get(verdict, "method")),
+                       json_string_value(json_object_get(verdict, "decision")), text};
+    long long t[] = {ts, window_start, nbase, ncanary};
+    int rc = exec_params(s, "INSERT INTO verdicts (app, baseline, canary, policy, method,"
+                         " decision, result, ts, window_start, n_baseline, n_canary)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         p, 7, t, 4, "storing a verdict", err, errlen);
+    free(text);
+    return rc < 0 ? -1 : 0;
+}
+
+json_t *store_verdicts(struct store *s, const char *app, long long limit, char *err,
+                       size_t errlen)
+{
+    const char *p[] = {app};
+    long long l[] = {limit};
+    return query_json(s,
+        "SELECT coalesce(json_group_array(json_object('ts', strftime('%Y-%m-%dT%H:%M:%fZ',"
+        " ts / 1000.0, 'unixepoch'), 'baseline', baseline, 'canary', canary, 'policy', policy,"
+        " 'method', method, 'decision', decision, 'n_baseline', n_baseline, 'n_canary',"
+        " n_canary, 'reasons', json_extract(result, '$.reasons'))), '[]')"
+        " FROM (SELECT * FROM verdicts WHERE app = ?1 ORDER BY ts DESC LIMIT ?2)",
+        p, 1, l, 1, err, errlen);
 }

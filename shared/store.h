@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -53,5 +53,57 @@ int store_metric_values(struct store *s, const char *app, const char *version,
 
 /* Size of the database file and its WAL, in bytes. */
 long long store_bytes(struct store *s);
+
+/* Probe results (the JSON document of probe/README.md, already validated). Stores the
+ * run and one row per journey run, unless a run with that run_id is stored already.
+ * Returns 1 when stored, 0 when it was there before, -1 with err. */
+int store_insert_probe_run(struct store *s, const char *document, long long received_ms,
+                           char *err, size_t errlen);
+
+/* The latest journey runs of an app (of one version, or all when version is NULL), newest
+ * first: [{run_id, journey, region, version, passed, started, failed_step, failure,
+ * retried}]. A new reference, or NULL with err. */
+json_t *store_probe_runs(struct store *s, const char *app, const char *version,
+                         long long limit, char *err, size_t errlen);
+
+/* Journey runs of app/version started since since_ms, oldest first, for the gate:
+ * [{region, journey, passed, started, failed_step, failure, retried}]. */
+json_t *store_gate_rows(struct store *s, const char *app, const char *version,
+                        long long since_ms, char *err, size_t errlen);
+
+/* The regions that reported for app since since_ms: ["eu-west", ...]. */
+json_t *store_regions(struct store *s, const char *app, long long since_ms, char *err,
+                      size_t errlen);
+
+/* When each region/journey of app/version last ran: [{region, journey, started}]. */
+json_t *store_last_runs(struct store *s, const char *app, const char *version, char *err,
+                        size_t errlen);
+
+/* A deployment marker {app, version, baseline, stage, ts, note}, validated. 0 or -1. */
+int store_insert_deployment(struct store *s, const json_t *d, long long received_ms,
+                            char *err, size_t errlen);
+
+/* The markers of an app, newest first. */
+json_t *store_deployments(struct store *s, const char *app, char *err, size_t errlen);
+
+/* Where a version's comparison window starts: its latest marker, else its first beacon
+ * (Unix ms); -1 when neither exists, -2 on error (err). */
+long long store_window_start(struct store *s, const char *app, const char *version,
+                             char *err, size_t errlen);
+
+/* Page views of app/version received in [since, until), and how many had a JS error. */
+int store_error_views(struct store *s, const char *app, const char *version,
+                      long long since_ms, long long until_ms, long long *hits,
+                      long long *views, char *err, size_t errlen);
+
+/* Stores a verdict (cmp_judge's JSON) with its window and sample sizes. 0 or -1. */
+int store_insert_verdict(struct store *s, const char *app, const char *baseline,
+                         const char *canary, const json_t *verdict, long long ts,
+                         long long window_start, long long nbase, long long ncanary,
+                         char *err, size_t errlen);
+
+/* The latest verdicts of an app, newest first. */
+json_t *store_verdicts(struct store *s, const char *app, long long limit, char *err,
+                       size_t errlen);
 
 #endif

@@ -1,0 +1,29 @@
+/*
+ * api: the collector's queries and writes other than beacons, one function per
+ * endpoint (collector/README.md), shared by the HTTP server (which runs them on the
+ * writer thread) and the CLI verbs (which run them on their own connection).
+ *
+ * Each takes its arguments as a JSON object and answers an HTTP status with a JSON body
+ * in *resp (a new reference): the result, or {"error": ..., "field": ...}.
+ */
+#ifndef VIGIL_API_H
+#define VIGIL_API_H
+
+#include <jansson.h>
+
+#include "store.h"
+
+#define API_WARMUP_DEFAULT_MS (5 * 60 * 1000LL)
+#define API_MAX_AGE_DEFAULT_MS (15 * 60 * 1000LL)
+
+/* Runs the call named name ("probe-run", "deployment", "probe-runs", "deployments",
+ * "gate", "verdict", "verdicts") with args. Returns the HTTP status. */
+int api_call(struct store *s, const char *name, const json_t *args, json_t **resp);
+
+/* Makes an error body {"error": msg, "field": field} (field may be NULL). */
+json_t *api_error(const char *msg, const char *field);
+
+/* Parses a duration (90s, 15m, 1h, 7d; a bare number is seconds) into ms. 0 or -1. */
+int api_duration(const char *text, long long *ms);
+
+#endif

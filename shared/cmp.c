@@ -1,0 +1,1234 @@
+#include "cmp.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "beacon.h"
+#include "jsonpos.h"
+#include "stats.h"
+#include "text.h"
+
+/* A policy file larger than this is refused before it is read. */
+#define CMP_POLICY_FILE_MAX (64 * 1024)
+/* min_sample in a policy file is at most this many page views. */
+#define CMP_MIN_SAMPLE_MAX 1000000000000LL
+/* The page-view estimate for a rate ("needs about N canary page views") stops here. */
+#define CMP_VIEWS_NEEDED_MAX 1e12
+#define PTR_MAX 256
+#define REASON_MAX 512
+
+/* --- built-in policies ------------------------------------------------------------ */
+
+struct builtin {
+    const char *name;
+    double rel_tol, rate_tol;
+    size_t min_sample, rate_min_sample;
+};
+
+static const struct builtin builtins[] = {
+    {"conservative", 0.10, 0.001, 200, 1000},
+    {"aggressive", 0.50, 0.005, 100, 500},
+};
+
+/* The metrics of the built-in policies, in the order their reasons are listed. */
+static const struct {
+    const char *name;
+    int critical;
+} builtin_metrics[] = {
+    {"LCP", 1}, {"INP", 1}, {"CLS", 1}, {"FCP", 0}, {"TTFB", 0}, {"errors", 1},
+};
+
+static void metric_init(struct cmp_policy_metric *m, const char *name, enum cmp_kind kind)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->kind = kind;
+    m->quantile = kind == CMP_QUANTILE ? 0.75 : 0;
+    m->weight = 1;
+    m->min_sample = kind == CMP_QUANTILE ? 200 : 1000;
+}
+
+int cmp_policy_builtin(const char *name, struct cmp_policy *p)
+{
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+        const struct builtin *b = &builtins[i];
+        if (!name || strcmp(name, b->name) != 0)
+            continue;
+        memset(p, 0, sizeof *p);
+        snprintf(p->name, sizeof p->name, "%s", b->name);
+        p->alpha = 0.05;
+        for (size_t k = 0; k < sizeof builtin_metrics / sizeof builtin_metrics[0]; k++) {
+            struct cmp_policy_metric *m = &p->m[p->n++];
+            int rate = strcmp(builtin_metrics[k].name, "errors") == 0;
+            metric_init(m, builtin_metrics[k].name, rate ? CMP_RATE : CMP_QUANTILE);
+            m->tolerance = rate ? b->rate_tol : b->rel_tol;
+            m->min_sample = rate ? b->rate_min_sample : b->min_sample;
+            m->critical = builtin_metrics[k].critical;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* --- policy files ----------------------------------------------------------------- */
+
+struct pfile {
+    const char *path;
+    struct jsonpos *pos;
+    char *err;
+    size_t errlen;
+};
+
+static const char *const policy_keys[] = {"name", "alpha", "metrics", NULL};
+static const char *const metric_keys[] = {
+    "quantile", "tolerance", "weight", "critical", "min_sample", NULL
+};
+static const char *const standard_metrics[] = {"LCP", "INP", "CLS", "FCP", "TTFB", "errors", NULL};
+
+/* Reports an error at the value (or, with key != 0, the key) at ptr. */
+__attribute__((format(printf, 4, 5)))
+static int pfail(struct pfile *f, const char *ptr, int key, const char *fmt, ...)
+{
+    char msg[400];
+    int line, col;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    jsonpos_find(f->pos, ptr, key, &line, &col);
+    snprintf(f->err, f->errlen, "%s:%d:%d: %s", f->path, line, col, msg);
+    return -1;
+}
+
+static void child(char *dst, const char *parent, const char *key)
+{
+    char tok[PTR_MAX];
+    jsonpos_escape(tok, sizeof tok, key);
+    snprintf(dst, PTR_MAX, "%s/%s", parent, tok);
+}
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0)
+            return 1;
+    return 0;
+}
+
+static int check_keys(struct pfile *f, const json_t *obj, const char *ptr,
+                      const char *const *allowed, const char *where)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        if (in_list(key, allowed))
+            continue;
+        char at[PTR_MAX];
+        const char *near = text_nearest(key, allowed);
+        child(at, ptr, key);
+        if (near)
+            return pfail(f, at, 1, "unknown key \"%s\" in %s; did you mean \"%s\"?", key,
+                         where, near);
+        return pfail(f, at, 1, "unknown key \"%s\" in %s", key, where);
+    }
+    return 0;
+}
+
+/* Reads an optional number member of obj into *out, checking lo < v (or lo <= v with
+ * lo_incl) and v < hi (or v <= hi with hi_incl); "range" says it in words. */
+static int opt_number(struct pfile *f, const json_t *obj, const char *ptr, const char *key,
+                      double lo, int lo_incl, double hi, int hi_incl, const char *range,
+                      double *out)
+{
+    json_t *v = json_object_get(obj, key);
+    char at[PTR_MAX];
+    if (!v)
+        return 0;
+    child(at, ptr, key);
+    if (!json_is_number(v))
+        return pfail(f, at, 0, "\"%s\" must be a number %s", key, range);
+    double x = json_number_value(v);
+    if (!isfinite(x) || (lo_incl ? x < lo : x <= lo) || (hi_incl ? x > hi : x >= hi))
+        return pfail(f, at, 0, "\"%s\" must be a number %s, not %g", key, range, x);
+    *out = x;
+    return 0;
+}
+
+/* A metric name must be a beacon metric (LCP, INP, CLS, FCP, TTFB or a custom name) or
+ * "errors"; a standard name in the wrong case is a likely typo, not a custom metric. */
+static int check_metric_name(struct pfile *f, const char *name, const char *at)
+{
+    for (const char *const *s = standard_metrics; *s; s++)
+        if (strcasecmp(name, *s) == 0 && strcmp(name, *s) != 0)
+            return pfail(f, at, 1, "unknown metric \"%s\"; did you mean \"%s\"?", name, *s);
+    if (strlen(name) >= CMP_NAME_MAX)
+        return pfail(f, at, 1, "metric name \"%.20s...\" is longer than %d characters", name,
+                     CMP_NAME_MAX - 1);
+    if (strcmp(name, "errors") != 0 && !beacon_metric_name_ok(name))
+        return pfail(f, at, 1, "unknown metric \"%s\": must be LCP, INP, CLS, FCP, TTFB, errors"
+                     " or a custom metric (a lowercase letter, then a-z 0-9 _ .)", name);
+    return 0;
+}
+
+static int parse_metric(struct pfile *f, const char *name, const json_t *v, const char *at,
+                        struct cmp_policy_metric *m)
+{
+    int rate = strcmp(name, "errors") == 0;
+    char where[CMP_NAME_MAX + 16], sub[PTR_MAX];
+    json_t *x;
+
+    if (!json_is_object(v))
+        return pfail(f, at, 0, "metric \"%s\" must be an object such as {\"tolerance\": %s}",
+                     name, rate ? "0.001" : "0.1");
+    snprintf(where, sizeof where, "metric \"%s\"", name);
+    if (check_keys(f, v, at, metric_keys, where) < 0)
+        return -1;
+    metric_init(m, name, rate ? CMP_RATE : CMP_QUANTILE);
+    if (rate && json_object_get(v, "quantile")) {
+        child(sub, at, "quantile");
+        return pfail(f, sub, 1, "\"quantile\" does not apply to errors, a rate of page views");
+    }
+    if (!json_object_get(v, "tolerance"))
+        return pfail(f, at, 0, "metric \"%s\" needs a \"tolerance\" (%s)", name,
+                     rate ? "in rate units: 0.001 is +0.1 point" : "relative: 0.1 is +10%");
+    if (opt_number(f, v, at, "quantile", 0, 0, 1, 0, "between 0 and 1 (exclusive)",
+                   &m->quantile) < 0
+        || opt_number(f, v, at, "tolerance", 0, 1, HUGE_VAL, 0, ">= 0", &m->tolerance) < 0
+        || opt_number(f, v, at, "weight", 0, 1, HUGE_VAL, 0, ">= 0", &m->weight) < 0)
+        return -1;
+    if ((x = json_object_get(v, "critical"))) {
+        child(sub, at, "critical");
+        if (!json_is_boolean(x))
+            return pfail(f, sub, 0, "\"critical\" must be true or false");
+        m->critical = json_is_true(x);
+    }
+    if ((x = json_object_get(v, "min_sample"))) {
+        child(sub, at, "min_sample");
+        if (!json_is_integer(x) || json_integer_value(x) < 0
+            || json_integer_value(x) > CMP_MIN_SAMPLE_MAX)
+            return pfail(f, sub, 0, "\"min_sample\" must be a whole number of page views from 0"
+                         " to %lld", CMP_MIN_SAMPLE_MAX);
+        m->min_sample = (size_t)json_integer_value(x);
+    }
+    return 0;
+}
+
+static int parse_policy(struct pfile *f, const json_t *root, struct cmp_policy *p)
+{
+    json_t *v, *metrics;
+    const char *key;
+
+    if (!json_is_object(root))
+        return pfail(f, "", 0, "a policy must be an object with \"metrics\"");
+    if (check_keys(f, root, "", policy_keys, "the policy") < 0)
+        return -1;
+    memset(p, 0, sizeof *p);
+    p->alpha = 0.05;
+    if ((v = json_object_get(root, "name"))) {
+        if (!json_is_string(v) || json_string_length(v) == 0
+            || json_string_length(v) >= sizeof p->name)
+            return pfail(f, "/name", 0, "\"name\" must be a string of 1 to %zu characters",
+                         sizeof p->name - 1);
+        snprintf(p->name, sizeof p->name, "%s", json_string_value(v));
+    } else {
+        const char *base = strrchr(f->path, '/');
+        base = base ? base + 1 : f->path;
+        size_t len = strcspn(base, ".");
+        snprintf(p->name, sizeof p->name, "%.*s", (int)(len ? len : strlen(base)), base);
+    }
+    if (opt_number(f, root, "", "alpha", 0, 0, 0.5, 1, "in (0, 0.5]", &p->alpha) < 0)
+        return -1;
+    metrics = json_object_get(root, "metrics");
+    if (!metrics)
+        return pfail(f, "", 0, "a policy needs \"metrics\", e.g. {\"LCP\": {\"tolerance\": 0.1}}");
+    if (!json_is_object(metrics) || json_object_size(metrics) == 0)
+        return pfail(f, "/metrics", 0, "\"metrics\" must be an object with at least one metric");
+    if (json_object_size(metrics) > CMP_METRICS_MAX)
+        return pfail(f, "/metrics", 0, "at most %d metrics, not %zu", CMP_METRICS_MAX,
+                     json_object_size(metrics));
+    json_object_foreach(metrics, key, v) {
+        char at[PTR_MAX];
+        child(at, "/metrics", key);
+        if (check_metric_name(f, key, at) < 0 || parse_metric(f, key, v, at, &p->m[p->n]) < 0)
+            return -1;
+        p->n++;
+    }
+    return 0;
+}
+
+int cmp_policy_load(const char *path, struct cmp_policy *p, char *err, size_t errlen)
+{
+    struct pfile f = {.path = path, .err = err, .errlen = errlen};
+    struct cmp_policy tmp;
+    json_error_t je;
+    json_t *root = NULL;
+    char *text = NULL;
+    long size;
+    int rc = -1;
+    FILE *fp = fopen(path, "rb");
+
+    if (!fp) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fseek(fp, 0, SEEK_END) < 0 || (size = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) < 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        goto out;
+    }
+    if (size > CMP_POLICY_FILE_MAX) {
+        snprintf(err, errlen, "%s: larger than %d bytes; a policy is a few lines", path,
+                 CMP_POLICY_FILE_MAX);
+        goto out;
+    }
+    if (!(text = malloc((size_t)size + 1)) || fread(text, 1, (size_t)size, fp) != (size_t)size) {
+        snprintf(err, errlen, "%s: cannot read", path);
+        goto out;
+    }
+    root = json_loadb(text, (size_t)size, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        goto out;
+    }
+    if (!(f.pos = jsonpos_new(text, (size_t)size))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    if (parse_policy(&f, root, &tmp) < 0)
+        goto out;
+    *p = tmp;
+    rc = 0;
+out:
+    jsonpos_free(f.pos);
+    json_decref(root);
+    free(text);
+    fclose(fp);
+    return rc;
+}
+
+const char *cmp_decision_name(enum cmp_decision d)
+{
+    switch (d) {
+    case CMP_PROMOTE:
+        return "promote";
+    case CMP_PAUSE:
+        return "pause";
+    case CMP_ROLLBACK:
+        return "rollback";
+    }
+    return "?";
+}
+
+/* --- statistics ------------------------------------------------------------------- */
+
+static double norm_sf(double z)
+{
+    return 0.5 * erfc(z / sqrt(2.0));
+}
+
+/* The p-quantile of the standard normal (0 < p < 1): Acklam's rational approximation,
+ * then one Halley step on erfc, which makes it accurate to about 1e-15. */
+static double norm_ppf(double p)
+{
+    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
+                               -2.759285104469687e+02, 1.383577518672690e+02,
+                               -3.066479806614716e+01, 2.506628277459239e+00};
+    static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02,
+                               -1.556989798598866e+02, 6.680131188771972e+01,
+                               -1.328068155288572e+01};
+    static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
+                               -2.400758277161838e+00, -2.549732539343734e+00,
+                               4.374664141464968e+00, 2.938163982698783e+00};
+    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
+                               2.445134137142996e+00, 3.754408661907416e+00};
+    double q, r, x;
+
+    assert(p > 0 && p < 1);
+    if (p < 0.02425) {
+        q = sqrt(-2 * log(p));
+        x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+            / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    } else if (p > 1 - 0.02425) {
+        q = sqrt(-2 * log1p(-p));
+        x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+            / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    } else {
+        q = p - 0.5;
+        r = q * q;
+        x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+    }
+    double e = 0.5 * erfc(-x / sqrt(2.0)) - p;
+    double u = e * sqrt(2 * M_PI) * exp(x * x / 2);
+    return x - u / (1 + x * u / 2);
+}
+
+double cmp_dkw_radius(size_t n, double alpha)
+{
+    assert(alpha > 0 && alpha < 1);
+    if (n == 0)
+        return INFINITY;
+    double dn = (double)n;
+    return 0.85 * sqrt((log(log(M_E * dn)) + 0.8 * log(1612.0 / alpha)) / dn);
+}
+
+/*
+ * With sup |F_n - F| <= e: every x below the order statistic X_(k), k = ceil(n (p - e)),
+ * has F(x) <= (k - 1) / n + e < p, so the p-quantile is at least X_(k); and at
+ * X_(j), j = ceil(n (p + e)), F >= j / n - e >= p, so the p-quantile is at most X_(j).
+ */
+void cmp_quantile_bounds(const double *sorted, size_t n, double p, double alpha,
+                         double *lo, double *hi)
+{
+    double e = cmp_dkw_radius(n, alpha);
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (n == 0)
+        return;
+    double dn = (double)n;
+    if (p - e > 0) {
+        double k = ceil(dn * (p - e));
+        if (k < 1)
+            k = 1;
+        *lo = sorted[(size_t)k - 1];
+    }
+    if (p + e <= 1) {
+        double j = ceil(dn * (p + e));
+        if (j < 1)
+            j = 1;
+        if (j <= dn)
+            *hi = sorted[(size_t)j - 1];
+    }
+}
+
+/* log M_n(q) for s hits out of n, less the constant part lbeta(a + s, b + n - s) - lbeta(a, b)
+ * that the caller passes in as c. */
+static double log_m(double c, double s, double n, double q)
+{
+    double v = c;
+    if (s > 0)
+        v -= s * log(q);
+    if (n - s > 0)
+        v -= (n - s) * log1p(-q);
+    return v;
+}
+
+static double lbeta(double x, double y)
+{
+    return lgamma(x) + lgamma(y) - lgamma(x + y);
+}
+
+/*
+ * M_n(q) is convex in log-space around the observed rate s / n, where the mixture is at
+ * most 1 (an average of likelihoods is at most their maximum), so the set where
+ * M_n(q) < 1/alpha is an interval around s / n; each end is found by bisection and
+ * returned on its outer side.
+ */
+void cmp_rate_bounds(long long hits, long long n, double alpha, double a, double b,
+                     double *lo, double *hi)
+{
+    assert(alpha > 0 && alpha < 1 && a > 0 && b > 0);
+    *lo = 0;
+    *hi = 1;
+    if (n <= 0)
+        return;
+    assert(hits >= 0 && hits <= n);
+    double s = (double)hits, dn = (double)n;
+    double c = lbeta(a + s, b + dn - s) - lbeta(a, b);
+    double thr = log(1 / alpha), mle = s / dn;
+
+    if (hits > 0) {
+        double out = 0, in = mle;
+        for (int i = 0; i < 200 && in - out > 1e-15 * in; i++) {
+            double mid = out + (in - out) / 2;
+            if (log_m(c, s, dn, mid) >= thr)
+                out = mid;
+            else
+                in = mid;
+        }
+        *lo = out;
+    }
+    if (hits < n) {
+        double in = mle, out = 1;
+        for (int i = 0; i < 200 && out - in > 1e-15 * out; i++) {
+            double mid = in + (out - in) / 2;
+            if (log_m(c, s, dn, mid) >= thr)
+                out = mid;
+            else
+                in = mid;
+        }
+        *hi = out;
+    }
+}
+
+static int is_sorted(const double *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (v[i] < v[i - 1])
+            return 0;
+    return 1;
+}
+
+/* Returns v itself if sorted, else a sorted copy in *copy (the caller frees *copy);
+ * NULL if memory ran out. */
+static const double *sorted_view(const double *v, size_t n, double **copy)
+{
+    *copy = NULL;
+    if (is_sorted(v, n))
+        return v;
+    if (!(*copy = malloc((n ? n : 1) * sizeof **copy)))
+        return NULL;
+    memcpy(*copy, v, n * sizeof **copy);
+    stats_sort(*copy, n);
+    return *copy;
+}
+
+/* Walks the two sorted samples together: the rank sum of x with mid-ranks for ties, and
+ * sum(t^3 - t) over the tie groups of the pooled sample. */
+static double rank_sum(const double *x, size_t m, const double *y, size_t n, double *ties)
+{
+    size_t i = 0, j = 0;
+    double rank = 1, rx = 0;
+    *ties = 0;
+    while (i < m || j < n) {
+        double v = i < m && (j >= n || x[i] <= y[j]) ? x[i] : y[j];
+        double tx = 0, ty = 0;
+        while (i < m && x[i] == v) {
+            i++;
+            tx++;
+        }
+        while (j < n && y[j] == v) {
+            j++;
+            ty++;
+        }
+        double t = tx + ty;
+        rx += tx * (rank + (t - 1) / 2);
+        *ties += t * t * t - t;
+        rank += t;
+    }
+    return rx;
+}
+
+/* The standard deviation of U under the null, with the tie correction. */
+static double u_sigma(double m, double n, double ties)
+{
+    double nn = m + n;
+    if (nn < 2)
+        return 0;
+    return sqrt(m * n / 12 * ((nn + 1) - ties / (nn * (nn - 1))));
+}
+
+double cmp_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
+                        int alternative, double *p)
+{
+    double *cx, *cy, ties;
+    const double *sx = sorted_view(x, nx, &cx), *sy = sorted_view(y, ny, &cy);
+    double u1 = NAN;
+
+    *p = NAN;
+    if (!sx || !sy)
+        goto out;
+    double m = (double)nx, n = (double)ny;
+    u1 = rank_sum(sx, nx, sy, ny, &ties) - m * (m + 1) / 2;
+    double s = u_sigma(m, n, ties);
+    if (nx == 0 || ny == 0 || s == 0) {
+        *p = 1;
+        goto out;
+    }
+    double u, f = 1;
+    if (alternative > 0) {
+        u = u1;
+    } else if (alternative < 0) {
+        u = m * n - u1;
+    } else {
+        u = fmax(u1, m * n - u1);
+        f = 2;
+    }
+    *p = fmin(1, f * norm_sf((u - m * n / 2 - 0.5) / s));
+out:
+    free(cx);
+    free(cy);
+    return u1;
+}
+
+/* Counts the pairs with x_i - y_j <= d (x and y sorted), and finds the largest such
+ * difference and the smallest one above d. Floating-point subtraction is monotone in each
+ * argument, so one pointer over x serves every y_j in turn. */
+static double count_le(const double *x, size_t m, const double *y, size_t n, double d,
+                       double *max_le, double *min_gt)
+{
+    double count = 0;
+    size_t i = 0;
+    *max_le = -INFINITY;
+    *min_gt = INFINITY;
+    for (size_t j = 0; j < n; j++) {
+        while (i < m && x[i] - y[j] <= d)
+            i++;
+        count += (double)i;
+        if (i > 0 && x[i - 1] - y[j] > *max_le)
+            *max_le = x[i - 1] - y[j];
+        if (i < m && x[i] - y[j] < *min_gt)
+            *min_gt = x[i] - y[j];
+    }
+    return count;
+}
+
+/* The k-th smallest (1-based) of the m n differences x_i - y_j of two sorted samples:
+ * bisection on the value, snapping each end to an actual difference, until no
+ * difference lies between the ends. O((m + n) log(range / gap)). */
+static double kth_difference(const double *x, size_t m, const double *y, size_t n, double k)
+{
+    double lo = x[0] - y[n - 1], hi = x[m - 1] - y[0], max_le, next;
+
+    if (count_le(x, m, y, n, lo, &max_le, &next) >= k)
+        return lo;
+    for (;;) {
+        /* Invariant: count(lo) < k <= count(hi); next is the smallest difference > lo. */
+        if (next >= hi)
+            return hi;
+        double mid = lo + (hi - lo) / 2, gt;
+        if (mid <= lo || mid >= hi)
+            return hi;
+        if (count_le(x, m, y, n, mid, &max_le, &gt) >= k) {
+            hi = max_le;
+        } else {
+            lo = mid;
+            next = gt;
+        }
+    }
+}
+
+double cmp_hodges_lehmann(const double *x, size_t nx, const double *y, size_t ny,
+                          double alpha, double *lo, double *hi)
+{
+    double *cx, *cy, ties, est = NAN;
+    const double *sx = sorted_view(x, nx, &cx), *sy = sorted_view(y, ny, &cy);
+
+    assert(alpha > 0 && alpha < 1);
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (!sx || !sy || nx == 0 || ny == 0)
+        goto out;
+    double m = (double)nx, n = (double)ny, total = m * n;
+    if (fmod(total, 2) == 1)
+        est = kth_difference(sx, nx, sy, ny, (total + 1) / 2);
+    else
+        est = (kth_difference(sx, nx, sy, ny, total / 2)
+               + kth_difference(sx, nx, sy, ny, total / 2 + 1)) / 2;
+    /* Inverting the two-sided test: the interval runs from the k-th smallest to the k-th
+     * largest difference, k = floor(m n / 2 - z(1 - alpha/2) sigma_U) (Hollander & Wolfe,
+     * normal approximation, tie-corrected sigma). */
+    rank_sum(sx, nx, sy, ny, &ties);
+    double z = -norm_ppf(alpha / 2);
+    double k = floor(total / 2 - z * u_sigma(m, n, ties));
+    if (k >= 1) {
+        *lo = kth_difference(sx, nx, sy, ny, k);
+        *hi = kth_difference(sx, nx, sy, ny, total + 1 - k);
+    }
+out:
+    free(cx);
+    free(cy);
+    return est;
+}
+
+/* --- the judge --------------------------------------------------------------------- */
+
+/* What one metric's judgement produced, for the overall decision. */
+struct outcome {
+    int compared;           /* baseline data present */
+    const char *result;     /* "promote", "pause", "rollback" or "no data" */
+};
+
+struct judge {
+    const struct cmp_policy *p;
+    enum cmp_method method;
+    double a_bound;         /* sequential: alpha per confidence sequence */
+    double a_metric;        /* Mann-Whitney: one-sided alpha per metric */
+    int oom;
+};
+
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static void jset(struct judge *j, json_t *obj, const char *key, json_t *v)
+{
+    if (!v || json_object_set_new(obj, key, v) < 0)
+        j->oom = 1;
+}
+
+static int ms_metric(const char *name)
+{
+    return strcmp(name, "LCP") == 0 || strcmp(name, "INP") == 0 || strcmp(name, "FCP") == 0
+           || strcmp(name, "TTFB") == 0;
+}
+
+/* A metric value for a person: ms metrics in ms below a second and in s above, CLS with
+ * three decimals, custom metrics with four significant digits. */
+static void fmt_value(char *dst, size_t len, const char *name, double v)
+{
+    if (!isfinite(v))
+        snprintf(dst, len, "%s", v > 0 ? "+inf" : "-inf");
+    else if (ms_metric(name) && fabs(v) >= 1000)
+        snprintf(dst, len, "%.2f s", v / 1000);
+    else if (ms_metric(name))
+        snprintf(dst, len, "%.0f ms", v);
+    else if (strcmp(name, "CLS") == 0)
+        snprintf(dst, len, "%.3f", v);
+    else
+        snprintf(dst, len, "%.4g", v);
+}
+
+/* A signed number with fixed decimals, never "-0". */
+static void fmt_signed(char *dst, size_t len, double v, int decimals, const char *unit)
+{
+    if (!isfinite(v)) {
+        snprintf(dst, len, "%s", v > 0 ? "+inf" : "-inf");
+        return;
+    }
+    double r = round(v * pow(10, decimals)) / pow(10, decimals);
+    if (r == 0)
+        r = 0;
+    snprintf(dst, len, "%+.*f%s", decimals, r, unit);
+}
+
+/* A ratio as a signed percentage change: 1.26 -> "+26%". */
+static void fmt_change(char *dst, size_t len, double ratio)
+{
+    fmt_signed(dst, len, isfinite(ratio) ? (ratio - 1) * 100 : ratio, 0, "%");
+}
+
+/* A count with thousands separators. */
+static void fmt_count(char *dst, size_t len, double v)
+{
+    char digits[32];
+    size_t n, o = 0;
+    snprintf(digits, sizeof digits, "%.0f", v);
+    n = strlen(digits);
+    for (size_t i = 0; i < n && o + 2 < len; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            dst[o++] = ',';
+        dst[o++] = digits[i];
+    }
+    dst[o] = 0;
+}
+
+/* Rounds a count to two significant digits, for "about N". */
+static double round2(double v)
+{
+    if (v < 100)
+        return ceil(v);
+    double scale = pow(10, floor(log10(v)) - 1);
+    return ceil(v / scale) * scale;
+}
+
+/* The lower end of a ratio num / den of two bounds of nonnegative metrics: 0 over an
+ * unbounded denominator, -inf when the numerator is unbounded below. */
+static double ratio_lo(double num, double den)
+{
+    if (!isfinite(num))
+        return -INFINITY;
+    if (!isfinite(den))
+        return num >= 0 ? 0 : -INFINITY;
+    if (den <= 0)
+        return num > 0 ? INFINITY : -INFINITY;
+    return num / den;
+}
+
+/* The upper end of a ratio: +inf when either bound leaves it open. */
+static double ratio_hi(double num, double den)
+{
+    if (!isfinite(num) || !isfinite(den) || den <= 0)
+        return INFINITY;
+    return num / den;
+}
+
+/* A shift relative to a baseline value (both may be infinite). */
+static double relative(double shift, double base)
+{
+    if (base <= 0 || !isfinite(base))
+        return shift > 0 ? INFINITY : shift < 0 ? -INFINITY : 0;
+    return shift / base;
+}
+
+/* Sets the result of a metric from its rollback / ready tests and writes the verdict
+ * part of its reason ("beyond the 10% tolerance: roll back"). */
+static const char *verdict(int rollback, int ready, size_t have, size_t need, int within,
+                           const char *tol, char *dst, size_t len)
+{
+    char more[32], all[32];
+    if (rollback) {
+        snprintf(dst, len, "beyond the %s tolerance: roll back", tol);
+        return "rollback";
+    }
+    if (ready && have >= need) {
+        snprintf(dst, len, "within the %s tolerance: ready to promote", tol);
+        return "promote";
+    }
+    fmt_count(more, sizeof more, (double)(need - (have < need ? have : need)));
+    fmt_count(all, sizeof all, (double)need);
+    if (ready)
+        snprintf(dst, len, "within the %s tolerance, but the canary needs %s more page views"
+                 " (%s in all): pause", tol, more, all);
+    else if (have < need)
+        snprintf(dst, len, "%s the %s tolerance so far, not yet shown: pause (the canary needs"
+                 " %s more page views before promoting)", within ? "within" : "above", tol,
+                 more);
+    else
+        snprintf(dst, len, "%s the %s tolerance so far, not yet shown: pause",
+                 within ? "within" : "above", tol);
+    return "pause";
+}
+
+static json_t *version_obj(struct judge *j, double n, double value, double lo, double hi)
+{
+    json_t *o = json_object();
+    if (!o) {
+        j->oom = 1;
+        return NULL;
+    }
+    jset(j, o, "n", json_integer((json_int_t)n));
+    jset(j, o, "value", jnum(value));
+    if (j->method == CMP_SEQUENTIAL) {
+        jset(j, o, "lower", jnum(lo));
+        jset(j, o, "upper", jnum(hi));
+    }
+    return o;
+}
+
+static void set_pair(struct judge *j, json_t *obj, const char *key, double lo, double hi)
+{
+    json_t *a = json_array();
+    if (!a || json_array_append_new(a, jnum(lo)) < 0 || json_array_append_new(a, jnum(hi)) < 0)
+        j->oom = 1;
+    jset(j, obj, key, a);
+}
+
+/* Judges one quantile metric with confidence sequences. */
+static const char *judge_quantile_seq(struct judge *j, const struct cmp_policy_metric *pm,
+                                      const struct cmp_data *d, json_t *o, char *reason)
+{
+    char vc[32], vb[32], ch[16], blo[16], bhi[16], tol[24], tail[REASON_MAX], label[64];
+    double q = pm->quantile, lb, ub, lc = -INFINITY, uc = INFINITY, valc = NAN;
+    double valb = stats_quantile(d->base, d->nbase, q);
+
+    snprintf(label, sizeof label, "%s p%g", pm->name, q * 100);
+    snprintf(tol, sizeof tol, "%g%%", pm->tolerance * 100);
+    cmp_quantile_bounds(d->base, d->nbase, q, j->a_bound, &lb, &ub);
+    fmt_value(vb, sizeof vb, pm->name, valb);
+    if (d->ncanary > 0) {
+        valc = stats_quantile(d->canary, d->ncanary, q);
+        cmp_quantile_bounds(d->canary, d->ncanary, q, j->a_bound, &lc, &uc);
+    }
+    jset(j, o, "baseline", version_obj(j, (double)d->nbase, valb, lb, ub));
+    jset(j, o, "canary", version_obj(j, (double)d->ncanary, valc, lc, uc));
+    if (d->ncanary == 0) {
+        char need[32];
+        fmt_count(need, sizeof need, (double)pm->min_sample);
+        jset(j, o, "ratio", json_null());
+        set_pair(j, o, "bounds", -INFINITY, INFINITY);
+        snprintf(reason, REASON_MAX, "%s: no canary data yet (baseline %s): pause, needs %s"
+                 " more page views", label, vb, need);
+        return "pause";
+    }
+    double ratio = valb > 0 ? valc / valb : (valc > 0 ? INFINITY : 1);
+    double rlo = ratio_lo(lc, ub), rhi = ratio_hi(uc, lb);
+    int rollback = lc > (1 + pm->tolerance) * ub;
+    int ready = uc <= (1 + pm->tolerance) * lb;
+    const char *res = verdict(rollback, ready, d->ncanary, pm->min_sample,
+                              ratio <= 1 + pm->tolerance, tol, tail, sizeof tail);
+
+    jset(j, o, "ratio", jnum(ratio));
+    set_pair(j, o, "bounds", rlo, rhi);
+    fmt_value(vc, sizeof vc, pm->name, valc);
+    fmt_change(ch, sizeof ch, ratio);
+    fmt_change(blo, sizeof blo, rlo);
+    fmt_change(bhi, sizeof bhi, rhi);
+    snprintf(reason, REASON_MAX, "%s %s vs %s (%s; %g%% bounds %s..%s), %s", label, vc, vb, ch,
+             (1 - j->p->alpha) * 100, blo, bhi, tail);
+    return res;
+}
+
+/* U_canary - L_base at n canary page views, both versions at their observed rates and the
+ * baseline growing in step with the canary. */
+static double rate_width_at(double n, double rc, double rb, double ratio, double a)
+{
+    double lc, uc, lb, ub;
+    double nb = round(n * ratio);
+    cmp_rate_bounds(llround(rc * n), (long long)n, a, 0.5, 0.5, &lc, &uc);
+    cmp_rate_bounds(llround(rb * nb), (long long)nb, a, 0.5, 0.5, &lb, &ub);
+    return uc - lb;
+}
+
+/* Roughly how many canary page views it would take, at the observed rates, before
+ * U_canary - L_base fits the tolerance: bisection over n on a log scale to 1%. Returns
+ * -1 when the observed difference itself is at or over the tolerance, or when it takes
+ * more than CMP_VIEWS_NEEDED_MAX page views. */
+static double rate_views_needed(const struct cmp_data *d, double tol, double a)
+{
+    double rc = (double)d->canary_hits / (double)d->canary_views;
+    double rb = (double)d->base_hits / (double)d->base_views;
+    double ratio = (double)d->base_views / (double)d->canary_views;
+    double lo = (double)d->canary_views, hi = CMP_VIEWS_NEEDED_MAX;
+
+    if (rc - rb >= tol || rate_width_at(hi, rc, rb, ratio, a) > tol)
+        return -1;
+    if (rate_width_at(lo, rc, rb, ratio, a) <= tol)
+        return lo;
+    while (hi > lo * 1.01) {
+        double mid = sqrt(lo * hi);
+        if (rate_width_at(mid, rc, rb, ratio, a) <= tol)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return ceil(hi);
+}
+
+static json_t *rate_version_obj(struct judge *j, long long hits, long long views, double lo,
+                                double hi)
+{
+    json_t *o = version_obj(j, (double)views, views > 0 ? (double)hits / (double)views : NAN,
+                            lo, hi);
+    if (o)
+        jset(j, o, "hits", json_integer(hits));
+    return o;
+}
+
+/* A rate as a percentage of page views, two decimals. */
+static void fmt_rate(char *dst, size_t len, double r)
+{
+    snprintf(dst, len, "%.2f%%", r * 100);
+}
+
+/* Judges the error rate with confidence sequences. */
+static const char *judge_rate_seq(struct judge *j, const struct cmp_policy_metric *pm,
+                                  const struct cmp_data *d, json_t *o, char *reason)
+{
+    char vc[16], vb[16], df[16], blo[16], bhi[16], tol[24], tail[REASON_MAX];
+    double lb, ub, lc = 0, uc = 1;
+    double rb = (double)d->base_hits / (double)d->base_views;
+
+    snprintf(tol, sizeof tol, "%g-point", pm->tolerance * 100);
+    cmp_rate_bounds(d->base_hits, d->base_views, j->a_bound, 0.5, 0.5, &lb, &ub);
+    fmt_rate(vb, sizeof vb, rb);
+    if (d->canary_views > 0)
+        cmp_rate_bounds(d->canary_hits, d->canary_views, j->a_bound, 0.5, 0.5, &lc, &uc);
+    jset(j, o, "baseline", rate_version_obj(j, d->base_hits, d->base_views, lb, ub));
+    jset(j, o, "canary", rate_version_obj(j, d->canary_hits, d->canary_views, lc, uc));
+    if (d->canary_views == 0) {
+        char need[32];
+        fmt_count(need, sizeof need, (double)pm->min_sample);
+        jset(j, o, "difference", json_null());
+        set_pair(j, o, "bounds", lc - ub, uc - lb);
+        snprintf(reason, REASON_MAX, "%s: no canary data yet (baseline %s of page views): pause,"
+                 " needs %s more page views", pm->name, vb, need);
+        return "pause";
+    }
+    double rc = (double)d->canary_hits / (double)d->canary_views, diff = rc - rb;
+    int rollback = lc - ub > pm->tolerance;
+    int ready = uc - lb <= pm->tolerance;
+    size_t views = (size_t)d->canary_views;
+    const char *res = verdict(rollback, ready, views, pm->min_sample, diff <= pm->tolerance,
+                              tol, tail, sizeof tail);
+
+    jset(j, o, "difference", jnum(diff));
+    set_pair(j, o, "bounds", lc - ub, uc - lb);
+    if (!rollback && !ready) {
+        double need = rate_views_needed(d, pm->tolerance, j->a_bound);
+        size_t len = strlen(tail);
+        char n1[32], n2[32];
+        jset(j, o, "views_needed", need < 0 ? json_null() : json_integer((json_int_t)need));
+        fmt_count(n1, sizeof n1, round2(need));
+        fmt_count(n2, sizeof n2, (double)views);
+        if (need < 0 && diff < pm->tolerance)
+            snprintf(tail + len, sizeof tail - len, "; ruling out +%g point would take more"
+                     " than 10^12 canary page views at these rates", pm->tolerance * 100);
+        else if (need < 0)
+            snprintf(tail + len, sizeof tail - len, "; at these rates more page views will not"
+                     " bring it within the tolerance");
+        else
+            snprintf(tail + len, sizeof tail - len, "; ruling out +%g point needs about %s"
+                     " canary page views at these rates (now %s)", pm->tolerance * 100, n1, n2);
+    }
+    fmt_rate(vc, sizeof vc, rc);
+    fmt_signed(df, sizeof df, diff * 100, 2, " points");
+    fmt_signed(blo, sizeof blo, (lc - ub) * 100, 2, "");
+    fmt_signed(bhi, sizeof bhi, (uc - lb) * 100, 2, "");
+    snprintf(reason, REASON_MAX, "%s %s vs %s of page views (%s; %g%% bounds %s..%s), %s",
+             pm->name, vc, vb, df, (1 - j->p->alpha) * 100, blo, bhi, tail);
+    return res;
+}
+
+/* Judges one quantile metric with Mann-Whitney U (one-sided, canary larger) and the
+ * Hodges-Lehmann shift relative to the baseline median. */
+static const char *judge_quantile_mw(struct judge *j, const struct cmp_policy_metric *pm,
+                                     const struct cmp_data *d, json_t *o, char *reason)
+{
+    char vc[32], vb[32], sh[32], ch[16], blo[16], bhi[16], tol[24], tail[REASON_MAX];
+    double q = pm->quantile, valb = stats_quantile(d->base, d->nbase, q), valc = NAN;
+    double medb = stats_quantile(d->base, d->nbase, 0.5), p = NAN, shift = NAN;
+    double slo = -INFINITY, shi = INFINITY;
+
+    snprintf(tol, sizeof tol, "%g%%", pm->tolerance * 100);
+    fmt_value(vb, sizeof vb, pm->name, valb);
+    if (d->ncanary > 0) {
+        valc = stats_quantile(d->canary, d->ncanary, q);
+        cmp_mann_whitney(d->canary, d->ncanary, d->base, d->nbase, 1, &p);
+        shift = cmp_hodges_lehmann(d->canary, d->ncanary, d->base, d->nbase, 2 * j->a_metric,
+                                   &slo, &shi);
+    }
+    jset(j, o, "baseline", version_obj(j, (double)d->nbase, valb, NAN, NAN));
+    jset(j, o, "canary", version_obj(j, (double)d->ncanary, valc, NAN, NAN));
+    jset(j, o, "shift", jnum(shift));
+    set_pair(j, o, "shift_bounds", slo, shi);
+    jset(j, o, "p_value", jnum(p));
+    if (d->ncanary == 0) {
+        char need[32];
+        fmt_count(need, sizeof need, (double)pm->min_sample);
+        jset(j, o, "ratio", json_null());
+        set_pair(j, o, "bounds", -INFINITY, INFINITY);
+        snprintf(reason, REASON_MAX, "%s: no canary data yet (baseline p%g %s): pause, needs %s"
+                 " more page views", pm->name, q * 100, vb, need);
+        return "pause";
+    }
+    double rel = relative(shift, medb), rlo = relative(slo, medb), rhi = relative(shi, medb);
+    int rollback = p < j->a_metric && slo > pm->tolerance * medb;
+    int ready = shi <= pm->tolerance * medb;
+    const char *res = verdict(rollback, ready, d->ncanary, pm->min_sample,
+                              rel <= pm->tolerance, tol, tail, sizeof tail);
+
+    jset(j, o, "ratio", jnum(1 + rel));
+    set_pair(j, o, "bounds", 1 + rlo, 1 + rhi);
+    fmt_value(vc, sizeof vc, pm->name, valc);
+    if (ms_metric(pm->name))
+        fmt_signed(sh, sizeof sh, shift, 0, " ms");
+    else
+        fmt_signed(sh, sizeof sh, shift, 3, "");
+    fmt_change(ch, sizeof ch, 1 + rel);
+    fmt_change(blo, sizeof blo, 1 + rlo);
+    fmt_change(bhi, sizeof bhi, 1 + rhi);
+    snprintf(reason, REASON_MAX, "%s p%g %s vs %s; Mann-Whitney shift %s (%s of the baseline"
+             " median; %g%% interval %s..%s; one-sided p = %.2g), %s", pm->name, q * 100, vc, vb,
+             sh, ch, (1 - 2 * j->a_metric) * 100, blo, bhi, p, tail);
+    return res;
+}
+
+/* Judges the error rate with a two-proportion z-test (pooled, one-sided) and the
+ * Agresti-Caffo interval for the difference (one success and one failure added to each
+ * version), which behaves where the plain Wald interval does not (few or no errors). */
+static const char *judge_rate_mw(struct judge *j, const struct cmp_policy_metric *pm,
+                                 const struct cmp_data *d, json_t *o, char *reason)
+{
+    char vc[16], vb[16], df[16], blo[16], bhi[16], tol[24], tail[REASON_MAX];
+    double nb = (double)d->base_views, nc = (double)d->canary_views;
+    double rb = (double)d->base_hits / nb;
+
+    snprintf(tol, sizeof tol, "%g-point", pm->tolerance * 100);
+    fmt_rate(vb, sizeof vb, rb);
+    jset(j, o, "baseline", rate_version_obj(j, d->base_hits, d->base_views, NAN, NAN));
+    jset(j, o, "canary", rate_version_obj(j, d->canary_hits, d->canary_views, NAN, NAN));
+    if (d->canary_views == 0) {
+        char need[32];
+        fmt_count(need, sizeof need, (double)pm->min_sample);
+        jset(j, o, "difference", json_null());
+        set_pair(j, o, "bounds", -1, 1);
+        jset(j, o, "p_value", json_null());
+        snprintf(reason, REASON_MAX, "%s: no canary data yet (baseline %s of page views): pause,"
+                 " needs %s more page views", pm->name, vb, need);
+        return "pause";
+    }
+    double rc = (double)d->canary_hits / nc, diff = rc - rb;
+    double pool = ((double)d->canary_hits + (double)d->base_hits) / (nc + nb);
+    double se0 = sqrt(pool * (1 - pool) * (1 / nc + 1 / nb));
+    double p = se0 > 0 ? norm_sf(diff / se0) : (diff > 0 ? 0 : 1);
+    double ac = ((double)d->canary_hits + 1) / (nc + 2), ab = ((double)d->base_hits + 1) / (nb + 2);
+    double se = sqrt(ac * (1 - ac) / (nc + 2) + ab * (1 - ab) / (nb + 2));
+    double z = -norm_ppf(j->a_metric);
+    double lo = ac - ab - z * se, hi = ac - ab + z * se;
+    int rollback = p < j->a_metric && lo > pm->tolerance;
+    int ready = hi <= pm->tolerance;
+    const char *res = verdict(rollback, ready, (size_t)d->canary_views, pm->min_sample,
+                              diff <= pm->tolerance, tol, tail, sizeof tail);
+
+    jset(j, o, "difference", jnum(diff));
+    set_pair(j, o, "bounds", lo, hi);
+    jset(j, o, "p_value", jnum(p));
+    fmt_rate(vc, sizeof vc, rc);
+    fmt_signed(df, sizeof df, diff * 100, 2, " points");
+    fmt_signed(blo, sizeof blo, lo * 100, 2, "");
+    fmt_signed(bhi, sizeof bhi, hi * 100, 2, "");
+    snprintf(reason, REASON_MAX, "%s %s vs %s of page views (%s; %g%% interval %s..%s;"
+             " one-sided p = %.2g), %s", pm->name, vc, vb, df, (1 - 2 * j->a_metric) * 100, blo,
+             bhi, p, tail);
+    return res;
+}
+
+static const struct cmp_data *find_data(const struct cmp_data *data, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (data[i].name && strcmp(data[i].name, name) == 0)
+            return &data[i];
+    return NULL;
+}
+
+static int has_base(const struct cmp_policy_metric *pm, const struct cmp_data *d)
+{
+    if (!d)
+        return 0;
+    if (pm->kind == CMP_RATE) {
+        assert(d->base_hits >= 0 && d->base_hits <= d->base_views);
+        assert(d->canary_hits >= 0 && d->canary_hits <= d->canary_views);
+        return d->base_views > 0;
+    }
+    assert(!d->nbase || d->base);
+    assert(!d->ncanary || d->canary);
+    return d->nbase > 0;
+}
+
+/* Appends "A, B and C" (the names of metrics with the given result) to dst. */
+static void list_names(char *dst, size_t len, const struct cmp_policy *p,
+                       const struct outcome *out, const char *result, int critical_only)
+{
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < p->n; i++)
+        total += strcmp(out[i].result, result) == 0 && (!critical_only || p->m[i].critical);
+    for (size_t i = 0; i < p->n; i++) {
+        if (strcmp(out[i].result, result) != 0 || (critical_only && !p->m[i].critical))
+            continue;
+        size_t o = strlen(dst);
+        snprintf(dst + o, len - o, "%s%s", k == 0 ? "" : k + 1 == total ? " and " : ", ",
+                 p->m[i].name);
+        k++;
+    }
+}
+
+json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_t n,
+                  enum cmp_method method)
+{
+    struct judge j = {.p = p, .method = method};
+    struct outcome out[CMP_METRICS_MAX];
+    char reasons[CMP_METRICS_MAX][REASON_MAX], summary[REASON_MAX] = "";
+    size_t compared = 0;
+    json_t *root = json_object(), *metrics = json_array(), *rs = json_array();
+
+    assert(p->n <= CMP_METRICS_MAX && p->alpha > 0 && p->alpha < 1);
+    if (!root || !metrics || !rs)
+        goto oom;
+    for (size_t i = 0; i < p->n; i++) {
+        out[i].compared = has_base(&p->m[i], find_data(data, n, p->m[i].name));
+        compared += (size_t)out[i].compared;
+    }
+    j.a_bound = compared ? p->alpha / (2.0 * (double)compared) : p->alpha / 2;
+    j.a_metric = compared ? p->alpha / (double)compared : p->alpha;
+
+    double w_total = 0, w_rollback = 0;
+    int all_promote = compared > 0, critical = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct cmp_policy_metric *pm = &p->m[i];
+        const struct cmp_data *d = find_data(data, n, pm->name);
+        json_t *o = json_object();
+        if (!o || json_array_append_new(metrics, o) < 0)
+            goto oom;
+        jset(&j, o, "name", json_string(pm->name));
+        jset(&j, o, "kind", json_string(pm->kind == CMP_RATE ? "rate" : "quantile"));
+        if (pm->kind == CMP_QUANTILE)
+            jset(&j, o, "quantile", json_real(pm->quantile));
+        jset(&j, o, "tolerance", json_real(pm->tolerance));
+        jset(&j, o, "critical", json_boolean(pm->critical));
+        jset(&j, o, "weight", json_real(pm->weight));
+        if (!out[i].compared) {
+            out[i].result = "no data";
+            snprintf(reasons[i], REASON_MAX, "%s: no baseline data, skipped", pm->name);
+        } else if (pm->kind == CMP_RATE) {
+            out[i].result = method == CMP_SEQUENTIAL ? judge_rate_seq(&j, pm, d, o, reasons[i])
+                                                     : judge_rate_mw(&j, pm, d, o, reasons[i]);
+        } else {
+            out[i].result = method == CMP_SEQUENTIAL
+                                ? judge_quantile_seq(&j, pm, d, o, reasons[i])
+                                : judge_quantile_mw(&j, pm, d, o, reasons[i]);
+        }
+        jset(&j, o, "result", json_string(out[i].result));
+        jset(&j, o, "reason", json_string(reasons[i]));
+        if (!out[i].compared)
+            continue;
+        w_total += pm->weight;
+        if (strcmp(out[i].result, "rollback") == 0) {
+            w_rollback += pm->weight;
+            critical |= pm->critical;
+        }
+        if (strcmp(out[i].result, "promote") != 0)
+            all_promote = 0;
+    }
+
+    enum cmp_decision dec;
+    if (critical) {
+        dec = CMP_ROLLBACK;
+        snprintf(summary, sizeof summary, "roll back: ");
+        list_names(summary, sizeof summary, p, out, "rollback", 1);
+        size_t o = strlen(summary);
+        snprintf(summary + o, sizeof summary - o, " (critical) beyond the tolerance");
+    } else if (w_rollback > 0 && w_rollback >= w_total / 2) {
+        dec = CMP_ROLLBACK;
+        snprintf(summary, sizeof summary, "roll back: ");
+        list_names(summary, sizeof summary, p, out, "rollback", 0);
+        size_t o = strlen(summary);
+        snprintf(summary + o, sizeof summary - o, " beyond the tolerance, weight %g of %g",
+                 w_rollback, w_total);
+    } else if (all_promote) {
+        dec = CMP_PROMOTE;
+        snprintf(summary, sizeof summary, "promote: every metric with baseline data is within"
+                 " its tolerance with enough canary page views");
+    } else if (compared == 0) {
+        dec = CMP_PAUSE;
+        snprintf(summary, sizeof summary, "pause: no metric has baseline data to compare with");
+    } else {
+        int any_pause = 0;
+        dec = CMP_PAUSE;
+        for (size_t i = 0; i < p->n; i++)
+            any_pause |= strcmp(out[i].result, "pause") == 0;
+        snprintf(summary, sizeof summary, "pause: %s", any_pause ? "not yet decided: " : "");
+        list_names(summary, sizeof summary, p, out, "pause", 0);
+        if (w_rollback > 0) {
+            size_t o = strlen(summary);
+            snprintf(summary + o, sizeof summary - o, "%s", any_pause ? "; " : "");
+            list_names(summary, sizeof summary, p, out, "rollback", 0);
+            o = strlen(summary);
+            snprintf(summary + o, sizeof summary - o, " beyond the tolerance, but not critical"
+                     " and weight %g of %g is less than half", w_rollback, w_total);
+        }
+    }
+    if (json_array_append_new(rs, json_string(summary)) < 0)
+        goto oom;
+    for (size_t i = 0; i < p->n; i++)
+        if (json_array_append_new(rs, json_string(reasons[i])) < 0)
+            goto oom;
+    jset(&j, root, "decision", json_string(cmp_decision_name(dec)));
+    jset(&j, root, "method",
+         json_string(method == CMP_SEQUENTIAL ? "sequential" : "mann-whitney"));
+    jset(&j, root, "policy", json_string(p->name));
+    jset(&j, root, "alpha", json_real(p->alpha));
+    if (method == CMP_SEQUENTIAL)
+        jset(&j, root, "alpha_per_bound", json_real(j.a_bound));
+    else
+        jset(&j, root, "alpha_per_metric", json_real(j.a_metric));
+    jset(&j, root, "reasons", rs);
+    rs = NULL;
+    jset(&j, root, "metrics", metrics);
+    metrics = NULL;
+    if (j.oom)
+        goto oom;
+    return root;
+oom:
+    json_decref(root);
+    json_decref(metrics);
+    json_decref(rs);
+    return NULL;
+}
