@@ -450,6 +450,23 @@ static void start_rum(struct server *srv, struct pss *pss, struct lws *wsi)
     }
 }
 
+/* Hands an item to the writer thread and waits for it, or answers 503 when memory or
+ * the queue is exhausted (item may be NULL: out of memory). */
+static void enqueue(struct server *srv, struct pss *pss, struct writer_item *item)
+{
+    if (item)
+        item->id = ++srv->next_id;
+    if (!item || writer_submit(srv->writer, item) < 0) {
+        const char *why = item ? "write queue full" : "out of memory";
+        writer_item_free(item);
+        pss->retry_after = 1;
+        reject(srv, pss, 503, REJ_QUEUE_FULL, why, NULL);
+        return;
+    }
+    pss->id = item->id;
+    pending_add(srv, pss);
+}
+
 /* The body is complete: validate, and hand it to the writer. */
 static void finish_rum(struct server *srv, struct pss *pss)
 {
@@ -478,27 +495,17 @@ static void finish_rum(struct server *srv, struct pss *pss)
         return;
     }
     struct writer_item *item = calloc(1, sizeof *item);
-    if (!item) {
+    if (item) {
+        item->beacons = beacons;
+        item->meta = pss->meta;
+        size_t i;
+        json_t *b;
+        json_array_foreach(beacons, i, b)
+            item->rows += 1 + json_array_size(json_object_get(b, "events"));
+    } else {
         json_decref(beacons);
-        pss->retry_after = 1;
-        reject(srv, pss, 503, REJ_QUEUE_FULL, "out of memory", NULL);
-        return;
     }
-    item->id = ++srv->next_id;
-    item->beacons = beacons;
-    item->meta = pss->meta;
-    size_t i;
-    json_t *b;
-    json_array_foreach(beacons, i, b)
-        item->rows += 1 + json_array_size(json_object_get(b, "events"));
-    if (writer_submit(srv->writer, item) < 0) {
-        writer_item_free(item);
-        pss->retry_after = 1;
-        reject(srv, pss, 503, REJ_QUEUE_FULL, "write queue full", NULL);
-        return;
-    }
-    pss->id = item->id;
-    pending_add(srv, pss);
+    enqueue(srv, pss, item);
 }
 
 /* Runs on the writer thread: the api call named in the item. */
@@ -586,22 +593,11 @@ static void answer_call(struct server *srv, struct pss *pss, int status, const j
 static void submit_call(struct server *srv, struct pss *pss)
 {
     struct writer_item *item = calloc(1, sizeof *item);
-    if (!item) {
-        pss->retry_after = 1;
-        reject(srv, pss, 503, REJ_QUEUE_FULL, "out of memory", NULL);
-        return;
+    if (item) {
+        item->call = run_call;
+        item->request = json_pack("{s:s,s:O}", "call", pss->call, "args", pss->args);
     }
-    item->id = ++srv->next_id;
-    item->call = run_call;
-    item->request = json_pack("{s:s,s:O}", "call", pss->call, "args", pss->args);
-    if (writer_submit(srv->writer, item) < 0) {
-        writer_item_free(item);
-        pss->retry_after = 1;
-        reject(srv, pss, 503, REJ_QUEUE_FULL, "write queue full", NULL);
-        return;
-    }
-    pss->id = item->id;
-    pending_add(srv, pss);
+    enqueue(srv, pss, item);
 }
 
 /* The body of a POST call is complete: parse it and submit the call. */

@@ -52,16 +52,7 @@ int push_result(const json_t *doc, const char *url, const char *token,
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curl_err);
-    if (o->cacert)
-        curl_easy_setopt(e, CURLOPT_CAINFO, o->cacert);
-    if (o->cert)
-        curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert);
-    if (o->key)
-        curl_easy_setopt(e, CURLOPT_SSLKEY, o->key);
-    if (o->insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    runner_tls_options(e, o);
     CURLcode cc = curl_easy_perform(e);
     if (cc != CURLE_OK) {
         snprintf(err, errlen, "%s: %s", endpoint, curl_err[0] ? curl_err : curl_easy_strerror(cc));

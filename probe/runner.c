@@ -334,6 +334,20 @@ static int render_request(struct run *run, const struct step *s, char *err, size
     return 0;
 }
 
+void runner_tls_options(CURL *e, const struct runner_opts *o)
+{
+    if (o->cacert)
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->cacert);
+    if (o->cert)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert);
+    if (o->key)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, o->key);
+    if (o->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
 /* Sets what stays the same for every step of every run on a new easy handle. The handle
  * is never curl_easy_reset: that would drop the cookie engine turned on here. */
 static void setup_handle(CURL *e, const struct runner_opts *o)
@@ -348,16 +362,7 @@ static void setup_handle(CURL *e, const struct runner_opts *o)
     curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                      o->http11 ? (long)CURL_HTTP_VERSION_1_1 : (long)CURL_HTTP_VERSION_2TLS);
-    if (o->cacert)
-        curl_easy_setopt(e, CURLOPT_CAINFO, o->cacert);
-    if (o->cert)
-        curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert);
-    if (o->key)
-        curl_easy_setopt(e, CURLOPT_SSLKEY, o->key);
-    if (o->insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    runner_tls_options(e, o);
     if (o->resolve)
         curl_easy_setopt(e, CURLOPT_RESOLVE, o->resolve);
     if (o->connect_to)

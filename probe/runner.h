@@ -28,6 +28,9 @@ struct runner_opts {
     size_t max_body;                /* bytes of response body kept */
 };
 
+/* Applies the TLS settings of o (CA, client certificate and key, --insecure) to a handle. */
+void runner_tls_options(CURL *e, const struct runner_opts *o);
+
 /* Called as each step of a run is settled (passed, failed for good, or skipped), with
  * that run's journey result and the step's result, secrets already masked. */
 typedef void (*runner_step_fn)(void *ctx, const json_t *journey, const json_t *step);
