@@ -39,7 +39,7 @@ PROBE_OBJ  := $(PROBE_SRC:%.c=$(OBJ)/%.o)
 COLL_OBJ   := $(COLL_SRC:%.c=$(OBJ)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
 
-.PHONY: all test asan bench demo clean setup
+.PHONY: all test asan bench bench-stats demo clean setup
 .SECONDARY:
 all: $(BIN)/probe $(BIN)/collector $(UNIT_BIN) web/dist/vigil.js
 
@@ -88,8 +88,18 @@ asan: setup
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	VIGIL_ROOT=$(ROOT) VIGIL_BIN=$(ROOT)/bin/asan tests/run
 
-bench: setup all
+# The comparator's full simulation (tests/stat/sim.c): error rates under repeated looks.
+$(BIN)/stat-sim: $(OBJ)/tests/stat/sim.o $(OBJ)/libvigil.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-stats: setup all $(BIN)/stat-sim
+	$(BIN)/stat-sim
+
+bench: setup all $(BIN)/stat-sim
 	scripts/bench-probe
+	scripts/bench-collector
+	$(BIN)/stat-sim
 
 demo: setup all
 	scripts/demo
