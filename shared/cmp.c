@@ -726,7 +726,7 @@ static double round2(double v)
     if (v < 100)
         return ceil(v);
     double scale = pow(10, floor(log10(v)) - 1);
-    return ceil(v / scale) * scale;
+    return round(v / scale) * scale;
 }
 
 /* The lower end of a ratio num / den of two bounds of nonnegative metrics: 0 over an
@@ -758,8 +758,9 @@ static double relative(double shift, double base)
     return shift / base;
 }
 
-/* Sets the result of a metric from its rollback / ready tests and writes the verdict
- * part of its reason ("beyond the 10% tolerance: roll back"). */
+/* Returns a metric's result from its rollback and ready tests and the canary's sample
+ * (have, of need), and writes the verdict part of its reason into dst ("beyond the 10%
+ * tolerance: roll back"). within says whether the point estimate is within tolerance. */
 static const char *verdict(int rollback, int ready, size_t have, size_t need, int within,
                            const char *tol, char *dst, size_t len)
 {
@@ -851,7 +852,7 @@ static const char *judge_quantile_seq(struct judge *j, const struct cmp_policy_m
     fmt_change(ch, sizeof ch, ratio);
     fmt_change(blo, sizeof blo, rlo);
     fmt_change(bhi, sizeof bhi, rhi);
-    snprintf(reason, REASON_MAX, "%s %s vs %s (%s; %g%% bounds %s..%s), %s", label, vc, vb, ch,
+    snprintf(reason, REASON_MAX, "%s %s vs %s (%s; %.3g%% bounds %s..%s), %s", label, vc, vb, ch,
              (1 - j->p->alpha) * 100, blo, bhi, tail);
     return res;
 }
@@ -962,7 +963,7 @@ static const char *judge_rate_seq(struct judge *j, const struct cmp_policy_metri
     fmt_signed(df, sizeof df, diff * 100, 2, " points");
     fmt_signed(blo, sizeof blo, (lc - ub) * 100, 2, "");
     fmt_signed(bhi, sizeof bhi, (uc - lb) * 100, 2, "");
-    snprintf(reason, REASON_MAX, "%s %s vs %s of page views (%s; %g%% bounds %s..%s), %s",
+    snprintf(reason, REASON_MAX, "%s %s vs %s of page views (%s; %.3g%% bounds %s..%s), %s",
              pm->name, vc, vb, df, (1 - j->p->alpha) * 100, blo, bhi, tail);
     return res;
 }
@@ -1016,7 +1017,7 @@ static const char *judge_quantile_mw(struct judge *j, const struct cmp_policy_me
     fmt_change(blo, sizeof blo, 1 + rlo);
     fmt_change(bhi, sizeof bhi, 1 + rhi);
     snprintf(reason, REASON_MAX, "%s p%g %s vs %s; Mann-Whitney shift %s (%s of the baseline"
-             " median; %g%% interval %s..%s; one-sided p = %.2g), %s", pm->name, q * 100, vc, vb,
+             " median; %.3g%% interval %s..%s; one-sided p = %.2g), %s", pm->name, q * 100, vc, vb,
              sh, ch, (1 - 2 * j->a_metric) * 100, blo, bhi, p, tail);
     return res;
 }
@@ -1065,10 +1066,28 @@ static const char *judge_rate_mw(struct judge *j, const struct cmp_policy_metric
     fmt_signed(df, sizeof df, diff * 100, 2, " points");
     fmt_signed(blo, sizeof blo, lo * 100, 2, "");
     fmt_signed(bhi, sizeof bhi, hi * 100, 2, "");
-    snprintf(reason, REASON_MAX, "%s %s vs %s of page views (%s; %g%% interval %s..%s;"
+    snprintf(reason, REASON_MAX, "%s %s vs %s of page views (%s; %.3g%% interval %s..%s;"
              " one-sided p = %.2g), %s", pm->name, vc, vb, df, (1 - 2 * j->a_metric) * 100, blo,
              bhi, p, tail);
     return res;
+}
+
+/* The fields of a metric without baseline data: the same shape, with nulls. */
+static void no_data(struct judge *j, const struct cmp_policy_metric *pm,
+                    const struct cmp_data *d, json_t *o)
+{
+    long long nb = 0, nc = 0;
+    if (d && pm->kind == CMP_RATE) {
+        nb = d->base_views;
+        nc = d->canary_views;
+    } else if (d) {
+        nb = (long long)d->nbase;
+        nc = (long long)d->ncanary;
+    }
+    jset(j, o, "baseline", version_obj(j, (double)nb, NAN, NAN, NAN));
+    jset(j, o, "canary", version_obj(j, (double)nc, NAN, NAN, NAN));
+    jset(j, o, pm->kind == CMP_RATE ? "difference" : "ratio", json_null());
+    set_pair(j, o, "bounds", NAN, NAN);
 }
 
 static const struct cmp_data *find_data(const struct cmp_data *data, size_t n, const char *name)
@@ -1146,6 +1165,7 @@ json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_
         jset(&j, o, "weight", json_real(pm->weight));
         if (!out[i].compared) {
             out[i].result = "no data";
+            no_data(&j, pm, d, o);
             snprintf(reasons[i], REASON_MAX, "%s: no baseline data, skipped", pm->name);
         } else if (pm->kind == CMP_RATE) {
             out[i].result = method == CMP_SEQUENTIAL ? judge_rate_seq(&j, pm, d, o, reasons[i])
