@@ -17,6 +17,8 @@
 #include "push.h"
 #include "report.h"
 #include "runner.h"
+#include "schedule.h"
+#include "sign.h"
 #include "text.h"
 
 #define EXIT_PASS 0
@@ -33,6 +35,8 @@
 static const char usage[] =
     "usage: probe run [options] PATH...      run journey files (or folders of *.json)\n"
     "       probe validate PATH...           check journey files without sending anything\n"
+    "       probe schedule --every DUR --push URL [options] PATH...\n"
+    "                                        run the journeys on a schedule, push every result\n"
     "\n"
     "options of run:\n"
     "  --var NAME=VALUE        set a variable (repeatable)\n"
@@ -48,7 +52,15 @@ static const char usage[] =
     "  --resolve HOST:PORT:ADDR  --connect-to HOST:PORT:HOST2:PORT2   as curl's\n"
     "  --http1.1               never negotiate HTTP/2\n"
     "  --max-body BYTES        largest response body kept (default 8388608)\n"
-    "  --push URL              send the results to a collector (token from VIGIL_TOKEN)\n"
+    "  --push URL              send the results to a collector (token from VIGIL_TOKEN,\n"
+    "                          or signed with --key-id ID --key-file FILE)\n"
+    "\n"
+    "options of schedule (and the options of run):\n"
+    "  --every DUR             interval per journey: 30s, 5m, 1h (required)\n"
+    "  --jitter F              random shift of each run, a fraction of it (default 0.1)\n"
+    "  --spool DIR             undelivered results wait here (default ./vigil-spool)\n"
+    "  --spool-max N           results kept at most; the oldest go first (default 10000)\n"
+    "  --log json|text         one line per run on stderr (default text)\n"
     "\n"
     "exit: 0 all passed, 1 a journey failed, 2 invalid journey or command line,\n"
     "      3 no journey matched or ran, 4 the results could not be pushed.\n"
@@ -57,7 +69,8 @@ static const char usage[] =
 static const char *const options[] = {
     "--var", "--only", "--repeat", "--parallel", "--report", "--quiet", "--no-color",
     "--app", "--version", "--region", "--label", "--cacert", "--cert", "--key", "--insecure",
-    "--resolve", "--connect-to", "--http1.1", "--max-body", "--push", "--help", NULL
+    "--resolve", "--connect-to", "--http1.1", "--max-body", "--push", "--key-id", "--key-file",
+    "--every", "--jitter", "--spool", "--spool-max", "--log", "--help", NULL
 };
 static const char *const flags[] = {"--quiet", "--no-color", "--insecure", "--http1.1", "--help", NULL};
 
@@ -67,7 +80,8 @@ struct cli {
     size_t npaths;
     const char **only;
     size_t nonly;
-    const char *json_path, *junit_path, *push_url;
+    const char *json_path, *junit_path, *push_url, *key_id, *key_file;
+    const char *every, *jitter, *spool, *spool_max, *log;
     int quiet, no_color;
 };
 
@@ -189,6 +203,20 @@ static int parse_args(struct cli *c, int argc, char **argv, int run)
             json_object_set_new(c->ro.labels, opt + 2, json_string(val));
         } else if (strcmp(opt, "--push") == 0) {
             c->push_url = val;
+        } else if (strcmp(opt, "--key-id") == 0) {
+            c->key_id = val;
+        } else if (strcmp(opt, "--key-file") == 0) {
+            c->key_file = val;
+        } else if (strcmp(opt, "--every") == 0) {
+            c->every = val;
+        } else if (strcmp(opt, "--jitter") == 0) {
+            c->jitter = val;
+        } else if (strcmp(opt, "--spool") == 0) {
+            c->spool = val;
+        } else if (strcmp(opt, "--spool-max") == 0) {
+            c->spool_max = val;
+        } else if (strcmp(opt, "--log") == 0) {
+            c->log = val;
         } else if (strcmp(opt, "--cacert") == 0) {
             c->ro.cacert = val;
         } else if (strcmp(opt, "--cert") == 0) {
@@ -282,6 +310,129 @@ static void on_step(void *ctx, const json_t *journey, const json_t *step)
     report_console_step(ctx, journey, step);
 }
 
+/* Loads every journey named on the command line and keeps those matching --only.
+ * Returns 0, EXIT_INVALID or EXIT_NONE with a message in err. */
+static int load_selected(struct cli *c, struct journey ***out, size_t *nout, char *err,
+                         size_t errlen)
+{
+    struct journey **js;
+    size_t n, kept = 0;
+
+    *out = NULL;
+    *nout = 0;
+    if (load_all(c, &js, &n, 0)) {
+        free_all(js, n);
+        snprintf(err, errlen, "probe: invalid journey; nothing was sent");
+        return EXIT_INVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int match = c->nonly == 0;
+        for (size_t k = 0; k < c->nonly; k++)
+            match |= fnmatch(c->only[k], js[i]->name, 0) == 0;
+        if (match)
+            js[kept++] = js[i];
+        else
+            journey_free(js[i]);
+    }
+    if (kept == 0) {
+        free_all(js, kept);
+        snprintf(err, errlen, c->nonly ? "probe: no journey matched --only"
+                                       : "probe: no journey found");
+        return EXIT_NONE;
+    }
+    *out = js;
+    *nout = kept;
+    return 0;
+}
+
+/* How pushes authenticate: signed with --key-id/--key-file, else the bearer token in
+ * VIGIL_TOKEN. Prints why and returns -1 when neither is usable. */
+static int push_auth_setup(struct cli *c, struct push_auth *auth, char *secret, size_t len)
+{
+    char err[512];
+    memset(auth, 0, sizeof *auth);
+    if (c->key_id || c->key_file) {
+        if (!c->key_id || !c->key_file) {
+            fprintf(stderr, "probe: --key-id and --key-file go together; nothing was sent\n");
+            return -1;
+        }
+        if (sign_read_secret(c->key_file, secret, len, err, sizeof err) < 0) {
+            fprintf(stderr, "probe: %s; nothing was sent\n", err);
+            return -1;
+        }
+        auth->key_id = c->key_id;
+        auth->secret = secret;
+        return 0;
+    }
+    auth->token = getenv("VIGIL_TOKEN");
+    if (!auth->token || !*auth->token) {
+        fprintf(stderr, "probe: --push needs the collector's token in VIGIL_TOKEN, or"
+                " --key-id and --key-file; nothing was sent\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int load_for_schedule(void *ctx, struct journey ***js, size_t *n, char *err,
+                             size_t errlen)
+{
+    return load_selected(ctx, js, n, err, errlen) ? -1 : 0;
+}
+
+static int cmd_schedule(struct cli *c)
+{
+    struct schedule_opts so;
+    char secret[SIGN_SECRET_MAX + 2], err[1024];
+    double d;
+
+    memset(&so, 0, sizeof so);
+    if (!c->every || !c->push_url || c->npaths == 0) {
+        fprintf(stderr, "probe: schedule needs --every, --push and journey files or folders\n"
+                "(probe --help for usage)\n");
+        return EXIT_INVALID;
+    }
+    char *end;
+    d = strtod(c->every, &end);
+    double unit = strcmp(end, "ms") == 0 ? 1 : strcmp(end, "s") == 0 || !*end ? 1000
+                : strcmp(end, "m") == 0 ? 60000 : strcmp(end, "h") == 0 ? 3600000 : -1;
+    if (end == c->every || unit < 0 || d * unit < 100 || d * unit > 86400000.0) {
+        fprintf(stderr, "probe: --every takes a duration from 100ms to 24h such as 30s or 5m,"
+                " not \"%s\"\n", c->every);
+        return EXIT_INVALID;
+    }
+    so.every_ms = (long long)(d * unit);
+    so.jitter = 0.1;
+    if (c->jitter) {
+        so.jitter = strtod(c->jitter, &end);
+        if (*end || end == c->jitter || so.jitter < 0 || so.jitter > 0.5) {
+            fprintf(stderr, "probe: --jitter takes a fraction from 0 to 0.5\n");
+            return EXIT_INVALID;
+        }
+    }
+    so.spool_max = 10000;
+    if (c->spool_max) {
+        long n;
+        if (parse_count("--spool-max", c->spool_max, 1, 10000000, &n) < 0)
+            return EXIT_INVALID;
+        so.spool_max = (size_t)n;
+    }
+    if (c->log && strcmp(c->log, "json") != 0 && strcmp(c->log, "text") != 0) {
+        fprintf(stderr, "probe: --log takes json or text\n");
+        return EXIT_INVALID;
+    }
+    so.json_log = c->log && strcmp(c->log, "json") == 0;
+    so.push_url = c->push_url;
+    so.spool_dir = c->spool ? c->spool : "vigil-spool";
+    so.region = json_string_value(json_object_get(c->ro.labels, "region"));
+    if (push_auth_setup(c, &so.auth, secret, sizeof secret) < 0)
+        return EXIT_INVALID;
+    if (schedule_run(&so, &c->ro, load_for_schedule, c, err, sizeof err) < 0) {
+        fprintf(stderr, "%s%s\n", strncmp(err, "probe:", 6) ? "probe: " : "", err);
+        return EXIT_INVALID;
+    }
+    return EXIT_PASS;
+}
+
 static int cmd_validate(struct cli *c)
 {
     struct journey **js;
@@ -300,7 +451,7 @@ static int cmd_validate(struct cli *c)
 static int cmd_run(struct cli *c)
 {
     struct journey **js;
-    size_t n, kept = 0;
+    size_t kept = 0;
     char err[512];
 
     if (c->npaths == 0) {
@@ -308,31 +459,14 @@ static int cmd_run(struct cli *c)
                 "(probe --help for usage)\n");
         return EXIT_INVALID;
     }
-    const char *token = getenv("VIGIL_TOKEN");
-    if (c->push_url && (!token || !*token)) {
-        fprintf(stderr, "probe: --push needs the collector's token in VIGIL_TOKEN;"
-                " nothing was sent\n");
+    struct push_auth auth;
+    char secret[SIGN_SECRET_MAX + 2];
+    if (c->push_url && push_auth_setup(c, &auth, secret, sizeof secret) < 0)
         return EXIT_INVALID;
-    }
-    if (load_all(c, &js, &n, 0)) {
-        fprintf(stderr, "probe: invalid journey; nothing was sent\n");
-        free_all(js, n);
-        return EXIT_INVALID;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int match = c->nonly == 0;
-        for (size_t k = 0; k < c->nonly; k++)
-            match |= fnmatch(c->only[k], js[i]->name, 0) == 0;
-        if (match)
-            js[kept++] = js[i];
-        else
-            journey_free(js[i]);
-    }
-    if (kept == 0) {
-        fprintf(stderr, c->nonly ? "probe: no journey matched --only\n"
-                                 : "probe: no journey found\n");
-        free_all(js, kept);
-        return EXIT_NONE;
+    int lrc = load_selected(c, &js, &kept, err, sizeof err);
+    if (lrc) {
+        fprintf(stderr, "%s\n", err);
+        return lrc;
     }
 
     struct console con = {stdout, 0, c->quiet, c->ro.repeat > 1};
@@ -365,7 +499,11 @@ static int cmd_run(struct cli *c)
         rc = EXIT_FAILED;
     if (c->push_url) {
         char note[64];
-        if (push_result(doc, c->push_url, token, &c->ro, note, sizeof note, err, sizeof err) < 0) {
+        char *text = json_dumps(doc, JSON_COMPACT);
+        enum push_result pr = text ? push_send(text, strlen(text), c->push_url, &auth, &c->ro,
+                                               note, sizeof note, err, sizeof err) : PUSH_RETRY;
+        free(text);
+        if (pr != PUSH_OK) {
             fprintf(stderr, "probe: PUSH FAILED, the collector did not get these results: %s\n",
                     err);
             if (rc == EXIT_PASS)
@@ -395,8 +533,9 @@ int main(int argc, char **argv)
         printf("probe %s (%s)\n", PROBE_VERSION, curl_version());
         return EXIT_PASS;
     }
-    if (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "validate") != 0) {
-        fprintf(stderr, "probe: unknown command \"%s\"; use run or validate\n"
+    if (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "validate") != 0
+        && strcmp(argv[1], "schedule") != 0) {
+        fprintf(stderr, "probe: unknown command \"%s\"; use run, validate or schedule\n"
                 "(probe --help for usage)\n", argv[1]);
         return EXIT_INVALID;
     }
@@ -414,11 +553,11 @@ int main(int argc, char **argv)
     gethostname(host, sizeof host - 1);
     json_object_set_new(c.ro.labels, "host", json_string(host));
 
-    int run = strcmp(argv[1], "run") == 0;
-    if (parse_args(&c, argc - 2, argv + 2, run) < 0)
+    int run = strcmp(argv[1], "run") == 0, schedule = strcmp(argv[1], "schedule") == 0;
+    if (parse_args(&c, argc - 2, argv + 2, run || schedule) < 0)
         rc = EXIT_INVALID;
     else
-        rc = run ? cmd_run(&c) : cmd_validate(&c);
+        rc = schedule ? cmd_schedule(&c) : run ? cmd_run(&c) : cmd_validate(&c);
 
     json_decref(c.ro.vars);
     json_decref(c.ro.labels);

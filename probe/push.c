@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
+#include "sign.h"
 
 #define RESPONSE_MAX (64 * 1024)
 
@@ -14,15 +16,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
     return buf_append(ctx, p, size * n) < 0 ? 0 : size * n;
 }
 
-int push_result(const json_t *doc, const char *url, const char *token,
-                const struct runner_opts *o, char *note, size_t notelen,
-                char *err, size_t errlen)
+enum push_result push_send(const char *body, size_t len, const char *url,
+                           const struct push_auth *auth, const struct runner_opts *o,
+                           char *note, size_t notelen, char *err, size_t errlen)
 {
-    char endpoint[2048], auth[1024], curl_err[CURL_ERROR_SIZE] = "";
+    char endpoint[2048], line[1024], curl_err[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
     struct buf resp;
     long status = 0;
-    int rc = -1;
+    enum push_result rc = PUSH_RETRY;
     size_t n = strlen(url);
     const char *suffix = "/v1/probe-runs";
 
@@ -31,20 +33,32 @@ int push_result(const json_t *doc, const char *url, const char *token,
     else
         snprintf(endpoint, sizeof endpoint, "%.*s%s", (int)(n && url[n - 1] == '/' ? n - 1 : n),
                  url, suffix);
-    char *body = json_dumps(doc, JSON_COMPACT);
     CURL *e = curl_easy_init();
     buf_init(&resp, RESPONSE_MAX);
-    if (!body || !e) {
+    if (!e) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-    hdrs = curl_slist_append(hdrs, auth);
+    if (auth->key_id && auth->secret) {
+        char sig[65];
+        long long ts = (long long)time(NULL);
+        sign_request(auth->secret, "POST", suffix, ts, body, len, sig);
+        snprintf(line, sizeof line, "X-Vigil-Key-Id: %s", auth->key_id);
+        hdrs = curl_slist_append(hdrs, line);
+        snprintf(line, sizeof line, "X-Vigil-Timestamp: %lld", ts);
+        hdrs = curl_slist_append(hdrs, line);
+        snprintf(line, sizeof line, "X-Vigil-Signature: %s", sig);
+        hdrs = curl_slist_append(hdrs, line);
+    } else {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", auth->token ? auth->token : "");
+        hdrs = curl_slist_append(hdrs, line);
+    }
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     hdrs = curl_slist_append(hdrs, "Expect:");
     curl_easy_setopt(e, CURLOPT_URL, endpoint);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)PUSH_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "vigil-probe/1");
@@ -61,8 +75,9 @@ int push_result(const json_t *doc, const char *url, const char *token,
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     if (status == 200 || status == 201) {
         snprintf(note, notelen, "%s", status == 201 ? "stored" : "already stored");
-        rc = 0;
+        rc = PUSH_OK;
     } else {
+        rc = status >= 500 || status == 408 || status == 429 ? PUSH_RETRY : PUSH_REFUSED;
         json_t *j = json_loadb(resp.data ? resp.data : "", resp.len, 0, NULL);
         const char *msg = json_string_value(json_object_get(j, "error"));
         snprintf(err, errlen, "%s answered HTTP %ld: %s", endpoint, status,
@@ -72,7 +87,6 @@ int push_result(const json_t *doc, const char *url, const char *token,
 out:
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(e);
-    free(body);
     buf_fini(&resp);
     return rc;
 }

@@ -1,6 +1,7 @@
 /*
- * push: sends a result document to a collector (POST /v1/probe-runs, collector/README.md)
- * with a bearer token, so that the gate can see it.
+ * push: sends a result document to a collector (POST /v1/probe-runs, collector/README.md),
+ * authenticated by a bearer token or signed with a host key (shared/sign.h), so that the
+ * gate can see it.
  */
 #ifndef VIGIL_PUSH_H
 #define VIGIL_PUSH_H
@@ -12,12 +13,24 @@
 
 #define PUSH_TIMEOUT_MS 10000
 
-/* Posts doc to url (a collector's base URL, or its full /v1/probe-runs URL) with
- * "Authorization: Bearer token", using the TLS settings of o. Returns 0 with what the
- * collector said in note ("stored" or "already stored"), or -1 with the reason in err
- * (connection error, or the HTTP status and the collector's error message). */
-int push_result(const json_t *doc, const char *url, const char *token,
-                const struct runner_opts *o, char *note, size_t notelen,
-                char *err, size_t errlen);
+struct push_auth {
+    const char *token;      /* Authorization: Bearer, or NULL */
+    const char *key_id;     /* with secret: sign the request instead */
+    const char *secret;
+};
+
+enum push_result {
+    PUSH_OK,                /* stored, or stored before (runs are idempotent by run id) */
+    PUSH_RETRY,             /* not delivered, worth retrying: no answer, 5xx, 408, 429 */
+    PUSH_REFUSED            /* refused for good (4xx): retrying the same bytes cannot help */
+};
+
+/* Posts body (a result document as JSON text) to url (a collector's base URL, or its
+ * full /v1/probe-runs URL) with the TLS settings of o. Fills note with what the collector
+ * said ("stored", "already stored") or err with why it failed (connection error, or the
+ * HTTP status and the collector's reason). */
+enum push_result push_send(const char *body, size_t len, const char *url,
+                           const struct push_auth *auth, const struct runner_opts *o,
+                           char *note, size_t notelen, char *err, size_t errlen);
 
 #endif
