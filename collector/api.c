@@ -87,10 +87,14 @@ static int fail_store(const char *err, json_t **resp)
     return 503;
 }
 
-/* POST /v1/probe-runs: a probe result document, stored once per run_id. */
+/* POST /v1/probe-runs: a probe result document, stored once per run_id. "signed" and
+ * "key_id" are set by the server when it verified the request's signature; they never
+ * come from the request body (that is all in "document"). */
 static int probe_run(struct store *s, const json_t *args, json_t **resp)
 {
     const json_t *doc = json_object_get(args, "document");
+    int is_signed = json_is_true(json_object_get(args, "signed"));
+    const char *key_id = json_string_value(json_object_get(args, "key_id"));
     const json_t *labels = json_object_get(doc, "labels");
     char err[512];
 
@@ -137,12 +141,17 @@ static int probe_run(struct store *s, const json_t *args, json_t **resp)
         }
     }
     char *text = json_dumps(doc, JSON_COMPACT);
-    int rc = text ? store_insert_probe_run(s, text, wall_ms(), err, sizeof err) : -1;
+    if (is_signed && !key_id) {
+        *resp = api_error("a signed run needs its key id", NULL);
+        return 500;
+    }
+    int rc = text ? store_insert_probe_run(s, text, wall_ms(), is_signed, key_id, err, sizeof err)
+                  : -1;
     free(text);
     if (rc < 0)
         return fail_store(err, resp);
-    *resp = json_pack("{s:s,s:b}", "run_id", json_string_value(json_object_get(doc, "run_id")),
-                      "stored", rc == 1);
+    *resp = json_pack("{s:s,s:b,s:b}", "run_id", json_string_value(json_object_get(doc, "run_id")),
+                      "stored", rc == 1, "signed", is_signed);
     return rc == 1 ? 201 : 200;
 }
 
@@ -257,6 +266,32 @@ static int duration_arg(const json_t *args, const char *key, long long dflt, lon
     return -1;
 }
 
+/* A yes/no argument: true/false, 1/0, or the strings "1", "0", "yes", "no", "true",
+ * "false" (query arguments and CLI options are text). */
+static int bool_arg(const json_t *args, const char *key, int *out, json_t **resp)
+{
+    const json_t *v = json_object_get(args, key);
+    const char *t = json_string_value(v);
+    char msg[128];
+    *out = 0;
+    if (!v)
+        return 0;
+    if (json_is_boolean(v) || (json_is_integer(v) && json_integer_value(v) >= 0
+                               && json_integer_value(v) <= 1)) {
+        *out = json_is_true(v) || json_integer_value(v) == 1;
+        return 0;
+    }
+    if (t && (strcmp(t, "1") == 0 || strcmp(t, "yes") == 0 || strcmp(t, "true") == 0)) {
+        *out = 1;
+        return 0;
+    }
+    if (t && (strcmp(t, "0") == 0 || strcmp(t, "no") == 0 || strcmp(t, "false") == 0))
+        return 0;
+    snprintf(msg, sizeof msg, "%s takes 1 or 0 (yes or no)", key);
+    *resp = api_error(msg, key);
+    return -1;
+}
+
 static int gate(struct store *s, const json_t *args, json_t **resp)
 {
     struct gate_opts o;
@@ -267,7 +302,8 @@ static int gate(struct store *s, const json_t *args, json_t **resp)
     memset(&o, 0, sizeof o);
     if (!(o.app = name_arg(args, "app", 1, resp)) || !(o.version = name_arg(args, "version", 1, resp)))
         return 400;
-    if (duration_arg(args, "max_age", API_MAX_AGE_DEFAULT_MS, &o.max_age_ms, resp) < 0)
+    if (duration_arg(args, "max_age", API_MAX_AGE_DEFAULT_MS, &o.max_age_ms, resp) < 0
+        || bool_arg(args, "require_signed", &o.require_signed, resp) < 0)
         return 400;
     o.min_runs = 1;
     if (min_runs) {

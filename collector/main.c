@@ -15,6 +15,7 @@
 #include "api.h"
 #include "beacon.h"
 #include "server.h"
+#include "sign.h"
 #include "stats.h"
 #include "store.h"
 #include "text.h"
@@ -27,7 +28,8 @@ static const char usage[] =
     "usage: collector serve --db PATH [options]     receive beacons over HTTP\n"
     "       collector stats --db PATH --app APP --version V --metric NAME [--since DUR] [--json]\n"
     "       collector gate --db PATH --app APP --version V [--regions R1,R2] [--max-age 15m]\n"
-    "                      [--min-runs N] [--json]      exit 0 allow, 1 block\n"
+    "                      [--min-runs N] [--require-signed] [--json]\n"
+    "                                                   exit 0 allow, 1 block\n"
     "       collector compare --db PATH --app APP --baseline V1 --canary V2\n"
     "                      [--policy conservative|aggressive|FILE] [--warmup 5m]\n"
     "                      [--method sequential|mann-whitney] [--json]\n"
@@ -50,6 +52,8 @@ static const char usage[] =
     "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0)\n"
     "  --probe-token-file FILE  bearer token (first line) for POST /v1/probe-runs and\n"
     "                           /v1/deployments; without it those are refused (401)\n"
+    "  --probe-keys FILE        probe hosts' keys (\"KEY-ID SECRET\" per line, mode 600) for\n"
+    "                           signed POST /v1/probe-runs (X-Vigil-Signature)\n"
     "  --static DIR             serve the files under DIR at / (repeatable; default:\n"
     "                           web/dist beside the binary's folder, for /vigil.js)\n"
     "\n"
@@ -167,7 +171,8 @@ static long long wall_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int cmd_serve(int argc, char **argv)
+/* serve, with the probe keys it loads left in *keys for cmd_serve to free. */
+static int serve(int argc, char **argv, struct sign_keys **keys)
 {
     struct server_opts o;
     const char *db = NULL, *listen = "127.0.0.1:8080";
@@ -217,13 +222,22 @@ static int cmd_serve(int argc, char **argv)
             if (read_token(v, token, sizeof token) < 0)
                 return EXIT_USAGE;
             o.token = token;
+        } else if (strcmp(a, "--probe-keys") == 0) {
+            sign_keys_free(*keys);
+            *keys = NULL;
+            if (sign_keys_load(v, keys, err, sizeof err) < 0) {
+                fprintf(stderr, "collector: %s\n", err);
+                return EXIT_USAGE;
+            }
+            o.keys = *keys;
         } else if (strcmp(a, "--tls-cert") == 0) {
             o.tls_cert = v;
         } else if (strcmp(a, "--tls-key") == 0) {
             o.tls_key = v;
         } else if (numeric_option(a, v, &o, &rc)) {
             if (rc)
-                return EXIT_USAGE;        } else {
+                return EXIT_USAGE;
+        } else {
             return bad_usage("unknown option %s", a);
         }
     }
@@ -273,6 +287,14 @@ static int cmd_serve(int argc, char **argv)
         return EXIT_FAIL;
     }
     return EXIT_OK;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct sign_keys *keys = NULL;
+    int rc = serve(argc, argv, &keys);
+    sign_keys_free(keys);
+    return rc;
 }
 
 static int cmd_stats(int argc, char **argv)
@@ -391,6 +413,11 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
             json_decref(args);
             return bad_usage("unknown option %s", a);
         }
+        /* --require-signed is a flag, or takes yes/no (1/0) as the query argument does. */
+        if (strcmp(a, "--require-signed") == 0 && (!v || strncmp(v, "--", 2) == 0)) {
+            json_object_set_new(args, "require_signed", json_true());
+            continue;
+        }
         if (!v) {
             json_decref(args);
             return bad_usage("%s needs a value", a);
@@ -486,7 +513,7 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
 }
 
 static const char *const gate_opts[] = {"--app", "--version", "--regions", "--max-age",
-                                        "--min-runs", NULL};
+                                        "--min-runs", "--require-signed", NULL};
 static const char *const gate_req[] = {"--app", "--version", NULL};
 static const char *const compare_opts[] = {"--app", "--baseline", "--canary", "--policy",
                                            "--warmup", "--method", NULL};

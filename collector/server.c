@@ -4,7 +4,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libwebsockets.h>
+#include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include "beacon.h"
 #include "buf.h"
 #include "ratelimit.h"
+#include "sign.h"
 #include "uaclass.h"
 #include "writer.h"
 
@@ -32,6 +35,16 @@
 enum route { R_NONE, R_RUM, R_RUM_OPTIONS, R_HEALTH, R_METRICS, R_STATIC, R_CALL };
 
 #define CALL_BODY_MAX (4 * 1024 * 1024)   /* a probe result document, at most */
+#define PROBE_PATH "/v1/probe-runs"        /* the path in a push's canonical string */
+#define JOURNEY_LABEL_MAX 128              /* bytes of a journey name kept as a label */
+
+/* The signature headers of a push (shared/sign.h), as lws looks up unknown headers. */
+static const struct {
+    const char *lws, *name;
+} sig_headers[3] = {
+    {"x-vigil-key-id:", "X-Vigil-Key-Id"}, {"x-vigil-timestamp:", "X-Vigil-Timestamp"},
+    {"x-vigil-signature:", "X-Vigil-Signature"},
+};
 
 enum reason {
     REJ_MALFORMED, REJ_SCHEMA, REJ_TOO_LARGE, REJ_MEDIA_TYPE, REJ_RATE_LIMITED,
@@ -52,7 +65,7 @@ struct pss {
     size_t body_seen;           /* bytes of body received, kept or not */
     int reject;                 /* status decided before the body was read, or 0 */
     enum reason reject_reason;
-    char reject_msg[160];
+    char reject_msg[256];
     int bot;                    /* a known bot: read, count, do not store */
     int origin_ok;              /* echo the Origin in CORS headers */
     char origin[256];
@@ -74,6 +87,27 @@ struct pss {
     char etag[48];              /* static files */
     int head;                   /* HEAD: headers only */
     const char *cache;          /* Cache-Control, default no-store */
+    /* A signed push: checked by its headers at once, by its body in finish_call. */
+    int sig;
+    char key_id[SIGN_KEY_ID_MAX + 1];
+    long long sig_ts;           /* X-Vigil-Timestamp, Unix s */
+    char signature[65];         /* X-Vigil-Signature, lower-case hex */
+};
+
+/* The latest result of one journey as one region's probes saw it for one version, for
+ * /metrics (the blackbox_exporter's probe_* series). */
+enum { PHASE_DNS, PHASE_CONNECT, PHASE_TLS, PHASE_TTFB, PHASE_TOTAL, PHASE_N };
+static const char *const phase_names[PHASE_N] = {"dns", "connect", "tls", "ttfb", "total"};
+
+struct probe_series {
+    char app[65], version[65], region[65];
+    char journey[JOURNEY_LABEL_MAX + 1];
+    long long started_ms;       /* the journey run's start: an older run (a late retry from
+                                   a probe's spool) does not replace a newer one */
+    long long seq;              /* when it was last updated: the least recent is evicted */
+    int success;
+    double phase_s[PHASE_N];    /* summed over the run's steps */
+    long long cert_expiry;      /* earliest over the run's https steps, Unix s; -1 none */
 };
 
 /* Most beacons come from a few browser builds, so their classes are remembered. */
@@ -94,6 +128,9 @@ struct server {
     long long accepted_requests, accepted_beacons, bots;
     long long rejected[REJ_N];
     long long connections;
+    struct probe_series *series;    /* SERVER_PROBE_SERIES_MAX, allocated when first used */
+    size_t nseries;
+    long long series_seq;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -521,7 +558,7 @@ static json_t *url_args(struct lws *wsi)
 {
     static const char *const names[] = {
         "app", "version", "baseline", "canary", "policy", "method", "warmup", "max_age",
-        "regions", "min_runs", NULL
+        "regions", "min_runs", "require_signed", NULL
     };
     json_t *args = json_object();
     char buf[512], key[32];
@@ -563,6 +600,124 @@ static int authorized(const struct server *srv, struct lws *wsi)
         return 0;
     size_t n = strlen(srv->o->token);
     return strlen(auth + 7) == n && CRYPTO_memcmp(auth + 7, srv->o->token, n) == 0;
+}
+
+/* Decides a 401 before the body is read (it is still read, to keep the connection in
+ * step), with the reason as printf formats it. */
+static void unauthorized(struct pss *pss, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void unauthorized(struct pss *pss, const char *fmt, ...)
+{
+    va_list ap;
+    pss->reject = 401;
+    pss->reject_reason = REJ_UNAUTHORIZED;
+    va_start(ap, fmt);
+    vsnprintf(pss->reject_msg, sizeof pss->reject_msg, fmt, ap);
+    va_end(ap);
+}
+
+/* Decides from its headers whether a POST /v1/probe-runs may be stored: a request with
+ * any X-Vigil-* signature header is judged by its signature alone (the HMAC and the time
+ * are checked on the body in finish_call); one without, by the bearer token. Returns 1 to
+ * go on, or 0 with the 401 in pss->reject. */
+static int push_allowed(struct server *srv, struct pss *pss, struct lws *wsi)
+{
+    char v[3][160];
+    int present = 0, missing = -1;
+
+    for (int i = 0; i < 3; i++) {
+        int nlen = (int)strlen(sig_headers[i].lws);
+        int n = lws_hdr_custom_length(wsi, sig_headers[i].lws, nlen);
+        v[i][0] = '\0';
+        if (n < 0) {
+            if (missing < 0)
+                missing = i;
+            continue;
+        }
+        present++;
+        if (n >= (int)sizeof v[i]
+            || lws_hdr_custom_copy(wsi, v[i], (int)sizeof v[i], sig_headers[i].lws, nlen) < 0) {
+            unauthorized(pss, "%s is longer than %d bytes", sig_headers[i].name,
+                         (int)sizeof v[i] - 1);
+            return 0;
+        }
+    }
+    if (!present) {
+        if (authorized(srv, wsi))
+            return 1;
+        if (srv->o->token || srv->o->keys)
+            unauthorized(pss, "a valid \"Authorization: Bearer TOKEN\" header%s is required",
+                         srv->o->keys ? ", or a signature (X-Vigil-Key-Id, X-Vigil-Timestamp,"
+                                        " X-Vigil-Signature)," : "");
+        else
+            unauthorized(pss, "this collector takes no probe results: start it with"
+                         " --probe-token-file or --probe-keys");
+        return 0;
+    }
+    if (!srv->o->keys) {
+        unauthorized(pss, "this collector takes no signed results: start it with"
+                     " --probe-keys");
+        return 0;
+    }
+    if (missing >= 0) {
+        unauthorized(pss, "%s is missing: a signed push carries X-Vigil-Key-Id,"
+                     " X-Vigil-Timestamp and X-Vigil-Signature", sig_headers[missing].name);
+        return 0;
+    }
+    if (!sign_keys_find(srv->o->keys, v[0])) {
+        /* Named in the answer as printable ASCII only: it came from the client. */
+        for (char *c = v[0]; *c; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+                *c = '?';
+        unauthorized(pss, "unknown key id \"%.64s\"", v[0]);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long ts = strtoll(v[1], &end, 10);
+    if (errno || end == v[1] || *end || !isdigit((unsigned char)v[1][0])) {
+        unauthorized(pss, "X-Vigil-Timestamp must be Unix seconds, not \"%.32s\"", v[1]);
+        return 0;
+    }
+    size_t slen = strlen(v[2]);
+    for (size_t i = 0; i < slen; i++)
+        v[2][i] = (char)tolower((unsigned char)v[2][i]);
+    if (slen != 64 || strspn(v[2], "0123456789abcdef") != 64) {
+        unauthorized(pss, "X-Vigil-Signature must be 64 hex digits (HMAC-SHA256)");
+        return 0;
+    }
+    pss->sig = 1;
+    snprintf(pss->key_id, sizeof pss->key_id, "%s", v[0]);
+    pss->sig_ts = ts;
+    memcpy(pss->signature, v[2], 65);
+    return 1;
+}
+
+/* Checks a signed push against its body: the HMAC first, so that only a request signed
+ * with the key is told about the clock, then the replay window. Returns 1 if it holds,
+ * or 0 having answered 401. */
+static int signature_holds(struct server *srv, struct pss *pss)
+{
+    const char *secret = sign_keys_find(srv->o->keys, pss->key_id);
+    char msg[256];
+
+    if (!secret || !sign_verify(secret, "POST", PROBE_PATH, pss->sig_ts,
+                                pss->body.data ? pss->body.data : "", pss->body.len,
+                                pss->signature)) {
+        snprintf(msg, sizeof msg, "bad signature: X-Vigil-Signature is not the HMAC-SHA256 of"
+                 " this request (POST %s, its timestamp and body) with key \"%s\"",
+                 PROBE_PATH, pss->key_id);
+        reject(srv, pss, 401, REJ_UNAUTHORIZED, msg, NULL);
+        return 0;
+    }
+    long long skew = wall_ms() / 1000 - pss->sig_ts;
+    if (skew > SIGN_WINDOW_S || skew < -SIGN_WINDOW_S) {
+        snprintf(msg, sizeof msg, "timestamp %lld is %lld s from the collector's clock;"
+                 " replay window is %d s", pss->sig_ts, skew < 0 ? -skew : skew, SIGN_WINDOW_S);
+        reject(srv, pss, 401, REJ_UNAUTHORIZED, msg, NULL);
+        return 0;
+    }
+    return 1;
 }
 
 /* Answers an api call: its JSON as it is, or for Flagger's webhook 200 to allow and 403
@@ -614,6 +769,9 @@ static void finish_call(struct server *srv, struct pss *pss)
         reject(srv, pss, 413, REJ_TOO_LARGE, msg, NULL);
         return;
     }
+    /* The signature covers the bytes as sent, so it is checked before they are parsed. */
+    if (pss->sig && !signature_holds(srv, pss))
+        return;
     json_t *body = json_loadb(pss->body.data ? pss->body.data : "", pss->body.len,
                               JSON_REJECT_DUPLICATES, &je);
     if (!body) {
@@ -638,15 +796,140 @@ static void finish_call(struct server *srv, struct pss *pss)
             json_object_set(pss->args, "regions", regions);
         if (json_object_get(md, "max_age"))
             json_object_set(pss->args, "max_age", json_object_get(md, "max_age"));
+        if (json_object_get(md, "require_signed"))
+            json_object_set(pss->args, "require_signed", json_object_get(md, "require_signed"));
         json_decref(regions);
         json_decref(body);
     } else if (pss->body_arg == 1) {
+        /* Whether the run was signed is the server's to say, never the client's. */
         json_object_set_new(pss->args, "document", body);
+        json_object_set_new(pss->args, "signed", json_boolean(pss->sig));
+        if (pss->sig)
+            json_object_set_new(pss->args, "key_id", json_string(pss->key_id));
+        else
+            json_object_del(pss->args, "key_id");
     } else {
         json_decref(pss->args);
         pss->args = body;
     }
     submit_call(srv, pss);
+}
+
+/* Unix ms of an RFC 3339 time ("2026-11-28T02:16:40.123Z", or with an offset), or -1. */
+static long long rfc3339_ms(const char *t)
+{
+    struct tm tm;
+    int y, mo, d, h, mi, sec, n = 0;
+    double frac = 0;
+
+    if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6
+        || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    t += n;
+    if (*t == '.') {
+        char *end;
+        frac = strtod(t, &end);
+        t = end;
+    }
+    long long offset_s = 0;
+    if ((*t == '+' || *t == '-') && strlen(t) == 6 && t[3] == ':') {
+        offset_s = ((t[1] - '0') * 10 + (t[2] - '0')) * 3600 + ((t[4] - '0') * 10 + (t[5] - '0')) * 60;
+        if (*t == '+')
+            offset_s = -offset_s;
+    } else if (strcmp(t, "Z") != 0 && strcmp(t, "z") != 0) {
+        return -1;
+    }
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return ((long long)timegm(&tm) + offset_s) * 1000 + (long long)(frac * 1000);
+}
+
+/* The series of one (app, journey, region, version): found, or a new one, taking the
+ * place of the least recently updated when the table is full. NULL without memory. */
+static struct probe_series *series_slot(struct server *srv, const char *app,
+                                        const char *version, const char *region,
+                                        const char *journey)
+{
+    struct probe_series *oldest = NULL;
+    if (!srv->series && !(srv->series = calloc(SERVER_PROBE_SERIES_MAX, sizeof *srv->series)))
+        return NULL;
+    for (size_t i = 0; i < srv->nseries; i++) {
+        struct probe_series *p = &srv->series[i];
+        if (strcmp(p->app, app) == 0 && strcmp(p->version, version) == 0
+            && strcmp(p->region, region) == 0 && strcmp(p->journey, journey) == 0)
+            return p;
+        if (!oldest || p->seq < oldest->seq)
+            oldest = p;
+    }
+    struct probe_series *p = srv->nseries < SERVER_PROBE_SERIES_MAX
+                             ? &srv->series[srv->nseries++] : oldest;
+    memset(p, 0, sizeof *p);
+    snprintf(p->app, sizeof p->app, "%s", app);
+    snprintf(p->version, sizeof p->version, "%s", version);
+    snprintf(p->region, sizeof p->region, "%s", region);
+    snprintf(p->journey, sizeof p->journey, "%s", journey);
+    p->started_ms = -1;
+    return p;
+}
+
+/* Takes the journey runs of a probe result document the writer has just stored (so it
+ * passed api.c's checks) into the /metrics table. Runs on the service thread, from
+ * memory: the document is the one the request carried. */
+static void series_update(struct server *srv, const json_t *doc)
+{
+    const json_t *labels = json_object_get(doc, "labels");
+    const char *app = json_string_value(json_object_get(labels, "app"));
+    const char *version = json_string_value(json_object_get(labels, "version"));
+    const char *region = json_string_value(json_object_get(labels, "region"));
+    size_t i, k;
+    json_t *j, *st;
+
+    if (!app || !version)
+        return;
+    json_array_foreach(json_object_get(doc, "journeys"), i, j) {
+        char journey[JOURNEY_LABEL_MAX + 1];
+        const char *name = json_string_value(json_object_get(j, "name"));
+        long long started = rfc3339_ms(json_string_value(json_object_get(j, "started_at")));
+        if (!name)
+            continue;
+        /* A long name is cut at a character boundary, so that the label stays UTF-8. */
+        size_t n = strlen(name);
+        if (n > JOURNEY_LABEL_MAX) {
+            n = JOURNEY_LABEL_MAX;
+            while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+                n--;
+        }
+        memcpy(journey, name, n);
+        journey[n] = '\0';
+        struct probe_series *p = series_slot(srv, app, version, region ? region : "", journey);
+        if (!p)
+            return;
+        if (started < p->started_ms)
+            continue;
+        p->started_ms = started;
+        p->seq = ++srv->series_seq;
+        p->success = json_is_true(json_object_get(j, "passed"));
+        p->cert_expiry = -1;
+        for (int ph = 0; ph < PHASE_N; ph++)
+            p->phase_s[ph] = 0;
+        json_array_foreach(json_object_get(j, "steps"), k, st) {
+            const json_t *t = json_object_get(st, "timings_ms");
+            for (int ph = 0; ph < PHASE_N; ph++) {
+                double ms = json_number_value(json_object_get(t, phase_names[ph]));
+                if (isfinite(ms) && ms > 0)
+                    p->phase_s[ph] += ms / 1000.0;
+            }
+            long long expiry = rfc3339_ms(json_string_value(
+                json_object_get(json_object_get(st, "tls"), "cert_expiry")));
+            if (expiry >= 0 && (p->cert_expiry < 0 || expiry / 1000 < p->cert_expiry))
+                p->cert_expiry = expiry / 1000;
+        }
+    }
 }
 
 /* Answers the requests whose batches the writer finished. */
@@ -657,6 +940,12 @@ static void collect_done(struct server *srv)
         struct writer_item *next = d->next;
         struct pss *pss = pending_take(srv, d->id);
         if (d->call) {
+            /* A probe run the writer stored (or had): the /metrics table takes it from the
+             * document the request carried, already in memory. */
+            const char *call = json_string_value(json_object_get(d->request, "call"));
+            if ((d->status == 200 || d->status == 201) && call && strcmp(call, "probe-run") == 0)
+                series_update(srv, json_object_get(json_object_get(d->request, "args"),
+                                                   "document"));
             if (pss)
                 answer_call(srv, pss, d->status, d->response);
             writer_item_free(d);
@@ -684,6 +973,62 @@ static void collect_done(struct server *srv)
 static void family(struct buf *b, const char *name, const char *type, const char *help)
 {
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Writes a Prometheus label value: backslash, double quote and newline escaped. */
+static void label_value(struct buf *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            buf_printf(b, "\\%c", *v);
+        else if (*v == '\n')
+            buf_puts(b, "\\n");
+        else
+            buf_append(b, v, 1);
+    }
+}
+
+static void series_labels(struct buf *b, const struct probe_series *p)
+{
+    buf_puts(b, "{app=\"");
+    label_value(b, p->app);
+    buf_puts(b, "\",journey=\"");
+    label_value(b, p->journey);
+    buf_puts(b, "\",region=\"");
+    label_value(b, p->region);
+    buf_puts(b, "\",version=\"");
+    label_value(b, p->version);
+    buf_puts(b, "\"");
+}
+
+/* The latest probe results, as blackbox_exporter names its probe_* series. */
+static void probe_metrics_text(struct server *srv, struct buf *b)
+{
+    family(b, "vigil_probe_success", "gauge",
+           "Whether the latest run of the journey passed (1) or not (0).");
+    for (size_t i = 0; i < srv->nseries; i++) {
+        buf_puts(b, "vigil_probe_success");
+        series_labels(b, &srv->series[i]);
+        buf_printf(b, "} %d\n", srv->series[i].success);
+    }
+    family(b, "vigil_probe_duration_seconds", "gauge",
+           "Time of the latest run of the journey by phase, summed over its steps.");
+    for (size_t i = 0; i < srv->nseries; i++) {
+        for (int ph = 0; ph < PHASE_N; ph++) {
+            buf_puts(b, "vigil_probe_duration_seconds");
+            series_labels(b, &srv->series[i]);
+            buf_printf(b, ",phase=\"%s\"} %.9g\n", phase_names[ph], srv->series[i].phase_s[ph]);
+        }
+    }
+    family(b, "vigil_probe_ssl_earliest_cert_expiry", "gauge",
+           "Earliest certificate expiry seen by the latest run of the journey, Unix seconds.");
+    for (size_t i = 0; i < srv->nseries; i++) {
+        if (srv->series[i].cert_expiry < 0)
+            continue;
+        buf_puts(b, "vigil_probe_ssl_earliest_cert_expiry");
+        series_labels(b, &srv->series[i]);
+        buf_printf(b, "} %lld\n", srv->series[i].cert_expiry);
+    }
 }
 
 static void metrics_text(struct server *srv, struct buf *b)
@@ -719,6 +1064,7 @@ static void metrics_text(struct server *srv, struct buf *b)
     buf_printf(b, "vigil_db_bytes %lld\n", w->db_bytes);
     family(b, "vigil_connections", "gauge", "Open client connections.");
     buf_printf(b, "vigil_connections %lld\n", srv->connections);
+    probe_metrics_text(srv, b);
 }
 
 static const struct {
@@ -914,14 +1260,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
                 pss->close = 1;
                 reject(srv, pss, 411, REJ_LENGTH_REQUIRED, "a Content-Length is required", NULL);
-            } else if (calls[i].body_arg && !authorized(srv, wsi)) {
+            } else if (strcmp(calls[i].call, "probe-run") == 0
+                       ? !push_allowed(srv, pss, wsi)
+                       : calls[i].body_arg && !authorized(srv, wsi)) {
                 /* Read the body anyway, so that the connection stays in step. */
-                pss->reject = 401;
-                pss->reject_reason = REJ_UNAUTHORIZED;
-                snprintf(pss->reject_msg, sizeof pss->reject_msg, srv->o->token
-                         ? "a valid \"Authorization: Bearer TOKEN\" header is required"
-                         : "this collector takes no probe results: start it with"
-                           " --probe-token-file");
+                if (!pss->reject)
+                    unauthorized(pss, srv->o->token
+                                 ? "a valid \"Authorization: Bearer TOKEN\" header is required"
+                                 : "this collector takes no deployment markers: start it with"
+                                   " --probe-token-file");
                 if (!has_body(wsi))
                     finish_call(srv, pss);
             } else if (!has_body(wsi)) {
@@ -1098,5 +1445,6 @@ out:
     writer_stop(srv.writer);
     lws_context_destroy(srv.ctx);
     ratelimit_free(srv.rl);
+    free(srv.series);
     return rc;
 }

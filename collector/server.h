@@ -15,6 +15,9 @@
 #define SERVER_STATIC_MAX 8
 #define SERVER_FILE_MAX (8 * 1024 * 1024)   /* largest static file served */
 #define SERVER_PROXIES_MAX 32
+#define SERVER_PROBE_SERIES_MAX 1024   /* (app, journey, region, version) in /metrics */
+
+struct sign_keys;
 
 struct cidr {
     int family;                 /* AF_INET or AF_INET6 */
@@ -38,6 +41,7 @@ struct server_opts {
     size_t queue_max, batch_rows;
     int batch_ms;
     const char *token;          /* bearer token for POST /v1/probe-runs and /v1/deployments */
+    const struct sign_keys *keys; /* probe hosts' keys for signed POST /v1/probe-runs, or NULL */
     const char *static_dirs[SERVER_STATIC_MAX];
     size_t nstatic;             /* GET of other paths: files under these, first match */
 };

@@ -68,7 +68,7 @@ json_t *gate_decide(struct store *s, const struct gate_opts *o, long long now_ms
     json_array_foreach(regions, i, region) {
         json_array_foreach(journeys, k, journey) {
             const char *rg = json_string_value(region), *jn = json_string_value(journey);
-            int runs = 0, failed = 0, retried = 0;
+            int runs = 0, failed = 0, retried = 0, unsigned_runs = 0;
             long long newest = -1, last_ever = -1;
             const json_t *failure = NULL;
             size_t n;
@@ -77,6 +77,10 @@ json_t *gate_decide(struct store *s, const struct gate_opts *o, long long now_ms
                 if (strcmp(json_string_value(json_object_get(row, "region")), rg) != 0
                     || strcmp(json_string_value(json_object_get(row, "journey")), jn) != 0)
                     continue;
+                if (o->require_signed && !json_integer_value(json_object_get(row, "signed"))) {
+                    unsigned_runs++;
+                    continue;
+                }
                 runs++;
                 newest = json_integer_value(json_object_get(row, "started"));
                 retried += (int)json_integer_value(json_object_get(row, "retried"));
@@ -105,8 +109,15 @@ json_t *gate_decide(struct store *s, const struct gate_opts *o, long long now_ms
                 block = 1;
                 char where[512];
                 snprintf(where, sizeof where, "%s/%s", rg, jn);
-                snprintf(count, sizeof count, "%d of the %d run(s) needed", runs, o->min_runs);
-                if (last_ever < 0) {
+                snprintf(count, sizeof count, "%d of the %d%s run(s) needed", runs, o->min_runs,
+                         o->require_signed ? " signed" : "");
+                if (runs == 0 && unsigned_runs > 0) {
+                    char others[32];
+                    snprintf(others, sizeof others, "%d", unsigned_runs);
+                    reason(reasons, "%s: no signed runs within %s (%s run(s) pushed with the"
+                           " bearer token do not count: signed results are required)", where,
+                           max, others, NULL);
+                } else if (last_ever < 0) {
                     reason(reasons, "%s has never run for this version", where, NULL, NULL, NULL);
                 } else {
                     gate_age(now_ms - last_ever, ago, sizeof ago);
@@ -116,17 +127,19 @@ json_t *gate_decide(struct store *s, const struct gate_opts *o, long long now_ms
                 char where[512], note[96] = "";
                 snprintf(where, sizeof where, "%s/%s", rg, jn);
                 gate_age(now_ms - newest, ago, sizeof ago);
-                snprintf(count, sizeof count, "%d run(s) passed", runs);
+                snprintf(count, sizeof count, "%d%s run(s) passed", runs,
+                         o->require_signed ? " signed" : "");
                 if (retried)
                     snprintf(note, sizeof note, "; %d step(s) passed only on a retry", retried);
                 reason(reasons, "%s: %s, last %s ago%s", where, count, ago, note);
             }
         }
     }
-    out = json_pack("{s:s,s:s,s:s,s:O,s:O,s:O,s:I,s:i}", "decision", block ? "block" : "allow",
-                    "app", o->app, "version", o->version, "regions", regions,
-                    "journeys", journeys, "reasons", reasons,
-                    "max_age_s", (json_int_t)(o->max_age_ms / 1000), "min_runs", o->min_runs);
+    out = json_pack("{s:s,s:s,s:s,s:O,s:O,s:O,s:I,s:i,s:b}", "decision",
+                    block ? "block" : "allow", "app", o->app, "version", o->version,
+                    "regions", regions, "journeys", journeys, "reasons", reasons,
+                    "max_age_s", (json_int_t)(o->max_age_ms / 1000), "min_runs", o->min_runs,
+                    "require_signed", o->require_signed != 0);
 out:
     json_decref(regions);
     json_decref(last);

@@ -62,7 +62,16 @@ static const char *const migrations[] = {
     "  decision TEXT NOT NULL, ts INTEGER NOT NULL, window_start INTEGER NOT NULL,"
     "  n_baseline INTEGER NOT NULL, n_canary INTEGER NOT NULL, result TEXT NOT NULL);"
     "CREATE INDEX verdicts_by_app ON verdicts(app, ts);",
+
+    /* Signed probe pushes (shared/sign.h): the key id a run was signed with (NULL for a
+     * run pushed with the bearer token), and on each journey run whether it was signed,
+     * so that the gate can count signed runs without a join. */
+    "ALTER TABLE probe_runs ADD COLUMN key_id TEXT;"
+    "ALTER TABLE probe_journeys ADD COLUMN signed INTEGER NOT NULL DEFAULT 0;",
 };
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+               "one migration per schema version");
 
 enum { ST_PAGEVIEW, ST_METRIC, ST_ERROR, ST_GROUP, ST_N };
 
@@ -181,6 +190,12 @@ int store_open(struct store **out, const char *path, int readonly, char *err, si
         }
         version = sqlite3_column_int(q, 0);
         sqlite3_finalize(q);
+        if (version > 0 && version < STORE_SCHEMA_VERSION) {
+            snprintf(err, errlen, "%s has schema version %d, older than this collector's (%d):"
+                     " run collector serve on it once to migrate it", path, version,
+                     STORE_SCHEMA_VERSION);
+            goto out;
+        }
         if (version != STORE_SCHEMA_VERSION) {
             snprintf(err, errlen, "%s is not a Vigil database (schema version %d)", path,
                      version);
@@ -527,22 +542,23 @@ static int exec_params(struct store *s, const char *sql, const char *const *para
 #define SQL_MS(x) "CAST(round((julianday(" x ") - 2440587.5) * 86400000) AS INTEGER)"
 
 int store_insert_probe_run(struct store *s, const char *document, long long received_ms,
-                           char *err, size_t errlen)
+                           int is_signed, const char *key_id, char *err, size_t errlen)
 {
-    const char *p[] = {document};
-    long long r[] = {received_ms};
+    const char *p[] = {document, is_signed ? key_id : NULL};
+    long long r[] = {received_ms, is_signed ? 1 : 0};
     int n = exec_params(s,
         "INSERT OR IGNORE INTO probe_runs (run_id, app, version, region, host, passed,"
-        " started, received, document) SELECT json_extract(?1, '$.run_id'),"
+        " started, received, document, key_id) SELECT json_extract(?1, '$.run_id'),"
         " json_extract(?1, '$.labels.app'), json_extract(?1, '$.labels.version'),"
         " coalesce(json_extract(?1, '$.labels.region'), ''), json_extract(?1, '$.labels.host'),"
-        " json_extract(?1, '$.passed'), " SQL_MS("json_extract(?1, '$.started_at')") ", ?2, ?1",
-        p, 1, r, 1, "storing a probe run", err, errlen);
+        " json_extract(?1, '$.passed'), " SQL_MS("json_extract(?1, '$.started_at')") ", ?3, ?1,"
+        " ?2",
+        p, 2, r, 1, "storing a probe run", err, errlen);
     if (n <= 0)
         return n;
     if (exec_params(s,
         "INSERT INTO probe_journeys (run_id, idx, app, version, region, journey, passed,"
-        " started, failed_step, failure, retried)"
+        " started, failed_step, failure, retried, signed)"
         " SELECT json_extract(?1, '$.run_id'), j.key, json_extract(?1, '$.labels.app'),"
         " json_extract(?1, '$.labels.version'), coalesce(json_extract(?1, '$.labels.region'), ''),"
         " json_extract(j.value, '$.name'), json_extract(j.value, '$.passed'),"
@@ -555,9 +571,9 @@ int store_insert_probe_run(struct store *s, const char *document, long long rece
         "   WHERE json_extract(st.value, '$.result') = 'failed' LIMIT 1),"
         " (SELECT count(*) FROM json_each(j.value, '$.steps') st"
         "   WHERE json_extract(st.value, '$.result') = 'passed'"
-        "     AND json_extract(st.value, '$.attempts') > 1)"
+        "     AND json_extract(st.value, '$.attempts') > 1), ?2"
         " FROM json_each(?1, '$.journeys') j",
-        p, 1, NULL, 0, "storing probe journeys", err, errlen) < 0)
+        p, 1, r + 1, 1, "storing probe journeys", err, errlen) < 0)
         return -1;
     return 1;
 }
@@ -571,9 +587,11 @@ json_t *store_probe_runs(struct store *s, const char *app, const char *version, 
         "SELECT coalesce(json_group_array(json_object('run_id', run_id, 'journey', journey,"
         " 'region', region, 'version', version, 'passed', json(CASE passed WHEN 1 THEN 'true'"
         " ELSE 'false' END), 'started', strftime('%Y-%m-%dT%H:%M:%fZ', started / 1000.0,"
-        " 'unixepoch'), 'failed_step', failed_step, 'failure', failure, 'retried', retried)), '[]')"
+        " 'unixepoch'), 'failed_step', failed_step, 'failure', failure, 'retried', retried,"
+        " 'signed', json(CASE signed WHEN 1 THEN 'true' ELSE 'false' END),"
+        " 'key_id', (SELECT key_id FROM probe_runs r WHERE r.run_id = j.run_id))), '[]')"
         " FROM (SELECT * FROM probe_journeys WHERE app = ?1 AND (?2 IS NULL OR version = ?2)"
-        " ORDER BY started DESC LIMIT ?3)", p, 2, l, 1, err, errlen);
+        " ORDER BY started DESC LIMIT ?3) j", p, 2, l, 1, err, errlen);
 }
 
 json_t *store_gate_rows(struct store *s, const char *app, const char *version, long long since_ms,
@@ -584,7 +602,7 @@ json_t *store_gate_rows(struct store *s, const char *app, const char *version, l
     return query_json(s,
         "SELECT coalesce(json_group_array(json_object('region', region, 'journey', journey,"
         " 'passed', passed, 'started', started, 'failed_step', failed_step, 'failure', failure,"
-        " 'retried', retried)), '[]') FROM (SELECT * FROM probe_journeys"
+        " 'retried', retried, 'signed', signed)), '[]') FROM (SELECT * FROM probe_journeys"
         " WHERE app = ?1 AND version = ?2 AND started >= ?3 ORDER BY started)",
         p, 2, t, 1, err, errlen);
 }

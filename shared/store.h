@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -56,18 +56,20 @@ long long store_bytes(struct store *s);
 
 /* Probe results (the JSON document of probe/README.md, already validated). Stores the
  * run and one row per journey run, unless a run with that run_id is stored already.
- * Returns 1 when stored, 0 when it was there before, -1 with err. */
+ * is_signed says the collector verified the push's signature with key key_id (shared/
+ * sign.h); 0 for a push with the bearer token (key_id is then ignored). Returns 1 when
+ * stored, 0 when it was there before (the earlier row stays as it was), -1 with err. */
 int store_insert_probe_run(struct store *s, const char *document, long long received_ms,
-                           char *err, size_t errlen);
+                           int is_signed, const char *key_id, char *err, size_t errlen);
 
 /* The latest journey runs of an app (of one version, or all when version is NULL), newest
  * first: [{run_id, journey, region, version, passed, started, failed_step, failure,
- * retried}]. A new reference, or NULL with err. */
+ * retried, signed, key_id}]. A new reference, or NULL with err. */
 json_t *store_probe_runs(struct store *s, const char *app, const char *version,
                          long long limit, char *err, size_t errlen);
 
 /* Journey runs of app/version started since since_ms, oldest first, for the gate:
- * [{region, journey, passed, started, failed_step, failure, retried}]. */
+ * [{region, journey, passed, started, failed_step, failure, retried, signed}]. */
 json_t *store_gate_rows(struct store *s, const char *app, const char *version,
                         long long since_ms, char *err, size_t errlen);
 
