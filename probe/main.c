@@ -245,7 +245,8 @@ static int json_file(const struct dirent *d)
 
 /* Loads every journey named by the paths (folders: their *.json in name order). Prints
  * each error; returns the number of errors. */
-static int load_all(struct cli *c, struct journey ***out, size_t *nout, int print_ok)
+static int load_all(struct cli *c, struct journey ***out, size_t *nout, int print_ok,
+                    char *first, size_t firstlen)
 {
     struct journey **js = calloc(MAX_JOURNEYS, sizeof *js);
     size_t n = 0;
@@ -283,6 +284,8 @@ static int load_all(struct cli *c, struct journey ***out, size_t *nout, int prin
                 errors++;
             } else if (journey_load(files[k], &j, err, sizeof err) < 0) {
                 fprintf(stderr, "%s\n", err);
+                if (!errors && first)
+                    snprintf(first, firstlen, "%s", err);
                 errors++;
             } else {
                 if (print_ok)
@@ -320,9 +323,11 @@ static int load_selected(struct cli *c, struct journey ***out, size_t *nout, cha
 
     *out = NULL;
     *nout = 0;
-    if (load_all(c, &js, &n, 0)) {
+    char first[1024] = "";
+    if (load_all(c, &js, &n, 0, first, sizeof first)) {
         free_all(js, n);
-        snprintf(err, errlen, "probe: invalid journey; nothing was sent");
+        snprintf(err, errlen, "probe: invalid journey (%s); nothing was sent",
+                 first[0] ? first : "see above");
         return EXIT_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
@@ -437,7 +442,7 @@ static int cmd_validate(struct cli *c)
 {
     struct journey **js;
     size_t n;
-    int errors = load_all(c, &js, &n, 1);
+    int errors = load_all(c, &js, &n, 1, NULL, 0);
     free_all(js, n);
     if (errors)
         return EXIT_INVALID;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,14 +42,27 @@ static double uniform(void)
     return (double)r / 4294967296.0;
 }
 
+/* One journey run in flight, on its own thread. */
+struct job {
+    struct scheduler *sc;
+    size_t idx;
+    pthread_t thread;
+};
+
 struct scheduler {
     const struct schedule_opts *so;
     const struct runner_opts *ro;
     struct journey **js;
     size_t n;
     long long *due;             /* next planned start of each journey, Unix ms */
+    int *running;               /* a run of the journey is in flight */
+    size_t active;              /* runs in flight */
     struct spool *spool;
     long long retry_at, retry_ms;
+    /* The lock guards everything above once runs are in flight, and keeps log lines
+     * and deliveries (hence the spool's order) one at a time. */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;     /* a run ended */
 };
 
 /* One log line: JSON with --log json, else text. fields is consumed. */
@@ -91,9 +105,11 @@ static void set_journeys(struct scheduler *sc, struct journey **js, size_t n)
         journey_free(sc->js[i]);
     free(sc->js);
     free(sc->due);
+    free(sc->running);
     sc->js = js;
     sc->n = n;
     sc->due = calloc(n ? n : 1, sizeof *sc->due);
+    sc->running = calloc(n ? n : 1, sizeof *sc->running);
     /* Spread the first runs over the first interval's jitter, so that hosts started
      * together do not fire together. */
     long long now = now_ms();
@@ -183,30 +199,23 @@ static void on_step(void *ctx, const json_t *journey, const json_t *step)
     (void)step;
 }
 
-/* Runs the journeys that are due, delivers the result, logs a line per journey run. */
-static void run_due(struct scheduler *sc)
+/* A journey run on its own thread: run it, deliver its result, log it, plan the next.
+ * Runs of different journeys go side by side, so a slow one delays no other. */
+static void *job_main(void *arg)
 {
-    long long start = now_ms();
-    struct journey **batch = calloc(sc->n, sizeof *batch);
-    size_t *which = calloc(sc->n, sizeof *which), nb = 0;
+    struct job *jb = arg;
+    struct scheduler *sc = jb->sc;
+    struct journey *one[1] = {sc->js[jb->idx]};
     char err[512], why[512];
+    long long start = now_ms();
 
-    for (size_t i = 0; batch && which && i < sc->n; i++)
-        if (sc->due[i] <= start) {
-            which[nb] = i;
-            batch[nb++] = sc->js[i];
-        }
-    if (nb == 0) {
-        free(batch);
-        free(which);
-        return;
-    }
-    json_t *doc = runner_run(batch, nb, sc->ro, on_step, NULL, err, sizeof err);
+    json_t *doc = runner_run(one, 1, sc->ro, on_step, NULL, err, sizeof err);
     long long end = now_ms();
+
+    pthread_mutex_lock(&sc->lock);
     const char *state = doc ? deliver(sc, doc, why, sizeof why) : "dropped";
-    size_t k;
-    json_t *j;
-    json_array_foreach(json_object_get(doc, "journeys"), k, j) {
+    json_t *j = json_array_get(json_object_get(doc, "journeys"), 0);
+    if (j) {
         json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:I}",
             "run_id", json_string_value(json_object_get(doc, "run_id")),
             "journey", json_string_value(json_object_get(j, "name")),
@@ -217,35 +226,74 @@ static void run_due(struct scheduler *sc)
         if (why[0])
             json_object_set_new(f, "error", json_string(why));
         log_event(sc, "run", f);
+    } else {
+        log_event(sc, "error", json_pack("{s:s,s:s}", "journey", one[0]->name, "error", err));
     }
-    if (!doc)
-        log_event(sc, "error", json_pack("{s:s}", "error", err));
     json_decref(doc);
-    /* Plan the next runs; a run that outlasted its interval skips the slots it missed. */
-    for (size_t i = 0; i < nb; i++) {
-        size_t idx = which[i];
-        long long next = next_start(sc, sc->due[idx]);
-        if (next <= end) {
-            log_event(sc, "overrun", json_pack("{s:s,s:I,s:I}", "journey", sc->js[idx]->name,
-                      "took_ms", (json_int_t)(end - start), "interval_ms",
-                      (json_int_t)sc->so->every_ms));
-            while (next <= end)
-                next = next_start(sc, next);
-        }
-        sc->due[idx] = next;
+    /* Plan the next run; one that outlasted its interval skips the slots it missed. */
+    long long next = next_start(sc, sc->due[jb->idx]);
+    if (next <= end) {
+        log_event(sc, "overrun", json_pack("{s:s,s:I,s:I}", "journey", one[0]->name,
+                  "took_ms", (json_int_t)(end - start), "interval_ms",
+                  (json_int_t)sc->so->every_ms));
+        while (next <= end)
+            next = next_start(sc, next);
     }
-    free(batch);
-    free(which);
+    sc->due[jb->idx] = next;
+    sc->running[jb->idx] = 0;
+    sc->active--;
+    pthread_cond_broadcast(&sc->changed);
+    pthread_mutex_unlock(&sc->lock);
+    free(jb);
+    return NULL;
+}
+
+/* Starts the runs that are due, up to --parallel at once. Called locked. */
+static void start_due(struct scheduler *sc)
+{
+    long long now = now_ms();
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (size_t i = 0; i < sc->n && sc->active < (size_t)sc->ro->parallel; i++) {
+        if (sc->running[i] || sc->due[i] > now)
+            continue;
+        struct job *jb = calloc(1, sizeof *jb);
+        if (!jb)
+            break;
+        jb->sc = sc;
+        jb->idx = i;
+        sc->running[i] = 1;
+        sc->active++;
+        if (pthread_create(&jb->thread, &attr, job_main, jb) != 0) {
+            sc->running[i] = 0;
+            sc->active--;
+            free(jb);
+            break;
+        }
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* Waits, locked, until no run is in flight (before a reload or at the end). */
+static void wait_idle(struct scheduler *sc)
+{
+    while (sc->active)
+        pthread_cond_wait(&sc->changed, &sc->lock);
 }
 
 int schedule_run(const struct schedule_opts *so, const struct runner_opts *ro,
                  schedule_load_fn load, void *ctx, char *err, size_t errlen)
 {
-    struct scheduler sc = {so, ro, NULL, 0, NULL, NULL, 0, SCHEDULE_RETRY_MIN_MS};
+    struct scheduler sc;
     struct journey **js;
     size_t n;
     struct sigaction sa;
 
+    memset(&sc, 0, sizeof sc);
+    sc.so = so;
+    sc.ro = ro;
+    sc.retry_ms = SCHEDULE_RETRY_MIN_MS;
     if (load(ctx, &js, &n, err, errlen) < 0)
         return -1;
     if (spool_open(&sc.spool, so->spool_dir, so->spool_max, err, errlen) < 0) {
@@ -254,6 +302,8 @@ int schedule_run(const struct schedule_opts *so, const struct runner_opts *ro,
         free(js);
         return -1;
     }
+    pthread_mutex_init(&sc.lock, NULL);
+    pthread_cond_init(&sc.changed, NULL);
     set_journeys(&sc, js, n);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -261,16 +311,19 @@ int schedule_run(const struct schedule_opts *so, const struct runner_opts *ro,
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = on_hup;
     sigaction(SIGHUP, &sa, NULL);
+
+    pthread_mutex_lock(&sc.lock);
     log_event(&sc, "start", json_pack("{s:I,s:I,s:s,s:I}", "journeys", (json_int_t)n,
               "interval_ms", (json_int_t)so->every_ms, "region", so->region ? so->region : "",
               "spooled", (json_int_t)spool_count(sc.spool)));
     if (spool_count(sc.spool))
         drain(&sc);
-
     while (!stop_requested) {
         if (reload_requested) {
             char why[1024];
             reload_requested = 0;
+            /* Runs in flight use the current journeys: let them end first. */
+            wait_idle(&sc);
             if (load(ctx, &js, &n, why, sizeof why) < 0) {
                 log_event(&sc, "reload", json_pack("{s:s,s:s}", "result",
                           "failed: keeping the previous journeys", "error", why));
@@ -280,28 +333,37 @@ int schedule_run(const struct schedule_opts *so, const struct runner_opts *ro,
                           (json_int_t)n));
             }
         }
-        run_due(&sc);
+        start_due(&sc);
         long long now = now_ms();
         if (sc.retry_at && sc.retry_at <= now)
             drain(&sc);
-        /* Sleep until the next start or retry, a second at most, so that signals and
-         * reloads are seen promptly (nanosleep also returns early on a signal). */
-        long long wake = now + 1000;
+        /* Sleep until the next start or retry, a run's end, or 200 ms at most, so that
+         * signals and reloads are seen promptly. */
+        long long wake = now + 200;
         for (size_t i = 0; i < sc.n; i++)
-            if (sc.due[i] < wake)
+            if (!sc.running[i] && sc.due[i] < wake)
                 wake = sc.due[i];
         if (sc.retry_at && sc.retry_at < wake)
             wake = sc.retry_at;
         if (wake > now && !stop_requested && !reload_requested) {
-            struct timespec ts = {(time_t)((wake - now) / 1000), (long)((wake - now) % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            long long ns = (long long)until.tv_nsec + (wake - now) * 1000000LL;
+            until.tv_sec += (time_t)(ns / 1000000000LL);
+            until.tv_nsec = (long)(ns % 1000000000LL);
+            pthread_cond_timedwait(&sc.changed, &sc.lock, &until);
         }
     }
+    wait_idle(&sc);
     drain(&sc);
     log_event(&sc, "stop", json_pack("{s:I,s:I}", "spooled", (json_int_t)spool_count(sc.spool),
               "dropped_when_full", (json_int_t)spool_dropped(sc.spool)));
+    pthread_mutex_unlock(&sc.lock);
     set_journeys(&sc, NULL, 0);
     free(sc.due);
+    free(sc.running);
     spool_close(sc.spool);
+    pthread_mutex_destroy(&sc.lock);
+    pthread_cond_destroy(&sc.changed);
     return 0;
 }
