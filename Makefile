@@ -99,6 +99,7 @@ bench-stats: setup all $(BIN)/stat-sim
 bench: setup all $(BIN)/stat-sim
 	scripts/bench-probe
 	scripts/bench-collector
+	scripts/bench-schedule
 	$(BIN)/stat-sim
 
 demo: setup all
