@@ -97,6 +97,8 @@ struct pss {
 /* The latest result of one journey as one region's probes saw it for one version, for
  * /metrics (the blackbox_exporter's probe_* series). */
 enum { PHASE_DNS, PHASE_CONNECT, PHASE_TLS, PHASE_TTFB, PHASE_TOTAL, PHASE_N };
+#define SERIES_STEPS_MAX 16        /* steps of a journey with series of their own */
+#define STEP_LABEL_MAX 64
 static const char *const phase_names[PHASE_N] = {"dns", "connect", "tls", "ttfb", "total"};
 
 struct probe_series {
@@ -108,6 +110,11 @@ struct probe_series {
     int success;
     double phase_s[PHASE_N];    /* summed over the run's steps */
     long long cert_expiry;      /* earliest over the run's https steps, Unix s; -1 none */
+    struct {
+        char name[STEP_LABEL_MAX + 1];
+        double phase_s[PHASE_N];
+    } steps[SERIES_STEPS_MAX];  /* the first steps of the run, each on its own */
+    size_t nsteps;
 };
 
 /* Most beacons come from a few browser builds, so their classes are remembered. */
@@ -917,13 +924,24 @@ static void series_update(struct server *srv, const json_t *doc)
         p->cert_expiry = -1;
         for (int ph = 0; ph < PHASE_N; ph++)
             p->phase_s[ph] = 0;
+        p->nsteps = 0;
         json_array_foreach(json_object_get(j, "steps"), k, st) {
             const json_t *t = json_object_get(st, "timings_ms");
+            int own = p->nsteps < SERIES_STEPS_MAX && t;
+            if (own)
+                snprintf(p->steps[p->nsteps].name, sizeof p->steps[p->nsteps].name, "%.*s",
+                         STEP_LABEL_MAX, json_string_value(json_object_get(st, "name")) ?
+                         json_string_value(json_object_get(st, "name")) : "?");
             for (int ph = 0; ph < PHASE_N; ph++) {
                 double ms = json_number_value(json_object_get(t, phase_names[ph]));
-                if (isfinite(ms) && ms > 0)
-                    p->phase_s[ph] += ms / 1000.0;
+                if (!isfinite(ms) || ms < 0)
+                    ms = 0;
+                p->phase_s[ph] += ms / 1000.0;
+                if (own)
+                    p->steps[p->nsteps].phase_s[ph] = ms / 1000.0;
             }
+            if (own)
+                p->nsteps++;
             long long expiry = rfc3339_ms(json_string_value(
                 json_object_get(json_object_get(st, "tls"), "cert_expiry")));
             if (expiry >= 0 && (p->cert_expiry < 0 || expiry / 1000 < p->cert_expiry))
@@ -1018,6 +1036,20 @@ static void probe_metrics_text(struct server *srv, struct buf *b)
             buf_puts(b, "vigil_probe_duration_seconds");
             series_labels(b, &srv->series[i]);
             buf_printf(b, ",phase=\"%s\"} %.9g\n", phase_names[ph], srv->series[i].phase_s[ph]);
+        }
+    }
+    family(b, "vigil_probe_step_duration_seconds", "gauge",
+           "Time of each step of the latest run of the journey, by phase (first 16 steps).");
+    for (size_t i = 0; i < srv->nseries; i++) {
+        for (size_t k = 0; k < srv->series[i].nsteps; k++) {
+            for (int ph = 0; ph < PHASE_N; ph++) {
+                buf_puts(b, "vigil_probe_step_duration_seconds");
+                series_labels(b, &srv->series[i]);
+                buf_puts(b, ",step=\"");
+                label_value(b, srv->series[i].steps[k].name);
+                buf_printf(b, "\",phase=\"%s\"} %.9g\n", phase_names[ph],
+                           srv->series[i].steps[k].phase_s[ph]);
+            }
         }
     }
     family(b, "vigil_probe_ssl_earliest_cert_expiry", "gauge",

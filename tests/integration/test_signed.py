@@ -316,6 +316,16 @@ def test_metrics(ctx):
               abs(phases.get("total", -1) - want) < 1e-5, phases)
         check("metrics: ... every phase at least 0 and at most the total",
               all(0 <= x <= phases.get("total", 0) + 1e-6 for x in phases.values()), phases)
+        for st in jr["steps"]:
+            if "timings_ms" not in st:
+                continue
+            got = {g["phase"]: val for g, val in series(
+                text, "vigil_probe_step_duration_seconds", app="shop", journey=jr["name"],
+                region="eu-west", version=v, step=st["name"])}
+            check("metrics: step %s/%s has its own phases, total = its timings_ms.total"
+                  % (jr["name"], st["name"]),
+                  set(got) == {"dns", "connect", "tls", "ttfb", "total"}
+                  and abs(got.get("total", -1) - st["timings_ms"]["total"] / 1000.0) < 1e-6, got)
     check("metrics: no certificate expiry series for a plain-HTTP run",
           not series(text, "vigil_probe_ssl_earliest_cert_expiry", version=v), text[-400:])
     check("metrics: the families have HELP and TYPE gauge lines",
