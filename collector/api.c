@@ -8,8 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "beacon.h"
 #include "cmp.h"
 #include "gate.h"
+#include "stats.h"
 
 #define LIST_LIMIT 500
 
@@ -435,10 +437,284 @@ out:
     return status;
 }
 
+#define SINCE_MAX_MS (7 * 24 * 3600 * 1000LL)
+#define POINTS_MAX 2000
+
+/* The window of a dashboard query: since (default 1h, at most 7 days) until now. */
+static int window_arg(const json_t *args, long long dflt, long long *since, long long *until,
+                      json_t **resp)
+{
+    long long span;
+    if (duration_arg(args, "since", dflt, &span, resp) < 0)
+        return -1;
+    if (span <= 0 || span > SINCE_MAX_MS) {
+        *resp = api_error("since must be more than 0 and at most 7d", "since");
+        return -1;
+    }
+    *until = wall_ms() + 1;
+    *since = *until - span;
+    return 0;
+}
+
+/* metric: a beacon metric name or "errors". */
+static const char *metric_arg(const json_t *args, json_t **resp)
+{
+    const char *m = json_string_value(json_object_get(args, "metric"));
+    if (!m || (strcmp(m, "errors") != 0 && !beacon_metric_name_ok(m))) {
+        *resp = api_error("metric is LCP, INP, CLS, FCP, TTFB, errors or a custom metric",
+                          "metric");
+        return NULL;
+    }
+    return m;
+}
+
+/* q: p50, p75 (default), p95 or p99. */
+static int q_arg(const json_t *args, double *q, json_t **resp)
+{
+    const char *v = json_string_value(json_object_get(args, "q"));
+    static const char *const names[] = {"p50", "p75", "p95", "p99"};
+    static const double values[] = {0.5, 0.75, 0.95, 0.99};
+    *q = 0.75;
+    if (!v)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *q = values[i];
+            return 0;
+        }
+    *resp = api_error("q is p50, p75, p95 or p99", "q");
+    return -1;
+}
+
+/* The value of a group of points: the q-quantile, or for errors the share that is 1. */
+static double summary(double *v, size_t n, int errors, double q)
+{
+    if (errors) {
+        double hits = 0;
+        for (size_t i = 0; i < n; i++)
+            hits += v[i];
+        return hits / (double)n;
+    }
+    stats_sort(v, n);
+    return stats_quantile(v, n, q);
+}
+
+static int apps(struct store *s, const json_t *args, json_t **resp)
+{
+    char err[512];
+    (void)args;
+    json_t *list = store_apps(s, err, sizeof err);
+    if (!list)
+        return fail_store(err, resp);
+    *resp = json_pack("{s:o}", "apps", list);
+    return 200;
+}
+
+static int versions(struct store *s, const json_t *args, json_t **resp)
+{
+    char err[512];
+    const char *app = name_arg(args, "app", 1, resp);
+    if (!app)
+        return 400;
+    json_t *list = store_versions(s, app, err, sizeof err);
+    if (!list)
+        return fail_store(err, resp);
+    *resp = json_pack("{s:s,s:o}", "app", app, "versions", list);
+    return 200;
+}
+
+/* GET /v1/series: one point per time bucket with data. */
+static int series(struct store *s, const json_t *args, json_t **resp)
+{
+    char err[512];
+    const char *app, *version, *metric;
+    long long since, until, step;
+    double q;
+
+    if (!(app = name_arg(args, "app", 1, resp)) || !(version = name_arg(args, "version", 1, resp))
+        || !(metric = metric_arg(args, resp)) || q_arg(args, &q, resp) < 0
+        || window_arg(args, 3600000, &since, &until, resp) < 0)
+        return 400;
+    const json_t *st = json_object_get(args, "step");
+    step = 60;
+    if (st) {
+        char *end;
+        const char *text = json_string_value(st);
+        step = json_is_integer(st) ? json_integer_value(st) : text ? strtoll(text, &end, 10) : -1;
+        if (!json_is_integer(st) && (!text || *end))
+            step = -1;
+    }
+    if (step < 10 || step > 3600) {
+        *resp = api_error("step is a number of seconds from 10 to 3600", "step");
+        return 400;
+    }
+    if ((until - since) / (step * 1000) > POINTS_MAX) {
+        *resp = api_error("since / step would give more than 2000 points: widen step", "step");
+        return 400;
+    }
+    long long *t;
+    double *v;
+    size_t n;
+    if (store_metric_points(s, app, version, metric, since, until, &t, &v, &n, err,
+                            sizeof err) < 0)
+        return fail_store(err, resp);
+    json_t *points = json_array();
+    int errors = strcmp(metric, "errors") == 0;
+    for (size_t i = 0; i < n;) {
+        long long bucket = t[i] / (step * 1000);
+        size_t k = i;
+        while (k < n && t[k] / (step * 1000) == bucket)
+            k++;
+        json_array_append_new(points, json_pack("[I,f,I]", (json_int_t)(bucket * step),
+                              summary(v + i, k - i, errors, q), (json_int_t)(k - i)));
+        i = k;
+    }
+    free(t);
+    free(v);
+    *resp = json_pack("{s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:o}", "app", app, "version", version,
+                      "metric", metric, "q", q, "step", (json_int_t)step,
+                      "from", (json_int_t)(since / 1000), "to", (json_int_t)(until / 1000),
+                      "points", points);
+    return 200;
+}
+
+/* Groups [[key, value], ...] into key -> values. */
+static void group_rows(const json_t *rows, json_t *into, int which)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) {
+        const char *key = json_string_value(json_array_get(r, 0));
+        json_t *slot = json_object_get(into, key ? key : "(none)");
+        if (!slot) {
+            slot = json_pack("[[],[]]");
+            json_object_set_new(into, key ? key : "(none)", slot);
+        }
+        json_array_append(json_array_get(slot, (size_t)which), json_array_get(r, 1));
+    }
+}
+
+static double *values_of(const json_t *list, size_t *n)
+{
+    *n = json_array_size(list);
+    double *v = malloc((*n ? *n : 1) * sizeof *v);
+    for (size_t i = 0; v && i < *n; i++)
+        v[i] = json_number_value(json_array_get(list, i));
+    return v;
+}
+
+/* GET /v1/breakdown: where canary and baseline differ, ordered by contribution. */
+static int breakdown(struct store *s, const json_t *args, json_t **resp)
+{
+    char err[512];
+    const char *app, *baseline, *canary, *metric;
+    const char *by = json_string_value(json_object_get(args, "by"));
+    long long since, until;
+    double q;
+    static const char *const bys[] = {"browser", "os", "device", "country", "conn", "page"};
+    int by_ok = 0;
+
+    for (int i = 0; by && i < 6; i++)
+        by_ok |= strcmp(by, bys[i]) == 0;
+    if (!(app = name_arg(args, "app", 1, resp)) || !(baseline = name_arg(args, "baseline", 1, resp))
+        || !(canary = name_arg(args, "canary", 1, resp)) || !(metric = metric_arg(args, resp))
+        || q_arg(args, &q, resp) < 0 || window_arg(args, 3600000, &since, &until, resp) < 0)
+        return 400;
+    if (!by_ok) {
+        *resp = api_error("by is browser, os, device, country, conn or page", "by");
+        return 400;
+    }
+    json_t *rb = store_breakdown_rows(s, app, baseline, metric, by, since, until, err, sizeof err);
+    json_t *rc = rb ? store_breakdown_rows(s, app, canary, metric, by, since, until, err,
+                                           sizeof err) : NULL;
+    if (!rb || !rc) {
+        json_decref(rb);
+        return fail_store(err, resp);
+    }
+    json_t *groups = json_object(), *rows = json_array();
+    group_rows(rb, groups, 0);
+    group_rows(rc, groups, 1);
+    size_t ncanary = json_array_size(rc);
+    int errors = strcmp(metric, "errors") == 0;
+    const char *key;
+    json_t *g;
+    json_object_foreach(groups, key, g) {
+        size_t nb, nc;
+        double *vb = values_of(json_array_get(g, 0), &nb);
+        double *vc = values_of(json_array_get(g, 1), &nc);
+        json_t *row = json_pack("{s:s}", "key", key);
+        double b = nb ? summary(vb, nb, errors, q) : NAN, c = nc ? summary(vc, nc, errors, q) : NAN;
+        json_object_set_new(row, "baseline", json_pack("{s:I,s:o}", "n", (json_int_t)nb,
+                            "value", nb ? json_real(b) : json_null()));
+        json_object_set_new(row, "canary", json_pack("{s:I,s:o}", "n", (json_int_t)nc,
+                            "value", nc ? json_real(c) : json_null()));
+        double delta = nb && nc ? c - b : 0;
+        json_object_set_new(row, "delta", nb && nc ? json_real(delta) : json_null());
+        json_object_set_new(row, "contribution",
+                            json_real(ncanary ? delta * (double)nc / (double)ncanary : 0));
+        json_array_append_new(rows, row);
+        free(vb);
+        free(vc);
+    }
+    /* Largest contribution first; at most 50 rows. */
+    size_t n = json_array_size(rows);
+    for (size_t i = 1; i < n; i++) {
+        for (size_t k = i; k > 0; k--) {
+            double a = json_real_value(json_object_get(json_array_get(rows, k - 1), "contribution"));
+            double bb = json_real_value(json_object_get(json_array_get(rows, k), "contribution"));
+            if (bb <= a)
+                break;
+            json_t *tmp = json_incref(json_array_get(rows, k - 1));
+            json_array_set(rows, k - 1, json_array_get(rows, k));
+            json_array_set_new(rows, k, tmp);
+        }
+    }
+    while (json_array_size(rows) > 50)
+        json_array_remove(rows, json_array_size(rows) - 1);
+    json_decref(groups);
+    json_decref(rb);
+    json_decref(rc);
+    *resp = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:o}", "app", app, "baseline", baseline,
+                      "canary", canary, "metric", metric, "by", by, "q", q, "rows", rows);
+    return 200;
+}
+
+static int new_errors(struct store *s, const json_t *args, json_t **resp)
+{
+    char err[512];
+    const char *app, *baseline, *canary;
+    long long since, until;
+    if (!(app = name_arg(args, "app", 1, resp)) || !(baseline = name_arg(args, "baseline", 1, resp))
+        || !(canary = name_arg(args, "canary", 1, resp))
+        || window_arg(args, 24 * 3600000LL, &since, &until, resp) < 0)
+        return 400;
+    json_t *list = store_new_errors(s, app, baseline, canary, since, err, sizeof err);
+    if (!list)
+        return fail_store(err, resp);
+    *resp = json_pack("{s:s,s:s,s:s,s:o}", "app", app, "baseline", baseline, "canary", canary,
+                      "new", list);
+    return 200;
+}
+
+static int probe_results(struct store *s, const json_t *args, json_t **resp)
+{
+    char err[512];
+    const char *app = name_arg(args, "app", 1, resp);
+    if (!app)
+        return 400;
+    json_t *list = store_probe_results(s, app, err, sizeof err);
+    if (!list)
+        return fail_store(err, resp);
+    *resp = json_pack("{s:s,s:o}", "app", app, "results", list);
+    return 200;
+}
+
 static const struct {
     const char *name;
     int (*fn)(struct store *, const json_t *, json_t **);
 } calls[] = {
+    {"apps", apps}, {"versions", versions}, {"series", series}, {"breakdown", breakdown},
+    {"errors", new_errors}, {"probe-results", probe_results},
     {"probe-run", probe_run}, {"deployment", deployment}, {"probe-runs", probe_runs},
     {"deployments", deployments}, {"gate", gate}, {"verdict", verdict}, {"verdicts", verdicts},
 };

@@ -565,7 +565,7 @@ static json_t *url_args(struct lws *wsi)
 {
     static const char *const names[] = {
         "app", "version", "baseline", "canary", "policy", "method", "warmup", "max_age",
-        "regions", "min_runs", "require_signed", NULL
+        "regions", "min_runs", "require_signed", "metric", "q", "step", "since", "by", NULL
     };
     json_t *args = json_object();
     char buf[512], key[32];
@@ -1270,6 +1270,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             {"/v1/deployments", "deployment", 1, 2, 0}, {"/v1/deployments", "deployments", 0, 0, 0},
             {"/v1/gate", "gate", 0, 0, 0}, {"/v1/verdict", "verdict", 0, 0, 0},
             {"/v1/verdicts", "verdicts", 0, 0, 0},
+            {"/v1/apps", "apps", 0, 0, 0}, {"/v1/versions", "versions", 0, 0, 0},
+            {"/v1/series", "series", 0, 0, 0}, {"/v1/breakdown", "breakdown", 0, 0, 0},
+            {"/v1/errors", "errors", 0, 0, 0}, {"/v1/probe-results", "probe-results", 0, 0, 0},
             {"/v1/hooks/flagger/pre-rollout", "gate", 1, 0, 1},
         };
         int known_uri = 0;

@@ -718,3 +718,152 @@ json_t *store_verdicts(struct store *s, const char *app, long long limit, char *
         " FROM (SELECT * FROM verdicts WHERE app = ?1 ORDER BY ts DESC LIMIT ?2)",
         p, 1, l, 1, err, errlen);
 }
+
+json_t *store_apps(struct store *s, char *err, size_t errlen)
+{
+    return query_json(s,
+        "SELECT coalesce(json_group_array(json_object('app', app, 'versions', nv,"
+        " 'pageviews', n, 'last_seen', ls)), '[]') FROM (SELECT app, count(DISTINCT version)"
+        " AS nv, count(*) AS n, max(received) / 1000 AS ls FROM pageviews GROUP BY app"
+        " ORDER BY ls DESC LIMIT 50)", NULL, 0, NULL, 0, err, errlen);
+}
+
+json_t *store_versions(struct store *s, const char *app, char *err, size_t errlen)
+{
+    const char *p[] = {app};
+    return query_json(s,
+        "SELECT coalesce(json_group_array(json_object('version', version, 'pageviews', n,"
+        " 'first_seen', fs, 'last_seen', ls)), '[]') FROM (SELECT version, count(*) AS n,"
+        " min(received) / 1000 AS fs, max(received) / 1000 AS ls FROM pageviews"
+        " WHERE app = ?1 GROUP BY version ORDER BY ls DESC LIMIT 50)",
+        p, 1, NULL, 0, err, errlen);
+}
+
+int store_metric_points(struct store *s, const char *app, const char *version,
+                        const char *metric, long long since_ms, long long until_ms,
+                        long long **times, double **values, size_t *n, char *err,
+                        size_t errlen)
+{
+    sqlite3_stmt *q;
+    size_t cap = 1024, count = 0;
+    long long *t = malloc(cap * sizeof *t);
+    double *v = malloc(cap * sizeof *v);
+    int rc;
+
+    *times = NULL;
+    *values = NULL;
+    *n = 0;
+    if (!t || !v) {
+        free(t);
+        free(v);
+        return -1;
+    }
+    /* For "errors", one point per page view: 1 if it had a JS error, else 0. */
+    const char *sql = strcmp(metric, "errors") == 0
+        ? "SELECT received, EXISTS (SELECT 1 FROM errors e WHERE e.pageview = pv.id)"
+          " FROM pageviews pv WHERE app = ?1 AND version = ?3 AND received >= ?4"
+          " AND received < ?5 AND ?2 = 'errors' ORDER BY received"
+        : "SELECT received, value FROM metrics WHERE app = ?1 AND name = ?2 AND version = ?3"
+          " AND received >= ?4 AND received < ?5 ORDER BY received";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        free(t);
+        free(v);
+        return db_error(s, "querying a series", err, errlen);
+    }
+    sqlite3_bind_text(q, 1, app, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, metric, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, version, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, since_ms);
+    sqlite3_bind_int64(q, 5, until_ms);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (count == cap) {
+            long long *t2 = realloc(t, 2 * cap * sizeof *t);
+            double *v2 = t2 ? realloc(v, 2 * cap * sizeof *v) : NULL;
+            if (t2)
+                t = t2;
+            if (!v2) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            v = v2;
+            cap *= 2;
+        }
+        t[count] = sqlite3_column_int64(q, 0);
+        v[count++] = sqlite3_column_double(q, 1);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) {
+        free(t);
+        free(v);
+        return db_error(s, "querying a series", err, errlen);
+    }
+    *times = t;
+    *values = v;
+    *n = count;
+    return 0;
+}
+
+json_t *store_breakdown_rows(struct store *s, const char *app, const char *version,
+                             const char *metric, const char *by, long long since_ms,
+                             long long until_ms, char *err, size_t errlen)
+{
+    /* by is one of a fixed list of column names (checked by the caller's table). */
+    static const char *const columns[] = {"browser", "os", "device", "country", "conn", "page",
+                                          NULL};
+    int ok = 0;
+    for (int i = 0; columns[i]; i++)
+        ok |= strcmp(columns[i], by) == 0;
+    if (!ok) {
+        snprintf(err, errlen, "unknown breakdown \"%s\"", by);
+        return NULL;
+    }
+    char sql[1024];
+    const char *p[] = {app, version, metric};
+    long long t[] = {since_ms, until_ms};
+    if (strcmp(metric, "errors") == 0)
+        snprintf(sql, sizeof sql,
+            "SELECT coalesce(json_group_array(json_array(k, v)), '[]') FROM ("
+            " SELECT coalesce(pv.%s, '(none)') AS k, EXISTS (SELECT 1 FROM errors e"
+            " WHERE e.pageview = pv.id) AS v FROM pageviews pv WHERE pv.app = ?1"
+            " AND pv.version = ?2 AND ?3 = 'errors' AND pv.received >= ?4 AND pv.received < ?5"
+            " LIMIT 200000)", by);
+    else
+        snprintf(sql, sizeof sql,
+            "SELECT coalesce(json_group_array(json_array(k, v)), '[]') FROM ("
+            " SELECT coalesce(pv.%s, '(none)') AS k, m.value AS v FROM metrics m"
+            " JOIN pageviews pv ON pv.id = m.pageview WHERE m.app = ?1 AND m.version = ?2"
+            " AND m.name = ?3 AND m.received >= ?4 AND m.received < ?5 LIMIT 200000)", by);
+    return query_json(s, sql, p, 3, t, 2, err, errlen);
+}
+
+json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
+                         const char *canary, long long since_ms, char *err, size_t errlen)
+{
+    const char *p[] = {app, canary, baseline};
+    long long t[] = {since_ms};
+    return query_json(s,
+        "SELECT coalesce(json_group_array(json_object('fingerprint', fingerprint, 'message',"
+        " message, 'source', source, 'count', c, 'last_seen', ls)), '[]') FROM ("
+        " SELECT e.fingerprint, g.message, g.source, count(*) AS c, max(e.received) / 1000 AS ls"
+        " FROM errors e JOIN error_groups g ON g.fingerprint = e.fingerprint"
+        " WHERE e.app = ?1 AND e.version = ?2 AND e.received >= ?4"
+        " AND e.fingerprint NOT IN (SELECT fingerprint FROM errors WHERE app = ?1"
+        " AND version = ?3) GROUP BY e.fingerprint ORDER BY c DESC LIMIT 50)",
+        p, 3, t, 1, err, errlen);
+}
+
+json_t *store_probe_results(struct store *s, const char *app, char *err, size_t errlen)
+{
+    const char *p[] = {app};
+    return query_json(s,
+        "SELECT coalesce(json_group_array(json_object('journey', pj.journey, 'region',"
+        " pj.region, 'version', pj.version, 'passed', json(CASE pj.passed WHEN 1 THEN 'true'"
+        " ELSE 'false' END), 'started_at', strftime('%Y-%m-%dT%H:%M:%fZ', pj.started / 1000.0,"
+        " 'unixepoch'), 'run_id', pj.run_id, 'failed_step', pj.failed_step, 'failure',"
+        " pj.failure, 'duration_ms', json_extract(pr.document, '$.journeys[' || pj.idx ||"
+        " '].duration_ms'), 'steps', json(json_extract(pr.document, '$.journeys[' || pj.idx ||"
+        " '].steps')))), '[]') FROM probe_journeys pj JOIN probe_runs pr ON pr.run_id = pj.run_id"
+        " WHERE pj.app = ?1 AND pj.started = (SELECT max(x.started) FROM probe_journeys x"
+        " WHERE x.app = pj.app AND x.journey = pj.journey AND x.region = pj.region)",
+        p, 1, NULL, 0, err, errlen);
+}

@@ -104,6 +104,32 @@ int store_insert_verdict(struct store *s, const char *app, const char *baseline,
                          long long window_start, long long nbase, long long ncanary,
                          char *err, size_t errlen);
 
+/* Dashboard queries (collector/README.md "Dashboard query API"). Each returns a new
+ * reference or NULL with err. */
+json_t *store_apps(struct store *s, char *err, size_t errlen);
+json_t *store_versions(struct store *s, const char *app, char *err, size_t errlen);
+
+/* Times (Unix ms) and values of one metric of app/version in [since, until), by time;
+ * for metric "errors", one point per page view (1 with a JS error, else 0). The caller
+ * frees *times and *values. Returns 0 or -1 with err. */
+int store_metric_points(struct store *s, const char *app, const char *version,
+                        const char *metric, long long since_ms, long long until_ms,
+                        long long **times, double **values, size_t *n, char *err,
+                        size_t errlen);
+
+/* [[key, value], ...] of one version's metric (or error flags) by a page view column:
+ * browser, os, device, country, conn or page. */
+json_t *store_breakdown_rows(struct store *s, const char *app, const char *version,
+                             const char *metric, const char *by, long long since_ms,
+                             long long until_ms, char *err, size_t errlen);
+
+/* Error groups seen in the canary since since_ms and never in the baseline. */
+json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
+                         const char *canary, long long since_ms, char *err, size_t errlen);
+
+/* The latest run of each journey in each region, with its steps. */
+json_t *store_probe_results(struct store *s, const char *app, char *err, size_t errlen);
+
 /* The latest verdicts of an app, newest first. */
 json_t *store_verdicts(struct store *s, const char *app, long long limit, char *err,
                        size_t errlen);
