@@ -54,6 +54,7 @@ static const char usage[] =
     "                           /v1/deployments; without it those are refused (401)\n"
     "  --probe-keys FILE        probe hosts' keys (\"KEY-ID SECRET\" per line, mode 600) for\n"
     "                           signed POST /v1/probe-runs (X-Vigil-Signature)\n"
+    "  --read-token-file FILE   token needed to read the dashboard API and /v1/live\n"
     "  --static DIR             serve the files under DIR at / (repeatable; default:\n"
     "                           web/dist beside the binary's folder, for /vigil.js)\n"
     "\n"
@@ -176,7 +177,7 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
 {
     struct server_opts o;
     const char *db = NULL, *listen = "127.0.0.1:8080";
-    char err[512], host[256], token[512];
+    char err[512], host[256], token[512], read_tok[512];
     int rc = 0;
 
     memset(&o, 0, sizeof o);
@@ -230,6 +231,10 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
                 return EXIT_USAGE;
             }
             o.keys = *keys;
+        } else if (strcmp(a, "--read-token-file") == 0) {
+            if (read_token(v, read_tok, sizeof read_tok) < 0)
+                return EXIT_USAGE;
+            o.read_token = read_tok;
         } else if (strcmp(a, "--tls-cert") == 0) {
             o.tls_cert = v;
         } else if (strcmp(a, "--tls-key") == 0) {

@@ -123,8 +123,33 @@ struct ua_cached {
     struct uaclass c;
 };
 
+/* Live updates (WebSocket /v1/live): what changed, per app, as sequence numbers. */
+#define LIVE_APPS_MAX 64
+#define LIVE_MSG_MAX 512
+enum { CH_BEACONS, CH_PROBES, CH_DEPLOYMENTS, CH_VERDICTS, CH_N };
+static const char *const change_names[CH_N] = {"beacons", "probes", "deployments", "verdicts"};
+
+struct live_app {
+    char app[65];
+    long long seq[CH_N];        /* when each kind of data last changed */
+};
+
+struct live_pss {
+    struct lws *wsi;
+    char app[65];               /* subscribed app, "" before the page said */
+    long long seen[CH_N];       /* what the page was told */
+    long long sent_ms;          /* when it was last sent an update */
+    int hello;                  /* owes the page its "subscribed" answer */
+    struct live_pss *next;
+};
+
 struct server {
     const struct server_opts *o;
+    struct live_app live_apps[LIVE_APPS_MAX];
+    size_t nlive_apps;
+    long long live_seq;
+    struct live_pss *live;      /* open live connections */
+    lws_sorted_usec_list_t tick;
     struct ua_cached ua_cache[UA_CACHE_SLOTS];
     struct lws_context *ctx;
     struct writer *writer;
@@ -598,6 +623,24 @@ static json_t *url_args(struct lws *wsi)
     return args;
 }
 
+/* Whether the request may read the dashboard API: always without --read-token-file,
+ * else with "Authorization: Bearer TOKEN" or token=TOKEN in the query (a WebSocket from a
+ * browser cannot set headers). */
+static int may_read(const struct server *srv, struct lws *wsi)
+{
+    char auth[512], q[512];
+    const char *want = srv->o->read_token;
+    if (!want)
+        return 1;
+    size_t n = strlen(want);
+    if (lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 0
+        && strncmp(auth, "Bearer ", 7) == 0 && strlen(auth + 7) == n
+        && CRYPTO_memcmp(auth + 7, want, n) == 0)
+        return 1;
+    const char *v = lws_get_urlarg_by_name(wsi, "token=", q, sizeof q);
+    return v && strlen(v) == n && CRYPTO_memcmp(v, want, n) == 0;
+}
+
 /* A bearer token, compared in constant time. */
 static int authorized(const struct server *srv, struct lws *wsi)
 {
@@ -950,6 +993,130 @@ static void series_update(struct server *srv, const json_t *doc)
     }
 }
 
+static struct live_app *live_app(struct server *srv, const char *app, int create)
+{
+    for (size_t i = 0; i < srv->nlive_apps; i++)
+        if (strcmp(srv->live_apps[i].app, app) == 0)
+            return &srv->live_apps[i];
+    if (!create || strlen(app) >= sizeof srv->live_apps[0].app)
+        return NULL;
+    /* Full: the app changed longest ago makes room. */
+    size_t slot = srv->nlive_apps;
+    if (slot == LIVE_APPS_MAX) {
+        slot = 0;
+        for (size_t i = 1; i < LIVE_APPS_MAX; i++) {
+            long long a = 0, b = 0;
+            for (int c = 0; c < CH_N; c++) {
+                a = srv->live_apps[i].seq[c] > a ? srv->live_apps[i].seq[c] : a;
+                b = srv->live_apps[slot].seq[c] > b ? srv->live_apps[slot].seq[c] : b;
+            }
+            if (a < b)
+                slot = i;
+        }
+    } else {
+        srv->nlive_apps++;
+    }
+    memset(&srv->live_apps[slot], 0, sizeof srv->live_apps[slot]);
+    snprintf(srv->live_apps[slot].app, sizeof srv->live_apps[slot].app, "%s", app);
+    return &srv->live_apps[slot];
+}
+
+static void mark_changed(struct server *srv, const char *app, int what)
+{
+    struct live_app *a = app ? live_app(srv, app, 1) : NULL;
+    if (a)
+        a->seq[what] = ++srv->live_seq;
+}
+
+/* Once a second: each page whose app changed since it was last told gets an update. */
+static void live_tick(lws_sorted_usec_list_t *sul)
+{
+    struct server *srv = lws_container_of(sul, struct server, tick);
+    for (struct live_pss *p = srv->live; p; p = p->next) {
+        const struct live_app *a = p->app[0] ? live_app(srv, p->app, 0) : NULL;
+        int changed = p->hello;
+        for (int c = 0; a && c < CH_N; c++)
+            changed |= a->seq[c] > p->seen[c];
+        if (changed)
+            lws_callback_on_writable(p->wsi);
+    }
+    lws_sul_schedule(srv->ctx, 0, &srv->tick, live_tick, LWS_US_PER_SEC);
+}
+
+static int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                         void *in, size_t len)
+{
+    struct live_pss *p = user;
+    struct server *srv = lws_context_user(lws_get_context(wsi));
+
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(p, 0, sizeof *p);
+        p->wsi = wsi;
+        p->next = srv->live;
+        srv->live = p;
+        return 0;
+    case LWS_CALLBACK_RECEIVE: {
+        json_t *msg = len < 1024 ? json_loadb(in, len, 0, NULL) : NULL;
+        const char *app = json_string_value(json_object_get(msg, "app"));
+        int ok = app && *app && strlen(app) < sizeof p->app;
+        for (const char *c = app; ok && *c; c++)
+            ok = isalnum((unsigned char)*c) || strchr("._+-", *c);
+        if (ok) {
+            snprintf(p->app, sizeof p->app, "%s", app);
+            const struct live_app *a = live_app(srv, p->app, 0);
+            for (int c = 0; c < CH_N; c++)
+                p->seen[c] = a ? a->seq[c] : 0;
+            p->hello = 1;
+            lws_callback_on_writable(wsi);
+        }
+        json_decref(msg);
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        unsigned char buf[LWS_PRE + LIVE_MSG_MAX];
+        char *out = (char *)buf + LWS_PRE;
+        int n;
+        if (p->hello) {
+            p->hello = 0;
+            n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"subscribed\",\"app\":\"%s\",\"seq\":%lld}",
+                         p->app, srv->live_seq);
+        } else {
+            const struct live_app *a = live_app(srv, p->app, 0);
+            if (!a)
+                return 0;
+            n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"update\",\"app\":\"%s\",\"seq\":%lld,"
+                         "\"changed\":[", p->app, srv->live_seq);
+            int first = 1;
+            for (int c = 0; c < CH_N; c++) {
+                if (a->seq[c] <= p->seen[c])
+                    continue;
+                n += snprintf(out + n, (size_t)(LIVE_MSG_MAX - n), "%s\"%s\"", first ? "" : ",",
+                              change_names[c]);
+                first = 0;
+                p->seen[c] = a->seq[c];
+            }
+            n += snprintf(out + n, (size_t)(LIVE_MSG_MAX - n), "]}");
+            if (first)
+                return 0;
+        }
+        if (n >= LIVE_MSG_MAX || lws_write(wsi, (unsigned char *)out, (size_t)n, LWS_WRITE_TEXT) < n)
+            return -1;
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED:
+        for (struct live_pss **q = &srv->live; *q; q = &(*q)->next) {
+            if (*q == p) {
+                *q = p->next;
+                break;
+            }
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 /* Answers the requests whose batches the writer finished. */
 static void collect_done(struct server *srv)
 {
@@ -961,9 +1128,16 @@ static void collect_done(struct server *srv)
             /* A probe run the writer stored (or had): the /metrics table takes it from the
              * document the request carried, already in memory. */
             const char *call = json_string_value(json_object_get(d->request, "call"));
-            if ((d->status == 200 || d->status == 201) && call && strcmp(call, "probe-run") == 0)
-                series_update(srv, json_object_get(json_object_get(d->request, "args"),
-                                                   "document"));
+            const json_t *args = json_object_get(d->request, "args");
+            if ((d->status == 200 || d->status == 201) && call && strcmp(call, "probe-run") == 0) {
+                series_update(srv, json_object_get(args, "document"));
+                mark_changed(srv, json_string_value(json_object_get(json_object_get(
+                    json_object_get(args, "document"), "labels"), "app")), CH_PROBES);
+            } else if (d->status == 201 && call && strcmp(call, "deployment") == 0) {
+                mark_changed(srv, json_string_value(json_object_get(args, "app")), CH_DEPLOYMENTS);
+            } else if (d->status == 200 && call && strcmp(call, "verdict") == 0) {
+                mark_changed(srv, json_string_value(json_object_get(args, "app")), CH_VERDICTS);
+            }
             if (pss)
                 answer_call(srv, pss, d->status, d->response);
             writer_item_free(d);
@@ -971,8 +1145,12 @@ static void collect_done(struct server *srv)
             continue;
         }
         if (d->status == 204) {
+            size_t i;
+            json_t *b;
             srv->accepted_requests++;
             srv->accepted_beacons += (long long)json_array_size(d->beacons);
+            json_array_foreach(d->beacons, i, b)
+                mark_changed(srv, json_string_value(json_object_get(b, "app")), CH_BEACONS);
         }
         if (pss) {
             if (d->status == 204) {
@@ -1191,8 +1369,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             collect_done(srv);
         return 0;
 
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return 1;   /* no WebSocket here (yet) */
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        /* Only /v1/live is a WebSocket, and only for readers allowed to read. */
+        char uri[64];
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/v1/live") != 0
+            || !may_read(srv, wsi))
+            return 1;
+        return 0;
+    }
 
     case LWS_CALLBACK_WSI_CREATE:
         srv->connections++;
@@ -1288,6 +1472,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             pss->flagger = calls[i].flagger;
             pss->args = url_args(wsi);
             if (!post) {
+                if (!may_read(srv, wsi)) {
+                    reject(srv, pss, 401, REJ_UNAUTHORIZED, "reading needs the read token"
+                           " (Authorization: Bearer TOKEN)", NULL);
+                    return 0;
+                }
                 submit_call(srv, pss);
                 return 0;
             }
@@ -1376,6 +1565,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 static const struct lws_protocols protocols[] = {
     {"http", callback, sizeof(struct pss), 0, 0, NULL, 0},
+    {"vigil-live", live_callback, sizeof(struct live_pss), 1024, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
@@ -1443,6 +1633,7 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
         store_close(store);
         goto out;
     }
+    lws_sul_schedule(srv.ctx, 0, &srv.tick, live_tick, LWS_US_PER_SEC);
     int port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv.ctx, "default"));
     fprintf(stderr, "collector: listening on %s://%s:%d\n", o->tls_cert ? "https" : "http",
             o->host ? o->host : "0.0.0.0", port);
@@ -1477,6 +1668,7 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     rc = 0;
 out:
     signal_ctx = NULL;
+    lws_sul_schedule(srv.ctx, 0, &srv.tick, live_tick, LWS_SET_TIMER_USEC_CANCEL);
     writer_stop(srv.writer);
     lws_context_destroy(srv.ctx);
     ratelimit_free(srv.rl);

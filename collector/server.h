@@ -41,6 +41,7 @@ struct server_opts {
     size_t queue_max, batch_rows;
     int batch_ms;
     const char *token;          /* bearer token for POST /v1/probe-runs and /v1/deployments */
+    const char *read_token;     /* if set, needed to read the dashboard API and /v1/live */
     const struct sign_keys *keys; /* probe hosts' keys for signed POST /v1/probe-runs, or NULL */
     const char *static_dirs[SERVER_STATIC_MAX];
     size_t nstatic;             /* GET of other paths: files under these, first match */
