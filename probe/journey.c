@@ -60,23 +60,17 @@ __attribute__((format(printf, 5, 6)))
 static int fail(struct loader *ld, const struct src *f, const char *ptr, int key,
                 const char *fmt, ...)
 {
-    char msg[512];
-    int line, col;
+    struct jsonpos_doc d = {f->path, f->pos, ld->err, ld->errlen};
     va_list ap;
-
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    jsonpos_vfail(&d, ptr, key, fmt, ap);
     va_end(ap);
-    jsonpos_find(f->pos, ptr, key, &line, &col);
-    snprintf(ld->err, ld->errlen, "%s:%d:%d: %s", f->path, line, col, msg);
     return -1;
 }
 
 static void child(char *dst, const char *parent, const char *key)
 {
-    char tok[PTR_MAX];
-    jsonpos_escape(tok, sizeof tok, key);
-    snprintf(dst, PTR_MAX, "%s/%s", parent, tok);
+    jsonpos_child(dst, PTR_MAX, parent, key);
 }
 
 static void child_index(char *dst, const char *parent, size_t i)
@@ -84,33 +78,11 @@ static void child_index(char *dst, const char *parent, size_t i)
     snprintf(dst, PTR_MAX, "%s/%zu", parent, i);
 }
 
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
-}
-
-/* Every key of obj must be in allowed; an unknown one is reported at its position with
- * the nearest valid key suggested. */
 static int check_keys(struct loader *ld, const struct src *f, const json_t *obj,
                       const char *ptr, const char *const *allowed, const char *where)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        if (in_list(key, allowed))
-            continue;
-        char at[PTR_MAX];
-        const char *near = text_nearest(key, allowed);
-        child(at, ptr, key);
-        if (near)
-            return fail(ld, f, at, 1, "unknown key \"%s\" in %s; did you mean \"%s\"?",
-                        key, where, near);
-        return fail(ld, f, at, 1, "unknown key \"%s\" in %s", key, where);
-    }
-    return 0;
+    struct jsonpos_doc d = {f->path, f->pos, ld->err, ld->errlen};
+    return jsonpos_check_keys(&d, obj, ptr, allowed, where);
 }
 
 static int opt_long(struct loader *ld, const struct src *f, const json_t *obj,

@@ -128,7 +128,8 @@ int beacon_metric_name_ok(const char *name)
         if (strcmp(name, standard[i].name) == 0)
             return 1;
     size_t n = strlen(name);
-    if (n == 0 || n > 48 || !islower((unsigned char)name[0]))
+    /* "errors" names the JS error rate in policies and queries. */
+    if (n == 0 || n > 48 || !islower((unsigned char)name[0]) || strcmp(name, "errors") == 0)
         return 0;
     for (size_t i = 1; i < n; i++)
         if (!islower((unsigned char)name[i]) && !isdigit((unsigned char)name[i])

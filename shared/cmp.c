@@ -95,50 +95,24 @@ static const char *const standard_metrics[] = {"LCP", "INP", "CLS", "FCP", "TTFB
 __attribute__((format(printf, 4, 5)))
 static int pfail(struct pfile *f, const char *ptr, int key, const char *fmt, ...)
 {
-    char msg[400];
-    int line, col;
+    struct jsonpos_doc d = {f->path, f->pos, f->err, f->errlen};
     va_list ap;
-
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    jsonpos_vfail(&d, ptr, key, fmt, ap);
     va_end(ap);
-    jsonpos_find(f->pos, ptr, key, &line, &col);
-    snprintf(f->err, f->errlen, "%s:%d:%d: %s", f->path, line, col, msg);
     return -1;
 }
 
 static void child(char *dst, const char *parent, const char *key)
 {
-    char tok[PTR_MAX];
-    jsonpos_escape(tok, sizeof tok, key);
-    snprintf(dst, PTR_MAX, "%s/%s", parent, tok);
-}
-
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
+    jsonpos_child(dst, PTR_MAX, parent, key);
 }
 
 static int check_keys(struct pfile *f, const json_t *obj, const char *ptr,
                       const char *const *allowed, const char *where)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        if (in_list(key, allowed))
-            continue;
-        char at[PTR_MAX];
-        const char *near = text_nearest(key, allowed);
-        child(at, ptr, key);
-        if (near)
-            return pfail(f, at, 1, "unknown key \"%s\" in %s; did you mean \"%s\"?", key,
-                         where, near);
-        return pfail(f, at, 1, "unknown key \"%s\" in %s", key, where);
-    }
-    return 0;
+    struct jsonpos_doc d = {f->path, f->pos, f->err, f->errlen};
+    return jsonpos_check_keys(&d, obj, ptr, allowed, where);
 }
 
 /* Reads an optional number member of obj into *out, checking lo < v (or lo <= v with

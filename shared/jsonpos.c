@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "text.h"
 
 /* Nesting deeper than this is refused (jansson's own default limit is 2048). */
 #define JSONPOS_MAX_DEPTH 2048
@@ -225,4 +226,53 @@ void jsonpos_escape(char *dst, size_t dstlen, const char *key)
         }
     }
     dst[o] = '\0';
+}
+
+int jsonpos_vfail(const struct jsonpos_doc *d, const char *pointer, int key, const char *fmt,
+                  va_list ap)
+{
+    char msg[512];
+    int line, col;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    jsonpos_find(d->pos, pointer, key, &line, &col);
+    snprintf(d->err, d->errlen, "%s:%d:%d: %s", d->path, line, col, msg);
+    return -1;
+}
+
+int jsonpos_fail(const struct jsonpos_doc *d, const char *pointer, int key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    jsonpos_vfail(d, pointer, key, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void jsonpos_child(char *dst, size_t dstlen, const char *parent, const char *key)
+{
+    char tok[1024];
+    jsonpos_escape(tok, sizeof tok, key);
+    snprintf(dst, dstlen, "%s/%s", parent, tok);
+}
+
+int jsonpos_check_keys(const struct jsonpos_doc *d, const json_t *obj, const char *pointer,
+                       const char *const *allowed, const char *where)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        int known = 0;
+        for (const char *const *a = allowed; *a && !known; a++)
+            known = strcmp(key, *a) == 0;
+        if (known)
+            continue;
+        char at[1024];
+        const char *near = text_nearest(key, allowed);
+        jsonpos_child(at, sizeof at, pointer, key);
+        if (near)
+            return jsonpos_fail(d, at, 1, "unknown key \"%s\" in %s; did you mean \"%s\"?",
+                                key, where, near);
+        return jsonpos_fail(d, at, 1, "unknown key \"%s\" in %s", key, where);
+    }
+    return 0;
 }

@@ -9,6 +9,8 @@
 #ifndef VIGIL_JSONPOS_H
 #define VIGIL_JSONPOS_H
 
+#include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 struct jsonpos;
@@ -28,5 +30,29 @@ int jsonpos_find(const struct jsonpos *p, const char *pointer, int key, int *lin
 /* Appends to dst (size dstlen, always NUL-terminated) the pointer token of an object key,
  * escaping '~' as "~0" and '/' as "~1". */
 void jsonpos_escape(char *dst, size_t dstlen, const char *key);
+
+/* A JSON file being checked: its name, its position index, and where a message goes. */
+struct jsonpos_doc {
+    const char *path;
+    const struct jsonpos *pos;
+    char *err;
+    size_t errlen;
+};
+
+/* Writes "PATH:LINE:COL: message" for the value (with key != 0, the key) at pointer into
+ * d->err. Returns -1, so that a checker can `return jsonpos_fail(...)`. */
+int jsonpos_fail(const struct jsonpos_doc *d, const char *pointer, int key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int jsonpos_vfail(const struct jsonpos_doc *d, const char *pointer, int key, const char *fmt,
+                  va_list ap);
+
+/* Writes parent's pointer extended by an object key into dst. */
+void jsonpos_child(char *dst, size_t dstlen, const char *parent, const char *key);
+
+/* Every key of obj must be in allowed (NULL-terminated): the first that is not is
+ * reported at its position, "unknown key "x" in WHERE; did you mean "y"?" with the
+ * nearest valid key when one is close. Returns 0 or -1. */
+int jsonpos_check_keys(const struct jsonpos_doc *d, const json_t *obj, const char *pointer,
+                       const char *const *allowed, const char *where);
 
 #endif

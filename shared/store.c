@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "buf.h"
+#include "stats.h"
 
 /* Each entry moves the schema from version i to i + 1 (PRAGMA user_version). */
 static const char *const migrations[] = {
@@ -431,47 +432,12 @@ int store_metric_values(struct store *s, const char *app, const char *version,
                         const char *metric, long long since_ms, long long until_ms,
                         double **values, size_t *n, char *err, size_t errlen)
 {
-    sqlite3_stmt *q;
-    size_t cap = 1024, count = 0;
-    double *v = malloc(cap * sizeof *v);
-    int rc;
-
-    *values = NULL;
-    *n = 0;
-    if (!v)
+    long long *times;
+    if (store_metric_points(s, app, version, metric, since_ms, until_ms, &times, values, n,
+                            err, errlen) < 0)
         return -1;
-    if (sqlite3_prepare_v2(s->db,
-            "SELECT value FROM metrics WHERE app = ? AND name = ? AND version = ?"
-            " AND received >= ? AND received < ? ORDER BY value", -1, &q, NULL) != SQLITE_OK) {
-        free(v);
-        return db_error(s, "querying metrics", err, errlen);
-    }
-    sqlite3_bind_text(q, 1, app, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, metric, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, version, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 4, since_ms);
-    sqlite3_bind_int64(q, 5, until_ms);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (count == cap) {
-            double *bigger = realloc(v, 2 * cap * sizeof *v);
-            if (!bigger) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            v = bigger;
-            cap *= 2;
-        }
-        v[count++] = sqlite3_column_double(q, 0);
-    }
-    if (rc != SQLITE_DONE) {
-        db_error(s, "querying metrics", err, errlen);
-        sqlite3_finalize(q);
-        free(v);
-        return -1;
-    }
-    sqlite3_finalize(q);
-    *values = v;
-    *n = count;
+    free(times);
+    stats_sort(*values, *n);
     return 0;
 }
 
