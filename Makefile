@@ -45,7 +45,8 @@ all: $(BIN)/probe $(BIN)/collector $(UNIT_BIN) web/dist/vigil.js
 
 # The beacon: esbuild through npm (web/README.md). npm ci runs in scripts/setup; here
 # too if node_modules is missing, so that a plain `make` works after a fresh clone.
-WEB_SRC := $(wildcard web/src/*.js) web/build.mjs web/package.json web/package-lock.json
+WEB_SRC := $(wildcard web/src/*.js web/src/dashboard/*) web/build.mjs web/package.json \
+           web/package-lock.json
 web/dist/vigil.js: $(WEB_SRC)
 	@[ -d web/node_modules ] || (cd web && npm ci --no-audit --no-fund)
 	cd web && npm run --silent build

@@ -428,7 +428,11 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         json_array_insert_new(json_object_get(v, "reasons"), 0, json_string(
             "the canary has sent no beacons and has no deployment marker yet: pause"));
     }
-    if (store_insert_verdict(s, app, baseline, canary, v, now, since, nb, nc, err, sizeof err) < 0)
+    /* A look that only shows the verdict (the dashboard) asks not to record it. */
+    const char *record = json_string_value(json_object_get(args, "record"));
+    if (!(record && strcmp(record, "0") == 0)
+        && store_insert_verdict(s, app, baseline, canary, v, now, since, nb, nc, err,
+                                sizeof err) < 0)
         fprintf(stderr, "collector: %s\n", err);
     *resp = v;
 out:

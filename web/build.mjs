@@ -1,8 +1,11 @@
 // Builds dist/vigil.js (IIFE, for a <script> tag), dist/vigil.mjs (ES module) and
 // dist/vigil-attribution.mjs (web-vitals' attribution build, loaded on demand), prints
-// the gzipped size of vigil.js and fails when it is over the budget.
+// the gzipped size of vigil.js and fails when it is over the budget. Then the dashboard:
+// dist/dashboard.js from src/dashboard/main.js (with uPlot), and its index.html,
+// dashboard.css, favicon.svg and uPlot's stylesheet (as uplot.css) copied beside it, so
+// that the collector serves the dashboard at /.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 // Bytes of vigil.js after gzip -9. 4000 rather than 4096, so that it holds for either
@@ -43,3 +46,24 @@ if (gz > BUDGET) {
     console.error(`build: dist/vigil.js is ${gz} bytes gzipped, over the budget of ${BUDGET}`);
     process.exit(1);
 }
+
+// The dashboard. Its own target (current Chromium and Firefox, and Safari), no budget:
+// it is loaded by the people watching a rollout, not by every visitor of the app.
+await build({
+    entryPoints: ['src/dashboard/main.js'],
+    bundle: true,
+    minify: true,
+    sourcemap: true,
+    format: 'iife',
+    target: ['chrome100', 'firefox100', 'safari15.4'],
+    logLevel: 'warning',
+    legalComments: 'eof',
+    outfile: 'dist/dashboard.js',
+});
+for (const [from, to] of [['src/dashboard/index.html', 'dist/index.html'],
+                          ['src/dashboard/dashboard.css', 'dist/dashboard.css'],
+                          ['src/dashboard/favicon.svg', 'dist/favicon.svg'],
+                          ['node_modules/uplot/dist/uPlot.min.css', 'dist/uplot.css']])
+    copyFileSync(from, to);
+const [draw, dgz] = size('dist/dashboard.js');
+console.log(`dist/dashboard.js  ${draw} bytes, ${dgz} bytes gzipped (and index.html, dashboard.css, uplot.css, favicon.svg)`);

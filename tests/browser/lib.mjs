@@ -3,7 +3,7 @@
 // Everything started here is registered for cleanup(), which a test runs in `finally`
 // and on signals, so that no collector, browser or temp folder outlives a failed run.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -96,7 +96,7 @@ export function freePort(host = '127.0.0.1') {
 /*
  * Starts `collector serve` on loopback with a database in dir and returns
  * { port, url, db, metrics(), stop() }. opts: port (default: any), allow (origins),
- * statics (folders for --static).
+ * statics (folders for --static), args (more arguments for serve).
  */
 export async function startCollector(dir, name, opts = {}) {
     const db = join(dir, `${name}.db`);
@@ -107,6 +107,7 @@ export async function startCollector(dir, name, opts = {}) {
         args.push('--allow-origin', o);
     for (const s of opts.statics || [])
         args.push('--static', s);
+    args.push(...(opts.args || []));
     const proc = spawn(join(BIN, 'collector'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     proc.stderr.on('data', (d) => (stderr += d));
@@ -143,6 +144,14 @@ export async function startCollector(dir, name, opts = {}) {
             return line ? +line.slice(sample.length + 1) : 0;
         },
     };
+}
+
+/* A folder for what a test leaves behind (screenshots): $VIGIL_TEST_OUT if set, else a new
+ * folder under the system's temp folder; never removed by cleanup(). */
+export function outputDir(prefix = 'vigil-test-out-') {
+    const dir = process.env.VIGIL_TEST_OUT || mkdtempSync(join(tmpdir(), prefix));
+    mkdirSync(dir, { recursive: true });
+    return dir;
 }
 
 /* Rows of a query, read with the sqlite3 CLI (-json) beside the running collector. */
