@@ -1,6 +1,7 @@
 #include "schedule.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
@@ -240,6 +241,9 @@ static void *job_main(void *arg)
             next = next_start(sc, next);
     }
     sc->due[jb->idx] = next;
+    /* OpenSSL keeps state per thread (its random generator, its error queue); it is
+     * freed here, before the scheduler may see no run in flight and end the process. */
+    OPENSSL_thread_stop();
     sc->running[jb->idx] = 0;
     sc->active--;
     pthread_cond_broadcast(&sc->changed);
