@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.environ.get("VIGIL_ROOT") or os.path.join(HERE, "..", ".."))
@@ -356,6 +357,189 @@ def make_cert(directory, days, names=("localhost",), ips=("127.0.0.1",), stem=""
     if p.returncode != 0:
         raise RuntimeError("openssl failed: %s" % p.stderr.decode("utf-8", "replace"))
     return cert, key
+
+
+# ---------------------------------------------------------------- collector process
+
+COLLECTOR = os.path.join(os.environ.get("VIGIL_BIN") or os.path.join(ROOT, "bin"), "collector")
+if not os.path.exists(COLLECTOR):
+    _alt = os.path.abspath(os.path.join(HERE, "..", "..", "bin", "collector"))
+    if os.path.exists(_alt):
+        COLLECTOR = _alt
+SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+             "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
+_all_collectors = []
+
+
+class Collector:
+    """bin/collector serve on 127.0.0.1 (port 0: ephemeral, or a given port for a restart on
+    the same port); its own temp dir unless `directory` is given; stopped at exit whatever
+    happens. Each start() logs to a new file (self.logs; self.log is the latest)."""
+
+    def __init__(self, args=(), db=None, directory=None, name="collector", port=0):
+        self.dir = directory or tempdir("vigil-coll-")
+        self.db = db or os.path.join(self.dir, "vigil.db")
+        self.args = list(args)
+        self.name = name
+        self.listen_port = port
+        self.proc = None
+        self.logs = []
+        self.port = None
+        _cleanups.append(self.kill_quietly)  # stopped before its temp dir goes
+        _all_collectors.append(self)
+        self.start()
+
+    @property
+    def log(self):
+        return self.logs[-1] if self.logs else None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        n = len(self.logs)
+        port_file = os.path.join(self.dir, "%s.%d.port" % (self.name, n))
+        log = os.path.join(self.dir, "%s.%d.log" % (self.name, n))
+        try:
+            os.unlink(port_file)
+        except OSError:
+            pass
+        self.logs.append(log)
+        cmd = [COLLECTOR, "serve", "--db", self.db, "--listen", "127.0.0.1:%d" % self.listen_port,
+               "--port-file", port_file] + self.args
+        with open(log, "w") as f:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=f)
+        self.port = self._wait_port(port_file)
+
+    def _wait_port(self, port_file, timeout=10):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s: %s" % (self.name, self.proc.returncode,
+                                                             read_text(self.log)[-500:]))
+            text = read_text(port_file).strip()
+            if text.isdigit() and int(text) > 0:
+                if text == last:  # read twice the same: written whole
+                    return int(text)
+                last = text
+            time.sleep(0.02)
+        raise RuntimeError("%s did not write its port within %ds" % (self.name, timeout))
+
+    def restart(self):
+        self.start()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop_timed(self, timeout=5):
+        """SIGTERM, then SIGKILL after timeout. Returns (exit code, seconds, killed)."""
+        if self.proc is None:
+            return None, 0.0, False
+        start = time.monotonic()
+        if self.proc.poll() is not None:
+            return self.proc.returncode, 0.0, False
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+        except OSError:
+            pass
+        try:
+            rc = self.proc.wait(timeout=timeout)
+            return rc, time.monotonic() - start, False
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            return self.proc.returncode, time.monotonic() - start, True
+
+    def stop(self, timeout=5):
+        """SIGTERM, then SIGKILL after timeout. Returns the exit code (None when killed)."""
+        rc, _, killed = self.stop_timed(timeout)
+        return None if killed else rc
+
+    def kill9(self):
+        if self.alive():
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def kill_quietly(self):
+        try:
+            self.stop(timeout=3)
+        except Exception:
+            pass
+
+    def log_text(self):
+        return "".join(read_text(p) for p in self.logs)
+
+
+def collector_sanitizer_reports(collectors=None):
+    """One line per collector whose logs hold a sanitizer report."""
+    reports = []
+    for c in _all_collectors if collectors is None else collectors:
+        text = c.log_text()
+        for marker in SANITIZER:
+            i = text.find(marker)
+            if i >= 0:
+                reports.append("%s: %s" % (c.name, text[i:i + 300]))
+                break
+    return reports
+
+
+# ---------------------------------------------------------------- HTTP helpers
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case names
+        self.body = body
+
+    def header(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
+    def json(self):
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def brief(self):
+        return "status %s, headers %s, body %r" % (self.status, self.headers, self.body[:300])
+
+
+def request(port, method, path, body=None, headers=None, timeout=10, conn=None):
+    """One HTTP request to 127.0.0.1:port (or on conn); body is str, bytes, None or an
+    object (dumped as JSON). Returns a Resp."""
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif body is not None and not isinstance(body, bytes):
+            body = json.dumps(body).encode("utf-8")
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+    finally:
+        if own:
+            conn.close()
+
+
+def get(port, path, timeout=15, **params):
+    """GET path?params (URL-encoded); a Resp."""
+    q = urllib.parse.urlencode(params)
+    return request(port, "GET", path + ("?" + q if q else ""), timeout=timeout)
+
 
 
 def finish():

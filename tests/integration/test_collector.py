@@ -25,13 +25,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import check, diag, read_text, run_group, tempdir  # noqa: E402
-
-COLLECTOR = os.path.join(os.environ.get("VIGIL_BIN") or os.path.join(harness.ROOT, "bin"), "collector")
-if not os.path.exists(COLLECTOR):
-    _alt = os.path.abspath(os.path.join(harness.HERE, "..", "..", "bin", "collector"))
-    if os.path.exists(_alt):
-        COLLECTOR = _alt
+from harness import check, diag, run_group, tempdir  # noqa: E402
+from harness import COLLECTOR, Collector, _all_collectors, request  # noqa: E402
 
 # Generous per-client limits for every collector that is not about rate limiting:
 # all test traffic comes from 127.0.0.1, one client for the limiter.
@@ -48,137 +43,9 @@ UA_SAFARI_IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Appl
 UA_HEADLESS = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                "HeadlessChrome/126.0.0.0 Safari/537.36")
 UA_GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-             "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
-
-_all_collectors = []
-
-
-# ---------------------------------------------------------------- collector process
-
-class Collector:
-    """bin/collector serve on 127.0.0.1:<ephemeral>; stopped at exit whatever happens."""
-
-    def __init__(self, args=(), db=None, directory=None, name="collector"):
-        self.dir = directory or tempdir("vigil-coll-")
-        self.db = db or os.path.join(self.dir, "vigil.db")
-        self.args = list(args)
-        self.name = name
-        self.proc = None
-        self.logs = []
-        self.port = None
-        self.start()
-        harness._cleanups.append(self.kill_quietly)  # stopped before its temp dir goes
-        _all_collectors.append(self)
-
-    def start(self):
-        n = len(self.logs)
-        port_file = os.path.join(self.dir, "port.%d" % n)
-        log = os.path.join(self.dir, "stderr.%d.log" % n)
-        self.logs.append(log)
-        cmd = [COLLECTOR, "serve", "--db", self.db, "--listen", "127.0.0.1:0",
-               "--port-file", port_file] + self.args
-        with open(log, "w") as f:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=f)
-        self.port = self._wait_port(port_file)
-
-    def _wait_port(self, port_file, timeout=10):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s exited with %s: %s" % (self.name, self.proc.returncode,
-                                                             read_text(self.logs[-1])[-500:]))
-            text = read_text(port_file).strip()
-            if text.isdigit() and int(text) > 0:
-                if text == last:  # read twice the same: written whole
-                    return int(text)
-                last = text
-            time.sleep(0.02)
-        raise RuntimeError("%s did not write its port within %ds" % (self.name, timeout))
-
-    def restart(self):
-        self.start()
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout=5):
-        """SIGTERM, then SIGKILL after timeout. Returns (exit code, seconds, killed)."""
-        if self.proc is None:
-            return None, 0.0, False
-        start = time.monotonic()
-        if self.proc.poll() is not None:
-            return self.proc.returncode, 0.0, False
-        try:
-            self.proc.send_signal(signal.SIGTERM)
-        except OSError:
-            pass
-        try:
-            rc = self.proc.wait(timeout=timeout)
-            return rc, time.monotonic() - start, False
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            return self.proc.returncode, time.monotonic() - start, True
-
-    def kill9(self):
-        if self.alive():
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def kill_quietly(self):
-        try:
-            self.stop(timeout=3)
-        except Exception:
-            pass
-
-    def log_text(self):
-        return "".join(read_text(p) for p in self.logs)
 
 
 # ---------------------------------------------------------------- HTTP helpers
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers  # lower-case names
-        self.body = body
-
-    def header(self, name, default=None):
-        return self.headers.get(name.lower(), default)
-
-    def json(self):
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            return None
-
-    def brief(self):
-        return "status %s, headers %s, body %r" % (self.status, self.headers, self.body[:200])
-
-
-def request(port, method, path, body=None, headers=None, timeout=10, conn=None):
-    own = conn is None
-    if own:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        data = r.read()
-        return Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
-    finally:
-        if own:
-            conn.close()
-
 
 def post(port, payload, ctype="application/json", headers=None, timeout=10, conn=None):
     """POST /v1/rum; payload is an object (dumped as JSON), a str or bytes."""
@@ -1103,7 +970,7 @@ def test_sigkill_durability():
     r = post(c.port, b)
     check("durability: the restarted collector stores new beacons",
           r.status == 204 and pv_count(c.db, app, b["pv"]) == 1, r.brief())
-    rc, took, killed = c.stop()
+    rc, took, killed = c.stop_timed()
     check("durability: the restarted collector stops on SIGTERM with 0", rc == 0 and not killed,
           (rc, took, killed))
 
@@ -1326,7 +1193,7 @@ def _pipeline(label, n, make_request, expect_status):
             stored = [pv_count(c.db, app, pv) for pv in pvs]
             check("pipelining %s: every beacon stored once" % label, stored == [1] * len(pvs), stored)
     finally:
-        rc, took, killed = c.stop(timeout=5)
+        rc, took, killed = c.stop_timed(timeout=5)
         check("after pipelining %s: the collector stops on SIGTERM (exit 0, not killed)" % label,
               rc == 0 and not killed, "exit %s after %.1fs, SIGKILL needed: %s" % (rc, took, killed))
 
@@ -1380,7 +1247,7 @@ def test_tls():
         check("https: every pipelined beacon stored once",
               [pv_count(c.db, app, x["pv"]) for x in reqs] == [1, 1, 1])
     finally:
-        rc, took, killed = c.stop(timeout=5)
+        rc, took, killed = c.stop_timed(timeout=5)
         check("https collector stops on SIGTERM", rc == 0 and not killed, (rc, took, killed))
 
 
@@ -1413,7 +1280,7 @@ def main():
         run_group(test_cors, main_c)
         run_group(test_dedupe_and_ua, main_c)
         run_group(test_stats, main_c)
-        rc, took, killed = main_c.stop()
+        rc, took, killed = main_c.stop_timed()
         check("main collector: SIGTERM at rest exits 0", rc == 0 and not killed, (rc, took, killed))
     run_group(test_country_header)
     run_group(test_rate_limits)
@@ -1427,14 +1294,7 @@ def main():
 
     for c in _all_collectors:
         c.kill_quietly()
-    reports = []
-    for c in _all_collectors:
-        text = c.log_text()
-        for marker in SANITIZER:
-            i = text.find(marker)
-            if i >= 0:
-                reports.append("%s: %s" % (c.name, text[i:i + 300]))
-                break
+    reports = harness.collector_sanitizer_reports()
     check("no collector printed a sanitizer report", not reports, reports[:2])
     diag("collector tests took %.1fs" % (time.monotonic() - t_start))
     return harness.finish()

@@ -12,6 +12,7 @@ Prints TAP-style `ok - ...` / `not ok - ...` lines; exits 1 when any check faile
 Run: cd /work/main && VIGIL_ROOT=$PWD VIGIL_BIN=$PWD/bin python3 tests/integration/test_comparator.py
 """
 
+import functools
 import http.client
 import json
 import math
@@ -19,136 +20,25 @@ import os
 import random
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, diag, read_text, run_group, run_probe, tempdir  # noqa: E402
-
-COLLECTOR = os.path.join(os.environ.get("VIGIL_BIN") or os.path.join(harness.ROOT, "bin"), "collector")
-if not os.path.exists(COLLECTOR):
-    _alt = os.path.abspath(os.path.join(harness.HERE, "..", "..", "bin", "collector"))
-    if os.path.exists(_alt):
-        COLLECTOR = _alt
+from harness import COLLECTOR, Collector, get  # noqa: E402
 
 # Generous per-client limits: all test traffic comes from 127.0.0.1, one limiter client.
 FAST = ["--rate", "100000", "--burst", "100000"]
-SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-             "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
-_all_collectors = []
-
-
-# ---------------------------------------------------------------- collector process
-
-class Collector:
-    """bin/collector serve on 127.0.0.1:<ephemeral>; stopped at exit whatever happens."""
-
-    def __init__(self, args=(), db=None, directory=None, name="collector"):
-        self.dir = directory or tempdir("vigil-cmp-")
-        self.db = db or os.path.join(self.dir, "vigil.db")
-        self.args = list(args)
-        self.name = name
-        self.log = os.path.join(self.dir, "stderr.log")
-        port_file = os.path.join(self.dir, "port")
-        cmd = [COLLECTOR, "serve", "--db", self.db, "--listen", "127.0.0.1:0",
-               "--port-file", port_file] + self.args
-        with open(self.log, "w") as f:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=f)
-        harness._cleanups.append(self.kill_quietly)  # stopped before its temp dir goes
-        _all_collectors.append(self)
-        self.port = self._wait_port(port_file)
-
-    def _wait_port(self, port_file, timeout=10):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s exited with %s: %s" % (self.name, self.proc.returncode,
-                                                             read_text(self.log)[-500:]))
-            text = read_text(port_file).strip()
-            if text.isdigit() and int(text) > 0:
-                if text == last:
-                    return int(text)
-                last = text
-            time.sleep(0.02)
-        raise RuntimeError("%s did not write its port within %ds" % (self.name, timeout))
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def stop(self, timeout=5):
-        if self.proc.poll() is not None:
-            return self.proc.returncode
-        try:
-            self.proc.send_signal(signal.SIGTERM)
-        except OSError:
-            pass
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            return None
-
-    def kill_quietly(self):
-        try:
-            self.stop(timeout=3)
-        except Exception:
-            pass
 
 
 # ---------------------------------------------------------------- HTTP and CLI helpers
 
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self):
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            return None
-
-    def text(self):
-        return self.body.decode("utf-8", "replace")
-
-    def brief(self):
-        return "status %s, body %r" % (self.status, self.body[:300])
-
-
-def request(port, method, path, body=None, headers=None, timeout=15, conn=None):
-    own = conn is None
-    if own:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        elif body is not None and not isinstance(body, bytes):
-            body = json.dumps(body).encode("utf-8")
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        data = r.read()
-        return Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
-    finally:
-        if own:
-            conn.close()
-
-
-def get(port, path, **params):
-    q = urllib.parse.urlencode(params)
-    return request(port, "GET", path + ("?" + q if q else ""))
+# This file's requests wait up to 15 s (the harness default is 10 s).
+request = functools.partial(harness.request, timeout=15)
 
 
 def urllib_post(url, data, headers):
@@ -904,14 +794,7 @@ def main():
 
     rc = ctx.c.stop()
     check("collector: SIGTERM exits 0", rc == 0, rc)
-    reports = []
-    for c in _all_collectors:
-        text = read_text(c.log)
-        for marker in SANITIZER:
-            i = text.find(marker)
-            if i >= 0:
-                reports.append("%s: %s" % (c.name, text[i:i + 300]))
-                break
+    reports = harness.collector_sanitizer_reports()
     check("no collector printed a sanitizer report", not reports, reports[:2])
     diag("comparator tests took %.1fs" % (time.monotonic() - t_start))
     return harness.finish()

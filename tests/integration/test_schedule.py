@@ -14,7 +14,6 @@ Run: cd /work/main && VIGIL_ROOT=$PWD VIGIL_BIN=$PWD/bin python3 tests/integrati
 """
 
 import datetime
-import http.client
 import json
 import os
 import secrets
@@ -27,105 +26,24 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import check, diag, read_text, run_group, tempdir  # noqa: E402
-
-COLLECTOR = os.path.join(os.environ.get("VIGIL_BIN") or os.path.join(harness.ROOT, "bin"), "collector")
-if not os.path.exists(COLLECTOR):
-    _alt = os.path.abspath(os.path.join(harness.HERE, "..", "..", "bin", "collector"))
-    if os.path.exists(_alt):
-        COLLECTOR = _alt
+from harness import check, diag, run_group, tempdir  # noqa: E402
+from harness import COLLECTOR, SANITIZER, Collector, get  # noqa: E402
 
 FAST = ["--rate", "100000", "--burst", "100000"]
-SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-             "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
 APP, VERSION, REGION = "shop", "1.2.3", "eu-west"
-_all_collectors = []
 _all_scheds = []
 
 
 # ---------------------------------------------------------------- collector
 
-class Collector:
-    """bin/collector serve; listen "127.0.0.1:0" or a given port (a restart on the same port)."""
-
-    def __init__(self, directory, db, args=(), port=0, name="collector"):
-        self.dir = directory
-        self.db = db
-        self.name = name
-        self.log = os.path.join(directory, "%s.log" % name)
-        port_file = os.path.join(directory, "%s.port" % name)
-        try:
-            os.unlink(port_file)
-        except OSError:
-            pass
-        cmd = [COLLECTOR, "serve", "--db", db, "--listen", "127.0.0.1:%d" % port,
-               "--port-file", port_file] + list(args)
-        with open(self.log, "w") as f:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=f)
-        harness._cleanups.append(self.kill_quietly)
-        _all_collectors.append(self)
-        self.port = self._wait_port(port_file)
-
-    def _wait_port(self, port_file, timeout=10):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s exited with %s: %s" % (self.name, self.proc.returncode,
-                                                             read_text(self.log)[-500:]))
-            text = read_text(port_file).strip()
-            if text.isdigit() and int(text) > 0:
-                if text == last:
-                    return int(text)
-                last = text
-            time.sleep(0.02)
-        raise RuntimeError("%s did not write its port within %ds" % (self.name, timeout))
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def stop(self, timeout=5):
-        if self.proc.poll() is not None:
-            return self.proc.returncode
-        try:
-            self.proc.send_signal(signal.SIGTERM)
-        except OSError:
-            pass
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            return None
-
-    def kill_quietly(self):
-        try:
-            self.stop(timeout=3)
-        except Exception:
-            pass
-
-
 def http_get(port, path, **params):
-    q = urllib.parse.urlencode(params)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path + ("?" + q if q else ""))
-        r = conn.getresponse()
-        data = r.read()
-        try:
-            return r.status, json.loads(data.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            return r.status, data
-    finally:
-        conn.close()
+    """(status, parsed JSON or the raw body) of GET path?params."""
+    r = get(port, path, timeout=10, **params)
+    j = r.json()
+    return r.status, (j if j is not None else r.body)
 
 
 def listed_runs(port, version=VERSION):
@@ -494,7 +412,7 @@ def test_spool(ctx):
     # the collector back on the same port and database
     t_back = time.monotonic()
     try:
-        ctx.c = Collector(ctx.dir, ctx.db, FAST + ["--probe-token-file", ctx.token_file],
+        ctx.c = Collector(FAST + ["--probe-token-file", ctx.token_file], db=ctx.db, directory=ctx.dir,
                           port=old_port, name="collector-2")
     except Exception as exc:
         check("spool: the collector restarts on the same port and database", False, exc)
@@ -734,7 +652,7 @@ def main():
                    "expect": {"status": 200}}]})
     try:
         ctx.shop = harness.Shop(version=VERSION)
-        ctx.c = Collector(ctx.dir, ctx.db, FAST + ["--probe-token-file", ctx.token_file])
+        ctx.c = Collector(FAST + ["--probe-token-file", ctx.token_file], db=ctx.db, directory=ctx.dir)
     except Exception as exc:
         check("shop and collector start", False, exc)
         return harness.finish()
@@ -749,14 +667,7 @@ def main():
 
     rc = ctx.c.stop()
     check("collector: SIGTERM exits 0", rc == 0, rc)
-    reports = []
-    for c in _all_collectors:
-        text = read_text(c.log)
-        for marker in SANITIZER:
-            i = text.find(marker)
-            if i >= 0:
-                reports.append("%s: %s" % (c.name, text[i:i + 300]))
-                break
+    reports = harness.collector_sanitizer_reports()
     check("no collector printed a sanitizer report", not reports, reports[:2])
     for s in _all_scheds:
         text = "\n".join(s.other)

@@ -27,10 +27,10 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import check, diag, read_text, run_group, run_probe, tempdir  # noqa: E402
-# The collector process and HTTP helpers live with the comparator's tests.
-from test_comparator import (COLLECTOR, FAST, SANITIZER, Collector, _all_collectors,  # noqa: E402
-                             cli_json, get, reasons_text, request)
+from harness import check, diag, run_group, run_probe, tempdir  # noqa: E402
+from harness import COLLECTOR, Collector, get  # noqa: E402
+# The CLI helpers, FAST and the 15 s request live with the comparator's tests.
+from test_comparator import FAST, cli_json, reasons_text, request  # noqa: E402
 
 PATH = "/v1/probe-runs"
 WINDOW_S = 300   # SIGN_WINDOW_S, shared/sign.h
@@ -448,14 +448,7 @@ def main():
 
     rc = ctx.c.stop()
     check("collector: SIGTERM exits 0", rc == 0, rc)
-    reports = []
-    for c in _all_collectors:
-        text = read_text(c.log)
-        for marker in SANITIZER:
-            i = text.find(marker)
-            if i >= 0:
-                reports.append("%s: %s" % (c.name, text[i:i + 300]))
-                break
+    reports = harness.collector_sanitizer_reports()
     check("no collector printed a sanitizer report", not reports, reports[:2])
     diag("signed-push tests took %.1fs" % (time.monotonic() - t_start))
     return harness.finish()
