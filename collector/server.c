@@ -314,8 +314,7 @@ static void set_body(struct pss *pss, const char *text, const char *ctype)
 }
 
 /* Decides an answer: status and, for errors, {"error": msg, "field": field}. */
-static void answer(struct server *srv, struct pss *pss, int status, const char *msg,
-                   const char *field)
+static void answer(struct pss *pss, int status, const char *msg, const char *field)
 {
     pss->status = status;
     if (msg) {
@@ -327,7 +326,6 @@ static void answer(struct server *srv, struct pss *pss, int status, const char *
         free(text);
         json_decref(j);
     }
-    (void)srv;
     lws_callback_on_writable(pss->wsi);
 }
 
@@ -335,17 +333,16 @@ static void reject(struct server *srv, struct pss *pss, int status, enum reason 
                    const char *msg, const char *field)
 {
     srv->rejected[r]++;
-    answer(srv, pss, status, msg, field);
+    answer(pss, status, msg, field);
 }
 
 /* Writes the decided response in one go: it is small, and written from WRITEABLE. */
-static int send_response(struct server *srv, struct pss *pss)
+static int send_response(struct pss *pss)
 {
     unsigned char hdr[LWS_PRE + HEADER_SPACE];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
     char num[32];
 
-    (void)srv;
     if (lws_add_http_header_status(pss->wsi, (unsigned int)pss->status, &p, end))
         return -1;
     /* 204 carries no Content-Length (RFC 9110 15.3.5), so lws's common headers, which
@@ -542,7 +539,6 @@ static void finish_rum(struct server *srv, struct pss *pss)
     char field[128], msg[256];
 
     if (pss->reject) {
-        pss->retry_after = pss->retry_after;
         reject(srv, pss, pss->reject, pss->reject_reason, pss->reject_msg, NULL);
         return;
     }
@@ -560,7 +556,7 @@ static void finish_rum(struct server *srv, struct pss *pss)
     if (pss->bot) {
         srv->bots++;
         json_decref(beacons);
-        answer(srv, pss, 204, NULL, NULL);
+        answer(pss, 204, NULL, NULL);
         return;
     }
     struct writer_item *item = calloc(1, sizeof *item);
@@ -772,7 +768,7 @@ static int signature_holds(struct server *srv, struct pss *pss)
 
 /* Answers an api call: its JSON as it is, or for Flagger's webhook 200 to allow and 403
  * to block, with the reasons as text (Flagger takes any status above 202 as "no"). */
-static void answer_call(struct server *srv, struct pss *pss, int status, const json_t *body)
+static void answer_call(struct pss *pss, int status, const json_t *body)
 {
     if (pss->flagger && status == 200) {
         const char *decision = json_string_value(json_object_get(body, "decision"));
@@ -785,13 +781,13 @@ static void answer_call(struct server *srv, struct pss *pss, int status, const j
             buf_printf(&b, "%s\n", json_string_value(r));
         set_body(pss, b.data ? b.data : "", "text/plain; charset=utf-8");
         buf_fini(&b);
-        answer(srv, pss, decision && strcmp(decision, "allow") == 0 ? 200 : 403, NULL, NULL);
+        answer(pss, decision && strcmp(decision, "allow") == 0 ? 200 : 403, NULL, NULL);
         return;
     }
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     set_body(pss, text ? text : "{}", "application/json");
     free(text);
-    answer(srv, pss, status, NULL, NULL);
+    answer(pss, status, NULL, NULL);
 }
 
 /* Hands an api call to the writer thread, which owns the database. */
@@ -1139,7 +1135,7 @@ static void collect_done(struct server *srv)
                 mark_changed(srv, json_string_value(json_object_get(args, "app")), CH_VERDICTS);
             }
             if (pss)
-                answer_call(srv, pss, d->status, d->response);
+                answer_call(pss, d->status, d->response);
             writer_item_free(d);
             d = next;
             continue;
@@ -1154,7 +1150,7 @@ static void collect_done(struct server *srv)
         }
         if (pss) {
             if (d->status == 204) {
-                answer(srv, pss, 204, NULL, NULL);
+                answer(pss, 204, NULL, NULL);
             } else {
                 pss->retry_after = 1;
                 reject(srv, pss, 503, REJ_STORE_FAILED, "could not store the beacon", NULL);
@@ -1334,7 +1330,7 @@ static int serve_static(struct server *srv, struct pss *pss, struct lws *wsi, co
         if (lws_hdr_copy(wsi, inm, sizeof inm, WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
             && strcmp(inm, pss->etag) == 0) {
             fclose(f);
-            answer(srv, pss, 304, NULL, NULL);
+            answer(pss, 304, NULL, NULL);
             return 1;
         }
         free(pss->resp);
@@ -1345,13 +1341,13 @@ static int serve_static(struct server *srv, struct pss *pss, struct lws *wsi, co
             pss->resp = NULL;
             pss->etag[0] = '\0';
             pss->cache = NULL;
-            answer(srv, pss, 500, "cannot read the file", NULL);
+            answer(pss, 500, "cannot read the file", NULL);
             return 1;
         }
         fclose(f);
         pss->resp_len = (size_t)st.st_size;
         pss->ctype = type;
-        answer(srv, pss, 200, NULL, NULL);
+        answer(pss, 200, NULL, NULL);
         return 1;
     }
     return 0;
@@ -1426,14 +1422,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             if (pss->origin[0] && !pss->origin_ok)
                 reject(srv, pss, 403, REJ_ORIGIN, "origin not allowed", NULL);
             else
-                answer(srv, pss, 204, NULL, NULL);
+                answer(pss, 204, NULL, NULL);
             return 0;
         }
         if (strcmp(uri, "/healthz") == 0 && get) {
             pss->route = R_HEALTH;
             set_body(pss, srv->draining ? "{\"status\":\"stopping\"}\n" : "{\"status\":\"ok\"}\n",
                      "application/json");
-            answer(srv, pss, srv->draining ? 503 : 200, NULL, NULL);
+            answer(pss, srv->draining ? 503 : 200, NULL, NULL);
             return 0;
         }
         if (strcmp(uri, "/metrics") == 0 && get) {
@@ -1443,7 +1439,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             metrics_text(srv, &b);
             set_body(pss, b.data ? b.data : "", "text/plain; version=0.0.4");
             buf_fini(&b);
-            answer(srv, pss, 200, NULL, NULL);
+            answer(pss, 200, NULL, NULL);
             return 0;
         }
         static const struct {
@@ -1550,7 +1546,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!pss || !pss->status)
             return 0;
-        return send_response(srv, pss);
+        return send_response(pss);
 
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
