@@ -287,7 +287,10 @@ async function main() {
     check('the LCP chart shows both versions\' latest values', summary0.includes(BASE) && summary0.includes(CANARY)
           && !summary0.includes('no data'), summary0);
 
-    // The markers.
+    // The markers. Each panel loads on its own: wait (bounded) until it is drawn.
+    await page.waitForSelector('#markers li', { timeout: 10000 }).catch(() => {});
+    await page.waitForFunction(() => [...document.querySelectorAll('.chart')]
+        .every((e) => e.dataset.markers !== undefined), null, { timeout: 10000 }).catch(() => {});
     const markers = await page.$$eval('#markers li', (l) => l.map((e) => ({ v: e.dataset.version, cls: e.className, text: e.textContent })));
     check('both deployment markers are listed', markers.some((m) => m.v == CANARY && /canary/.test(m.text))
           && markers.some((m) => m.v == BASE), markers);
@@ -305,10 +308,14 @@ async function main() {
     check('the verdict\'s reasons are listed', reasons.length >= 2 && reasons.some((r) => r.startsWith('LCP')), reasons);
     const lcpRow = await page.$eval('#verdict-metrics tr[data-metric="LCP"]', (e) => e.textContent).catch(() => '');
     check('the per-metric bounds are shown (LCP row with a change and bounds)', /[+-]\d+%.*…/.test(lcpRow), lcpRow);
+    await page.waitForSelector('#verdict-history tbody tr[data-decision]', { timeout: 10000 }).catch(() => {});
     const history = await page.$$eval('#verdict-history tbody tr[data-decision]', (l) => l.length);
     check('the verdict history lists stored verdicts', history >= 1, history);
 
-    // The probe grid: two regions, a failing cell with its details.
+    // The probe grid: two regions, a failing cell with its details. Panels load on their
+    // own, so wait (bounded) until the grid has been drawn before reading it.
+    await page.waitForSelector('#probe-grid thead th[data-region="us-east"]', { timeout: 10000 })
+        .catch(() => {});
     const regions = await page.$$eval('#probe-grid thead th[data-region]', (l) => l.map((e) => e.dataset.region));
     check('the probe grid has both regions', regions.includes('eu-west') && regions.includes('us-east'), regions);
     const cells = await page.$$eval('#probe-grid td.cell', (l) => l.map((e) => `${e.dataset.journey}/${e.dataset.region}:${e.dataset.passed}`));
@@ -336,6 +343,7 @@ async function main() {
     check('what\'s different: LCP (the worst ratio) by browser, device, country, conn and page',
           bd.metric == 'LCP' && ['browser', 'device', 'country', 'conn', 'page'].every((b) => bd.dims.includes(b)), bd);
     check('what\'s different: Safari contributes most', bd.browsers[0] == 'Safari', bd.browsers);
+    await page.waitForSelector('#new-errors tbody tr', { timeout: 10000 }).catch(() => {});
     const newErrors = await page.textContent('#new-errors');
     check('the JS error new in the canary is listed, the one the baseline had too is not',
           newErrors.includes('RangeError: cart total out of range') && !newErrors.includes('reading \'price\''), newErrors);
