@@ -533,20 +533,30 @@ static void enqueue(struct server *srv, struct pss *pss, struct writer_item *ite
     pending_add(srv, pss);
 }
 
+/* A complete body that must not be used: refused before it came (its reason was kept),
+ * or longer than max. Answers and returns 1 in those cases. */
+static int body_refused(struct server *srv, struct pss *pss, size_t max)
+{
+    char msg[96];
+    if (pss->reject) {
+        reject(srv, pss, pss->reject, pss->reject_reason, pss->reject_msg, NULL);
+        return 1;
+    }
+    if (pss->body_seen > max) {
+        snprintf(msg, sizeof msg, "body larger than %zu bytes", max);
+        reject(srv, pss, 413, REJ_TOO_LARGE, msg, NULL);
+        return 1;
+    }
+    return 0;
+}
+
 /* The body is complete: validate, and hand it to the writer. */
 static void finish_rum(struct server *srv, struct pss *pss)
 {
     char field[128], msg[256];
 
-    if (pss->reject) {
-        reject(srv, pss, pss->reject, pss->reject_reason, pss->reject_msg, NULL);
+    if (body_refused(srv, pss, BEACON_BODY_MAX))
         return;
-    }
-    if (pss->body_seen > BEACON_BODY_MAX) {
-        snprintf(msg, sizeof msg, "body larger than %d bytes", BEACON_BODY_MAX);
-        reject(srv, pss, 413, REJ_TOO_LARGE, msg, NULL);
-        return;
-    }
     json_t *beacons = beacon_parse(pss->body.data ? pss->body.data : "", pss->body.len,
                                    field, sizeof field, msg, sizeof msg);
     if (!beacons) {
@@ -806,15 +816,8 @@ static void finish_call(struct server *srv, struct pss *pss)
 {
     json_error_t je;
     char msg[256];
-    if (pss->reject) {
-        reject(srv, pss, pss->reject, pss->reject_reason, pss->reject_msg, NULL);
+    if (body_refused(srv, pss, CALL_BODY_MAX))
         return;
-    }
-    if (pss->body_seen > CALL_BODY_MAX) {
-        snprintf(msg, sizeof msg, "body larger than %d bytes", CALL_BODY_MAX);
-        reject(srv, pss, 413, REJ_TOO_LARGE, msg, NULL);
-        return;
-    }
     /* The signature covers the bytes as sent, so it is checked before they are parsed. */
     if (pss->sig && !signature_holds(srv, pss))
         return;
@@ -1516,23 +1519,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 
     case LWS_CALLBACK_HTTP_BODY:
-        if (pss->route == R_CALL) {
-            pss->body_seen += len;
-            if (pss->body_seen > 4 * (size_t)CALL_BODY_MAX)
-                return -1;
-            if (!pss->reject && buf_append(&pss->body, in, len) < 0)
-                pss->body.len = 0;
+        if (pss->route != R_RUM && pss->route != R_CALL)
             return 0;
-        }
-        if (pss->route != R_RUM) {
-            return 0;
-        }
         pss->body_seen += len;
-        if (pss->body_seen > DISCARD_MAX)
-            return -1;   /* far past any limit: stop reading, close */
-        if (!pss->reject && !pss->bot && buf_append(&pss->body, in, len) < 0)
-            pss->body.len = 0;   /* over the cap: finish_rum answers 413 */
-        else if (pss->bot && buf_append(&pss->body, in, len) < 0)
+        /* Far past any limit: stop reading and close. */
+        if (pss->body_seen > (pss->route == R_CALL ? 4 * (size_t)CALL_BODY_MAX : DISCARD_MAX))
+            return -1;
+        /* Past the buffer's cap the body is dropped; finishing answers 413. */
+        if (!pss->reject && buf_append(&pss->body, in, len) < 0)
             pss->body.len = 0;
         return 0;
 

@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.parse
@@ -549,3 +550,36 @@ def finish():
     print("# %d passed, %d failed" % (_counts["ok"], _counts["not ok"]), flush=True)
     _run_cleanups()
     return 1 if _counts["not ok"] else 0
+
+
+class JsonLog:
+    """Reads a process's stderr on a thread: JSON objects (each stamped "_t", its
+    monotonic arrival) go to events, other lines to other. Call start_log(proc)."""
+
+    def start_log(self, proc):
+        self.events = []
+        self.other = []
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self.reader.start()
+
+    def _read(self, proc):
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            with self.lock:
+                if isinstance(obj, dict):
+                    obj["_t"] = time.monotonic()
+                    self.events.append(obj)
+                else:
+                    self.other.append(line)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.events)
+
+    def of(self, event):
+        return [e for e in self.snapshot() if e.get("event") == event]

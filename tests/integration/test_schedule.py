@@ -117,14 +117,11 @@ def parse_ts(text):
             return None
 
 
-class Sched:
+class Sched(harness.JsonLog):
     """bin/probe schedule ... --log json; stderr parsed line by line in a thread."""
 
     def __init__(self, args, env, name):
         self.name = name
-        self.events = []      # parsed JSON lines, each with "_t" (monotonic arrival)
-        self.other = []       # lines that are not JSON objects
-        self.lock = threading.Lock()
         full = dict(os.environ)
         full.pop("NO_COLOR", None)
         full.update({k: str(v) for k, v in env.items()})
@@ -132,31 +129,9 @@ class Sched:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(self.cmd, cwd=harness.ROOT, env=full, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self.start_log(self.proc)
         harness._cleanups.append(self.kill_quietly)
         _all_scheds.append(self)
-
-    def _read(self):
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = None
-            with self.lock:
-                if isinstance(obj, dict):
-                    obj["_t"] = time.monotonic()
-                    self.events.append(obj)
-                else:
-                    self.other.append(line)
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.events)
-
-    def of(self, event):
-        return [e for e in self.snapshot() if e.get("event") == event]
 
     def runs(self, journey=None):
         return [e for e in self.of("run") if journey is None or e.get("journey") == journey]

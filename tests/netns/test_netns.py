@@ -269,16 +269,13 @@ class Collector:
             return None
 
 
-class ProbeHost:
+class ProbeHost(harness.JsonLog):
     """probe schedule --every 1s in one probe namespace; JSON log lines parsed in a thread."""
 
     def __init__(self, ctx, region, name):
         self.region = region
         base = ctx.base[region]
         self.name = name
-        self.events = []
-        self.other = []
-        self.lock = threading.Lock()
         ns = NS[region]
         args = ["schedule", "--every", "1s", "--push", COLLECTOR_URL, "--region", region,
                 "--app", APP, "--version", VERSION, "--var", "base=" + base,
@@ -290,29 +287,7 @@ class ProbeHost:
             env["VIGIL_TOKEN"] = ctx.token
         args.append(harness.EXAMPLES)
         self.proc = spawn(ns, [PROBE] + args, env=env, stderr_pipe=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = None
-            with self.lock:
-                if isinstance(obj, dict):
-                    obj["_t"] = time.monotonic()
-                    self.events.append(obj)
-                else:
-                    self.other.append(line)
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.events)
-
-    def of(self, event):
-        return [e for e in self.snapshot() if e.get("event") == event]
+        self.start_log(self.proc)
 
     def runs(self):
         return self.of("run")
