@@ -182,3 +182,21 @@ export async function launchChromium() {
     onCleanup(() => context.close());
     return context;
 }
+
+/* The checks both browser tests start with: Chromium, bin/collector and the web module
+ * (node_modules/DEP) are there. Returns false (after a not-ok line) when one is missing. */
+export function prerequisites(web, dep, hint) {
+    return check('chromium is installed', existsSync(CHROMIUM),
+                 `${CHROMIUM} is missing: apt-get install -y chromium`)
+        && check('bin/collector is built', existsSync(join(BIN, 'collector')), `no ${BIN}/collector: make`)
+        && check('web dependencies are installed', existsSync(join(web, 'node_modules', dep)), hint);
+}
+
+/* Builds web/ from its current source (npm run build) and returns what it printed. */
+export function buildWeb(web) {
+    try {
+        return execFileSync('npm', ['run', '--silent', 'build'], { cwd: web, encoding: 'utf8', stdio: 'pipe' });
+    } catch (e) {
+        return String(e.stdout) + String(e.stderr);
+    }
+}

@@ -4,11 +4,11 @@
 // What arrives is read back from the collectors' SQLite databases.
 //
 // Run: node tests/browser/test_beacon.mjs (cwd = repo root; VIGIL_BIN = the binaries).
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-    BIN, CHROMIUM, ROOT, check, cleanup, failures, freePort, launchChromium, note, q, sleep,
+    ROOT, buildWeb, check, cleanup, failures, freePort, launchChromium, note,
+    prerequisites, q, sleep,
     sql, startCollector, summary, tempDir, waitFor,
 } from './lib.mjs';
 
@@ -96,23 +96,11 @@ function watch(page) {
 }
 
 async function main() {
-    if (!check('chromium is installed', existsSync(CHROMIUM),
-               `${CHROMIUM} is missing: apt-get install -y chromium`))
-        return;
-    if (!check('bin/collector is built', existsSync(join(BIN, 'collector')), `no ${BIN}/collector: make`))
-        return;
-    if (!check('web dependencies are installed', existsSync(join(WEB, 'node_modules', 'web-vitals')),
-               'run scripts/setup (npm ci in web/)'))
+    if (!prerequisites(WEB, 'web-vitals', 'run scripts/setup (npm ci in web/)'))
         return;
 
     // The build under test: always the current source.
-    let out = '';
-    try {
-        out = execFileSync('npm', ['run', '--silent', 'build'], { cwd: WEB, encoding: 'utf8',
-                                                                 stdio: 'pipe' });
-    } catch (e) {
-        out = String(e.stdout) + String(e.stderr);
-    }
+    const out = buildWeb(WEB);
     const gz = +(/vigil\.js\s+\d+ bytes, (\d+) bytes gzipped/.exec(out) || [])[1];
     check(`npm run build: vigil.js ${gz} bytes gzipped, within 4000`, gz > 0 && gz <= 4000, out);
     const js = readFileSync(join(WEB, 'dist', 'vigil.js'), 'utf8');

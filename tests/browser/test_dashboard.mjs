@@ -10,11 +10,11 @@
 // VIGIL_TEST_OUT = where the screenshot goes, else a new folder under /tmp;
 // VIGIL_DASHBOARD_HOLD = seconds to keep the prepared collector up before the browser runs).
 import { randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-    BIN, CHROMIUM, ROOT, check, cleanup, failures, freePort, launchChromium, note, outputDir,
+    ROOT, buildWeb, check, cleanup, failures, freePort, launchChromium, note,
+    outputDir, prerequisites,
     sleep, startCollector, summary, tempDir, waitFor,
 } from './lib.mjs';
 
@@ -186,20 +186,10 @@ const pageState = (page) => page.evaluate(() => {
 });
 
 async function main() {
-    if (!check('chromium is installed', existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`))
-        return;
-    if (!check('bin/collector is built', existsSync(join(BIN, 'collector')), `no ${BIN}/collector: make`))
-        return;
-    if (!check('web dependencies are installed', existsSync(join(WEB, 'node_modules', 'uplot')),
-               'run npm ci in web/'))
+    if (!prerequisites(WEB, 'uplot', 'run npm ci in web/'))
         return;
 
-    let out = '';
-    try {
-        out = execFileSync('npm', ['run', '--silent', 'build'], { cwd: WEB, encoding: 'utf8', stdio: 'pipe' });
-    } catch (e) {
-        out = String(e.stdout) + String(e.stderr);
-    }
+    const out = buildWeb(WEB);
     if (!check('npm run build writes dist/index.html and dist/dashboard.js',
                /dist\/dashboard\.js\s+\d+ bytes/.test(out) && existsSync(join(WEB, 'dist', 'index.html')), out))
         return;
