@@ -345,6 +345,8 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
     struct cmp_policy policy;
     struct cmp_data data[CMP_METRICS_MAX];
     double *values[2 * CMP_METRICS_MAX];
+    struct sketch_bins bins[2 * CMP_METRICS_MAX];
+    size_t nvals[2];
     char err[512];
     long long warmup, now = wall_ms();
     const char *app, *baseline, *canary;
@@ -381,6 +383,7 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
     long long since = start < 0 ? now : start + warmup;
     memset(data, 0, sizeof data);
     memset(values, 0, sizeof values);
+    memset(bins, 0, sizeof bins);
     long long nb = 0, nc = 0;
     for (size_t i = 0; i < policy.n; i++) {
         const struct cmp_policy_metric *pm = &policy.m[i];
@@ -400,16 +403,22 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
             nc = d->canary_views > nc ? d->canary_views : nc;
         } else {
             if (load_quantile_data(s, app, baseline, pm->name, since, now, &values[2 * i],
-                                   &d->nbase, err, sizeof err) < 0
+                                   &nvals[0], err, sizeof err) < 0
                 || load_quantile_data(s, app, canary, pm->name, since, now, &values[2 * i + 1],
-                                      &d->ncanary, err, sizeof err) < 0) {
+                                      &nvals[1], err, sizeof err) < 0) {
                 status = fail_store(err, resp);
                 goto out;
             }
-            d->base = values[2 * i];
-            d->canary = values[2 * i + 1];
-            nb = (long long)d->nbase > nb ? (long long)d->nbase : nb;
-            nc = (long long)d->ncanary > nc ? (long long)d->ncanary : nc;
+            if (sketch_bins_exact(values[2 * i], nvals[0], &bins[2 * i]) < 0
+                || sketch_bins_exact(values[2 * i + 1], nvals[1], &bins[2 * i + 1]) < 0) {
+                snprintf(err, sizeof err, "out of memory");
+                status = fail_store(err, resp);
+                goto out;
+            }
+            d->base = &bins[2 * i];
+            d->canary = &bins[2 * i + 1];
+            nb = (long long)nvals[0] > nb ? (long long)nvals[0] : nb;
+            nc = (long long)nvals[1] > nc ? (long long)nvals[1] : nc;
         }
     }
     json_t *v = cmp_judge(&policy, data, policy.n, m);
@@ -436,8 +445,10 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         fprintf(stderr, "collector: %s\n", err);
     *resp = v;
 out:
-    for (size_t i = 0; i < 2 * CMP_METRICS_MAX; i++)
+    for (size_t i = 0; i < 2 * CMP_METRICS_MAX; i++) {
         free(values[i]);
+        sketch_bins_fini(&bins[i]);
+    }
     return status;
 }
 
