@@ -193,6 +193,17 @@ def main():
           not Live(port2).status.startswith("HTTP/1.1 101"))
     check("--read-token-file: /v1/live with ?token= upgrades",
           Live(port2, "?token=" + "r" * 32).status.startswith("HTTP/1.1 101"))
+    st, _ = get(port2, "/v1/apps?token=" + "r" * 32)
+    check("--read-token-file: /v1/apps with ?token= 200", st == 200, st)
+    # A right prefix is not the token: a wrong tail, a prefix alone, the token with more.
+    for name, wrong in (("the token with its last character wrong", "r" * 31 + "x"),
+                        ("the token's first half with a wrong second half", "r" * 16 + "x" * 16),
+                        ("the token without its last character", "r" * 31),
+                        ("the token followed by one more character", "r" * 33)):
+        st, _ = get(port2, "/v1/apps", {"Authorization": "Bearer " + wrong})
+        check("--read-token-file: as a bearer token, %s is 401" % name, st == 401, st)
+        st, _ = get(port2, "/v1/apps?token=" + wrong)
+        check("--read-token-file: as ?token=, %s is 401" % name, st == 401, st)
     p2.terminate()
     p2.wait(5)
     return harness.finish()
