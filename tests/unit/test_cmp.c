@@ -684,39 +684,46 @@ static void test_min_sample_edge(void)
 
 /*
  * alpha is split over the bounds of the metrics compared, alpha / (2 x metrics compared),
- * and a metric without baseline data is not compared. With LCP and FCP compared (INP has
- * an entry but no values), each bound is at 0.05 / 4 = 0.0125, where the DKW radius for
- * n = 1000 is 0.09107959227304306 (scipy-checked table above): the p75 bounds of 1..1000
- * are the order statistics ceil(1000 x 0.6589) = 659 and ceil(1000 x 0.8411) = 842. So
- * identical versions are ready exactly when 842 <= (1 + d) 659: a tolerance a hair above
- * 842 / 659 - 1 promotes, a hair below pauses. Any other split (0.025, or 0.05 / 6 with INP
- * counted) moves the edge.
+ * and a metric without baseline data is not compared. With LCP, FCP and TTFB compared (INP
+ * has an entry but no baseline values), each bound is at 0.05 / 6, where the p75 bounds of
+ * 1..1000 are the order statistics 658 and 843:
+ *
+ *   /usr/bin/python3 -c '
+ *   import math
+ *   a = 0.05 / 6; e = 0.85*math.sqrt((math.log(math.log(math.e*1000)) + 0.8*math.log(1612/a))/1000)
+ *   print(e, math.ceil(1000*(0.75 - e)), math.ceil(1000*(0.75 + e)))'
+ *   0.09235719225436795 658 843
+ *
+ * So identical versions are ready exactly when 843 <= (1 + d) 658: a tolerance a hair above
+ * 843 / 658 - 1 promotes, a hair below pauses. Any other split (0.05 / 5, 0.05 / 3, or
+ * 0.05 / 8 with INP counted) moves the edge.
  */
 static void test_bonferroni_edge(void)
 {
-    static const char *const names[] = {"LCP", "FCP", "INP"};
-    double *v1000 = ladder(1000, 1), edge = 842.0 / 659.0 - 1;
+    static const char *const names[] = {"LCP", "FCP", "TTFB", "INP"};
+    double *v1000 = ladder(1000, 1), edge = 843.0 / 658.0 - 1;
     struct cmp_policy p;
-    struct cmp_data d[3];
+    struct cmp_data d[4];
     json_t *v;
 
     d[0] = qdata("LCP", v1000, 1000, v1000, 1000);
     d[1] = qdata("FCP", v1000, 1000, v1000, 1000);
-    d[2] = qdata("INP", NULL, 0, v1000, 1000);
-    edge_policy(&p, names, 3, edge + 1e-9, 1000);
-    v = cmp_judge(&p, d, 3, CMP_SEQUENTIAL);
+    d[2] = qdata("TTFB", v1000, 1000, v1000, 1000);
+    d[3] = qdata("INP", NULL, 0, v1000, 1000);
+    edge_policy(&p, names, 4, edge + 1e-9, 1000);
+    v = cmp_judge(&p, d, 4, CMP_SEQUENTIAL);
     show(v);
     const json_t *m = metric(v, "LCP");
-    CHECK(json_number_value(json_object_get(v, "alpha_per_bound")) == 0.0125
-          && jnum_at(m, "baseline", "lower") == 659 && jnum_at(m, "baseline", "upper") == 842
-          && jnum_at(m, "canary", "lower") == 659 && jnum_at(m, "canary", "upper") == 842,
-          "two metrics compared (INP has no baseline values): each bound at 0.05 / 4, p75"
-          " bounds of 1..1000 [659, 842]");
+    CHECK(json_number_value(json_object_get(v, "alpha_per_bound")) == 0.05 / 6
+          && jnum_at(m, "baseline", "lower") == 658 && jnum_at(m, "baseline", "upper") == 843
+          && jnum_at(m, "canary", "lower") == 658 && jnum_at(m, "canary", "upper") == 843,
+          "three metrics compared (INP has no baseline values): each bound at 0.05 / 6, p75"
+          " bounds of 1..1000 [658, 843]");
     CHECK(strcmp(jstr(v, "decision"), "promote") == 0 && strcmp(result(v, "INP"), "no data") == 0,
-          "a tolerance just above 842 / 659 - 1 promotes");
+          "a tolerance just above 843 / 658 - 1 promotes");
     json_decref(v);
-    edge_policy(&p, names, 3, edge - 1e-9, 1000);
-    v = cmp_judge(&p, d, 3, CMP_SEQUENTIAL);
+    edge_policy(&p, names, 4, edge - 1e-9, 1000);
+    v = cmp_judge(&p, d, 4, CMP_SEQUENTIAL);
     CHECK(strcmp(jstr(v, "decision"), "pause") == 0 && strcmp(result(v, "LCP"), "pause") == 0,
           "and just below it pauses");
     json_decref(v);
