@@ -22,6 +22,8 @@
 #define SKETCH_MIN_VALUE 1e-6       /* smaller positive values count as zeros */
 #define SKETCH_MAX_VALUE 1e12       /* larger values are refused */
 #define SKETCH_BLOB_MAX (64 * 1024) /* bytes of one encoded sketch */
+#define SKETCH_INDEX_MIN (-690)     /* sketch_index(SKETCH_MIN_VALUE) */
+#define SKETCH_INDEX_MAX 1382       /* sketch_index(SKETCH_MAX_VALUE) */
 
 struct sketch {
     long long zeros;            /* values 0 (and below SKETCH_MIN_VALUE) */
