@@ -171,7 +171,7 @@ const loaders = {
         if (!current())
             return;
         data.verdict = v;
-        renderVerdict(v);
+        renderVerdict(v, new Map(data.versions.map((x) => [x.version, x.pageviews])));
         if (!state.metric) {
             const worst = worstMetric(v) || 'LCP';
             if (worst != $('breakdown-metric').value) {

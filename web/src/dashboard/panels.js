@@ -42,19 +42,37 @@ function changeCells(m) {
             h('td', { class: 'num' }, boundsText), h('td', { class: 'num' }, tol)];
 }
 
-export function renderVerdict(v) {
+/*
+ * The verdict of /v1/verdict. views: page views sent so far by version (/v1/versions),
+ * for the warm-up: until window.from (the canary's latest marker or first beacon plus
+ * the warm-up) nothing is compared, and the comparator's reasons ("no metric has
+ * baseline data") would say the wrong thing.
+ */
+export function renderVerdict(v, views = new Map()) {
     const d = v.decision || 'pause';
+    const w = v.window || {};
+    const from = w.from_ms ?? toMs(w.from), to = w.to_ms ?? toMs(w.to);
+    const warming = w.canary_seen !== false && from != null && to != null && from > to;
     const el = document.getElementById('verdict-decision');
-    el.textContent = DECISION_TEXT[d] || d;
+    el.textContent = warming ? 'warming up' : DECISION_TEXT[d] || d;
     el.className = `decision ${d}`;
     el.dataset.decision = d;
+    el.dataset.warming = String(warming);
     fill('verdict-pair', `${v.canary} against ${v.baseline}`,
          v.policy ? h('span', { class: 'tag' }, v.policy) : null,
          v.method ? h('span', { class: 'tag' }, v.method) : null);
-    const w = v.window || {};
-    fill('verdict-window', w.from ? `window ${fmtTime(toMs(w.from))} – ${fmtTime(toMs(w.to))}`
-        + (w.warmup_s ? ` (after a ${Math.round(w.warmup_s / 60)} min warm-up)` : '') : '');
-    fill('verdict-reasons', (v.reasons || []).map((r, i) => h('li', { class: i == 0 ? 'summary' : null }, r)));
+    const warmup = w.warmup_s ? `a ${+(w.warmup_s / 60).toFixed(1)} min warm-up` : 'no warm-up';
+    const win = document.getElementById('verdict-window');
+    win.dataset.warming = String(warming);
+    fill(win, from == null || to == null ? ''
+        : warming ? `warming up until ${fmtTime(from)} (${warmup} from ${fmtTime(from - w.warmup_s * 1000)}); `
+            + `then the window runs from ${fmtTime(from)} to now`
+        : from < to ? `window ${fmtTime(from)} – ${fmtTime(to)} (after ${warmup})` : '');
+    const sofar = (version) => `${version} ${fmtCount(views.get(version) || 0)}`;
+    fill('verdict-reasons', warming
+        ? [h('li', { class: 'summary' }, `warming up until ${fmtTime(from)}: nothing is compared before then`),
+           h('li', null, `page views so far: baseline ${sofar(v.baseline)}, canary ${sofar(v.canary)}`)]
+        : (v.reasons || []).map((r, i) => h('li', { class: i == 0 ? 'summary' : null }, r)));
     const rows = (v.metrics || []).map((m) =>
         h('tr', { dataset: { metric: m.name, result: m.result || '' } },
           h('th', { scope: 'row' }, m.name, m.critical ? h('span', { class: 'tag' }, 'critical') : null,
