@@ -3,7 +3,7 @@
 //
 // State lives in the page's fragment (#app=shop&baseline=1.2.2&canary=1.2.3&q=p95&since=6h,
 // plus token=... for a collector with --read-token-file), so a view can be shared as a link.
-import { ApiError, Live, get, setToken } from './api.js';
+import { ApiError, Live, get, getText, setToken } from './api.js';
 import { Chart } from './charts.js';
 import { METRICS, METRIC_TITLE, durationSeconds, fill, fmtCount, fmtTime, h, toMs } from './format.js';
 import {
@@ -13,6 +13,7 @@ import {
 
 const QUANTILES = ['p50', 'p75', 'p95', 'p99'];
 const RANGES = { '15m': 15, '1h': 60, '6h': 300, '24h': 900, '7d': 3600 };  // since -> step (s)
+const REFUSED_EVERY_MS = 30000;  // how often /metrics is read for beacons refused for their origin
 const VERDICT_MIN_MS = 10000;  // a verdict reads every sample: live refetches at most this often
 const LIVE_DEBOUNCE_MS = 250;
 
@@ -219,6 +220,23 @@ const loaders = {
         if (failed)
             throw failed;
     }),
+
+    // Beacon requests refused for their origin, from the collector's /metrics (all apps,
+    // since it started): a site missing from --allow-origin sends nothing else visible.
+    // A collector whose /metrics cannot be read shows nothing.
+    refused: async () => {
+        const text = await getText('/metrics');
+        const m = text && /^vigil_beacon_requests_rejected_total\{reason="origin"\} (\d+(?:\.\d+)?(?:e\+?\d+)?)$/m.exec(text);
+        const n = m ? Math.round(+m[1]) : 0;
+        const el = $('refused');
+        el.hidden = !n;
+        el.dataset.count = String(n);
+        el.textContent = `${n == 1 ? '1 beacon request was refused for its origin'
+            : `${fmtCount(n)} beacon requests were refused for their origin`} since the collector started`;
+        el.title = 'vigil_beacon_requests_rejected_total{reason="origin"} in /metrics, all apps, since the collector'
+            + ' started: is the site\'s origin in collector serve --allow-origin?';
+        vigil.loads.refused = (vigil.loads.refused || 0) + 1;
+    },
 
     errors: () => guarded('errors-panel', 'errors', 'all', async (current) => {
         if (!bothVersions())
@@ -490,6 +508,7 @@ window.addEventListener('pageshow', (e) => {
         request(ALL);
     }
 });
+setInterval(() => { if (state.app) request(['refused']); }, REFUSED_EVERY_MS);
 // Relative times ("12 s ago") in the probe grid move on without a refetch.
 setInterval(() => { if (data.probes.length && !document.hidden) drawProbes(); }, 15000);
 start();
