@@ -144,41 +144,50 @@ const stepTotal = (s) => (s.timings_ms && typeof s.timings_ms.total == 'number' 
 
 export const regionName = (r) => (r ? r : '(no region)');
 
-export function renderProbeGrid(results, selected, onPick) {
-    const regions = [...new Set(results.map((r) => r.region || ''))].sort();
-    const journeys = [...new Set(results.map((r) => r.journey))].sort();
-    const at = new Map(results.map((r) => [`${r.journey}\n${r.region || ''}`, r]));
-    const grid = document.getElementById('probe-grid');
-    grid.dataset.regions = regions.join(',');
-    if (!results.length) {
-        fill(grid, h('tbody', null, h('tr', null, h('td', { class: 'empty' }, 'No probe results for this app yet.'))));
+/*
+ * The probe grid, journeys x regions. grid: {journeys, regions, cells: Map of
+ * "journey\nregion" -> {canary, baseline} (each a result or null), labels: {canary,
+ * baseline}, note}: each cell shows the canary's latest run there and, under it, the
+ * baseline's; runs of other versions are left out (the note says which).
+ */
+export function renderProbeGrid(grid, selected, onPick) {
+    const { journeys, regions, cells, labels } = grid;
+    const table = document.getElementById('probe-grid');
+    table.dataset.regions = regions.join(',');
+    fill('probe-note', grid.note || '');
+    if (!journeys.length) {
+        fill(table, h('tbody', null, h('tr', null, h('td', { class: 'empty' }, 'No probe results for this app yet.'))));
         return;
     }
     const now = Date.now();
     const cell = (j, reg) => {
-        const r = at.get(`${j}\n${reg}`);
-        if (!r)
-            return h('td', { class: 'cell none' }, '–');
-        const steps = r.steps || [];
         const key = `${j}\n${reg}`;
-        const started = toMs(r.started_at);
+        const { canary: r, baseline: b } = cells.get(key) || {};
+        const base = b ? h('div', { class: `base ${b.passed ? 'pass' : 'fail'}`, dataset: { version: b.version || '' } },
+                           `baseline ${b.version}: `, h('b', null, b.passed ? 'PASS' : 'FAIL'), ` ${fmtAgo(toMs(b.started_at), now)}`)
+            : null;
+        if (!r)
+            return h('td', { class: 'cell none', dataset: { journey: j, region: reg } },
+                     h('div', null, labels.canary ? `no run of ${labels.canary}` : '–'), base);
+        const steps = r.steps || [];
         return h('td', {
             class: `cell ${r.passed ? 'pass' : 'fail'}${selected == key ? ' selected' : ''}`,
             tabindex: 0, role: 'button', title: r.passed ? 'details' : 'what failed',
-            dataset: { journey: j, region: reg, passed: String(!!r.passed) },
+            dataset: { journey: j, region: reg, passed: String(!!r.passed), version: r.version || '' },
             onclick: () => onPick(key, r),
             onkeydown: (e) => { if (e.key == 'Enter' || e.key == ' ') { e.preventDefault(); onPick(key, r); } },
         },
         h('div', { class: 'cell-head' }, h('span', { class: 'state' }, r.passed ? 'PASS' : 'FAIL'),
           h('span', { class: 'sub' }, r.version ? ` ${r.version}` : '')),
-        h('div', { class: 'sub' }, h('time', { title: r.started_at || '' }, fmtAgo(started, now)),
+        h('div', { class: 'sub' }, h('time', { title: r.started_at || '' }, fmtAgo(toMs(r.started_at), now)),
           r.duration_ms != null ? ` · ${fmtMs(r.duration_ms)}` : ''),
         r.passed ? null : h('div', { class: 'why' }, r.failed_step ? `at “${r.failed_step}”` : 'failed',
                               r.failure ? `: ${failureText(r.failure)}` : ''),
         h('ol', { class: 'steps' }, steps.map((s) => h('li', { class: s.result || '' },
-            h('span', { class: 'step-name' }, s.name), h('span', { class: 'num' }, stepTotal(s) == null ? (s.result || '') : fmtMs(stepTotal(s)))))));
+            h('span', { class: 'step-name' }, s.name), h('span', { class: 'num' }, stepTotal(s) == null ? (s.result || '') : fmtMs(stepTotal(s)))))),
+        base);
     };
-    fill(grid,
+    fill(table,
          h('thead', null, h('tr', null, h('th', null, 'journey \\ region'),
                                 regions.map((reg) => h('th', { dataset: { region: reg } }, regionName(reg))))),
          h('tbody', null, journeys.map((j) => h('tr', { dataset: { journey: j } },
@@ -223,9 +232,11 @@ export function renderProbeDetails(r, onClose) {
            r.duration_ms != null ? ` · ${fmtMs(r.duration_ms)}` : ''),
          r.passed ? null : h('p', { class: 'why' }, r.failed_step ? `failed at “${r.failed_step}”` : 'failed',
                              r.failure ? `: ${failureText(r.failure)}` : ''),
-         h('table', { class: 'steps-table' },
+         r.steps ? h('table', { class: 'steps-table' },
            h('thead', null, h('tr', null, ['#', 'step', 'result', 'status', ...phases].map((t) => h('th', null, t)))),
-           steps));
+           steps)
+             : h('p', { class: 'sub no-steps' }, 'The steps of this run are not available: the collector answers them only for '
+                 + 'the latest run of each journey and region (/v1/probe-results), and that is a newer run of another version.'));
 }
 
 // ---- what's different ----------------------------------------------------------------
