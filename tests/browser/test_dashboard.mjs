@@ -198,6 +198,7 @@ async function main() {
         return;
 
     const dir = tempDir('vigil-dashboard-');
+    const shotDir = outputDir('vigil-dashboard-shot-');
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, `${TOKEN}\n`);
     chmodSync(tokenFile, 0o600);
@@ -338,7 +339,7 @@ async function main() {
                     overlaps.push(`${m}: "${a.label}" on "${b.label}"`);
         });
     }
-    await page.locator('.chart[data-metric="LCP"]').screenshot({ path: join(outputDir('vigil-dashboard-shot-'), 'markers.png') })
+    await page.locator('.chart[data-metric="LCP"]').screenshot({ path: join(shotDir, 'markers.png') })
         .catch(() => {});
     check('marker labels overlap neither each other nor the axes', overlaps.length == 0
           && Object.values(labelBoxes).every((c) => c.boxes.length == 3), { overlaps, labelBoxes: labelBoxes.LCP });
@@ -381,6 +382,7 @@ async function main() {
           grid.note.includes(`canary ${CANARY}`) && grid.note.includes(`baseline ${BASE}`)
           && /other versions \(1\.6\.0\) are not shown/.test(grid.note), grid.note);
     const refused = await waitFor(() => page.$eval('#refused', (e) => !e.hidden && e.textContent).catch(() => null), 5000);
+    await page.locator('#controls').screenshot({ path: join(shotDir, 'header.png') }).catch(() => {});
     check('the header says 3 beacon requests were refused for their origin',
           /^3 beacon requests were refused for their origin/.test(refused || ''), refused);
     await page.click('#probe-grid td.cell[data-journey="checkout"][data-region="us-east"]');
@@ -462,7 +464,6 @@ async function main() {
     }, 3000);
     check('the p95 switch draws higher values than p75', !!p95, { p75, p95 });
 
-    const shotDir = outputDir('vigil-dashboard-shot-');
     const shot = join(shotDir, 'dashboard.png');
     await page.click('#quantile button[data-q="p75"]');
     await page.setViewportSize({ width: 1440, height: 900 });
