@@ -1141,12 +1141,10 @@ static void record_verdict(struct server *srv, json_t *verdict)
 /* Answers the requests whose batches the writer, or whose reads the readers, finished. */
 static void collect_done(struct server *srv)
 {
-    struct writer_item *d = writer_take_done(srv->writer);
-    struct writer_item *reads = srv->readers ? readers_take_done(srv->readers) : NULL;
-    if (!d) {
-        d = reads;
-        reads = NULL;
-    }
+    struct writer_item *d = writer_take_done(srv->writer), **tail = &d;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = srv->readers ? readers_take_done(srv->readers) : NULL;
     while (d) {
         struct writer_item *next = d->next;
         struct pss *pss = pending_take(srv, d->id);
@@ -1170,9 +1168,7 @@ static void collect_done(struct server *srv)
             if (pss)
                 answer_call(pss, d->status, d->response);
             writer_item_free(d);
-            d = next ? next : reads;
-            if (!next)
-                reads = NULL;
+            d = next;
             continue;
         }
         if (d->status == 204) {
@@ -1192,9 +1188,7 @@ static void collect_done(struct server *srv)
             }
         }
         writer_item_free(d);
-        d = next ? next : reads;
-        if (!next)
-            reads = NULL;
+        d = next;
     }
 }
 
