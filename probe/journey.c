@@ -1052,6 +1052,8 @@ void journey_declared_names(const struct journey *j, json_t *names)
         json_array_foreach(j->steps[k].set_vars, i, obj)
             json_object_foreach(obj, key, v)
                 json_object_set_new(names, key, json_true());
+        for (size_t c = 0; c < j->steps[k].ncaptures; c++)
+            json_object_set_new(names, j->steps[k].captures[c].name, json_true());
     }
 }
 
@@ -1071,9 +1073,18 @@ int journey_check_env(const struct journey *j, char *err, size_t errlen)
     return 0;
 }
 
-int journey_check_urls(const struct journey *j, const json_t *vars, char *err, size_t errlen)
+int journey_check_vars(const struct journey *j, const json_t *vars, char *err, size_t errlen)
 {
     char name[TEMPLATE_NAME_MAX], msg[64];
+    const char *key;
+    json_t *val;
+    json_object_foreach(j->variables, key, val) {
+        if (json_is_null(val) && !json_object_get(vars, key)) {
+            snprintf(err, errlen, "%s: journey \"%s\" declares the variable \"%s\" without a"
+                     " value (null): give one with --var %s=VALUE", j->file, j->name, key, key);
+            return -1;
+        }
+    }
     for (size_t i = 0; i < j->nsteps; i++) {
         const struct step *s = &j->steps[i];
         const char *end = strstr(s->url, "}}");

@@ -98,8 +98,8 @@ int journey_load(const char *path, struct journey **out, char *err, size_t errle
 
 void journey_free(struct journey *j);
 
-/* 1 if the journey declares name: in its "variables", an included file's, or an
- * include's "variables" (the names --var may set). */
+/* 1 if the journey declares name: in its "variables", an included file's, an include's
+ * "variables", or as a capture (the names --var may set). */
 int journey_declares(const struct journey *j, const char *name);
 
 /* Adds every name the journey declares (as journey_declares) as a key of the object names. */
@@ -109,10 +109,11 @@ void journey_declared_names(const struct journey *j, json_t *names);
  * {{secret.X}} set and not empty. Returns 0, or -1 with "FILE:LINE:COL: ..." in err. */
 int journey_check_env(const struct journey *j, char *err, size_t errlen);
 
-/* Checks that a url opening with {{name}}, name a variable (vars, the --var object,
- * winning over the journey's own), gets an http:// or https:// scheme from it. Returns 0,
- * or -1 with "FILE:LINE:COL: ..." in err. */
-int journey_check_urls(const struct journey *j, const json_t *vars, char *err, size_t errlen);
+/* Checks the variables against vars (the --var object, winning over the journey's own):
+ * a variable declared null (no default) must be in vars, and a url opening with {{name}},
+ * name a variable, must get an http:// or https:// scheme from it. Returns 0, or -1 with
+ * "FILE:..." in err. */
+int journey_check_vars(const struct journey *j, const json_t *vars, char *err, size_t errlen);
 
 /* Writes a readable form of the status expectation ("200 or 201", "2xx") into dst. */
 void journey_status_text(const struct step *s, char *dst, size_t dstlen);

@@ -351,7 +351,7 @@ static int check_vars(struct cli *c, struct journey **js, size_t n, char *err, s
             near = text_nearest(name, list);
         }
         snprintf(err, errlen, "probe: --var %s: no journey declares a variable \"%s\"%s%s%s"
-                 " (a journey declares the names --var may set in its \"variables\");"
+                 " (--var sets only the names a journey declares in its \"variables\");"
                  " nothing was sent", name, name, near ? "; did you mean \"" : "",
                  near ? near : "", near ? "\"?" : "");
         free(list);
@@ -401,7 +401,7 @@ static int load_selected(struct cli *c, struct journey ***out, size_t *nout, cha
     for (size_t i = 0; i < kept; i++) {
         char why[1024];
         if (journey_check_env(js[i], why, sizeof why) < 0
-            || journey_check_urls(js[i], c->ro.vars, why, sizeof why) < 0) {
+            || journey_check_vars(js[i], c->ro.vars, why, sizeof why) < 0) {
             snprintf(err, errlen, "%s; nothing was sent", why);
             free_all(js, kept);
             return EXIT_INVALID;
