@@ -38,7 +38,6 @@ struct use {
     char *name;
     char *at;                  /* "FILE:LINE:COL" */
     size_t step;               /* index of the step that renders it */
-    int url;                   /* the name opens a step's url */
 };
 
 /* Settings a step inherits from its file's "defaults". */
@@ -138,7 +137,6 @@ struct noting {
     const struct src *f;
     const char *ptr;
     size_t step;
-    const char *text;          /* the template string */
 };
 
 static void note_secret(struct journey *j, const char *name)
@@ -193,7 +191,6 @@ static void note_name(void *ctx, const char *name)
     v[ld->nuses].name = strdup(name);
     v[ld->nuses].at = strdup(at);
     v[ld->nuses].step = n->step;
-    v[ld->nuses].url = 0;
     if (v[ld->nuses].name && v[ld->nuses].at)
         ld->nuses++;
 }
@@ -212,7 +209,7 @@ static int check_templates_at(struct loader *ld, const struct src *f, const json
 {
     char msg[256], at[PTR_MAX];
     if (json_is_string(v)) {
-        struct noting n = {ld, f, ptr, step, json_string_value(v)};
+        struct noting n = {ld, f, ptr, step};
         if (template_names(json_string_value(v), note_name, &n, msg, sizeof msg) < 0)
             return fail(ld, f, ptr, 0, "%s", msg);
     } else if (json_is_array(v)) {
