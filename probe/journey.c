@@ -28,6 +28,16 @@ struct loader {
     struct journey *j;
     char *stack[JOURNEY_INCLUDE_DEPTH + 1];   /* real paths of the files being loaded */
     size_t depth;
+    struct use *uses;          /* every {{name}} met, checked once the whole file is in */
+    size_t nuses;
+    int no_uses;               /* parsing "defaults": their uses are noted per step */
+};
+
+/* One {{name}} in a journey: where it is written and the step that renders it. */
+struct use {
+    char *name;
+    char *at;                  /* "FILE:LINE:COL" */
+    size_t step;               /* index of the step that renders it */
 };
 
 /* Settings a step inherits from its file's "defaults". */
@@ -113,9 +123,24 @@ static int opt_bool(struct loader *ld, const struct src *f, const json_t *obj,
     return 0;
 }
 
-static void note_secret(void *ctx, const char *name)
+/* Writes "FILE:LINE:COL" of the value at ptr of f into dst. */
+static void position(const struct src *f, const char *ptr, char *dst, size_t dstlen)
 {
-    struct journey *j = ctx;
+    int line = 0, col = 0;
+    jsonpos_find(f->pos, ptr, 0, &line, &col);
+    snprintf(dst, dstlen, "%s:%d:%d", f->path, line, col);
+}
+
+/* Where the names of one template string are being noted from. */
+struct noting {
+    struct loader *ld;
+    const struct src *f;
+    const char *ptr;
+    size_t step;
+};
+
+static void note_secret(struct journey *j, const char *name)
+{
     if (strncmp(name, "secret.", 7) != 0 || !name[7])
         return;
     for (size_t i = 0; i < j->nsecret_names; i++)
@@ -129,20 +154,70 @@ static void note_secret(void *ctx, const char *name)
         j->nsecret_names++;
 }
 
-/* Checks the template syntax of every string inside v and notes the secrets used. */
-static int check_templates(struct loader *ld, const struct src *f, const json_t *v,
-                           const char *ptr)
+/* Notes the first place each {{env.X}} and {{secret.X}} is written, for
+ * journey_check_env. */
+static void note_env(struct journey *j, const char *name, const char *at)
+{
+    if (!((strncmp(name, "env.", 4) == 0 && name[4]) || (strncmp(name, "secret.", 7) == 0 && name[7])))
+        return;
+    for (size_t i = 0; i < j->nenv_refs; i++)
+        if (strcmp(j->env_refs[i].name, name) == 0)
+            return;
+    struct journey_ref *v = realloc(j->env_refs, (j->nenv_refs + 1) * sizeof *v);
+    if (!v)
+        return;
+    j->env_refs = v;
+    v[j->nenv_refs].name = strdup(name);
+    v[j->nenv_refs].at = strdup(at);
+    if (v[j->nenv_refs].name && v[j->nenv_refs].at)
+        j->nenv_refs++;
+}
+
+static void note_name(void *ctx, const char *name)
+{
+    struct noting *n = ctx;
+    struct loader *ld = n->ld;
+    char at[PATH_MAX + 32];
+
+    note_secret(ld->j, name);
+    if (ld->no_uses)
+        return;
+    position(n->f, n->ptr, at, sizeof at);
+    note_env(ld->j, name, at);
+    struct use *v = realloc(ld->uses, (ld->nuses + 1) * sizeof *v);
+    if (!v)
+        return;
+    ld->uses = v;
+    v[ld->nuses].name = strdup(name);
+    v[ld->nuses].at = strdup(at);
+    v[ld->nuses].step = n->step;
+    if (v[ld->nuses].name && v[ld->nuses].at)
+        ld->nuses++;
+}
+
+/* The step whose rendering a template being parsed now belongs to: the step being
+ * parsed, or (for an include's variables) the first step still to come. */
+static size_t current_step(const struct loader *ld, int next)
+{
+    return next || ld->j->nsteps == 0 ? ld->j->nsteps : ld->j->nsteps - 1;
+}
+
+/* Checks the template syntax of every string inside v and notes the names used, as
+ * rendered by step `step`. */
+static int check_templates_at(struct loader *ld, const struct src *f, const json_t *v,
+                              const char *ptr, size_t step)
 {
     char msg[256], at[PTR_MAX];
     if (json_is_string(v)) {
-        if (template_names(json_string_value(v), note_secret, ld->j, msg, sizeof msg) < 0)
+        struct noting n = {ld, f, ptr, step};
+        if (template_names(json_string_value(v), note_name, &n, msg, sizeof msg) < 0)
             return fail(ld, f, ptr, 0, "%s", msg);
     } else if (json_is_array(v)) {
         size_t i;
         json_t *item;
         json_array_foreach(v, i, item) {
             child_index(at, ptr, i);
-            if (check_templates(ld, f, item, at) < 0)
+            if (check_templates_at(ld, f, item, at, step) < 0)
                 return -1;
         }
     } else if (json_is_object(v)) {
@@ -150,11 +225,17 @@ static int check_templates(struct loader *ld, const struct src *f, const json_t 
         json_t *item;
         json_object_foreach((json_t *)v, key, item) {
             child(at, ptr, key);
-            if (check_templates(ld, f, item, at) < 0)
+            if (check_templates_at(ld, f, item, at, step) < 0)
                 return -1;
         }
     }
     return 0;
+}
+
+static int check_templates(struct loader *ld, const struct src *f, const json_t *v,
+                           const char *ptr)
+{
+    return check_templates_at(ld, f, v, ptr, current_step(ld, 0));
 }
 
 static int valid_token(const char *s)
@@ -497,6 +578,9 @@ static int parse_request(struct loader *ld, const struct src *f, struct step *s,
     if (check_templates(ld, f, v, at) < 0)
         return -1;
     s->url = strdup(json_string_value(v));
+    char pos[PATH_MAX + 32];
+    position(f, at, pos, sizeof pos);
+    s->url_at = strdup(pos);
 
     json_t *own = json_object();
     if ((v = json_object_get(r, "headers"))) {
@@ -506,6 +590,17 @@ static int parse_request(struct loader *ld, const struct src *f, struct step *s,
             return -1;
     }
     s->headers = merge_headers(d->headers, own);
+    const char *key;
+    json_t *dv;
+    json_object_foreach(d->headers, key, dv) {
+        if (json_object_get(s->headers, key) == dv) {
+            child(at, "/defaults/headers", key);
+            if (check_templates(ld, f, dv, at) < 0) {
+                json_decref(own);
+                return -1;
+            }
+        }
+    }
     json_decref(own);
     if ((v = json_object_get(r, "query"))) {
         child(at, ptr, "query");
@@ -672,7 +767,7 @@ static int parse_include(struct loader *ld, const struct src *f, const json_t *e
     child(at, ptr, "variables");
     if (vars && !json_is_object(vars))
         return fail(ld, f, at, 0, "include \"variables\" must be an object");
-    if (vars && check_templates(ld, f, vars, at) < 0)
+    if (vars && check_templates_at(ld, f, vars, at, current_step(ld, 1)) < 0)
         return -1;
     child(at, ptr, "include");
     return load_file(ld, path, name, f, at, vars);
@@ -753,9 +848,14 @@ static int load_file(struct loader *ld, const char *path, const char *as_written
             || parse_options(ld, &f, v, "/defaults", &d) < 0)
             goto out;
         if (json_object_get(v, "headers")) {
+            /* A default header is rendered by each step that keeps it: its names are
+             * noted there (parse_request), against what that step can see. */
             json_decref(d.headers);
-            if (!(d.headers = string_map(ld, &f, json_object_get(v, "headers"),
-                                         "/defaults/headers", "header", 1)))
+            ld->no_uses = 1;
+            d.headers = string_map(ld, &f, json_object_get(v, "headers"), "/defaults/headers",
+                                   "header", 1);
+            ld->no_uses = 0;
+            if (!d.headers)
                 goto out;
         }
     }
@@ -792,19 +892,217 @@ out:
     return rc;
 }
 
+static const char *const builtin_names[] = {"uuid", "now_ms", "now_s", "random_int", NULL};
+
+/* 1 if name is a built-in: env.X, secret.X, uuid, now_ms, now_s, random_int or
+ * random_int:MIN:MAX with MIN <= MAX. */
+static int builtin(const char *name)
+{
+    long long lo, hi;
+    int end = 0;
+    for (int i = 0; builtin_names[i]; i++)
+        if (strcmp(name, builtin_names[i]) == 0)
+            return 1;
+    if ((strncmp(name, "env.", 4) == 0 && name[4]) || (strncmp(name, "secret.", 7) == 0 && name[7]))
+        return 1;
+    return strncmp(name, "random_int:", 11) == 0
+        && sscanf(name + 11, "%lld:%lld%n", &lo, &hi, &end) == 2 && name[11 + end] == '\0'
+        && lo <= hi;
+}
+
+/* Adds every name a template at step `step` may use to the object `names` (as keys). */
+static void visible_names(const struct journey *j, size_t step, json_t *names)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(j->variables, key, v)
+        json_object_set_new(names, key, json_true());
+    for (size_t k = 0; k < j->nsteps && k <= step; k++) {
+        size_t i;
+        json_t *obj;
+        json_array_foreach(j->steps[k].set_vars, i, obj)
+            json_object_foreach(obj, key, v)
+                json_object_set_new(names, key, json_true());
+        for (size_t c = 0; k < step && c < j->steps[k].ncaptures; c++)
+            json_object_set_new(names, j->steps[k].captures[c].name, json_true());
+    }
+    for (int i = 0; builtin_names[i]; i++)
+        json_object_set_new(names, builtin_names[i], json_true());
+}
+
+/* The nearest of the keys of names to word, copied into dst ("" if none is close). */
+static void nearest_key(const json_t *names, const char *word, char *dst, size_t dstlen)
+{
+    const char **list = calloc(json_object_size(names) + 1, sizeof *list);
+    const char *key;
+    json_t *v;
+    size_t n = 0;
+    dst[0] = '\0';
+    if (!list)
+        return;
+    json_object_foreach((json_t *)names, key, v)
+        list[n++] = key;
+    const char *near = text_nearest(word, list);
+    if (near)
+        snprintf(dst, dstlen, "%s", near);
+    free(list);
+}
+
+static int has_scheme(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+/* Checks, once the whole journey is in, that every {{name}} is defined where it is
+ * rendered (a variable, a capture of an earlier step, an include's variable or a
+ * built-in) and that every url has its scheme. */
+static int check_names(struct loader *ld)
+{
+    const struct journey *j = ld->j;
+    char near[TEMPLATE_NAME_MAX];
+
+    for (size_t i = 0; i < ld->nuses; i++) {
+        const struct use *u = &ld->uses[i];
+        if (builtin(u->name))
+            continue;
+        json_t *names = json_object();
+        visible_names(j, u->step, names);
+        int known = json_object_get(names, u->name) != NULL;
+        if (!known) {
+            size_t later = j->nsteps;
+            for (size_t k = u->step; k < j->nsteps && later == j->nsteps; k++)
+                for (size_t c = 0; c < j->steps[k].ncaptures; c++)
+                    if (strcmp(j->steps[k].captures[c].name, u->name) == 0)
+                        later = k;
+            if (strncmp(u->name, "random_int:", 11) == 0)
+                snprintf(ld->err, ld->errlen, "%s: \"%s\" takes two whole numbers, the first not"
+                         " above the second: {{random_int:1:100}}", u->at, u->name);
+            else if (later < j->nsteps)
+                snprintf(ld->err, ld->errlen, "%s: undefined variable \"%s\": it is captured by"
+                         " step %zu \"%s\", which runs %s", u->at, u->name, later + 1,
+                         j->steps[later].name, later == u->step ? "after its own request"
+                                                                : "later");
+            else {
+                nearest_key(names, u->name, near, sizeof near);
+                snprintf(ld->err, ld->errlen, "%s: undefined variable \"%s\" (not in \"variables\","
+                         " captured by an earlier step, or built in)%s%s%s", u->at, u->name,
+                         near[0] ? "; did you mean \"" : "", near, near[0] ? "\"?" : "");
+            }
+        }
+        json_decref(names);
+        if (!known)
+            return -1;
+    }
+    for (size_t i = 0; i < j->nsteps; i++) {
+        const struct step *s = &j->steps[i];
+        if (strncmp(s->url, "{{", 2) != 0 && !has_scheme(s->url)) {
+            snprintf(ld->err, ld->errlen, "%s: \"url\" must start with http:// or https://"
+                     " (or a variable that does), not \"%.60s\"", s->url_at, s->url);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int journey_load(const char *path, struct journey **out, char *err, size_t errlen)
 {
-    struct loader ld = {err, errlen, calloc(1, sizeof(struct journey)), {0}, 0};
+    struct loader ld = {err, errlen, calloc(1, sizeof(struct journey)), {0}, 0, NULL, 0, 0};
+    int rc = -1;
 
     *out = NULL;
     if (!ld.j)
         return -1;
     ld.j->variables = json_object();
-    if (load_file(&ld, path, path, NULL, NULL, NULL) < 0) {
+    if (load_file(&ld, path, path, NULL, NULL, NULL) < 0 || check_names(&ld) < 0) {
         journey_free(ld.j);
-        return -1;
+        goto out;
     }
     *out = ld.j;
+    rc = 0;
+out:
+    for (size_t i = 0; i < ld.nuses; i++) {
+        free(ld.uses[i].name);
+        free(ld.uses[i].at);
+    }
+    free(ld.uses);
+    return rc;
+}
+
+int journey_declares(const struct journey *j, const char *name)
+{
+    json_t *names = json_object();
+    journey_declared_names(j, names);
+    int found = json_object_get(names, name) != NULL;
+    json_decref(names);
+    return found;
+}
+
+void journey_declared_names(const struct journey *j, json_t *names)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(j->variables, key, v)
+        json_object_set_new(names, key, json_true());
+    for (size_t k = 0; k < j->nsteps; k++) {
+        size_t i;
+        json_t *obj;
+        json_array_foreach(j->steps[k].set_vars, i, obj)
+            json_object_foreach(obj, key, v)
+                json_object_set_new(names, key, json_true());
+        for (size_t c = 0; c < j->steps[k].ncaptures; c++)
+            json_object_set_new(names, j->steps[k].captures[c].name, json_true());
+    }
+}
+
+int journey_check_env(const struct journey *j, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < j->nenv_refs; i++) {
+        const char *name = j->env_refs[i].name;
+        int secret = strncmp(name, "secret.", 7) == 0;
+        const char *var = strchr(name, '.') + 1;
+        const char *v = getenv(var);
+        if (!v || (secret && !*v)) {
+            snprintf(err, errlen, "%s: {{%s}} needs the environment variable %s, which is %s",
+                     j->env_refs[i].at, name, var, v ? "empty" : "not set");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int journey_check_vars(const struct journey *j, const json_t *vars, char *err, size_t errlen)
+{
+    char name[TEMPLATE_NAME_MAX], msg[64];
+    const char *key;
+    json_t *val;
+    json_object_foreach(j->variables, key, val) {
+        if (json_is_null(val) && !json_object_get(vars, key)) {
+            snprintf(err, errlen, "%s: journey \"%s\" declares the variable \"%s\" without a"
+                     " value (null): give one with --var %s=VALUE", j->file, j->name, key, key);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < j->nsteps; i++) {
+        const struct step *s = &j->steps[i];
+        const char *end = strstr(s->url, "}}");
+        if (strncmp(s->url, "{{", 2) != 0 || !end || (size_t)(end - s->url) > sizeof name)
+            continue;
+        snprintf(name, sizeof name, "%.*s", (int)(end - s->url - 2), s->url + 2);
+        char one[TEMPLATE_NAME_MAX + 8];
+        snprintf(one, sizeof one, "{{%s}}", name);
+        if (template_names(one, NULL, NULL, msg, sizeof msg) < 0)
+            continue;
+        const json_t *v = json_object_get(vars, name);
+        int given = v != NULL;
+        if (!v)
+            v = json_object_get(j->variables, name);
+        if (!json_is_string(v) || has_scheme(json_string_value(v)))
+            continue;
+        snprintf(err, errlen, "%s: the url starts with {{%s}}, which %s \"%.60s\": a URL must"
+                 " start with http:// or https://", s->url_at, name,
+                 given ? "--var sets to" : "is", json_string_value(v));
+        return -1;
+    }
     return 0;
 }
 
@@ -828,6 +1126,7 @@ void journey_free(struct journey *j)
         free(s->file);
         free(s->method);
         free(s->url);
+        free(s->url_at);
         json_decref(s->headers);
         json_decref(s->query);
         json_decref(s->body);
@@ -850,6 +1149,11 @@ void journey_free(struct journey *j)
     free(j->steps);
     for (size_t i = 0; i < j->nsecret_names; i++)
         free(j->secret_names[i]);
+    for (size_t i = 0; i < j->nenv_refs; i++) {
+        free(j->env_refs[i].name);
+        free(j->env_refs[i].at);
+    }
+    free(j->env_refs);
     free(j->secret_names);
     json_decref(j->variables);
     free(j->name);

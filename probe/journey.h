@@ -48,6 +48,7 @@ struct step {
     char *file;                 /* the file the step was written in */
     char *method;
     char *url;                  /* template */
+    char *url_at;               /* "FILE:LINE:COL" of the url */
     json_t *headers;            /* object: name -> template string; defaults merged in */
     json_t *query;              /* object: name -> template string, or NULL */
     enum body_kind body_kind;
@@ -70,6 +71,12 @@ struct step {
     size_t ncaptures;
 };
 
+/* A name written in a journey and the first place it is written. */
+struct journey_ref {
+    char *name;                 /* "env.X" or "secret.X" */
+    char *at;                   /* "FILE:LINE:COL" */
+};
+
 struct journey {
     char *name;
     char *file;
@@ -78,13 +85,35 @@ struct journey {
     size_t nsteps;
     char **secret_names;        /* NAME of every {{secret.NAME}} used */
     size_t nsecret_names;
+    struct journey_ref *env_refs;   /* every {{env.X}} and {{secret.X}}, first use */
+    size_t nenv_refs;
 };
 
 /* Loads path. Returns 0 with a new journey in *out (free with journey_free()), or -1 with
- * "FILE:LINE:COL: what is wrong" in err. */
+ * "FILE:LINE:COL: what is wrong" in err. Every {{name}} must be defined where it is
+ * rendered: a variable of the journey (or of an included file, or of an include), a
+ * capture of an earlier step, or a built-in; every url must start with http:// or
+ * https:// (or a {{name}}, checked by journey_check_urls). */
 int journey_load(const char *path, struct journey **out, char *err, size_t errlen);
 
 void journey_free(struct journey *j);
+
+/* 1 if the journey declares name: in its "variables", an included file's, an include's
+ * "variables", or as a capture (the names --var may set). */
+int journey_declares(const struct journey *j, const char *name);
+
+/* Adds every name the journey declares (as journey_declares) as a key of the object names. */
+void journey_declared_names(const struct journey *j, json_t *names);
+
+/* Checks that the environment variable of every {{env.X}} is set and that of every
+ * {{secret.X}} set and not empty. Returns 0, or -1 with "FILE:LINE:COL: ..." in err. */
+int journey_check_env(const struct journey *j, char *err, size_t errlen);
+
+/* Checks the variables against vars (the --var object, winning over the journey's own):
+ * a variable declared null (no default) must be in vars, and a url opening with {{name}},
+ * name a variable, must get an http:// or https:// scheme from it. Returns 0, or -1 with
+ * "FILE:..." in err. */
+int journey_check_vars(const struct journey *j, const json_t *vars, char *err, size_t errlen);
 
 /* Writes a readable form of the status expectation ("200 or 201", "2xx") into dst. */
 void journey_status_text(const struct step *s, char *dst, size_t dstlen);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +52,8 @@ static const char usage[] =
     "  --cacert FILE  --cert FILE  --key FILE  --insecure  TLS settings\n"
     "  --resolve HOST:PORT:ADDR  --connect-to HOST:PORT:HOST2:PORT2   as curl's\n"
     "  --http1.1               never negotiate HTTP/2\n"
+    "  --proxy URL             send the journeys' requests through this proxy; --proxy ''\n"
+    "                          for none (else http_proxy, https_proxy, ALL_PROXY, NO_PROXY)\n"
     "  --max-body BYTES        largest response body kept (default 8388608)\n"
     "  --push URL              send the results to a collector (token from VIGIL_TOKEN,\n"
     "                          or signed with --key-id ID --key-file FILE)\n"
@@ -70,7 +73,7 @@ static const char *const options[] = {
     "--var", "--only", "--repeat", "--parallel", "--report", "--quiet", "--no-color",
     "--app", "--version", "--region", "--label", "--cacert", "--cert", "--key", "--insecure",
     "--resolve", "--connect-to", "--http1.1", "--max-body", "--push", "--key-id", "--key-file",
-    "--every", "--jitter", "--spool", "--spool-max", "--log", "--help", NULL
+    "--every", "--jitter", "--spool", "--spool-max", "--log", "--proxy", "--help", NULL
 };
 static const char *const flags[] = {"--quiet", "--no-color", "--insecure", "--http1.1", "--help", NULL};
 
@@ -225,6 +228,16 @@ static int parse_args(struct cli *c, int argc, char **argv, int run)
             c->ro.key = val;
         } else if (strcmp(opt, "--resolve") == 0) {
             c->ro.resolve = curl_slist_append(c->ro.resolve, val);
+        } else if (strcmp(opt, "--proxy") == 0) {
+            static const char *const schemes[] = {"http://", "https://", "socks4://",
+                                                  "socks4a://", "socks5://", "socks5h://", NULL};
+            int ok = !*val;
+            for (int k = 0; schemes[k] && !ok; k++)
+                ok = strncasecmp(val, schemes[k], strlen(schemes[k])) == 0 && val[strlen(schemes[k])];
+            if (!ok)
+                return usage_error("--proxy takes a URL with its scheme (http://HOST:PORT, https://,"
+                                   " socks5h://...) or '' for none, not \"%s\"", val);
+            c->ro.proxy = val;
         } else if (strcmp(opt, "--connect-to") == 0) {
             c->ro.connect_to = curl_slist_append(c->ro.connect_to, val);
         }
@@ -313,6 +326,41 @@ static void on_step(void *ctx, const json_t *journey, const json_t *step)
     report_console_step(ctx, journey, step);
 }
 
+/* Every --var must name a variable that one of the journeys declares: a misspelt name
+ * would otherwise leave the journey's default in place (another host, say). */
+static int check_vars(struct cli *c, struct journey **js, size_t n, char *err, size_t errlen)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(c->ro.vars, name, v) {
+        int declared = 0;
+        for (size_t i = 0; i < n && !declared; i++)
+            declared = journey_declares(js[i], name);
+        if (declared)
+            continue;
+        json_t *names = json_object();
+        for (size_t i = 0; i < n; i++)
+            journey_declared_names(js[i], names);
+        const char **list = calloc(json_object_size(names) + 1, sizeof *list);
+        const char *key, *near = NULL;
+        json_t *t;
+        size_t k = 0;
+        if (list) {
+            json_object_foreach(names, key, t)
+                list[k++] = key;
+            near = text_nearest(name, list);
+        }
+        snprintf(err, errlen, "probe: --var %s: no journey declares a variable \"%s\"%s%s%s"
+                 " (--var sets only the names a journey declares in its \"variables\");"
+                 " nothing was sent", name, name, near ? "; did you mean \"" : "",
+                 near ? near : "", near ? "\"?" : "");
+        free(list);
+        json_decref(names);
+        return -1;
+    }
+    return 0;
+}
+
 /* Loads every journey named on the command line and keeps those matching --only.
  * Returns 0, EXIT_INVALID or EXIT_NONE with a message in err. */
 static int load_selected(struct cli *c, struct journey ***out, size_t *nout, char *err,
@@ -330,6 +378,10 @@ static int load_selected(struct cli *c, struct journey ***out, size_t *nout, cha
                  first[0] ? first : "see above");
         return EXIT_INVALID;
     }
+    if (check_vars(c, js, n, err, errlen) < 0) {
+        free_all(js, n);
+        return EXIT_INVALID;
+    }
     for (size_t i = 0; i < n; i++) {
         int match = c->nonly == 0;
         for (size_t k = 0; k < c->nonly; k++)
@@ -344,6 +396,16 @@ static int load_selected(struct cli *c, struct journey ***out, size_t *nout, cha
         snprintf(err, errlen, c->nonly ? "probe: no journey matched --only"
                                        : "probe: no journey found");
         return EXIT_NONE;
+    }
+    /* Everything the journeys need from outside is checked before anything is sent. */
+    for (size_t i = 0; i < kept; i++) {
+        char why[1024];
+        if (journey_check_env(js[i], why, sizeof why) < 0
+            || journey_check_vars(js[i], c->ro.vars, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s; nothing was sent", why);
+            free_all(js, kept);
+            return EXIT_INVALID;
+        }
     }
     *out = js;
     *nout = kept;
@@ -373,6 +435,18 @@ static int push_auth_setup(struct cli *c, struct push_auth *auth, char *secret, 
     if (!auth->token || !*auth->token) {
         fprintf(stderr, "probe: --push needs the collector's token in VIGIL_TOKEN, or"
                 " --key-id and --key-file; nothing was sent\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The labels the collector requires of a pushed result, checked before anything runs:
+ * found after the run, they would turn a passed canary into a lost one. */
+static int push_labels_setup(struct cli *c)
+{
+    char err[512];
+    if (push_check_labels(c->ro.labels, err, sizeof err) < 0) {
+        fprintf(stderr, "probe: %s; nothing was sent\n", err);
         return -1;
     }
     return 0;
@@ -429,7 +503,7 @@ static int cmd_schedule(struct cli *c)
     so.push_url = c->push_url;
     so.spool_dir = c->spool ? c->spool : "vigil-spool";
     so.region = json_string_value(json_object_get(c->ro.labels, "region"));
-    if (push_auth_setup(c, &so.auth, secret, sizeof secret) < 0)
+    if (push_auth_setup(c, &so.auth, secret, sizeof secret) < 0 || push_labels_setup(c) < 0)
         return EXIT_INVALID;
     if (schedule_run(&so, &c->ro, load_for_schedule, c, err, sizeof err) < 0) {
         fprintf(stderr, "%s%s\n", strncmp(err, "probe:", 6) ? "probe: " : "", err);
@@ -453,6 +527,27 @@ static int cmd_validate(struct cli *c)
     return EXIT_PASS;
 }
 
+/* libcurl takes a proxy from the environment without a word; say so once on stderr, so
+ * that a failure that is the proxy's is not taken for the service's. */
+static void note_env_proxy(const struct cli *c)
+{
+    static const char *const names[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                                        "ALL_PROXY", NULL};
+    if (c->ro.proxy)
+        return;
+    for (int i = 0; names[i]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) {
+            char shown[512];
+            runner_proxy_text(v, shown, sizeof shown);
+            fprintf(stderr, "probe: %s=%s is set: requests go through that proxy unless"
+                    " NO_PROXY names their host (--proxy '' sends them direct)\n", names[i],
+                    shown);
+            return;
+        }
+    }
+}
+
 static int cmd_run(struct cli *c)
 {
     struct journey **js;
@@ -466,7 +561,8 @@ static int cmd_run(struct cli *c)
     }
     struct push_auth auth;
     char secret[SIGN_SECRET_MAX + 2];
-    if (c->push_url && push_auth_setup(c, &auth, secret, sizeof secret) < 0)
+    if (c->push_url && (push_auth_setup(c, &auth, secret, sizeof secret) < 0
+                        || push_labels_setup(c) < 0))
         return EXIT_INVALID;
     int lrc = load_selected(c, &js, &kept, err, sizeof err);
     if (lrc) {
@@ -483,6 +579,7 @@ static int cmd_run(struct cli *c)
     con.color = !c->no_color && !(nc && *nc) && isatty(fileno(con.out));
     if (c->ro.insecure)
         fprintf(con.out, "probe: --insecure: server certificates are not verified\n");
+    note_env_proxy(c);
 
     json_t *doc = runner_run(js, kept, &c->ro, on_step, &con, err, sizeof err);
     int rc = EXIT_PASS;

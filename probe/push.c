@@ -1,5 +1,6 @@
 #include "push.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,35 @@
 static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
     return buf_append(ctx, p, size * n) < 0 ? 0 : size * n;
+}
+
+/* The collector's name rule (collector/api.c, name_in). It lives there as a static
+ * function; until it moves to shared/, this copy must follow it. */
+#define PUSH_LABEL_MAX 64
+
+int push_check_labels(const json_t *labels, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"app", "version", "region"};
+    for (int i = 0; i < 3; i++) {
+        const json_t *v = json_object_get(labels, keys[i]);
+        const char *s = json_string_value(v);
+        if (!v && i == 2)
+            continue;
+        if (!s || !*s) {
+            snprintf(err, errlen, "--push needs --%s: the collector files every result under"
+                     " its app and version", keys[i]);
+            return -1;
+        }
+        size_t n = strlen(s);
+        for (size_t k = 0; k < n; k++) {
+            if (n > PUSH_LABEL_MAX || (!isalnum((unsigned char)s[k]) && !strchr("._+-", s[k]))) {
+                snprintf(err, errlen, "--%s \"%.80s\": the collector takes 1 to %d letters,"
+                         " digits or . _ + -", keys[i], s, PUSH_LABEL_MAX);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 enum push_result push_send(const char *body, size_t len, const char *url,

@@ -25,6 +25,12 @@ enum push_result {
     PUSH_REFUSED            /* refused for good (4xx): retrying the same bytes cannot help */
 };
 
+/* Checks, before anything is run, the labels a collector requires of a result:
+ * app and version (--app, --version), and region when given, each 1 to 64 letters, digits
+ * or . _ + - (the rule of POST /v1/probe-runs in collector/README.md). Returns 0, or -1
+ * with the option to fix in err. */
+int push_check_labels(const json_t *labels, char *err, size_t errlen);
+
 /* Posts body (a result document as JSON text) to url (a collector's base URL, or its
  * full /v1/probe-runs URL) with the TLS settings of o. Fills note with what the collector
  * said ("stored", "already stored") or err with why it failed (connection error, or the

@@ -140,38 +140,101 @@ static void xml_text(FILE *f, const char *s)
     }
 }
 
+/* A step failed because no answer came ("request": connection refused, timeout, TLS):
+ * JUnit readers call that an <error>, and a wrong answer a <failure>. */
+static int step_errored(const json_t *st)
+{
+    size_t n;
+    json_t *fl;
+    if (strcmp(str(st, "result"), "failed") != 0)
+        return 0;
+    json_array_foreach(json_object_get(st, "failures"), n, fl)
+        if (strcmp(str(fl, "check"), "request") == 0)
+            return 1;
+    return 0;
+}
+
+/* Suite names are the run labels; a label that two runs share (two journeys of the same
+ * name) gets its file added, and still shared, its position ("#N" in the document). */
+static json_t *suite_names(const json_t *journeys, int numbered)
+{
+    json_t *names = json_array(), *count = json_object();
+    size_t i;
+    json_t *j;
+    char label[512], full[1200];
+
+    json_array_foreach(journeys, i, j) {
+        run_label(j, numbered, label, sizeof label);
+        json_int_t n = json_integer_value(json_object_get(count, label));
+        json_object_set_new(count, label, json_integer(n + 1));
+        json_array_append_new(names, json_string(label));
+    }
+    json_t *again = json_object();
+    json_array_foreach(journeys, i, j) {
+        const char *l = json_string_value(json_array_get(names, i));
+        if (json_integer_value(json_object_get(count, l)) < 2)
+            continue;
+        snprintf(full, sizeof full, "%s (%s)", l, str(j, "file"));
+        json_int_t n = json_integer_value(json_object_get(again, full));
+        json_object_set_new(again, full, json_integer(n + 1));
+        json_array_set_new(names, i, json_string(full));
+    }
+    json_array_foreach(journeys, i, j) {
+        const char *l = json_string_value(json_array_get(names, i));
+        if (json_integer_value(json_object_get(again, l)) < 2)
+            continue;
+        snprintf(full, sizeof full, "%s #%zu", l, i + 1);
+        json_array_set_new(names, i, json_string(full));
+    }
+    json_decref(count);
+    json_decref(again);
+    return names;
+}
+
+/* Writes JUnit XML as the Jenkins (xunit junit-10.xsd) and Ant schemas have it:
+ * <testsuites> carries no "skipped"; the file and trace id of a run are properties. */
 int report_write_junit(const json_t *doc, const char *path, int numbered,
                        char *err, size_t errlen)
 {
     FILE *f = open_out(path, err, errlen);
-    const json_t *s = json_object_get(doc, "summary");
-    size_t i, k;
+    const json_t *journeys = json_object_get(doc, "journeys");
+    size_t i, k, all_tests = 0, all_failures = 0, all_errors = 0;
     json_t *j, *st, *fl;
 
     if (!f)
         return -1;
+    json_t *names = suite_names(journeys, numbered);
+    json_array_foreach(journeys, i, j) {
+        json_array_foreach(json_object_get(j, "steps"), k, st) {
+            all_tests++;
+            all_errors += step_errored(st);
+            all_failures += strcmp(str(st, "result"), "failed") == 0 && !step_errored(st);
+        }
+    }
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<testsuites name=\"vigil probe\" tests=\"%lld\" failures=\"%lld\" skipped=\"%lld\""
-            " time=\"%.3f\">\n", json_integer_value(json_object_get(s, "steps")),
-            json_integer_value(json_object_get(s, "steps_failed")),
-            json_integer_value(json_object_get(s, "steps_skipped")),
+    fprintf(f, "<testsuites name=\"vigil probe\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\""
+            " time=\"%.3f\">\n", all_tests, all_failures, all_errors,
             num(doc, "duration_ms") / 1000.0);
-    json_array_foreach(json_object_get(doc, "journeys"), i, j) {
-        char label[512];
-        size_t tests = 0, failures = 0, skipped = 0;
+    json_array_foreach(journeys, i, j) {
+        const char *label = json_string_value(json_array_get(names, i));
+        size_t tests = 0, failures = 0, errors = 0, skipped = 0;
         json_array_foreach(json_object_get(j, "steps"), k, st) {
             tests++;
-            failures += strcmp(str(st, "result"), "failed") == 0;
+            errors += step_errored(st);
+            failures += strcmp(str(st, "result"), "failed") == 0 && !step_errored(st);
             skipped += strcmp(str(st, "result"), "skipped") == 0;
         }
-        run_label(j, numbered, label, sizeof label);
         fputs("  <testsuite name=\"", f);
         xml_text(f, label);
-        fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%.3f\""
-                " timestamp=\"%s\" file=\"", tests, failures, skipped,
-                num(j, "duration_ms") / 1000.0, str(j, "started_at"));
+        fprintf(f, "\" id=\"%zu\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\""
+                " time=\"%.3f\" timestamp=\"", i, tests, failures, errors, skipped,
+                num(j, "duration_ms") / 1000.0);
+        xml_text(f, str(j, "started_at"));
+        fputs("\">\n    <properties>\n      <property name=\"file\" value=\"", f);
         xml_text(f, str(j, "file"));
-        fputs("\">\n", f);
+        fputs("\"/>\n      <property name=\"trace_id\" value=\"", f);
+        xml_text(f, str(j, "trace_id"));
+        fputs("\"/>\n    </properties>\n", f);
         json_array_foreach(json_object_get(j, "steps"), k, st) {
             const json_t *t = json_object_get(st, "timings_ms");
             fputs("    <testcase classname=\"", f);
@@ -182,8 +245,9 @@ int report_write_junit(const json_t *doc, const char *path, int numbered,
             if (strcmp(str(st, "result"), "skipped") == 0) {
                 fputs("><skipped message=\"an earlier step failed\"/></testcase>\n", f);
             } else if (strcmp(str(st, "result"), "failed") == 0) {
+                int error = step_errored(st);
                 size_t n;
-                fputs(">\n      <failure message=\"", f);
+                fputs(error ? ">\n      <error message=\"" : ">\n      <failure message=\"", f);
                 json_array_foreach(json_object_get(st, "failures"), n, fl) {
                     if (n)
                         fputs("; ", f);
@@ -191,13 +255,13 @@ int report_write_junit(const json_t *doc, const char *path, int numbered,
                     fputs(": ", f);
                     xml_text(f, str(fl, "message"));
                 }
-                fputs("\" type=\"assertion\">", f);
+                fputs(error ? "\" type=\"request\">" : "\" type=\"assertion\">", f);
                 xml_text(f, str(st, "method"));
                 fputs(" ", f);
                 xml_text(f, str(st, "url"));
                 fputs("&#10;traceparent: ", f);
                 xml_text(f, str(st, "traceparent"));
-                fputs("</failure>\n    </testcase>\n", f);
+                fputs(error ? "</error>\n    </testcase>\n" : "</failure>\n    </testcase>\n", f);
             } else {
                 fputs("/>\n", f);
             }
@@ -205,5 +269,6 @@ int report_write_junit(const json_t *doc, const char *path, int numbered,
         fputs("  </testsuite>\n", f);
     }
     fputs("</testsuites>\n", f);
+    json_decref(names);
     return close_out(f, path, err, errlen);
 }

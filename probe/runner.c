@@ -1,5 +1,6 @@
 #include "runner.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <openssl/rand.h>
@@ -281,6 +282,12 @@ static int render_request(struct run *run, const struct step *s, char *err, size
         snprintf(err, errlen, "%s in request.url", msg);
         return -1;
     }
+    /* libcurl would guess a scheme (http) for "host:port/path"; a journey says which. */
+    if (strncasecmp(run->url, "http://", 7) != 0 && strncasecmp(run->url, "https://", 8) != 0) {
+        snprintf(err, errlen, "the url \"%.200s\" does not start with http:// or https://",
+                 run->url);
+        return -1;
+    }
     if (s->query && json_object_size(s->query)) {
         char *q = encode_pairs(run, s->query, "query", err, errlen);
         if (!q)
@@ -334,6 +341,92 @@ static int render_request(struct run *run, const struct step *s, char *err, size
     return 0;
 }
 
+/* The host of url, lower-cased, into dst (without port, user or brackets). */
+static void url_host(const char *url, char *dst, size_t dstlen)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    dst[0] = '\0';
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK
+        && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        size_t n = strlen(host), o = 0;
+        for (size_t i = 0; i < n && o + 1 < dstlen; i++)
+            if (host[i] != '[' && host[i] != ']')
+                dst[o++] = (char)tolower((unsigned char)host[i]);
+        dst[o] = '\0';
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+}
+
+/* 1 if the no_proxy list (libcurl's rule: "*", or names matched whole or as a domain
+ * suffix, a leading dot ignored) excludes host. libcurl also takes CIDR ranges there
+ * since 7.86; those are not matched here, so such a host is named as proxied. */
+static int no_proxy_excludes(const char *list, const char *host)
+{
+    char entry[256];
+    while (list && *list) {
+        size_t n = strcspn(list, ", ");
+        if (n > 0 && n < sizeof entry) {
+            snprintf(entry, sizeof entry, "%.*s", (int)n, list);
+            const char *e = entry[0] == '.' ? entry + 1 : entry;
+            size_t el = strlen(e), hl = strlen(host);
+            if (strcmp(entry, "*") == 0 || strcasecmp(e, host) == 0
+                || (hl > el && host[hl - el - 1] == '.' && strcasecmp(host + hl - el, e) == 0))
+                return 1;
+        }
+        list += n;
+        list += strspn(list, ", ");
+    }
+    return 0;
+}
+
+void runner_proxy_text(const char *proxy, char *dst, size_t dstlen)
+{
+    const char *sep = strstr(proxy, "://");
+    const char *start = sep ? sep + 3 : proxy;
+    const char *at = strchr(start, '@');
+    if (at && (size_t)(at - start) < strcspn(start, "/"))
+        snprintf(dst, dstlen, "%.*s***%s", (int)(start - proxy), proxy, at);
+    else
+        snprintf(dst, dstlen, "%s", proxy);
+}
+
+int runner_proxy_for(const struct runner_opts *o, const char *url, char *dst, size_t dstlen)
+{
+    /* libcurl reads http_proxy only in lower case (HTTP_PROXY can be set by a CGI
+     * client's Proxy header), the others in either. */
+    static const char *const http_env[] = {"http_proxy", "all_proxy", "ALL_PROXY", NULL};
+    static const char *const https_env[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
+                                            "ALL_PROXY", NULL};
+    const char *proxy = o->proxy, *from = "--proxy";
+    char host[256];
+
+    dst[0] = '\0';
+    if (!proxy) {
+        const char *const *names = strncasecmp(url, "https:", 6) == 0 ? https_env : http_env;
+        for (int i = 0; names[i] && !proxy; i++) {
+            const char *v = getenv(names[i]);
+            if (v && *v) {
+                proxy = v;
+                from = names[i];
+            }
+        }
+    }
+    if (!proxy || !*proxy)
+        return 0;
+    const char *np = getenv("no_proxy");
+    if (!np || !*np)
+        np = getenv("NO_PROXY");
+    url_host(url, host, sizeof host);
+    if (np && no_proxy_excludes(np, host))
+        return 0;
+    char shown[512];
+    runner_proxy_text(proxy, shown, sizeof shown);
+    snprintf(dst, dstlen, "%s (from %s)", shown, from);
+    return 1;
+}
+
 void runner_tls_options(CURL *e, const struct runner_opts *o)
 {
     if (o->cacert)
@@ -367,6 +460,8 @@ static void setup_handle(CURL *e, const struct runner_opts *o)
         curl_easy_setopt(e, CURLOPT_RESOLVE, o->resolve);
     if (o->connect_to)
         curl_easy_setopt(e, CURLOPT_CONNECT_TO, o->connect_to);
+    if (o->proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, o->proxy);
 }
 
 /* Sets the options of one step; each is set every time, so nothing of the previous step
@@ -575,6 +670,16 @@ static double ms(curl_off_t us)
     return (double)us / 1000.0;
 }
 
+/* Appends "; through proxy URL (from SOURCE)" to a failure message when the request went
+ * through a proxy: the error (or the answer) may be the proxy's, not the server's. */
+static void add_proxy_note(const struct run *run, char *why, size_t whylen)
+{
+    char proxy[600];
+    size_t n = strlen(why);
+    if (runner_proxy_for(run->r->o, run->url, proxy, sizeof proxy) && n < whylen)
+        snprintf(why + n, whylen - n, "; through proxy %s", proxy);
+}
+
 /* Checks the finished transfer of the current step and settles or retries it. */
 static void finish_step(struct run *run, CURLcode rc)
 {
@@ -638,6 +743,8 @@ static void finish_step(struct run *run, CURLcode rc)
         if (run->body_overflow)
             snprintf(why, sizeof why, "response body larger than %zu bytes (--max-body)",
                      run->r->o->max_body);
+        else
+            add_proxy_note(run, why, sizeof why);
         add_failure(failures, "request", NULL, NULL, why);
         goto settle;
     }
@@ -653,6 +760,7 @@ static void finish_step(struct run *run, CURLcode rc)
         snprintf(why, sizeof why, "expected %s, got %ld; body: %s", exp, status,
                  json_string_value(ex));
         json_decref(ex);
+        add_proxy_note(run, why, sizeof why);
         add_failure(failures, "status", exp, got, why);
     }
     if (s->max_ms >= 0 && ms(t_total) > s->max_ms) {

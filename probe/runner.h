@@ -26,7 +26,17 @@ struct runner_opts {
     struct curl_slist *resolve;     /* CURLOPT_RESOLVE entries */
     struct curl_slist *connect_to;  /* CURLOPT_CONNECT_TO entries */
     size_t max_body;                /* bytes of response body kept */
+    const char *proxy;              /* --proxy URL; "" for none; NULL: the environment's */
 };
+
+/* Writes into dst the proxy a request to url goes through, as "URL (from SOURCE)" where
+ * SOURCE is --proxy or the environment variable libcurl reads (http_proxy, https_proxy,
+ * HTTPS_PROXY, all_proxy, ALL_PROXY), and returns 1; returns 0 (dst "") when it goes
+ * direct, also when NO_PROXY / no_proxy names its host. */
+/* Writes a proxy URL into dst with any user:password replaced by "***", for printing. */
+void runner_proxy_text(const char *proxy, char *dst, size_t dstlen);
+
+int runner_proxy_for(const struct runner_opts *o, const char *url, char *dst, size_t dstlen);
 
 /* Applies the TLS settings of o (CA, client certificate and key, --insecure) to a handle. */
 void runner_tls_options(CURL *e, const struct runner_opts *o);

@@ -43,7 +43,7 @@ def journey(name, steps, variables=None, defaults=None):
     return j
 
 
-def run_report(args, env=None, junit=False, timeout=30):
+def run_report(args, env=None, junit=False, timeout=30, unset=()):
     """Run probe with --report json (and junit); returns (result, report, junit_path)."""
     d = tempdir("vigil-report-")
     rp = os.path.join(d, "report.json")
@@ -51,7 +51,7 @@ def run_report(args, env=None, junit=False, timeout=30):
     extra = ["--report", "json:" + rp]
     if junit:
         extra += ["--report", "junit:" + jp]
-    r = run_probe(list(args) + extra, env=env, timeout=timeout)
+    r = run_probe(list(args) + extra, env=env, timeout=timeout, unset=unset)
     return r, load_json(rp), jp
 
 
@@ -496,32 +496,249 @@ def test_only_and_folders(shop):
 
 
 def test_undefined_variable(shop):
+    # Issue 14: validate knows every variable, capture and built-in; {{bsae}} is found
+    # before anything is sent, at its file:line:col, not when the step runs.
     d = tempdir()
-    p = write_journey(d, "undef.json", journey("undef", [
-        {"name": "health", "request": {"url": "{{base}}/healthz"}},
+    text = ('{\n'
+            '  "name": "undef",\n'
+            '  "variables": {"base": "%s"},\n'
+            '  "steps": [\n'
+            '    {"name": "health", "request": {"url": "{{bsae}}/healthz"}}\n'
+            '  ]\n'
+            '}\n' % shop.base)
+    p = write_journey(d, "undef.json", text)
+    before = shop.stats()
+    v = run_probe(["validate", p])
+    check("validate: an undefined {{bsae}} exits 2", v.code == 2, v.brief())
+    check("validate: the error is at undef.json:5:43 (the url string)",
+          re.search(r"undef\.json:5:43: undefined variable \"bsae\"", v.stderr) is not None, v.brief())
+    check('validate: the error suggests did you mean "base"', 'did you mean "base"' in v.stderr, v.brief())
+    r = run_probe(["run", p])
+    check("run: an undefined {{bsae}} exits 2 (not 1) and names undef.json:5:43",
+          r.code == 2 and "undef.json:5:43" in r.stderr, r.brief())
+    check("undefined variable: nothing was sent", shop.stats() == before, (before, shop.stats()))
+
+    p2 = write_journey(d, "order.json", journey("order", [
         {"name": "needs token", "request": {"url": "{{base}}/echo",
                                             "headers": {"Authorization": "Bearer {{token}}"}}},
-        {"name": "after", "request": {"url": "{{base}}/healthz"}},
+        {"name": "login", "request": {"method": "POST", "url": "{{base}}/api/login",
+                                      "json": {"user": "u", "password": "p"}},
+         "capture": {"token": {"json": "$.token"}}},
     ], {"base": shop.base}))
+    v = run_probe(["validate", p2])
+    check('validate: a capture used before the step that captures it exits 2, naming step 2 "login"',
+          v.code == 2 and 'undefined variable "token"' in v.stderr and 'step 2 "login"' in v.stderr
+          and re.search(r"order\.json:\d+:\d+:", v.stderr), v.brief())
+    p3 = write_journey(d, "range.json", journey("range", [
+        {"request": {"url": "{{base}}/echo", "query": {"n": "{{random_int:9:1}}"}}}], {"base": shop.base}))
+    v = run_probe(["validate", p3])
+    check("validate: {{random_int:9:1}} exits 2", v.code == 2 and "random_int:9:1" in v.stderr, v.brief())
+    p4 = write_journey(d, "builtins.json", journey("builtins", [
+        {"name": "login", "request": {"method": "POST", "url": "{{base}}/api/login",
+                                      "headers": {"Authorization": "none"},
+                                      "json": {"user": "{{uuid}}", "password": "{{secret.VIGIL_IT_NOT_SET}}"}},
+         "capture": {"token": {"json": "$.token"}}},
+        {"name": "echo", "request": {"url": "{{base}}/echo",
+                                     "query": {"a": "{{now_ms}}", "b": "{{now_s}}", "c": "{{random_int}}",
+                                               "d": "{{random_int:1:6}}", "e": "{{env.VIGIL_IT_NOT_SET}}"}}},
+    ], {"base": shop.base}, {"headers": {"Authorization": "Bearer {{token}}"}}))
+    v = run_probe(["validate", p4])
+    check("validate: built-ins, a capture of an earlier step and a default header that uses it"
+          " (overridden where it is not yet captured) are all known: exit 0",
+          v.code == 0 and "builtins.json: ok" in v.stdout, v.brief())
+    p5 = write_journey(d, "defaults.json", journey("defaults", [
+        {"name": "login", "request": {"url": "{{base}}/healthz"}, "capture": {"token": {"status": True}}}],
+        {"base": shop.base}, {"headers": {"Authorization": "Bearer {{token}}"}}))
+    v = run_probe(["validate", p5])
+    check("validate: a default header using a capture on the very step that captures it exits 2",
+          v.code == 2 and 'undefined variable "token"' in v.stderr and "defaults.json:" in v.stderr, v.brief())
+
+
+def test_var_typo(shop):
+    # Issue 14: a misspelt --var bsae=... left the journey's default base in place, and
+    # the requests went to another host.
+    d = tempdir()
+    other = harness.Shop(password="pw-" + secrets.token_hex(8))
+    p = write_journey(d, "typo.json", journey("typo", [
+        {"name": "health", "request": {"url": "{{base}}/healthz"}}], {"base": other.base}))
+    before, other_before = shop.stats(), other.stats()
+    r = run_probe(["run", p, "--var", "bsae=" + shop.base])
+    check("--var bsae (misspelt) exits 2", r.code == 2, r.brief())
+    check('--var bsae: stderr suggests did you mean "base"', 'did you mean "base"' in r.stderr, r.brief())
+    check("--var bsae: nothing was sent, to either host",
+          shop.stats() == before and other.stats() == other_before,
+          (before, shop.stats(), other_before, other.stats()))
+    r = run_probe(["run", p, "--var", "zzzzzzzz=1", "--var", "base=" + shop.base])
+    check("--var with a name no journey declares (nothing near) exits 2",
+          r.code == 2 and "zzzzzzzz" in r.stderr and "did you mean" not in r.stderr, r.brief())
+    r = run_probe(["run", p, "--var", "base=" + shop.base])
+    check("--var base (declared) runs against the given host: exit 0",
+          r.code == 0 and shop.stats() == before + 1 and other.stats() == other_before,
+          (r.brief(), shop.stats(), other.stats()))
+    inc = write_journey(d, "parts/part.json", journey("part", [
+        {"name": "part", "request": {"url": "{{base}}/echo", "query": {"who": "{{who}}"}}}]))
+    p2 = write_journey(d, "with_include.json", journey("with include", [
+        {"include": "parts/part.json", "variables": {"who": "probe"}}], {"base": shop.base}))
+    r = run_probe(["run", p2, "--var", "who=someone"])
+    check("--var naming an include's variable is accepted (exit 0)", r.code == 0 and os.path.exists(inc),
+          r.brief())
+    p3 = write_journey(d, "required.json", journey("required", [
+        {"name": "health", "request": {"url": "{{base}}/healthz"}}], {"base": None}))
+    now = shop.stats()
+    r = run_probe(["run", p3])
+    check('a variable declared null (no default) and not given exits 2, asking for --var base=VALUE',
+          r.code == 2 and "--var base=VALUE" in r.stderr and shop.stats() == now, r.brief())
+    r = run_probe(["run", p3, "--var", "base=" + shop.base])
+    check("a variable declared null runs once --var gives it (exit 0)", r.code == 0, r.brief())
+    r = run_probe(["run", p, p2, "--only", "typo", "--var", "who=x", "--var", "base=" + shop.base])
+    check("--var declared by a journey that --only leaves out is still accepted (exit 0)", r.code == 0,
+          r.brief())
+    other.stop()
+
+
+def test_missing_secret(shop):
+    # Issue 14: a missing {{secret.X}} failed the step at run time (exit 1, and a pushed
+    # canary failure); it is now found before anything is sent (exit 2).
+    d = tempdir()
+    text = ('{\n'
+            '  "name": "needs secret",\n'
+            '  "variables": {"base": "%s"},\n'
+            '  "steps": [\n'
+            '    {"name": "health", "request": {"url": "{{base}}/healthz"}},\n'
+            '    {"name": "login", "request": {"method": "POST", "url": "{{base}}/api/login",\n'
+            '      "json": {"user": "u", "password": "{{secret.VIGIL_IT_SECRET}}"}}}\n'
+            '  ]\n'
+            '}\n' % shop.base)
+    p = write_journey(d, "secret.json", text)
     before = shop.stats()
-    r, rep, _ = run_report(["run", p])
-    after = shop.stats()
-    steps = steps_of(rep)
-    check("undefined variable: exit 1", r.code == 1, r.brief())
-    check("undefined variable: results passed, failed, skipped",
-          results(steps) == ["passed", "failed", "skipped"], show(steps))
-    f = failure(step_named(steps, "needs token"), "request")
-    msg = (f or {}).get("message", "")
-    check('undefined variable: a "request" failure says undefined variable "token" in '
-          'request.headers.Authorization',
-          'undefined variable "token"' in msg and "request.headers.Authorization" in msg,
-          failures_of(step_named(steps, "needs token")))
-    check("undefined variable: status 0 (no response)", step_named(steps, "needs token").get("status") == 0,
-          step_named(steps, "needs token").get("status"))
-    check('undefined variable: console names "token"', 'undefined variable "token"' in r.stdout,
-          r.stdout[-400:])
-    check("undefined variable: the failing step was not sent (shop got 1 request)",
-          after == before + 1, (before, after))
+    r = run_probe(["run", p], unset=["VIGIL_IT_SECRET"])
+    check("a secret whose environment variable is not set exits 2", r.code == 2, r.brief())
+    check("missing secret: stderr names secret.json:7:41 and VIGIL_IT_SECRET",
+          "secret.json:7:41" in r.stderr and "VIGIL_IT_SECRET" in r.stderr, r.brief())
+    check("missing secret: not even the step before it was sent", shop.stats() == before,
+          (before, shop.stats()))
+    r = run_probe(["run", p], env={"VIGIL_IT_SECRET": ""})
+    check("an empty secret exits 2 too", r.code == 2 and "empty" in r.stderr, r.brief())
+    r = run_probe(["run", p, "--push", "http://127.0.0.1:9", "--app", "shop", "--version", "1.2.3"],
+                  env={"VIGIL_TOKEN": "t"}, unset=["VIGIL_IT_SECRET"])
+    check("missing secret with --push exits 2 (no canary failure is pushed)", r.code == 2, r.brief())
+    check("missing secret: nothing was sent", shop.stats() == before, (before, shop.stats()))
+    r = run_probe(["run", p], env={"VIGIL_IT_SECRET": "pw"})
+    check("with the secret set the journey runs (2 requests)", r.code in (0, 1) and shop.stats() == before + 2,
+          (r.brief(), shop.stats()))
+    pe = write_journey(d, "env.json", journey("needs env", [
+        {"request": {"url": "{{base}}/echo", "query": {"x": "{{env.VIGIL_IT_UNSET_ENV}}"}}}], {"base": shop.base}))
+    now = shop.stats()
+    r = run_probe(["run", pe], unset=["VIGIL_IT_UNSET_ENV"])
+    check("an {{env.X}} that is not set exits 2, nothing sent",
+          r.code == 2 and "VIGIL_IT_UNSET_ENV" in r.stderr and shop.stats() == now, r.brief())
+
+
+def test_push_labels(shop):
+    # Issue 14: with --push, a missing or invalid --app/--version was found only after the
+    # run, when the collector answered 400 (exit 4).
+    before = shop.stats()
+    h = [HEALTH, "--var", "base=" + shop.base, "--push", "http://127.0.0.1:9"]
+    env = {"VIGIL_TOKEN": "t"}
+    for label, extra, word in [
+        ("--push without --app or --version", [], "--app"),
+        ("--push without --version", ["--app", "shop"], "--version"),
+        ("--push without --app", ["--version", "1.2.3"], "--app"),
+        ("--push with --version '1.2 beta'", ["--app", "shop", "--version", "1.2 beta"], "--version"),
+        ("--push with --app of 65 characters", ["--app", "a" * 65, "--version", "1"], "--app"),
+        ("--push with --region 'eu west'", ["--app", "shop", "--version", "1", "--region", "eu west"],
+         "--region"),
+    ]:
+        r = run_probe(["run"] + h + extra, env=env)
+        check("%s exits 2 before running, naming %s" % (label, word),
+              r.code == 2 and word in r.stderr and "nothing was sent" in r.stderr, r.brief())
+    check("bad push labels: nothing was sent", shop.stats() == before, (before, shop.stats()))
+    r = run_probe(["run"] + h + ["--app", "shop", "--version", "1.2.3+b.7"], env=env)
+    check("valid labels, collector unreachable: the run happens and exits 4", r.code == 4, r.brief())
+    d = tempdir()
+    r = run_probe(["schedule", "--every", "1s", "--push", "http://127.0.0.1:9", "--app", "shop",
+                   "--spool", d, HEALTH, "--var", "base=" + shop.base], env=env, timeout=10)
+    check("schedule --push without --version exits 2 at once", r.code == 2 and "--version" in r.stderr,
+          r.brief())
+
+
+def xmllint_schema(xml_path):
+    """(ok, output) of xmllint --schema on a JUnit file, or None when xmllint is absent."""
+    import shutil
+    if not shutil.which("xmllint"):
+        return None
+    xsd = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "junit-jenkins.xsd")
+    p = subprocess.run(["xmllint", "--noout", "--schema", xsd, xml_path], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    return p.returncode == 0, p.stdout.decode("utf-8", "replace")
+
+
+def test_junit_schema(shop, broken):
+    # Issue 14: Jenkins' xunit schema rejected skipped= on <testsuites>; connection errors
+    # were <failure>s (errors always 0); two journeys of one name gave duplicate suites.
+    d = tempdir()
+    closed = harness.Shop(password="x")
+    closed_base = closed.base
+    closed.stop()
+    write_journey(d, "a/checkout.json", journey("checkout", [
+        {"name": "health", "request": {"url": "{{base}}/healthz"}},
+        {"name": "login", "request": {"method": "POST", "url": "{{base}}/api/login",
+                                      "json": {"user": "u", "password": "wrong"}}, "expect": {"status": 200}},
+        {"name": "after", "request": {"url": "{{base}}/healthz"}}], {"base": shop.base}))
+    write_journey(d, "b/checkout.json", journey("checkout", [
+        {"name": "refused", "request": {"url": "{{base}}/healthz"}},
+        {"name": "never", "request": {"url": "{{base}}/healthz"}}], {"base": closed_base}))
+    junit = os.path.join(d, "junit.xml")
+    r = run_probe(["run", os.path.join(d, "a"), os.path.join(d, "b"), "--report", "junit:" + junit])
+    check("junit journeys: exit 1", r.code == 1, r.brief())
+    res = xmllint_schema(junit)
+    if res is None:
+        harness.diag("SKIP junit schema: xmllint not found (Debian package libxml2-utils)")
+    else:
+        check("JUnit with a failure, an error and skips validates against the Jenkins JUnit XSD",
+              res[0], res[1][-600:])
+    try:
+        root, suites = junit_suites(junit)
+    except (ET.ParseError, OSError) as exc:
+        check("junit: well-formed XML", False, exc)
+        return
+    check("<testsuites> has no skipped attribute", "skipped" not in root.attrib, root.attrib)
+    names = [s.get("name") for s in suites]
+    check("two journeys named checkout give two distinct suite names", len(names) == 2 and len(set(names)) == 2
+          and all(n.startswith("checkout") for n in names), names)
+    by = {s.findall("testcase")[0].get("name"): s for s in suites if s.findall("testcase")}
+    refused = by.get("refused")
+    cases = refused.findall("testcase") if refused is not None else []
+    check("a connection refused is an <error>, not a <failure>",
+          cases and cases[0].find("error") is not None and cases[0].find("failure") is None,
+          [ET.tostring(c)[:200] for c in cases])
+    check("the suite with the refused connection counts errors=1 failures=0 skipped=1",
+          refused is not None and refused.get("errors") == "1" and refused.get("failures") == "0"
+          and refused.get("skipped") == "1", refused.attrib if refused is not None else None)
+    login = by.get("health")
+    check("the suite with a wrong status counts failures=1 errors=0",
+          login is not None and login.get("failures") == "1" and login.get("errors") == "0",
+          login.attrib if login is not None else None)
+    check("<testsuites> totals: tests 5, failures 1, errors 1",
+          root.get("tests") == "5" and root.get("failures") == "1" and root.get("errors") == "1", root.attrib)
+    for label, args, env in [
+        ("a passing run", ["run", HEALTH, "--var", "base=" + shop.base], None),
+        ("the broken shop", ["run", CHECKOUT, "--var", "base=" + broken.base], {"SHOP_PASSWORD": broken.password}),
+        ("--repeat 2", ["run", HEALTH, "--var", "base=" + shop.base, "--repeat", "2"], None),
+    ]:
+        jp = os.path.join(d, "j-%d.xml" % len(label))
+        run_probe(args + ["--report", "junit:" + jp], env=env)
+        res = xmllint_schema(jp)
+        if res is not None:
+            check("JUnit of %s validates against the Jenkins JUnit XSD" % label, res[0], res[1][-400:])
+    r = run_probe(["run", HEALTH, HEALTH, "--var", "base=" + shop.base, "--report", "junit:" + junit])
+    try:
+        _, suites = junit_suites(junit)
+        names = [s.get("name") for s in suites]
+        check("the same journey file given twice still gives distinct suite names",
+              len(names) == 2 and len(set(names)) == 2, names)
+    except (ET.ParseError, OSError) as exc:
+        check("junit twice: well-formed XML", False, exc)
 
 
 def test_secret_masking(shop):
@@ -966,7 +1183,8 @@ def test_includes(shop):
 def test_repeat_parallel(shop):
     d = tempdir()
     p = write_journey(d, "rep.json", journey("rep", [
-        {"name": "slow", "request": {"url": "{{base}}/slow?ms=300&key={{key}}"}}], {"base": shop.base}))
+        {"name": "slow", "request": {"url": "{{base}}/slow?ms=300&key={{key}}"}}],
+        {"base": shop.base, "key": None}))
     junit = os.path.join(d, "junit.xml")
     r, rep, _ = run_report(["run", p, "--repeat", "3", "--parallel", "2", "--report", "junit:" + junit,
                             "--var", "key=par2"])
@@ -1119,6 +1337,130 @@ def test_tls():
     mshop.stop()
 
 
+class ForwardProxy:
+    """A small real HTTP forward proxy on 127.0.0.1 (absolute-form GET/POST, no CONNECT):
+    it forwards each request to its target and counts them."""
+
+    def __init__(self):
+        import http.server
+        import socketserver
+        import threading
+        import urllib.parse
+        outer = self
+        self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _forward(self):
+                outer.seen.append(self.path)
+                u = urllib.parse.urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("proxy-connection", "connection", "host")}
+                import http.client as hc
+                conn = hc.HTTPConnection(u.hostname, u.port or 80, timeout=10)
+                conn.request(self.command, (u.path or "/") + ("?" + u.query if u.query else ""),
+                             body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Via", "1.1 vigil-test-proxy")
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = _forward
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        harness._cleanups.append(self.stop)
+
+    def stop(self):
+        try:
+            self.server.shutdown()
+            self.server.server_close()
+        except Exception:
+            pass
+
+
+def test_proxy(shop):
+    # Issue 14: libcurl honoured http_proxy / ALL_PROXY silently; --proxy, a note, and the
+    # proxy named when a request through it fails. A scheme-less URL is an error.
+    proxy = ForwardProxy()
+    noproxy = ["no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
+    h = [HEALTH, "--var", "base=" + shop.base]
+    r = run_probe(["run"] + h, env={"http_proxy": proxy.url}, unset=noproxy)
+    check("with http_proxy set the run goes through the proxy (exit 0, proxy saw 2 requests)",
+          r.code == 0 and len(proxy.seen) == 2, (r.brief(), proxy.seen))
+    check("with http_proxy set probe says so on stderr, naming the proxy",
+          "http_proxy=" + proxy.url in r.stderr, r.brief())
+    del proxy.seen[:]
+    r = run_probe(["run"] + h + ["--proxy", ""], env={"http_proxy": proxy.url}, unset=noproxy)
+    check("--proxy '' sends direct despite http_proxy (exit 0, proxy saw nothing)",
+          r.code == 0 and proxy.seen == [] and "http_proxy=" not in r.stderr, (r.brief(), proxy.seen))
+    r = run_probe(["run"] + h + ["--proxy", proxy.url], unset=["http_proxy"] + noproxy)
+    check("--proxy URL sends the journey through it (exit 0, proxy saw 2 requests)",
+          r.code == 0 and len(proxy.seen) == 2, (r.brief(), proxy.seen))
+    host = "127.0.0.1"
+    r = run_probe(["run"] + h, env={"http_proxy": proxy.url, "NO_PROXY": host},
+                  unset=["no_proxy", "all_proxy", "ALL_PROXY"])
+    check("NO_PROXY naming the host sends direct", r.code == 0 and len(proxy.seen) == 2, (r.brief(), proxy.seen))
+    proxy.stop()
+    dead = proxy.url
+    r, rep, _ = run_report(["run"] + h, env={"http_proxy": dead}, unset=noproxy)
+    f = failure((steps_of(rep) or [{}])[0], "request") or {}
+    check("a refused connection through http_proxy exits 1 and names the proxy and where it came from",
+          r.code == 1 and ("through proxy %s (from http_proxy)" % dead) in f.get("message", ""),
+          (r.brief(), f))
+    check("the console names the proxy too", ("through proxy %s" % dead) in r.stdout, r.stdout[-400:])
+    r = run_probe(["run"] + h + ["--proxy", "127.0.0.1:3128"])
+    check("--proxy without a scheme exits 2", r.code == 2 and "--proxy" in r.stderr, r.brief())
+    r = run_probe(["run"] + h + ["--proxy", "ftp://127.0.0.1:21"])
+    check("--proxy with an ftp:// scheme exits 2", r.code == 2, r.brief())
+
+    d = tempdir()
+    hostport = shop.base.split("://", 1)[1]
+    text = ('{\n'
+            '  "name": "schemeless",\n'
+            '  "steps": [\n'
+            '    {"request": {"url": "%s/healthz"}}\n'
+            '  ]\n'
+            '}\n' % hostport)
+    p = write_journey(d, "schemeless.json", text)
+    before = shop.stats()
+    v = run_probe(["validate", p])
+    check("validate: a url without http:// or https:// exits 2 at schemeless.json:4:25",
+          v.code == 2 and "schemeless.json:4:25" in v.stderr and "http://" in v.stderr, v.brief())
+    r = run_probe(["run", HEALTH, "--var", "base=" + hostport])
+    check("--var base=HOST:PORT (no scheme) exits 2 naming the url's place and the value",
+          r.code == 2 and "health.json:" in r.stderr and hostport in r.stderr, r.brief())
+    check("scheme-less urls: nothing was sent", shop.stats() == before, (before, shop.stats()))
+    pc = write_journey(d, "captured.json", journey("captured url", [
+        {"name": "echo", "request": {"url": "{{base}}/echo", "query": {"next": hostport + "/healthz"}},
+         "capture": {"next": {"json": "$.query.next"}}},
+        {"name": "follow", "request": {"url": "{{next}}"}}], {"base": shop.base}))
+    r, rep, _ = run_report(["run", pc])
+    st = step_named(steps_of(rep), "follow")
+    f = failure(st, "request") or {}
+    check("a captured url without a scheme fails its step, unsent",
+          r.code == 1 and "does not start with http://" in f.get("message", "") and shop.stats() == before + 1,
+          (r.brief(), failures_of(st), shop.stats()))
+
+
 def test_cli_errors(shop):
     before = shop.stats()
     h = ["--var", "base=" + shop.base]
@@ -1160,6 +1502,11 @@ def main():
     harness.run_group(test_load_errors, shop)
     harness.run_group(test_only_and_folders, shop)
     harness.run_group(test_undefined_variable, shop)
+    harness.run_group(test_var_typo, shop)
+    harness.run_group(test_missing_secret, shop)
+    harness.run_group(test_push_labels, shop)
+    harness.run_group(test_junit_schema, shop, broken)
+    harness.run_group(test_proxy, shop)
     harness.run_group(test_secret_masking, shop)
     harness.run_group(test_timing_limits, shop)
     harness.run_group(test_retries, shop)

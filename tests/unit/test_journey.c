@@ -135,6 +135,54 @@ int main(void)
                          " \"capture\": {\"t\": {\"regex\": \"a(b)\", \"group\": 2}}}]}"),
               "e11.json:2:46: the regex has 1 group(s); group 2 asked", "error: regex group out of range");
 
+    /* Names are checked once the whole journey is in (issue 14). */
+    CHECK_STR(load_error("n1.json", "{\"name\": \"x\", \"variables\": {\"base\": \"http://h\"},\n"
+                         " \"steps\": [{\"request\": {\"url\": \"{{bsae}}/a\"}}]}"),
+              "n1.json:2:32: undefined variable \"bsae\" (not in \"variables\", captured by an earlier"
+              " step, or built in); did you mean \"base\"?", "names: an undefined variable at its string");
+    CHECK_STR(load_error("n2.json", "{\"name\": \"x\", \"steps\": [\n"
+                         " {\"request\": {\"url\": \"http://h/{{t}}\"}},\n"
+                         " {\"name\": \"login\", \"request\": {\"url\": \"http://h\"}, \"capture\": {\"t\": {\"status\": true}}}]}"),
+              "n2.json:2:22: undefined variable \"t\": it is captured by step 2 \"login\", which runs later",
+              "names: a capture used before the step that takes it");
+    CHECK_STR(load_error("n3.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"h:80/a\"}}]}"),
+              "n3.json:1:45: \"url\" must start with http:// or https:// (or a variable that does), not \"h:80/a\"",
+              "names: a literal url without a scheme");
+    CHECK_STR(load_error("n4.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"http://h/{{random_int:2:1}}\"}}]}"),
+              "n4.json:1:45: \"random_int:2:1\" takes two whole numbers, the first not above the second:"
+              " {{random_int:1:100}}", "names: random_int with MIN above MAX");
+    CHECK_STR(load_error("n5.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\":"
+                         " \"http://h/{{uuid}}{{now_ms}}{{now_s}}{{random_int}}{{random_int:-3:3}}{{env.A}}{{secret.B}}\"}}]}"),
+              "OK", "names: every built-in is known");
+    path = write_file("n6.json", "{\"name\": \"x\", \"variables\": {\"base\": \"h:1\", \"need\": null},\n"
+                      " \"steps\": [{\"request\": {\"url\": \"{{base}}/{{need}}\", \"headers\":"
+                      " {\"X\": \"{{secret.VIGIL_UNIT_NOT_SET}}\"}},\n"
+                      "  \"capture\": {\"tok\": {\"status\": true}}}]}");
+    rc = journey_load(path, &j, err, sizeof err);
+    CHECK(rc == 0, "names: a journey with a null variable loads (%s)", rc ? err : "ok");
+    if (rc == 0) {
+        json_t *vars = json_object();
+        CHECK(journey_declares(j, "base") && journey_declares(j, "tok") && !journey_declares(j, "bsae"),
+              "declares: variables and captures, not other names");
+        unsetenv("VIGIL_UNIT_NOT_SET");
+        CHECK(journey_check_env(j, err, sizeof err) < 0 && strstr(err, "n6.json:2:70: {{secret.VIGIL_UNIT_NOT_SET}}")
+              && strstr(err, "not set"), "check_env: a secret not set, at its place (%s)", err);
+        setenv("VIGIL_UNIT_NOT_SET", "", 1);
+        CHECK(journey_check_env(j, err, sizeof err) < 0 && strstr(err, "empty"),
+              "check_env: an empty secret (%s)", err);
+        setenv("VIGIL_UNIT_NOT_SET", "x", 1);
+        CHECK(journey_check_env(j, err, sizeof err) == 0, "check_env: a secret set");
+        CHECK(journey_check_vars(j, vars, err, sizeof err) < 0 && strstr(err, "--var need=VALUE"),
+              "check_vars: a null variable needs --var (%s)", err);
+        json_object_set_new(vars, "need", json_string("n"));
+        CHECK(journey_check_vars(j, vars, err, sizeof err) < 0 && strstr(err, "n6.json:2:32: the url starts with {{base}}"),
+              "check_vars: a variable opening a url without a scheme (%s)", err);
+        json_object_set_new(vars, "base", json_string("https://h:1"));
+        CHECK(journey_check_vars(j, vars, err, sizeof err) == 0, "check_vars: --var gives the scheme");
+        json_decref(vars);
+        journey_free(j);
+    }
+
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
