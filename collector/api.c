@@ -13,6 +13,7 @@
 #include "gate.h"
 #include "sketch.h"
 #include "stats.h"
+#include "text.h"
 
 #define LIST_LIMIT 500
 
@@ -53,7 +54,7 @@ int api_duration(const char *text, long long *ms)
     return 0;
 }
 
-/* A required (or optional) name: 1-64 letters, digits and . _ + -; the field is named
+/* A required (or optional) name (text_name_ok); the field is named
  * with prefix ("labels.") in errors. */
 static const char *name_in(const json_t *args, const char *prefix, const char *key,
                            int required, json_t **resp)
@@ -68,13 +69,10 @@ static const char *name_in(const json_t *args, const char *prefix, const char *k
         }
         return NULL;
     }
-    size_t n = strlen(v);
-    for (size_t i = 0; i < n; i++) {
-        if (n > 64 || (!isalnum((unsigned char)v[i]) && !strchr("._+-", v[i]))) {
-            snprintf(msg, sizeof msg, "%s must be 1-64 letters, digits or . _ + -", field);
-            *resp = api_error(msg, field);
-            return NULL;
-        }
+    if (!text_name_ok(v)) {
+        snprintf(msg, sizeof msg, "%s must be " TEXT_NAME_RULE, field);
+        *resp = api_error(msg, field);
+        return NULL;
     }
     return v;
 }

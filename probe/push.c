@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "sign.h"
+#include "text.h"
 
 #define RESPONSE_MAX (64 * 1024)
 
@@ -16,10 +17,6 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
     return buf_append(ctx, p, size * n) < 0 ? 0 : size * n;
 }
-
-/* The collector's name rule (collector/api.c, name_in). It lives there as a static
- * function; until it moves to shared/, this copy must follow it. */
-#define PUSH_LABEL_MAX 64
 
 int push_check_labels(const json_t *labels, char *err, size_t errlen)
 {
@@ -34,13 +31,10 @@ int push_check_labels(const json_t *labels, char *err, size_t errlen)
                      " its app and version", keys[i]);
             return -1;
         }
-        size_t n = strlen(s);
-        for (size_t k = 0; k < n; k++) {
-            if (n > PUSH_LABEL_MAX || (!isalnum((unsigned char)s[k]) && !strchr("._+-", s[k]))) {
-                snprintf(err, errlen, "--%s \"%.80s\": the collector takes 1 to %d letters,"
-                         " digits or . _ + -", keys[i], s, PUSH_LABEL_MAX);
-                return -1;
-            }
+        if (!text_name_ok(s)) {
+            snprintf(err, errlen, "--%s \"%.80s\": the collector takes " TEXT_NAME_RULE,
+                     keys[i], s);
+            return -1;
         }
     }
     return 0;

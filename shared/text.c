@@ -1,5 +1,7 @@
 #include "text.h"
 
+#include <ctype.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,4 +130,15 @@ void text_rfc3339(char *dst, size_t dstlen, long long unix_ms)
     gmtime_r(&secs, &tm);
     strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(dst, dstlen, "%s.%03lldZ", day, unix_ms % 1000);
+}
+
+int text_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > TEXT_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && !strchr("._+-", name[i]))
+            return 0;
+    return 1;
 }

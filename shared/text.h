@@ -22,6 +22,12 @@ const char *text_nearest(const char *word, const char *const *candidates);
  * ran out. */
 char *text_mask(const char *s, const char *const *secrets, size_t n);
 
+/* The name rule of apps, versions, regions and run ids: 1 to TEXT_NAME_MAX letters,
+ * digits or . _ + - (TEXT_NAME_RULE says it in words). 1 if name follows it. */
+#define TEXT_NAME_MAX 64
+#define TEXT_NAME_RULE "1-64 letters, digits or . _ + -"
+int text_name_ok(const char *name);
+
 /* Writes the current UTC time, or the given Unix time in ms, as RFC 3339 with
  * milliseconds ("2026-11-28T02:16:40.123Z") into dst (at least 25 bytes). */
 void text_rfc3339(char *dst, size_t dstlen, long long unix_ms);
