@@ -58,6 +58,21 @@ static const char *const reason_names[REJ_N] = {
     "unauthorized"
 };
 
+/* Requests refused for their Origin are counted per origin in /metrics, for the first
+ * REFUSED_ORIGINS_MAX origins (the rest together as "(other)"), and logged at most once a
+ * minute per origin, so that a misconfigured --allow-origin shows instead of beacons
+ * vanishing, and a flood of made-up origins can grow neither the table nor the log. */
+#define REFUSED_ORIGINS_MAX 64
+#define REFUSED_ORIGIN_LEN 128      /* bytes of an origin kept (label and log) */
+#define REFUSED_LOG_MS 60000.0      /* one log line per origin per minute, at most */
+
+struct refused_origin {
+    char origin[REFUSED_ORIGIN_LEN + 1];  /* printable ASCII; "(other)" for the last slot */
+    long long count;
+    long long logged;           /* count when the last line was written */
+    double log_ms;              /* when (monotonic); meaningful once logged > 0 */
+};
+
 /* Per request: lws frees and re-creates it for each keep-alive transaction. */
 struct pss {
     struct lws *wsi;
@@ -162,6 +177,8 @@ struct server {
     long long accepted_requests, accepted_beacons, bots;
     long long rejected[REJ_N];
     long long connections;
+    struct refused_origin refused[REFUSED_ORIGINS_MAX + 1];  /* the last is "(other)" */
+    size_t nrefused;
     struct probe_series *series;    /* SERVER_PROBE_SERIES_MAX, allocated when first used */
     size_t nseries;
     long long series_seq;
@@ -331,10 +348,47 @@ static void answer(struct pss *pss, int status, const char *msg, const char *fie
     lws_callback_on_writable(pss->wsi);
 }
 
+/* Counts a request refused for its Origin and logs it, at most once a minute per origin
+ * (the origin is the client's: it is logged and labelled as printable ASCII only). */
+static void origin_refused(struct server *srv, const char *origin)
+{
+    char clean[REFUSED_ORIGIN_LEN + 1];
+    size_t n = 0;
+    for (; origin[n] && n < REFUSED_ORIGIN_LEN; n++)
+        clean[n] = (unsigned char)origin[n] < 0x20 || (unsigned char)origin[n] > 0x7e
+                   ? '?' : origin[n];
+    clean[n] = '\0';
+    struct refused_origin *r = NULL;
+    for (size_t i = 0; i < srv->nrefused && !r; i++)
+        if (strcmp(srv->refused[i].origin, clean) == 0)
+            r = &srv->refused[i];
+    if (!r && srv->nrefused < REFUSED_ORIGINS_MAX) {
+        r = &srv->refused[srv->nrefused++];
+        memcpy(r->origin, clean, n + 1);
+    }
+    int other = !r;
+    if (other) {
+        r = &srv->refused[REFUSED_ORIGINS_MAX];
+        snprintf(r->origin, sizeof r->origin, "(other)");
+    }
+    r->count++;
+    double now = now_ms();
+    if (r->logged > 0 && now - r->log_ms < REFUSED_LOG_MS)
+        return;
+    fprintf(stderr, "collector: refused beacons from origin \"%s\": not allowed by"
+            " --allow-origin (%lld refused%s since the collector started; at most one line"
+            " a minute)\n", clean, r->count,
+            other ? " from origins past the first 64" : " from it");
+    r->logged = r->count;
+    r->log_ms = now;
+}
+
 static void reject(struct server *srv, struct pss *pss, int status, enum reason r,
                    const char *msg, const char *field)
 {
     srv->rejected[r]++;
+    if (r == REJ_ORIGIN)
+        origin_refused(srv, pss->origin);
     answer(pss, status, msg, field);
 }
 
@@ -1287,6 +1341,15 @@ static void metrics_text(struct server *srv, struct buf *b)
     for (int i = 0; i < REJ_N; i++)
         buf_printf(b, "vigil_beacon_requests_rejected_total{reason=\"%s\"} %lld\n",
                    reason_names[i], srv->rejected[i]);
+    family(b, "vigil_beacon_origin_refused_total", "counter",
+           "Requests refused for their Origin, by origin (the first 64; the rest as (other)).");
+    for (size_t i = 0; i <= REFUSED_ORIGINS_MAX; i++) {
+        if (srv->refused[i].count == 0)
+            continue;
+        buf_puts(b, "vigil_beacon_origin_refused_total{origin=\"");
+        label_value(b, srv->refused[i].origin);
+        buf_printf(b, "\"} %lld\n", srv->refused[i].count);
+    }
     family(b, "vigil_beacon_requests_bot_dropped_total", "counter",
            "Requests from known bots, read and not stored.");
     buf_printf(b, "vigil_beacon_requests_bot_dropped_total %lld\n", srv->bots);
@@ -1436,6 +1499,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         pss->wsi = wsi;
         if (lws_hdr_copy(wsi, pss->origin, sizeof pss->origin, WSI_TOKEN_ORIGIN) > 0)
             pss->origin_ok = origin_allowed(srv, wsi, pss->origin);
+        else if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0)
+            /* Longer than any allowed origin: refused, not taken as no Origin. */
+            snprintf(pss->origin, sizeof pss->origin, "(an Origin over %zu bytes)",
+                     sizeof pss->origin - 1);
         else
             pss->origin[0] = '\0';
         int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
