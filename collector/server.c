@@ -101,6 +101,8 @@ struct pss {
     int body_arg;               /* the body (JSON) is an argument: 1 as "document", 2 as all */
     int flagger;                /* answer as Flagger's webhook contract wants */
     char etag[48];              /* static files */
+    const char *encoding;       /* Content-Encoding of a precompressed file, or NULL */
+    int vary_ae;                /* the answer depends on Accept-Encoding */
     int head;                   /* HEAD: headers only */
     const char *cache;          /* Cache-Control, default no-store */
     /* A signed push: checked by its headers at once, by its body in finish_call. */
@@ -417,12 +419,20 @@ static int send_response(struct pss *pss)
     if (pss->etag[0] && lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"etag:",
                             (const unsigned char *)pss->etag, (int)strlen(pss->etag), &p, end))
         return -1;
+    if (pss->encoding && lws_add_http_header_by_name(pss->wsi,
+                (const unsigned char *)"content-encoding:",
+                (const unsigned char *)pss->encoding, (int)strlen(pss->encoding), &p, end))
+        return -1;
+    /* One Vary header naming all that the answer depends on. */
+    const char *vary = pss->origin_ok && pss->vary_ae ? "Origin, Accept-Encoding"
+                       : pss->origin_ok ? "Origin" : pss->vary_ae ? "Accept-Encoding" : NULL;
+    if (vary && lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"vary:",
+                    (const unsigned char *)vary, (int)strlen(vary), &p, end))
+        return -1;
     if (pss->origin_ok) {
         if (lws_add_http_header_by_name(pss->wsi,
                 (const unsigned char *)"access-control-allow-origin:",
-                (const unsigned char *)pss->origin, (int)strlen(pss->origin), &p, end)
-            || lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"vary:",
-                (const unsigned char *)"Origin", 6, &p, end))
+                (const unsigned char *)pss->origin, (int)strlen(pss->origin), &p, end))
             return -1;
         if (pss->route == R_RUM_OPTIONS
             && (lws_add_http_header_by_name(pss->wsi,
@@ -1406,13 +1416,55 @@ static int safe_path(const char *uri)
     return 1;
 }
 
+/* The weight ("q") a request's Accept-Encoding gives a content coding: its own entry's,
+ * else that of "*", else 0 (RFC 9110 12.5.3; no header: identity only). */
+static double coding_weight(const char *accept, const char *coding)
+{
+    double own = -1, any = -1;
+    for (const char *p = accept; *p;) {
+        size_t n = strcspn(p, ",");
+        char item[64];
+        if (n < sizeof item) {
+            memcpy(item, p, n);
+            item[n] = '\0';
+            char *name = item + strspn(item, " \t"), *semi = strchr(name, ';');
+            double q = 1;
+            if (semi) {
+                *semi = '\0';
+                char *qs = strstr(semi + 1, "q=");
+                if (qs) {
+                    char *end;
+                    q = strtod(qs + 2, &end);
+                    if (end == qs + 2 || !isfinite(q) || q < 0)
+                        q = 0;
+                }
+            }
+            name[strcspn(name, " \t")] = '\0';
+            if (strcasecmp(name, coding) == 0)
+                own = q;
+            else if (strcmp(name, "*") == 0)
+                any = q;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return own >= 0 ? own : any > 0 ? any : 0;
+}
+
 /* Answers a GET for a file under one of the --static folders, with an ETag from its
- * size and time so that a browser can revalidate with If-None-Match. Files are read
- * into the response (they are small), never through lws_serve_http_file, which builds
- * its reply in a buffer that can still hold pipelined requests. Returns 1 if answered. */
+ * size and time so that a browser can revalidate with If-None-Match. A copy the build
+ * compressed beforehand (FILE.br, FILE.gz, not older than FILE) is sent instead when the
+ * request's Accept-Encoding takes it, brotli first, with Content-Encoding, its own ETag
+ * and Vary: Accept-Encoding. Files are read into the response (they are small), never
+ * through lws_serve_http_file, which builds its reply in a buffer that can still hold
+ * pipelined requests. Returns 1 if answered. */
 static int serve_static(struct server *srv, struct pss *pss, struct lws *wsi, const char *uri)
 {
-    char path[4096], inm[64];
+    static const struct {
+        const char *suffix, *coding;
+    } codings[] = {{".br", "br"}, {".gz", "gzip"}};
+    char path[4096], inm[256], accept[256];
     struct stat st;
     const char *type = NULL;
 
@@ -1426,21 +1478,47 @@ static int serve_static(struct server *srv, struct pss *pss, struct lws *wsi, co
             type = media_types[i].type;
     if (!type)
         return 0;
+    if (lws_hdr_copy(wsi, accept, sizeof accept, WSI_TOKEN_HTTP_ACCEPT_ENCODING) <= 0)
+        accept[0] = '\0';
     for (size_t i = 0; i < srv->o->nstatic; i++) {
         snprintf(path, sizeof path, "%s%s", srv->o->static_dirs[i], uri);
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SERVER_FILE_MAX)
             continue;
-        FILE *f = fopen(path, "rb");
+        /* The coding with the highest weight whose copy is there and up to date. */
+        const char *coding = NULL;
+        double best = 0;
+        char cpath[4096 + 8], chosen[4096 + 8];
+        struct stat cst, chosen_st;
+        for (size_t k = 0; k < sizeof codings / sizeof codings[0]; k++) {
+            snprintf(cpath, sizeof cpath, "%s%s", path, codings[k].suffix);
+            if (stat(cpath, &cst) != 0 || !S_ISREG(cst.st_mode) || cst.st_size > SERVER_FILE_MAX
+                || cst.st_mtim.tv_sec < st.st_mtim.tv_sec
+                || (cst.st_mtim.tv_sec == st.st_mtim.tv_sec
+                    && cst.st_mtim.tv_nsec < st.st_mtim.tv_nsec))
+                continue;
+            pss->vary_ae = 1;
+            double w = coding_weight(accept, codings[k].coding);
+            if (w > best) {
+                best = w;
+                coding = codings[k].coding;
+                memcpy(chosen, cpath, sizeof chosen);
+                chosen_st = cst;
+            }
+        }
+        FILE *f = fopen(coding ? chosen : path, "rb");
         if (!f)
             continue;
+        if (coding)
+            st = chosen_st;
         pss->route = R_STATIC;
-        snprintf(pss->etag, sizeof pss->etag, "\"%llx-%llx\"", (unsigned long long)st.st_size,
-                 (unsigned long long)st.st_mtime);
+        pss->encoding = coding;
+        snprintf(pss->etag, sizeof pss->etag, "\"%llx-%llx%s%s\"", (unsigned long long)st.st_size,
+                 (unsigned long long)st.st_mtime, coding ? "-" : "", coding ? coding : "");
         /* The beacon's name does not change between releases, so browsers revalidate
          * after five minutes; the ETag makes that cheap. */
         pss->cache = "public, max-age=300";
         if (lws_hdr_copy(wsi, inm, sizeof inm, WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
-            && strcmp(inm, pss->etag) == 0) {
+            && strstr(inm, pss->etag)) {
             fclose(f);
             answer(pss, 304, NULL, NULL);
             return 1;
@@ -1453,6 +1531,7 @@ static int serve_static(struct server *srv, struct pss *pss, struct lws *wsi, co
             pss->resp = NULL;
             pss->etag[0] = '\0';
             pss->cache = NULL;
+            pss->encoding = NULL;
             answer(pss, 500, "cannot read the file", NULL);
             return 1;
         }
