@@ -22,6 +22,8 @@ const WEB = join(ROOT, 'web');
 const APP = 'shop';
 const BASE = '1.4.0';
 const CANARY = '1.5.0';
+const NEXT = '1.6.0';
+const APP2 = 'cart';
 const TOKEN = 'dashboard-test-token-0123456789';
 
 const UA = {
@@ -46,7 +48,7 @@ function lognormal(m) {
 
 let pvCounter = 0;
 /* One page view's beacon. slow: LCP multiplier; error: a message or null. */
-function beacon(version, browser, slow, error) {
+function beacon(version, browser, slow, error, app = APP) {
     const pv = `pv-${version}-${++pvCounter}-${Math.floor(rand() * 1e9)}`;
     const metric = (name, value) => ({ type: 'metric', name, value: +value.toFixed(name == 'CLS' ? 4 : 1), id: `${pv}-${name}` });
     const events = [
@@ -57,7 +59,7 @@ function beacon(version, browser, slow, error) {
         events.push({ type: 'error', message: error, source: 'https://shop.example.com/app.js', line: 10, col: 4,
                       stack: `${error}\n    at buy (app.js:10:4)`, kind: 'error' });
     return {
-        app: APP, version, session: `s-${pvCounter % 97}`, pv, page: ['/', '/product/:id', '/checkout'][pvCounter % 3],
+        app, version, session: `s-${pvCounter % 97}`, pv, page: ['/', '/product/:id', '/checkout'][pvCounter % 3],
         nav: 'navigate', ts: Date.now(), events,
         ctx: { conn: pvCounter % 4 == 0 ? '3g' : '4g', device: browser == 'safari' || browser == 'android' ? 'mobile' : 'desktop' },
     };
@@ -65,7 +67,7 @@ function beacon(version, browser, slow, error) {
 
 /* Posts n page views of version in batches of 50, round robin over browsers and countries;
  * the canary's LCP is 20% slower everywhere and four times as slow on Safari. */
-async function postViews(url, version, n, { newError = false } = {}) {
+async function postViews(url, version, n, { newError = false, app = APP } = {}) {
     const browsers = Object.keys(UA);
     let sent = 0, batch = 0;
     while (sent < n) {
@@ -80,7 +82,7 @@ async function postViews(url, version, n, { newError = false } = {}) {
             if ((sent + i) % 50 == 7)
                 error = newError && (sent + i) % 100 == 7 ? 'RangeError: cart total out of range in applyCoupon'
                     : 'TypeError: Cannot read properties of undefined (reading \'price\')';
-            list.push(beacon(version, browser, slow, error));
+            list.push(beacon(version, browser, slow, error, app));
         }
         const res = await fetch(`${url}/v1/rum`, {
             method: 'POST',
@@ -107,9 +109,9 @@ async function post(url, path, body) {
 }
 
 /* A probe result document (probe/README.md, vigil.probe-result/1) for one region. */
-function probeRun(region, checkoutFails) {
+function probeRun(region, checkoutFails, version = CANARY, agoMs = 20000) {
     const trace = randomUUID().replace(/-/g, '');
-    const started = new Date(Date.now() - 20000).toISOString();
+    const started = new Date(Date.now() - agoMs).toISOString();
     let span = 0;
     const step = (name, method, path, status, ok, failures = []) => {
         const sid = (++span).toString(16).padStart(16, '0');
@@ -140,7 +142,7 @@ function probeRun(region, checkoutFails) {
     const steps = journeys.flatMap((j) => j.steps);
     return {
         schema: 'vigil.probe-result/1', run_id: randomUUID(), started_at: started, duration_ms: 120.7,
-        passed: !checkoutFails, labels: { app: APP, version: CANARY, region, host: `probe-${region}` }, insecure: false,
+        passed: !checkoutFails, labels: { app: APP, version, region, host: `probe-${region}` }, insecure: false,
         summary: { journeys: 2, journeys_passed: checkoutFails ? 1 : 2, steps: steps.length,
                    steps_passed: steps.filter((s) => s.result == 'passed').length,
                    steps_failed: steps.filter((s) => s.result == 'failed').length, steps_skipped: 0 },
@@ -172,7 +174,8 @@ const pageState = (page) => page.evaluate(() => {
     const series = {};
     for (const [m, s] of Object.entries(v.data.series))
         series[m] = { b: s.baseline.length, c: s.canary.length,
-                      nb: s.baseline.reduce((a, p) => a + (p[2] || 0), 0), nc: s.canary.reduce((a, p) => a + (p[2] || 0), 0) };
+                      nb: s.baseline.reduce((a, p) => a + (p[2] || 0), 0), nc: s.canary.reduce((a, p) => a + (p[2] || 0), 0),
+                      lastN: s.canary.length ? s.canary[s.canary.length - 1][2] || 0 : 0 };
     const u = v.charts.LCP;
     return {
         updates: v.updates, refreshes: v.refreshes, csp: v.cspViolations, series,
@@ -195,6 +198,7 @@ async function main() {
         return;
 
     const dir = tempDir('vigil-dashboard-');
+    const shotDir = outputDir('vigil-dashboard-shot-');
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, `${TOKEN}\n`);
     chmodSync(tokenFile, 0o600);
@@ -204,21 +208,49 @@ async function main() {
     let C = await startCollector(dir, 'dash', serveArgs);
     const started = Date.now();
 
-    // The data: the baseline first, so that the canary is the most recent version.
+    // The data: the baseline first, then the canary, then the baseline again, as in a real
+    // canary where both get traffic: the version with the latest beacon is the baseline.
     await postViews(C.url, BASE, 1000);
     await post(C.url, '/v1/deployments', { app: APP, version: BASE, stage: 'stable', ts: Date.now() - 40 * 60000,
                                            note: 'full rollout' });
     await sleep(1100);
     await postViews(C.url, CANARY, 800, { newError: true });
-    // The canary's marker 10 minutes back: its comparison window (after the 5 min warm-up)
-    // then holds every beacon above.
+    await sleep(1100);
+    await postViews(C.url, BASE, 100);
+    // The canary's marker 10 minutes back, and two more close by (a long label, a short one
+    // under it, and one that would land on the first): its comparison window (from the
+    // latest, after the 5 min warm-up) then holds every beacon above.
     const marker = await post(C.url, '/v1/deployments', { app: APP, version: CANARY, baseline: BASE, stage: 'canary',
                                                           ts: Date.now() - 10 * 60000, note: '10% of traffic' });
     check('a deployment marker is stored (POST /v1/deployments)', marker && marker.version == CANARY, marker);
+    await post(C.url, '/v1/deployments', { app: APP, version: CANARY, baseline: BASE, ts: Date.now() - 9.6 * 60000 });
+    await post(C.url, '/v1/deployments', { app: APP, version: CANARY, baseline: BASE, stage: '50%',
+                                           ts: Date.now() - 7.5 * 60000, note: 'half of the traffic' });
     for (const [region, fails] of [['eu-west', false], ['us-east', true]]) {
         const r = await post(C.url, '/v1/probe-runs', probeRun(region, fails));
         check(`a probe run from ${region} is stored (POST /v1/probe-runs)`, r && r.stored === true, r);
     }
+    // A newer version's pre-exposure runs (failing in eu-west) and the baseline's: the grid
+    // of canary 1.5.0 shows neither as the canary's.
+    await post(C.url, '/v1/probe-runs', probeRun('eu-west', true, NEXT, 5000));
+    await post(C.url, '/v1/probe-runs', probeRun('eu-west', false, BASE, 60000));
+    // Beacons from an origin the collector does not allow (it allows none here).
+    for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${C.url}/v1/rum`, {
+            method: 'POST', headers: { 'Content-Type': 'text/plain', Origin: 'https://elsewhere.example' },
+            body: JSON.stringify([beacon(CANARY, 'chrome', 1, null)]),
+        });
+        await res.arrayBuffer();
+    }
+    const refusedN = await C.metric('vigil_beacon_requests_rejected_total{reason="origin"}');
+    check('the collector counts 3 beacon requests refused for their origin', refusedN == 3, refusedN);
+    // A second app, without markers, in its warm-up: the baseline first seen first, the
+    // canary a second later, then the baseline again.
+    await postViews(C.url, BASE, 200, { app: APP2 });
+    await sleep(1100);
+    await postViews(C.url, CANARY, 100, { app: APP2 });
+    await sleep(1100);
+    await postViews(C.url, BASE, 100, { app: APP2 });
     const api = await (await fetch(`${C.url}/v1/verdict?app=${APP}&baseline=${BASE}&canary=${CANARY}`)).json();
     note(`prepared in ${Date.now() - started} ms; the API's verdict: ${api.decision}`);
     // VIGIL_DASHBOARD_HOLD=SECONDS: keep this collector up that long first, to look at the
@@ -246,7 +278,7 @@ async function main() {
     page.setDefaultTimeout(10000);
     const seen = watch(page);
     // 15 minutes in buckets of 10 s (the API's least): beacons in the next bucket make a new point.
-    await page.goto(`${C.url}/#since=15m&step=10`);
+    await page.goto(`${C.url}/#app=${APP}&since=15m&step=10`);
 
     // Both versions drawn.
     const drawn = await waitFor(async () => {
@@ -254,8 +286,11 @@ async function main() {
         return s && s.uplot && s.uplot.b > 0 && s.uplot.c > 0 && s.series.errors ? s : null;
     }, 10000);
     const s0 = drawn || await pageState(page);
-    check('the defaults are the two most recent versions (canary 1.5.0 against 1.4.0)',
+    check('the pair comes from the latest deployment marker (canary 1.5.0 against 1.4.0), though 1.4.0 sent the latest beacon',
           s0 && s0.state.app == APP && s0.state.canary == CANARY && s0.state.baseline == BASE, s0 && s0.state);
+    const source = await page.$eval('#pair-source', (e) => ({ kind: e.dataset.source, text: e.textContent })).catch((e) => e.message);
+    check('the page says the pair comes from the deployment marker', source.kind == 'marker'
+          && /canary 1\.5\.0 and baseline 1\.4\.0 from the latest deployment marker/.test(source.text), source);
     check('the LCP chart draws both versions (uPlot data: baseline and canary points)', !!drawn, s0);
     const all = s0 && ['LCP', 'INP', 'CLS', 'FCP', 'TTFB', 'errors'].every((m) => s0.series[m] && s0.series[m].b > 0 && s0.series[m].c > 0);
     check('every metric has baseline and canary series (LCP, INP, CLS, FCP, TTFB, errors)', all, s0 && s0.series);
@@ -285,8 +320,29 @@ async function main() {
     check('both deployment markers are listed', markers.some((m) => m.v == CANARY && /canary/.test(m.text))
           && markers.some((m) => m.v == BASE), markers);
     const drawnMarkers = await page.$$eval('.chart', (l) => l.map((e) => e.dataset.markers));
-    check('the canary\'s marker is drawn on every chart (the older one is out of the 15 min range)',
-          drawnMarkers.length == 6 && drawnMarkers.every((n) => n == '1'), drawnMarkers);
+    check('the canary\'s three markers are drawn on every chart (the older one is out of the 15 min range)',
+          drawnMarkers.length == 6 && drawnMarkers.every((n) => n == '3'), drawnMarkers);
+    // Their labels: none on another, none outside the plot area (over the axes' ticks).
+    const labelBoxes = await page.evaluate(() => Object.fromEntries(Object.entries(window.__vigil.chart)
+        .map(([m, c]) => [m, { boxes: c.labelBoxes, plot: c.plotBox }])));
+    const overlaps = [];
+    for (const [m, { boxes, plot }] of Object.entries(labelBoxes)) {
+        if (!Array.isArray(boxes) || !plot) {
+            overlaps.push(`${m}: no label boxes`);
+            continue;
+        }
+        boxes.forEach((a, i) => {
+            if (a.x < plot.x - 0.5 || a.y < plot.y - 0.5 || a.x + a.w > plot.x + plot.w + 0.5 || a.y + a.h > plot.y + plot.h + 0.5)
+                overlaps.push(`${m}: "${a.label}" outside the plot area`);
+            for (const b of boxes.slice(i + 1))
+                if (a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h)
+                    overlaps.push(`${m}: "${a.label}" on "${b.label}"`);
+        });
+    }
+    await page.locator('.chart[data-metric="LCP"]').screenshot({ path: join(shotDir, 'markers.png') })
+        .catch(() => {});
+    check('marker labels overlap neither each other nor the axes', overlaps.length == 0
+          && Object.values(labelBoxes).every((c) => c.boxes.length == 3), { overlaps, labelBoxes: labelBoxes.LCP });
 
     // The verdict.
     await page.waitForFunction(() => document.getElementById('verdict-decision').dataset.decision, null, { timeout: 10000 })
@@ -308,9 +364,27 @@ async function main() {
         .catch(() => {});
     const regions = await page.$$eval('#probe-grid thead th[data-region]', (l) => l.map((e) => e.dataset.region));
     check('the probe grid has both regions', regions.includes('eu-west') && regions.includes('us-east'), regions);
+    await page.waitForFunction(() => document.querySelector('#probe-grid .cell .base'), null, { timeout: 5000 }).catch(() => {});
     const cells = await page.$$eval('#probe-grid td.cell', (l) => l.map((e) => `${e.dataset.journey}/${e.dataset.region}:${e.dataset.passed}`));
     check('the probe grid has a journey x region cell each, us-east checkout failing',
           cells.length == 4 && cells.includes('checkout/us-east:false') && cells.includes('checkout/eu-west:true'), cells);
+    const grid = await page.evaluate(() => ({
+        cells: [...document.querySelectorAll('#probe-grid td.cell')].map((e) => ({
+            at: `${e.dataset.journey}/${e.dataset.region}`, head: (e.querySelector('.cell-head') || e).textContent,
+            base: (e.querySelector('.base') || { textContent: '' }).textContent })),
+        note: (document.getElementById('probe-note') || { textContent: '(no note)' }).textContent,
+    }));
+    check('the probe grid shows the canary\'s runs only (1.6.0\'s newer failing run in eu-west is not one of them)',
+          grid.cells.every((c) => c.head.includes(CANARY) && !c.head.includes(NEXT)), grid.cells);
+    check('under them the baseline\'s runs (eu-west: PASS)', grid.cells.filter((c) => c.at.endsWith('eu-west'))
+        .every((c) => c.base.includes(`baseline ${BASE}: PASS`)), grid.cells);
+    check('the probe panel says whose runs it shows and that 1.6.0\'s are left out',
+          grid.note.includes(`canary ${CANARY}`) && grid.note.includes(`baseline ${BASE}`)
+          && /other versions \(1\.6\.0\) are not shown/.test(grid.note), grid.note);
+    const refused = await waitFor(() => page.$eval('#refused', (e) => !e.hidden && e.textContent).catch(() => null), 5000);
+    await page.locator('#controls').screenshot({ path: join(shotDir, 'header.png') }).catch(() => {});
+    check('the header says 3 beacon requests were refused for their origin',
+          /^3 beacon requests were refused for their origin/.test(refused || ''), refused);
     await page.click('#probe-grid td.cell[data-journey="checkout"][data-region="us-east"]');
     const details = await page.$eval('#probe-details', (e) => ({
         hidden: e.hidden, text: e.textContent,
@@ -343,9 +417,6 @@ async function main() {
     const before = await pageState(page);
     check('the WebSocket is connected', before.live == 'live', before.live);
     await page.evaluate(() => { window.__notReloaded = true; });
-    // Into a new minute: series come from per-minute rollups (collector/README.md), so a
-    // new minute is a new point.
-    await sleep(60000 - Date.now() % 60000 + 100);
     const t0 = Date.now();
     await postViews(C.url, CANARY, 60);
     const after = await waitFor(async () => {
@@ -356,7 +427,9 @@ async function main() {
     check(`new beacons show within 3 s without a reload (${took} ms)`, !!after
           && await page.evaluate(() => window.__notReloaded === true), { before: before.series.LCP, after: after && after.series.LCP });
     check('the update came over the WebSocket', after && after.updates > before.updates, { before: before.updates, after: after && after.updates });
-    check('the canary series has more points', after && after.series.LCP.c > before.series.LCP.c,
+    // Buckets are whole minutes (the rollups'): the new beacons make a new point or go into the latest.
+    check('the canary series has more points, or more page views in its latest',
+          after && (after.series.LCP.c > before.series.LCP.c || after.series.LCP.lastN > before.series.LCP.lastN),
           { before: before.series.LCP, after: after && after.series.LCP });
     const counter = await page.$eval('#last-update', (e) => ({ n: +e.dataset.count, text: e.textContent }));
     check('the page shows the last update', counter.n >= 1 && /updated/.test(counter.text), counter);
@@ -391,7 +464,6 @@ async function main() {
     }, 3000);
     check('the p95 switch draws higher values than p75', !!p95, { p75, p95 });
 
-    const shotDir = outputDir('vigil-dashboard-shot-');
     const shot = join(shotDir, 'dashboard.png');
     await page.click('#quantile button[data-q="p75"]');
     await page.setViewportSize({ width: 1440, height: 900 });
@@ -409,6 +481,41 @@ async function main() {
         note(`the browser's errors while the collector was down (expected): ${seen.down.length}`);
     if (seen.warnings.length)
         note(`console warnings: ${seen.warnings.slice(0, 5).join(' | ')}`);
+
+    // The second app: no marker, and in its warm-up.
+    const cart = await context.newPage();
+    const cartSeen = watch(cart);
+    await cart.goto(`${C.url}/#app=${APP2}`);
+    const cartState = await waitFor(async () => {
+        const st = await pageState(cart);
+        return st && st.state.canary && await cart.evaluate(() => document.getElementById('verdict-decision').dataset.decision)
+            ? st : null;
+    }, 8000);
+    check('without a marker the canary is the version first seen last (1.5.0), though 1.4.0 sent the latest beacon',
+          cartState && cartState.state.canary == CANARY && cartState.state.baseline == BASE, cartState && cartState.state);
+    const cartSource = await cart.$eval('#pair-source', (e) => ({ kind: e.dataset.source, text: e.textContent })).catch((e) => e.message);
+    check('the page says the pair was chosen by first-seen time', cartSource.kind == 'first-seen'
+          && /no deployment marker: canary 1\.5\.0, the version first seen last/.test(cartSource.text), cartSource);
+    const warm = await cart.evaluate(() => ({
+        decision: document.getElementById('verdict-decision').textContent,
+        window: document.getElementById('verdict-window').textContent,
+        reasons: [...document.querySelectorAll('#verdict-reasons li')].map((e) => e.textContent),
+        verdict: window.__vigil.data.verdict && window.__vigil.data.verdict.window,
+    }));
+    const until = warm.verdict && await cart.evaluate((ms) => {
+        const d = new Date(ms), p = (n) => String(n).padStart(2, '0');
+        return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    }, warm.verdict.from_ms);
+    check('in the warm-up (the API\'s window.from after window.to) the page says "warming up until" window.from',
+          !!until && warm.verdict.from_ms > warm.verdict.to_ms && warm.window.startsWith(`warming up until ${until}`)
+          && /warming up/.test(warm.decision) && warm.reasons[0].startsWith(`warming up until ${until}`), { warm, until });
+    const backwards = /window (\d\d:\d\d:\d\d) – (\d\d:\d\d:\d\d)/.exec(warm.window);
+    check('the window is never shown backwards, nor "no metric has baseline data" with baseline page views',
+          !(backwards && backwards[1] > backwards[2]) && !warm.reasons.some((r) => /no metric has baseline data/.test(r))
+          && warm.reasons.some((r) => /baseline 1\.4\.0 300\b/.test(r)), warm);
+    await cart.screenshot({ path: join(shotDir, 'dashboard-warmup.png'), fullPage: true });
+    check('the second app\'s page logs no error', cartSeen.pageErrors.length == 0 && cartSeen.consoleErrors.length == 0, cartSeen);
+    await cart.close();
 
     // A collector that wants a read token: the page passes #token=... on as a bearer
     // header and as ?token= on the WebSocket; without it, the page says what is missing.
@@ -444,9 +551,9 @@ async function main() {
 }
 
 const timer = setTimeout(() => {
-    console.log('not ok - dashboard tests finished within 90 s');
+    console.log('not ok - dashboard tests finished within 120 s');
     cleanup().finally(() => process.exit(1));
-}, 90000 + 1000 * (+process.env.VIGIL_DASHBOARD_HOLD || 0));
+}, 120000 + 1000 * (+process.env.VIGIL_DASHBOARD_HOLD || 0));
 let crashed = false;
 for (const sig of ['SIGINT', 'SIGTERM'])
     process.on(sig, () => cleanup().finally(() => process.exit(1)));

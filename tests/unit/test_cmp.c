@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "rng.h"
 #include "cmp.h"
 #include "stats.h"
 
@@ -135,40 +136,6 @@ static int cmp_dbl(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
-
-/* xorshift64* (Vigna 2016): a fixed-seed generator so that every run sees the same data. */
-static uint64_t rng_next(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double rng_unit(void)
-{
-    return ((double)(rng_next() >> 11) + 0.5) * 0x1.0p-53;
-}
-
-/* A standard normal by Box-Muller. */
-static double rng_normal(void)
-{
-    double u = rng_unit(), v = rng_unit();
-    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
-}
-
-/* n log-normal values with the given median (ms) and sigma, sorted. */
-static double *lognormal(size_t n, double median, double sigma)
-{
-    double *v = malloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++)
-        v[i] = median * exp(sigma * rng_normal());
-    stats_sort(v, n);
-    return v;
-}
 
 static void test_hodges_lehmann(void)
 {

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "rng.h"
 #include "cmp.h"
 #include "sketch.h"
 #include "stats.h"
@@ -28,30 +29,6 @@
 /* Slack for the last bit of a division by gamma. */
 #define ULP (1 + 1e-12)
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
-
-/* xorshift64* (Vigna 2016), seeded as in test_cmp.c, so that the first samples drawn are
- * the ones its decisions are about. */
-static uint64_t rng_next(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double rng_unit(void)
-{
-    return ((double)(rng_next() >> 11) + 0.5) * 0x1.0p-53;
-}
-
-static double rng_normal(void)
-{
-    double u = rng_unit(), v = rng_unit();
-    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
-}
 
 /* n log-normal values with the given median and sigma, a share of them replaced by 0,
  * sorted. */

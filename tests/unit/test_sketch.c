@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "rng.h"
 #include "sketch.h"
 #include "stats.h"
 
@@ -23,39 +24,6 @@ static const double a = SKETCH_ACCURACY;
 #define INDEX_MIN (-690)
 #define INDEX_MAX 1382
 
-static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
-
-/* xorshift64* (Vigna 2016) with a fixed seed, so that every run sees the same data. */
-static uint64_t rng_next(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double rng_unit(void)
-{
-    return ((double)(rng_next() >> 11) + 0.5) * 0x1.0p-53;
-}
-
-static double rng_normal(void)
-{
-    double u = rng_unit(), v = rng_unit();
-    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
-}
-
-/* n log-normal values with the given median and sigma, sorted. */
-static double *lognormal(size_t n, double median, double sigma)
-{
-    double *v = malloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++)
-        v[i] = median * exp(sigma * rng_normal());
-    stats_sort(v, n);
-    return v;
-}
 
 /* The count of bucket i in s, 0 outside the buckets it holds. */
 static long long count_at(const struct sketch *s, int i)
@@ -442,6 +410,7 @@ static void test_index_range(void)
 
 int main(void)
 {
+    rng_seed(0x2545F4914F6CDD1DULL);
     test_index_range();
     test_edges();
     test_add();

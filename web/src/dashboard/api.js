@@ -53,6 +53,20 @@ export async function get(path, params = {}) {
     return body;
 }
 
+/* GETs path as text (for /metrics); null when it cannot be read. */
+export async function getText(path) {
+    try {
+        const res = await fetch(path, {
+            headers: token ? { Authorization: `Bearer ${token}` } : {},
+            cache: 'no-store',
+            credentials: 'same-origin',
+        });
+        return res.ok ? await res.text() : null;
+    } catch (e) {
+        return null;
+    }
+}
+
 /*
  * The WebSocket at /v1/live (protocol "vigil-live"): subscribes to one app and calls
  * onMessage with each message; reconnects after a close with a backoff doubling from

@@ -5,6 +5,7 @@ import uPlot from 'uplot';
 import { fmtCount, fmtTick, fmtTime, fmtValue, h, fill } from './format.js';
 
 export const COLORS = { baseline: '#3b6fd4', canary: '#e3672b', marker: '#7b3fb8' };
+const MARKER_ROWS = 3;   // rows of marker labels at the top of a chart, at most
 
 /* Merges two point lists ([t, value, n]) on their times, for uPlot's aligned columns. */
 export function align(bpts, cpts) {
@@ -35,6 +36,8 @@ export class Chart {
         this.n = [[], []];
         this.points = { baseline: [], canary: [] };
         this.markersDrawn = [];     // versions of the markers drawn in the last pass
+        this.labelBoxes = [];       // their labels, background and text: {label, x, y, w, h} in CSS px
+        this.plotBox = null;        // the plot area (inside the axes), in CSS px
         new ResizeObserver(() => this.resize()).observe(this.plotEl);
     }
 
@@ -136,21 +139,29 @@ export class Chart {
             this.u.redraw(false, false);
     }
 
+    /* The markers as dashed lines, each labelled at the top of the plot area. Labels never
+     * overlap one another or leave the plot area (where the axes' ticks are): a label
+     * that would goes a row down, and past MARKER_ROWS rows it is left out (the list
+     * under the charts names every marker). labelBoxes keeps where they went, in CSS px. */
     drawMarkers(u) {
-        const drawn = [];
+        const drawn = [], boxes = [];
         const list = this.markers();
         const { left, top, width, height } = u.bbox;
         const x0 = u.scales.x.min, x1 = u.scales.x.max;
         if (!list.length || x0 == null) {
             this.markersDrawn = drawn;
+            this.labelBoxes = boxes;
             return;
         }
         const pr = window.devicePixelRatio || 1;
         const ctx = u.ctx;
+        const rowH = 15 * pr, gap = 3 * pr;
+        const rows = Math.max(1, Math.min(MARKER_ROWS, Math.floor((height - 4 * pr) / rowH)));
+        const rowRight = [];   // the right edge of the last label placed in each row
         ctx.save();
         ctx.font = `${Math.round(11 * pr)}px system-ui, -apple-system, "Segoe UI", sans-serif`;
         ctx.textBaseline = 'top';
-        let lastRight = -Infinity, row = 0;
+        ctx.textAlign = 'left';   // uPlot leaves the context as its last axis label set it
         const sorted = list.filter((m) => m.tsMs != null).sort((a, b) => a.tsMs - b.tsMs);
         for (const m of sorted) {
             const t = m.tsMs / 1000;
@@ -164,23 +175,39 @@ export class Chart {
             ctx.moveTo(x, top);
             ctx.lineTo(x, top + height);
             ctx.stroke();
+            drawn.push(m.version);
             const label = `${m.version}${m.stage ? ` ${m.stage}` : ''}`;
             const w = ctx.measureText(label).width + 8 * pr;
+            if (w > width)
+                continue;
+            // Right of the line, else left of it, and always inside the plot area.
             let lx = x + 3 * pr;
             if (lx + w > left + width)
                 lx = x - 3 * pr - w;
-            row = lx < lastRight ? row + 1 : 0;
-            const ly = top + 2 * pr + row * 15 * pr;
+            lx = Math.max(left, Math.min(lx, left + width - w));
+            let row = rowRight.findIndex((r) => lx >= r + gap);
+            if (row < 0)
+                row = rowRight.length;
+            if (row >= rows)
+                continue;
+            rowRight[row] = lx + w;
+            const ly = top + 2 * pr + row * rowH;
             ctx.setLineDash([]);
             ctx.fillStyle = 'rgba(255,255,255,0.88)';
             ctx.fillRect(lx, ly, w, 14 * pr);
             ctx.fillStyle = COLORS.marker;
             ctx.fillText(label, lx + 4 * pr, ly + 2 * pr);
-            lastRight = lx + w;
-            drawn.push(m.version);
+            // Where the text itself went, as the context measures it (its alignment included).
+            const ink = ctx.measureText(label);
+            const tx = lx + 4 * pr - ink.actualBoundingBoxLeft;
+            boxes.push({ label, x: Math.min(lx, tx) / pr, y: ly / pr, h: 14,
+                         w: (Math.max(lx + w, lx + 4 * pr + ink.actualBoundingBoxRight) - Math.min(lx, tx)) / pr });
         }
         ctx.restore();
         this.markersDrawn = drawn;
+        this.labelBoxes = boxes;
+        this.plotBox = { x: left / pr, y: top / pr, w: width / pr, h: height / pr };
         this.el.dataset.markers = String(drawn.length);
+        this.el.dataset.labels = String(boxes.length);
     }
 }

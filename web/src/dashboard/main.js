@@ -3,7 +3,7 @@
 //
 // State lives in the page's fragment (#app=shop&baseline=1.2.2&canary=1.2.3&q=p95&since=6h,
 // plus token=... for a collector with --read-token-file), so a view can be shared as a link.
-import { ApiError, Live, get, setToken } from './api.js';
+import { ApiError, Live, get, getText, setToken } from './api.js';
 import { Chart } from './charts.js';
 import { METRICS, METRIC_TITLE, durationSeconds, fill, fmtCount, fmtTime, h, toMs } from './format.js';
 import {
@@ -13,6 +13,7 @@ import {
 
 const QUANTILES = ['p50', 'p75', 'p95', 'p99'];
 const RANGES = { '15m': 15, '1h': 60, '6h': 300, '24h': 900, '7d': 3600 };  // since -> step (s)
+const REFUSED_EVERY_MS = 30000;  // how often /metrics is read for beacons refused for their origin
 const VERDICT_MIN_MS = 10000;  // a verdict reads every sample: live refetches at most this often
 const LIVE_DEBOUNCE_MS = 250;
 
@@ -22,11 +23,12 @@ const state = {
     token: '', app: '', baseline: '', canary: '', q: 'p75', since: '1h', step: null,
     policy: '', warmup: '', metric: '',  // metric: the breakdown's, '' = the worst in the verdict
     pinned: false,                        // versions chosen by hand (or in the link), not defaults
+    pairSource: '', pairKind: '',         // how the default pair was chosen, for the page
 };
 
 const data = {
     apps: [], versions: [], markers: [], verdict: null, verdicts: [], probes: [],
-    series: {}, breakdown: {}, errors: [],
+    series: {}, breakdown: {}, errors: [], probeRuns: { canary: [], baseline: [] },
 };
 
 const charts = {};
@@ -87,6 +89,7 @@ const step = () => Math.min(3600, Math.max(10, state.step || RANGES[state.since]
 
 // What each load depends on: an answer that comes back after these changed is dropped.
 const selection = (scope) => (scope == 'app' ? state.app
+    : scope == 'pair' ? [state.app, state.baseline, state.canary].join('\n')
     : [state.app, state.baseline, state.canary, state.q, state.since, step(), state.policy, state.warmup].join('\n'));
 const labels = () => [`baseline ${state.baseline || '–'}`, `canary ${state.canary || '–'}`];
 const bothVersions = () => state.app && state.baseline && state.canary;
@@ -125,8 +128,8 @@ const loaders = {
         if (!current())
             return;
         data.versions = a.versions || [];
-        if (!state.pinned && chooseDefaults())
-            request(['series', 'verdict', 'verdicts', 'breakdown', 'errors']);
+        if (!state.pinned && markersLoaded && chooseDefaults())
+            request(['series', 'verdict', 'verdicts', 'breakdown', 'errors', 'probes']);
         fillVersionSelects();
     }),
 
@@ -152,6 +155,12 @@ const loaders = {
         if (!current())
             return;
         data.markers = (a.deployments || []).map((m) => ({ ...m, tsMs: toMs(m.ts) }));
+        markersLoaded = true;
+        // A new marker may name a new pair.
+        if (!state.pinned && data.versions.length && chooseDefaults()) {
+            request(['series', 'verdict', 'verdicts', 'breakdown', 'errors', 'probes']);
+            fillVersionSelects();
+        }
         renderMarkers(data.markers, charts.LCP.range);
         for (const m of METRICS)
             charts[m].redraw();
@@ -171,7 +180,7 @@ const loaders = {
         if (!current())
             return;
         data.verdict = v;
-        renderVerdict(v);
+        renderVerdict(v, new Map(data.versions.map((x) => [x.version, x.pageviews])));
         if (!state.metric) {
             const worst = worstMetric(v) || 'LCP';
             if (worst != $('breakdown-metric').value) {
@@ -189,11 +198,17 @@ const loaders = {
         renderHistory(data.verdicts.slice(0, 20), state.baseline, state.canary);
     }),
 
-    probes: () => guarded('probes-panel', 'probes', 'app', async (current) => {
-        const a = await get('/v1/probe-results', { app: state.app });
+    // The latest run per journey and region of any version (with its steps), and the
+    // runs of the canary and the baseline: the grid shows only theirs.
+    probes: () => guarded('probes-panel', 'probes', 'pair', async (current) => {
+        const pair = [state.canary, state.baseline];
+        const runs = (version) => (version ? get('/v1/probe-runs', { app: state.app, version })
+            .then((a) => a.runs || []) : Promise.resolve([]));
+        const [a, canary, baseline] = await Promise.all([get('/v1/probe-results', { app: state.app }), ...pair.map(runs)]);
         if (!current())
             return;
         data.probes = a.results || [];
+        data.probeRuns = { canary, baseline };
         drawProbes();
     }),
 
@@ -220,6 +235,23 @@ const loaders = {
             throw failed;
     }),
 
+    // Beacon requests refused for their origin, from the collector's /metrics (all apps,
+    // since it started): a site missing from --allow-origin sends nothing else visible.
+    // A collector whose /metrics cannot be read shows nothing.
+    refused: async () => {
+        const text = await getText('/metrics');
+        const m = text && /^vigil_beacon_requests_rejected_total\{reason="origin"\} (\d+(?:\.\d+)?(?:e\+?\d+)?)$/m.exec(text);
+        const n = m ? Math.round(+m[1]) : 0;
+        const el = $('refused');
+        el.hidden = !n;
+        el.dataset.count = String(n);
+        el.textContent = `${n == 1 ? '1 beacon request was refused for its origin'
+            : `${fmtCount(n)} beacon requests were refused for their origin`} since the collector started`;
+        el.title = 'vigil_beacon_requests_rejected_total{reason="origin"} in /metrics, all apps, since the collector'
+            + ' started: is the site\'s origin in collector serve --allow-origin?';
+        vigil.loads.refused = (vigil.loads.refused || 0) + 1;
+    },
+
     errors: () => guarded('errors-panel', 'errors', 'all', async (current) => {
         if (!bothVersions())
             return;
@@ -233,7 +265,7 @@ const loaders = {
 
 const ALL = Object.keys(loaders);
 const dirty = new Set();
-let flushTimer = null, running = false, lastVerdictAt = 0, verdictTimer = null;
+let flushTimer = null, running = false, lastVerdictAt = 0, verdictTimer = null, markersLoaded = false;
 
 /* Marks what to load again; loads run together, one round at a time. A hidden page
  * only remembers what to load, and loads it when it is shown again. */
@@ -317,19 +349,47 @@ function onLiveState(s, delay) {
 
 // ---- controls ---------------------------------------------------------------------------------
 
-/* Sets the default pair: the canary is the most recent version with data; its baseline is
- * the one its latest deployment marker names, else the next most recent. True if changed. */
+/*
+ * Sets the default pair and says how it was chosen (state.pairSource). The latest
+ * deployment marker names the canary (and, if it says, its baseline); without markers
+ * the canary is the version first seen last, since in a real canary both versions get
+ * beacons all the time and the latest beacon says nothing. A baseline not named by a
+ * marker is the version first seen before the canary. True if the pair changed.
+ */
 function chooseDefaults() {
-    const vs = data.versions.map((v) => v.version);
-    const canary = vs[0] || '';
-    const marker = data.markers.filter((m) => m.version == canary && m.baseline)
-        .sort((a, b) => (b.tsMs || 0) - (a.tsMs || 0))[0];
-    const baseline = marker && vs.includes(marker.baseline) ? marker.baseline : vs.find((v) => v != canary) || '';
+    const byFirstSeen = [...data.versions].sort((a, b) => (b.first_seen || 0) - (a.first_seen || 0)
+        || (b.last_seen || 0) - (a.last_seen || 0));
+    const vs = byFirstSeen.map((v) => v.version);
+    const marker = data.markers.filter((m) => m.tsMs != null && m.version)
+        .sort((a, b) => b.tsMs - a.tsMs)[0];
+    let canary, baseline, why;
+    if (marker) {
+        canary = marker.version;
+        const named = marker.baseline && marker.baseline != canary;
+        baseline = named ? marker.baseline : vs[vs.indexOf(canary) + 1] || vs.find((v) => v != canary) || '';
+        why = `canary ${canary}${named ? ` and baseline ${baseline}` : ''} from the latest deployment marker (${fmtTime(marker.tsMs)})`
+            + (named || !baseline ? '' : `; baseline ${baseline}: the version first seen before it`);
+    } else {
+        canary = vs[0] || '';
+        baseline = vs[1] || '';
+        const first = (v) => fmtTime(toMs(byFirstSeen.find((x) => x.version == v).first_seen));
+        why = !canary ? '' : baseline
+            ? `no deployment marker: canary ${canary}, the version first seen last (${first(canary)}); baseline ${baseline}, first seen ${first(baseline)}`
+            : `no deployment marker: ${canary} is the only version with beacons`;
+    }
+    state.pairSource = why;
+    state.pairKind = marker ? 'marker' : 'first-seen';
     if (canary == state.canary && baseline == state.baseline)
         return false;
     state.canary = canary;
     state.baseline = baseline;
     return true;
+}
+
+function showPairSource() {
+    const el = $('pair-source');
+    el.dataset.source = state.pinned ? 'chosen' : state.pairKind;
+    el.textContent = state.pinned ? 'pair chosen by hand (or in the link)' : state.pairSource;
 }
 
 function options(select, values, current, describe) {
@@ -346,6 +406,7 @@ function fillVersionSelects() {
     options($('canary'), vs, state.canary, describe);
     fill('legend-baseline', state.baseline || '–');
     fill('legend-canary', state.canary || '–');
+    showPairSource();
 }
 
 function setupControls() {
@@ -381,7 +442,7 @@ function setupControls() {
             state.pinned = true;
             writeHash();
             fillVersionSelects();
-            request(['series', 'verdict', 'verdicts', 'breakdown', 'errors']);
+            request(['series', 'verdict', 'verdicts', 'breakdown', 'errors', 'probes']);
         });
     }
     options($('breakdown-metric'), METRICS, state.metric || 'LCP', (m) => (m == 'errors' ? 'JS error rate' : m));
@@ -404,14 +465,43 @@ function updateTitles() {
         fill(charts[m].el.querySelector('.q'), m == 'errors' ? 'share' : state.q);
 }
 
+/*
+ * The probe grid's model: the latest run of the canary and of the baseline in each journey
+ * and region. A run's steps come from /v1/probe-results when that run is the latest there;
+ * /v1/probe-runs gives the others without them.
+ */
+function probeGrid() {
+    const key = (r) => `${r.journey}\n${r.region || ''}`;
+    const latest = new Map(data.probes.map((r) => [r.run_id ? `${r.run_id}\n${key(r)}` : '', r]));
+    const newest = (list) => {
+        const at = new Map();
+        for (const r of list)   // newest first
+            if (!at.has(key(r)))
+                at.set(key(r), latest.get(`${r.run_id}\n${key(r)}`) || { ...r, started_at: r.started, steps: null });
+        return at;
+    };
+    const c = newest(data.probeRuns.canary || []), b = newest(data.probeRuns.baseline || []);
+    const all = [...data.probes, ...(data.probeRuns.canary || []), ...(data.probeRuns.baseline || [])];
+    const journeys = [...new Set(all.map((r) => r.journey))].sort();
+    const regions = [...new Set(all.map((r) => r.region || ''))].sort();
+    const cells = new Map([...new Set([...c.keys(), ...b.keys()])].map((k) => [k, { canary: c.get(k), baseline: b.get(k) }]));
+    const others = [...new Set(data.probes.map((r) => r.version).filter((v) => v != state.canary && v != state.baseline))];
+    const note = !journeys.length ? ''
+        : `The latest run of canary ${state.canary || '–'} in each journey and region`
+        + `${state.baseline ? `, with baseline ${state.baseline}'s under it` : ''}. `
+        + (others.length ? `Runs of other versions (${others.join(', ')}) are not shown.` : '');
+    return { journeys, regions, cells, note, labels: { canary: state.canary, baseline: state.baseline } };
+}
+
 let probeSelected = null;
 function drawProbes() {
-    const pick = (key, r) => {
+    const pick = (key) => {
         probeSelected = probeSelected == key ? null : key;
         drawProbes();
     };
-    renderProbeGrid(data.probes, probeSelected, pick);
-    const r = probeSelected && data.probes.find((p) => `${p.journey}\n${p.region || ''}` == probeSelected);
+    const grid = probeGrid();
+    renderProbeGrid(grid, probeSelected, pick);
+    const r = probeSelected && (grid.cells.get(probeSelected) || {}).canary;
     renderProbeDetails(r || null, () => { probeSelected = null; drawProbes(); });
 }
 
@@ -427,6 +517,7 @@ async function selectApp(app, keep) {
     $('app').value = app;
     writeHash();
     data.markers = [];
+    markersLoaded = false;
     await Promise.all([loaders.deployments(), loaders.versions()]);
     if (!state.pinned)
         chooseDefaults();
@@ -490,6 +581,7 @@ window.addEventListener('pageshow', (e) => {
         request(ALL);
     }
 });
+setInterval(() => { if (state.app) request(['refused']); }, REFUSED_EVERY_MS);
 // Relative times ("12 s ago") in the probe grid move on without a refetch.
 setInterval(() => { if (data.probes.length && !document.hidden) drawProbes(); }, 15000);
 start();

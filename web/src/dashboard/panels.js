@@ -42,19 +42,37 @@ function changeCells(m) {
             h('td', { class: 'num' }, boundsText), h('td', { class: 'num' }, tol)];
 }
 
-export function renderVerdict(v) {
+/*
+ * The verdict of /v1/verdict. views: page views sent so far by version (/v1/versions),
+ * for the warm-up: until window.from (the canary's latest marker or first beacon plus
+ * the warm-up) nothing is compared, and the comparator's reasons ("no metric has
+ * baseline data") would say the wrong thing.
+ */
+export function renderVerdict(v, views = new Map()) {
     const d = v.decision || 'pause';
+    const w = v.window || {};
+    const from = w.from_ms ?? toMs(w.from), to = w.to_ms ?? toMs(w.to);
+    const warming = w.canary_seen !== false && from != null && to != null && from > to;
     const el = document.getElementById('verdict-decision');
-    el.textContent = DECISION_TEXT[d] || d;
+    el.textContent = warming ? 'warming up' : DECISION_TEXT[d] || d;
     el.className = `decision ${d}`;
     el.dataset.decision = d;
+    el.dataset.warming = String(warming);
     fill('verdict-pair', `${v.canary} against ${v.baseline}`,
          v.policy ? h('span', { class: 'tag' }, v.policy) : null,
          v.method ? h('span', { class: 'tag' }, v.method) : null);
-    const w = v.window || {};
-    fill('verdict-window', w.from ? `window ${fmtTime(toMs(w.from))} – ${fmtTime(toMs(w.to))}`
-        + (w.warmup_s ? ` (after a ${Math.round(w.warmup_s / 60)} min warm-up)` : '') : '');
-    fill('verdict-reasons', (v.reasons || []).map((r, i) => h('li', { class: i == 0 ? 'summary' : null }, r)));
+    const warmup = w.warmup_s ? `a ${+(w.warmup_s / 60).toFixed(1)} min warm-up` : 'no warm-up';
+    const win = document.getElementById('verdict-window');
+    win.dataset.warming = String(warming);
+    fill(win, from == null || to == null ? ''
+        : warming ? `warming up until ${fmtTime(from)} (${warmup} from ${fmtTime(from - w.warmup_s * 1000)}); `
+            + `then the window runs from ${fmtTime(from)} to now`
+        : from < to ? `window ${fmtTime(from)} – ${fmtTime(to)} (after ${warmup})` : '');
+    const sofar = (version) => `${version} ${fmtCount(views.get(version) || 0)}`;
+    fill('verdict-reasons', warming
+        ? [h('li', { class: 'summary' }, `warming up until ${fmtTime(from)}: nothing is compared before then`),
+           h('li', null, `page views so far: baseline ${sofar(v.baseline)}, canary ${sofar(v.canary)}`)]
+        : (v.reasons || []).map((r, i) => h('li', { class: i == 0 ? 'summary' : null }, r)));
     const rows = (v.metrics || []).map((m) =>
         h('tr', { dataset: { metric: m.name, result: m.result || '' } },
           h('th', { scope: 'row' }, m.name, m.critical ? h('span', { class: 'tag' }, 'critical') : null,
@@ -126,41 +144,50 @@ const stepTotal = (s) => (s.timings_ms && typeof s.timings_ms.total == 'number' 
 
 export const regionName = (r) => (r ? r : '(no region)');
 
-export function renderProbeGrid(results, selected, onPick) {
-    const regions = [...new Set(results.map((r) => r.region || ''))].sort();
-    const journeys = [...new Set(results.map((r) => r.journey))].sort();
-    const at = new Map(results.map((r) => [`${r.journey}\n${r.region || ''}`, r]));
-    const grid = document.getElementById('probe-grid');
-    grid.dataset.regions = regions.join(',');
-    if (!results.length) {
-        fill(grid, h('tbody', null, h('tr', null, h('td', { class: 'empty' }, 'No probe results for this app yet.'))));
+/*
+ * The probe grid, journeys x regions. grid: {journeys, regions, cells: Map of
+ * "journey\nregion" -> {canary, baseline} (each a result or null), labels: {canary,
+ * baseline}, note}: each cell shows the canary's latest run there and, under it, the
+ * baseline's; runs of other versions are left out (the note says which).
+ */
+export function renderProbeGrid(grid, selected, onPick) {
+    const { journeys, regions, cells, labels } = grid;
+    const table = document.getElementById('probe-grid');
+    table.dataset.regions = regions.join(',');
+    fill('probe-note', grid.note || '');
+    if (!journeys.length) {
+        fill(table, h('tbody', null, h('tr', null, h('td', { class: 'empty' }, 'No probe results for this app yet.'))));
         return;
     }
     const now = Date.now();
     const cell = (j, reg) => {
-        const r = at.get(`${j}\n${reg}`);
-        if (!r)
-            return h('td', { class: 'cell none' }, '–');
-        const steps = r.steps || [];
         const key = `${j}\n${reg}`;
-        const started = toMs(r.started_at);
+        const { canary: r, baseline: b } = cells.get(key) || {};
+        const base = b ? h('div', { class: `base ${b.passed ? 'pass' : 'fail'}`, dataset: { version: b.version || '' } },
+                           `baseline ${b.version}: `, h('b', null, b.passed ? 'PASS' : 'FAIL'), ` ${fmtAgo(toMs(b.started_at), now)}`)
+            : null;
+        if (!r)
+            return h('td', { class: 'cell none', dataset: { journey: j, region: reg } },
+                     h('div', null, labels.canary ? `no run of ${labels.canary}` : '–'), base);
+        const steps = r.steps || [];
         return h('td', {
             class: `cell ${r.passed ? 'pass' : 'fail'}${selected == key ? ' selected' : ''}`,
             tabindex: 0, role: 'button', title: r.passed ? 'details' : 'what failed',
-            dataset: { journey: j, region: reg, passed: String(!!r.passed) },
+            dataset: { journey: j, region: reg, passed: String(!!r.passed), version: r.version || '' },
             onclick: () => onPick(key, r),
             onkeydown: (e) => { if (e.key == 'Enter' || e.key == ' ') { e.preventDefault(); onPick(key, r); } },
         },
         h('div', { class: 'cell-head' }, h('span', { class: 'state' }, r.passed ? 'PASS' : 'FAIL'),
           h('span', { class: 'sub' }, r.version ? ` ${r.version}` : '')),
-        h('div', { class: 'sub' }, h('time', { title: r.started_at || '' }, fmtAgo(started, now)),
+        h('div', { class: 'sub' }, h('time', { title: r.started_at || '' }, fmtAgo(toMs(r.started_at), now)),
           r.duration_ms != null ? ` · ${fmtMs(r.duration_ms)}` : ''),
         r.passed ? null : h('div', { class: 'why' }, r.failed_step ? `at “${r.failed_step}”` : 'failed',
                               r.failure ? `: ${failureText(r.failure)}` : ''),
         h('ol', { class: 'steps' }, steps.map((s) => h('li', { class: s.result || '' },
-            h('span', { class: 'step-name' }, s.name), h('span', { class: 'num' }, stepTotal(s) == null ? (s.result || '') : fmtMs(stepTotal(s)))))));
+            h('span', { class: 'step-name' }, s.name), h('span', { class: 'num' }, stepTotal(s) == null ? (s.result || '') : fmtMs(stepTotal(s)))))),
+        base);
     };
-    fill(grid,
+    fill(table,
          h('thead', null, h('tr', null, h('th', null, 'journey \\ region'),
                                 regions.map((reg) => h('th', { dataset: { region: reg } }, regionName(reg))))),
          h('tbody', null, journeys.map((j) => h('tr', { dataset: { journey: j } },
@@ -205,9 +232,11 @@ export function renderProbeDetails(r, onClose) {
            r.duration_ms != null ? ` · ${fmtMs(r.duration_ms)}` : ''),
          r.passed ? null : h('p', { class: 'why' }, r.failed_step ? `failed at “${r.failed_step}”` : 'failed',
                              r.failure ? `: ${failureText(r.failure)}` : ''),
-         h('table', { class: 'steps-table' },
+         r.steps ? h('table', { class: 'steps-table' },
            h('thead', null, h('tr', null, ['#', 'step', 'result', 'status', ...phases].map((t) => h('th', null, t)))),
-           steps));
+           steps)
+             : h('p', { class: 'sub no-steps' }, 'The steps of this run are not available: the collector answers them only for '
+                 + 'the latest run of each journey and region (/v1/probe-results), and that is a newer run of another version.'));
 }
 
 // ---- what's different ----------------------------------------------------------------
