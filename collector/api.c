@@ -293,6 +293,71 @@ static int bool_arg(const json_t *args, const char *key, int *out, json_t **resp
     return -1;
 }
 
+/* Whether the store has ever seen app (version NULL) or a version of it: a beacon or a
+ * deployment marker (store_window_start), or a probe run. 1 or 0, or -1 with err.
+ * Raw rows expire (--retain-raw), so "seen" means within that time or marked. The app's
+ * own check reads its page views by version (store_versions); it runs only once a
+ * version was not found, to name the field at fault. */
+static int seen(struct store *s, const char *app, const char *version, char *err,
+                size_t errlen)
+{
+    json_t *list;
+    if (version) {
+        long long start = store_window_start(s, app, version, err, errlen);
+        if (start == -2)
+            return -1;
+        if (start >= 0)
+            return 1;
+    } else {
+        if (!(list = store_deployments(s, app, err, errlen)))
+            return -1;
+        int n = json_array_size(list) > 0;
+        json_decref(list);
+        if (n)
+            return 1;
+        if (!(list = store_versions(s, app, err, errlen)))
+            return -1;
+        n = json_array_size(list) > 0;
+        json_decref(list);
+        if (n)
+            return 1;
+    }
+    if (!(list = store_probe_runs(s, app, version, 1, err, errlen)))
+        return -1;
+    int n = json_array_size(list) > 0;
+    json_decref(list);
+    return n;
+}
+
+/* Answers 404 {"error", "field"} unless app and each of the versions (NULL-terminated,
+ * named by their fields) have been seen: a verdict or a gate for a version nobody ever
+ * deployed is a typo, not a pause or a block. Returns 0 when all are known, else the
+ * status (404, or 503 when the store failed). */
+static int known(struct store *s, const char *app, const char *const *fields,
+                 const char *const *versions, json_t **resp)
+{
+    char err[512], msg[256];
+    for (int i = 0; versions[i]; i++) {
+        int k = seen(s, app, versions[i], err, sizeof err);
+        if (k < 0)
+            return fail_store(err, resp);
+        if (k)
+            continue;
+        k = seen(s, app, NULL, err, sizeof err);
+        if (k < 0)
+            return fail_store(err, resp);
+        if (k)
+            snprintf(msg, sizeof msg, "unknown %s \"%s\" of app \"%s\": no beacons, deployment"
+                     " marker or probe runs of it", fields[i], versions[i], app);
+        else
+            snprintf(msg, sizeof msg, "unknown app \"%s\": no beacons, deployment markers or"
+                     " probe runs of it", app);
+        *resp = api_error(msg, k ? fields[i] : "app");
+        return 404;
+    }
+    return 0;
+}
+
 static int gate(struct store *s, const json_t *args, json_t **resp)
 {
     struct gate_opts o;
@@ -324,6 +389,11 @@ static int gate(struct store *s, const json_t *args, json_t **resp)
         }
         o.regions[o.nregions++] = json_string_value(r);
     }
+    static const char *const gate_fields[] = {"version", NULL};
+    const char *gate_versions[] = {o.version, NULL};
+    int st = known(s, o.app, gate_fields, gate_versions, resp);
+    if (st)
+        return st;
     json_t *out = gate_decide(s, &o, wall_ms(), err, sizeof err);
     if (!out)
         return fail_store(err, resp);
@@ -426,6 +496,11 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
                           "policy");
         return 400;
     }
+    static const char *const verdict_fields[] = {"canary", "baseline", NULL};
+    const char *verdict_versions[] = {canary, baseline, NULL};
+    if ((status = known(s, app, verdict_fields, verdict_versions, resp)) != 0)
+        return status;
+    status = 200;
     long long start = store_window_start(s, app, canary, err, sizeof err);
     if (start == -2)
         return fail_store(err, resp);

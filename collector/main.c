@@ -2,6 +2,7 @@
  * collector: receives RUM beacons and stores them (serve), and answers questions about
  * them from the same database (stats). Reference: collector/README.md.
  */
+#include <assert.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -80,6 +81,24 @@ static int bad_usage(const char *fmt, const char *arg)
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n(collector --help for usage)\n");
     return EXIT_USAGE;
+}
+
+/* An unknown option, with the nearest known one when it looks like a typo of it
+ * (text_nearest, as probe does): "unknown option --canray; did you mean --canary?". */
+static int unknown_option(const char *opt, const char *const *known)
+{
+    const char *near = text_nearest(opt, known);
+    fprintf(stderr, "collector: unknown option %s%s%s%s\n(collector --help for usage)\n", opt,
+            near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
+    return EXIT_USAGE;
+}
+
+static int is_option(const char *opt, const char *const *known)
+{
+    for (int k = 0; known[k]; k++)
+        if (strcmp(opt, known[k]) == 0)
+            return 1;
+    return 0;
 }
 
 /* Parses a duration such as 90s, 15m, 1h, 7d (a bare number is seconds) into ms. */
@@ -192,6 +211,19 @@ static long long wall_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The options of each verb, for "did you mean" (the parsers below are the truth). */
+static const char *const serve_options[] = {
+    "--help", "--db", "--listen", "--port-file", "--allow-origin", "--trust-proxy", "--static",
+    "--country-header", "--probe-token-file", "--probe-keys", "--read-token-file", "--tls-cert",
+    "--tls-key", "--rate", "--burst", "--global-rate", "--max-connections", "--idle-timeout",
+    "--queue", "--batch-rows", "--batch-ms", "--readers", "--read-timeout", "--retain-raw",
+    "--retain", NULL
+};
+static const char *const stats_options[] = {
+    "--help", "--db", "--app", "--version", "--metric", "--since", "--exact", "--json", NULL
+};
+static const char *const import_options[] = {"--help", "--db", "--retain-raw", "--retain", NULL};
+
 /* serve, with the probe keys it loads left in *keys for cmd_serve to free. */
 static int serve(int argc, char **argv, struct sign_keys **keys)
 {
@@ -218,6 +250,8 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
             fputs(usage, stdout);
             return EXIT_OK;
         }
+        if (!is_option(a, serve_options))
+            return unknown_option(a, serve_options);
         if (!v)
             return bad_usage("%s needs a value", a);
         i++;
@@ -267,7 +301,7 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
             if (rc)
                 return EXIT_USAGE;
         } else {
-            return bad_usage("unknown option %s", a);
+            return unknown_option(a, serve_options);
         }
     }
     if (!db)
@@ -384,6 +418,8 @@ static int cmd_stats(int argc, char **argv)
             fputs(usage, stdout);
             return EXIT_OK;
         }
+        if (!is_option(a, stats_options))
+            return unknown_option(a, stats_options);
         if (!v)
             return bad_usage("%s needs a value", a);
         i++;
@@ -399,7 +435,7 @@ static int cmd_stats(int argc, char **argv)
             if (parse_duration(v, &since) < 0)
                 return bad_usage("--since takes a duration such as 15m or 1h, not \"%s\"", v);
         } else
-            return bad_usage("unknown option %s", a);
+            return unknown_option(a, stats_options);
     }
     if (!db || !app || !version || !metric)
         return bad_usage("stats needs --db, --app, --version and --metric%s", "");
@@ -408,9 +444,13 @@ static int cmd_stats(int argc, char **argv)
                          metric);
 
     struct store *s;
+    if (access(db, F_OK) != 0) {
+        fprintf(stderr, "collector: %s does not exist (--db)\n", db);
+        return EXIT_USAGE;
+    }
     if (store_open(&s, db, 1, err, sizeof err) < 0) {
         fprintf(stderr, "collector: %s\n", err);
-        return EXIT_FAIL;
+        return EXIT_USAGE;
     }
     long long now = wall_ms(), n;
     double q[4];
@@ -442,6 +482,8 @@ static int cmd_stats(int argc, char **argv)
     return EXIT_OK;
 }
 
+#define VERB_OPTIONS_MAX 16
+
 /* A verb that is one api call: its options (--max-age becomes "max_age") are the call's
  * arguments, the answer is printed, and the exit code comes from its decision. */
 struct verb {
@@ -462,23 +504,32 @@ static int decision_exit(const char *call, const json_t *resp)
 
 static int cmd_call(const struct verb *vb, int argc, char **argv)
 {
-    const char *db = NULL;
+    const char *db = NULL, *known[VERB_OPTIONS_MAX + 4] = {"--db", "--json", "--help"};
     int as_json = 0, writes = strcmp(vb->call, "gate") != 0;
     char err[512];
-    json_t *args = json_object();
+    size_t nknown = 3;
 
+    for (int k = 0; vb->options[k]; k++) {
+        assert(nknown < VERB_OPTIONS_MAX + 3);
+        known[nknown++] = vb->options[k];
+    }
+    known[nknown] = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        }
+    }
+    json_t *args = json_object();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--json") == 0) {
             as_json = 1;
             continue;
         }
-        int known = strcmp(a, "--db") == 0;
-        for (int k = 0; vb->options[k]; k++)
-            known |= strcmp(a, vb->options[k]) == 0;
-        if (!known || strncmp(a, "--", 2) != 0) {
+        if (!is_option(a, known)) {
             json_decref(args);
-            return bad_usage("unknown option %s", a);
+            return unknown_option(a, known);
         }
         /* --require-signed and --exact are flags, or take yes/no (1/0) as the query
          * arguments do. */
@@ -536,16 +587,19 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
     }
     /* The verbs read the database a running `collector serve` writes; compare and mark
      * also write (a verdict, a marker), which WAL mode allows beside it. */
+    /* An error of the environment (no database, an unknown app or version, a store
+     * that fails) exits 2 like a usage error: 1 and 3 are decisions a pipeline acts on
+     * (roll back, pause), and a typo must not roll back a good canary. */
     struct store *s;
     if (access(db, F_OK) != 0) {
-        fprintf(stderr, "collector: %s does not exist\n", db);
+        fprintf(stderr, "collector: %s does not exist (--db)\n", db);
         json_decref(args);
-        return EXIT_FAIL;
+        return EXIT_USAGE;
     }
     if (store_open(&s, db, writes ? 0 : 1, err, sizeof err) < 0) {
         fprintf(stderr, "collector: %s\n", err);
         json_decref(args);
-        return EXIT_FAIL;
+        return EXIT_USAGE;
     }
     json_t *resp = NULL;
     int status = api_call(s, vb->call, args, &resp);
@@ -567,7 +621,7 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
                     json_string_value(json_object_get(resp, "error")), field);
         else
             fprintf(stderr, "collector: %s\n", json_string_value(json_object_get(resp, "error")));
-        rc = status == 400 ? EXIT_USAGE : EXIT_FAIL;
+        rc = EXIT_USAGE;
     } else {
         rc = decision_exit(vb->call, resp);
         if (as_json) {
@@ -656,6 +710,8 @@ static int cmd_import(int argc, char **argv)
             file = a;
             continue;
         }
+        if (!is_option(a, import_options))
+            return unknown_option(a, import_options);
         if (!v)
             return bad_usage("%s needs a value", a);
         i++;
@@ -665,7 +721,7 @@ static int cmd_import(int argc, char **argv)
             if (parse_number(a, v, 0, 36500, a[8] ? &raw_days : &days) < 0)
                 return EXIT_USAGE;
         } else
-            return bad_usage("unknown option %s", a);
+            return unknown_option(a, import_options);
     }
     if (!db || !file)
         return bad_usage("import needs --db PATH and a FILE (- for standard input)%s", "");
@@ -790,8 +846,12 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (strcmp(argv[1], verbs[i].name) == 0)
             return cmd_call(&verbs[i], argc - 2, argv + 2);
-    fprintf(stderr, "collector: unknown command \"%s\"; use serve, stats, gate, compare,"
-            " mark or import\n"
-            "(collector --help for usage)\n", argv[1]);
+    static const char *const commands[] = {"serve", "stats", "gate", "compare", "mark", "import",
+                                           NULL};
+    const char *near = text_nearest(argv[1], commands);
+    fprintf(stderr, "collector: unknown command \"%s\"; %s%s%s\n"
+            "(collector --help for usage)\n", argv[1],
+            near ? "did you mean " : "use serve, stats, gate, compare, mark or import",
+            near ? near : "", near ? "?" : "");
     return EXIT_USAGE;
 }

@@ -58,6 +58,21 @@ static const char *const reason_names[REJ_N] = {
     "unauthorized"
 };
 
+/* Requests refused for their Origin are counted per origin in /metrics, for the first
+ * REFUSED_ORIGINS_MAX origins (the rest together as "(other)"), and logged at most once a
+ * minute per origin, so that a misconfigured --allow-origin shows instead of beacons
+ * vanishing, and a flood of made-up origins can grow neither the table nor the log. */
+#define REFUSED_ORIGINS_MAX 64
+#define REFUSED_ORIGIN_LEN 128      /* bytes of an origin kept (label and log) */
+#define REFUSED_LOG_MS 60000.0      /* one log line per origin per minute, at most */
+
+struct refused_origin {
+    char origin[REFUSED_ORIGIN_LEN + 1];  /* printable ASCII; "(other)" for the last slot */
+    long long count;
+    long long logged;           /* count when the last line was written */
+    double log_ms;              /* when (monotonic); meaningful once logged > 0 */
+};
+
 /* Per request: lws frees and re-creates it for each keep-alive transaction. */
 struct pss {
     struct lws *wsi;
@@ -86,6 +101,8 @@ struct pss {
     int body_arg;               /* the body (JSON) is an argument: 1 as "document", 2 as all */
     int flagger;                /* answer as Flagger's webhook contract wants */
     char etag[48];              /* static files */
+    const char *encoding;       /* Content-Encoding of a precompressed file, or NULL */
+    int vary_ae;                /* the answer depends on Accept-Encoding */
     int head;                   /* HEAD: headers only */
     const char *cache;          /* Cache-Control, default no-store */
     /* A signed push: checked by its headers at once, by its body in finish_call. */
@@ -162,6 +179,8 @@ struct server {
     long long accepted_requests, accepted_beacons, bots;
     long long rejected[REJ_N];
     long long connections;
+    struct refused_origin refused[REFUSED_ORIGINS_MAX + 1];  /* the last is "(other)" */
+    size_t nrefused;
     struct probe_series *series;    /* SERVER_PROBE_SERIES_MAX, allocated when first used */
     size_t nseries;
     long long series_seq;
@@ -331,10 +350,47 @@ static void answer(struct pss *pss, int status, const char *msg, const char *fie
     lws_callback_on_writable(pss->wsi);
 }
 
+/* Counts a request refused for its Origin and logs it, at most once a minute per origin
+ * (the origin is the client's: it is logged and labelled as printable ASCII only). */
+static void origin_refused(struct server *srv, const char *origin)
+{
+    char clean[REFUSED_ORIGIN_LEN + 1];
+    size_t n = 0;
+    for (; origin[n] && n < REFUSED_ORIGIN_LEN; n++)
+        clean[n] = (unsigned char)origin[n] < 0x20 || (unsigned char)origin[n] > 0x7e
+                   ? '?' : origin[n];
+    clean[n] = '\0';
+    struct refused_origin *r = NULL;
+    for (size_t i = 0; i < srv->nrefused && !r; i++)
+        if (strcmp(srv->refused[i].origin, clean) == 0)
+            r = &srv->refused[i];
+    if (!r && srv->nrefused < REFUSED_ORIGINS_MAX) {
+        r = &srv->refused[srv->nrefused++];
+        memcpy(r->origin, clean, n + 1);
+    }
+    int other = !r;
+    if (other) {
+        r = &srv->refused[REFUSED_ORIGINS_MAX];
+        snprintf(r->origin, sizeof r->origin, "(other)");
+    }
+    r->count++;
+    double now = now_ms();
+    if (r->logged > 0 && now - r->log_ms < REFUSED_LOG_MS)
+        return;
+    fprintf(stderr, "collector: refused beacons from origin \"%s\": not allowed by"
+            " --allow-origin (%lld refused%s since the collector started; at most one line"
+            " a minute)\n", clean, r->count,
+            other ? " from origins past the first 64" : " from it");
+    r->logged = r->count;
+    r->log_ms = now;
+}
+
 static void reject(struct server *srv, struct pss *pss, int status, enum reason r,
                    const char *msg, const char *field)
 {
     srv->rejected[r]++;
+    if (r == REJ_ORIGIN)
+        origin_refused(srv, pss->origin);
     answer(pss, status, msg, field);
 }
 
@@ -363,12 +419,20 @@ static int send_response(struct pss *pss)
     if (pss->etag[0] && lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"etag:",
                             (const unsigned char *)pss->etag, (int)strlen(pss->etag), &p, end))
         return -1;
+    if (pss->encoding && lws_add_http_header_by_name(pss->wsi,
+                (const unsigned char *)"content-encoding:",
+                (const unsigned char *)pss->encoding, (int)strlen(pss->encoding), &p, end))
+        return -1;
+    /* One Vary header naming all that the answer depends on. */
+    const char *vary = pss->origin_ok && pss->vary_ae ? "Origin, Accept-Encoding"
+                       : pss->origin_ok ? "Origin" : pss->vary_ae ? "Accept-Encoding" : NULL;
+    if (vary && lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"vary:",
+                    (const unsigned char *)vary, (int)strlen(vary), &p, end))
+        return -1;
     if (pss->origin_ok) {
         if (lws_add_http_header_by_name(pss->wsi,
                 (const unsigned char *)"access-control-allow-origin:",
-                (const unsigned char *)pss->origin, (int)strlen(pss->origin), &p, end)
-            || lws_add_http_header_by_name(pss->wsi, (const unsigned char *)"vary:",
-                (const unsigned char *)"Origin", 6, &p, end))
+                (const unsigned char *)pss->origin, (int)strlen(pss->origin), &p, end))
             return -1;
         if (pss->route == R_RUM_OPTIONS
             && (lws_add_http_header_by_name(pss->wsi,
@@ -1281,6 +1345,15 @@ static void metrics_text(struct server *srv, struct buf *b)
     for (int i = 0; i < REJ_N; i++)
         buf_printf(b, "vigil_beacon_requests_rejected_total{reason=\"%s\"} %lld\n",
                    reason_names[i], srv->rejected[i]);
+    family(b, "vigil_beacon_origin_refused_total", "counter",
+           "Requests refused for their Origin, by origin (the first 64; the rest as (other)).");
+    for (size_t i = 0; i <= REFUSED_ORIGINS_MAX; i++) {
+        if (srv->refused[i].count == 0)
+            continue;
+        buf_puts(b, "vigil_beacon_origin_refused_total{origin=\"");
+        label_value(b, srv->refused[i].origin);
+        buf_printf(b, "\"} %lld\n", srv->refused[i].count);
+    }
     family(b, "vigil_beacon_requests_bot_dropped_total", "counter",
            "Requests from known bots, read and not stored.");
     buf_printf(b, "vigil_beacon_requests_bot_dropped_total %lld\n", srv->bots);
@@ -1337,13 +1410,55 @@ static int safe_path(const char *uri)
     return 1;
 }
 
+/* The weight ("q") a request's Accept-Encoding gives a content coding: its own entry's,
+ * else that of "*", else 0 (RFC 9110 12.5.3; no header: identity only). */
+static double coding_weight(const char *accept, const char *coding)
+{
+    double own = -1, any = -1;
+    for (const char *p = accept; *p;) {
+        size_t n = strcspn(p, ",");
+        char item[64];
+        if (n < sizeof item) {
+            memcpy(item, p, n);
+            item[n] = '\0';
+            char *name = item + strspn(item, " \t"), *semi = strchr(name, ';');
+            double q = 1;
+            if (semi) {
+                *semi = '\0';
+                char *qs = strstr(semi + 1, "q=");
+                if (qs) {
+                    char *end;
+                    q = strtod(qs + 2, &end);
+                    if (end == qs + 2 || !isfinite(q) || q < 0)
+                        q = 0;
+                }
+            }
+            name[strcspn(name, " \t")] = '\0';
+            if (strcasecmp(name, coding) == 0)
+                own = q;
+            else if (strcmp(name, "*") == 0)
+                any = q;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return own >= 0 ? own : any > 0 ? any : 0;
+}
+
 /* Answers a GET for a file under one of the --static folders, with an ETag from its
- * size and time so that a browser can revalidate with If-None-Match. Files are read
- * into the response (they are small), never through lws_serve_http_file, which builds
- * its reply in a buffer that can still hold pipelined requests. Returns 1 if answered. */
+ * size and time so that a browser can revalidate with If-None-Match. A copy the build
+ * compressed beforehand (FILE.br, FILE.gz, not older than FILE) is sent instead when the
+ * request's Accept-Encoding takes it, brotli first, with Content-Encoding, its own ETag
+ * and Vary: Accept-Encoding. Files are read into the response (they are small), never
+ * through lws_serve_http_file, which builds its reply in a buffer that can still hold
+ * pipelined requests. Returns 1 if answered. */
 static int serve_static(struct server *srv, struct pss *pss, struct lws *wsi, const char *uri)
 {
-    char path[4096], inm[64];
+    static const struct {
+        const char *suffix, *coding;
+    } codings[] = {{".br", "br"}, {".gz", "gzip"}};
+    char path[4096], inm[256], accept[256];
     struct stat st;
     const char *type = NULL;
 
@@ -1357,21 +1472,47 @@ static int serve_static(struct server *srv, struct pss *pss, struct lws *wsi, co
             type = media_types[i].type;
     if (!type)
         return 0;
+    if (lws_hdr_copy(wsi, accept, sizeof accept, WSI_TOKEN_HTTP_ACCEPT_ENCODING) <= 0)
+        accept[0] = '\0';
     for (size_t i = 0; i < srv->o->nstatic; i++) {
         snprintf(path, sizeof path, "%s%s", srv->o->static_dirs[i], uri);
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SERVER_FILE_MAX)
             continue;
-        FILE *f = fopen(path, "rb");
+        /* The coding with the highest weight whose copy is there and up to date. */
+        const char *coding = NULL;
+        double best = 0;
+        char cpath[4096 + 8], chosen[4096 + 8];
+        struct stat cst, chosen_st;
+        for (size_t k = 0; k < sizeof codings / sizeof codings[0]; k++) {
+            snprintf(cpath, sizeof cpath, "%s%s", path, codings[k].suffix);
+            if (stat(cpath, &cst) != 0 || !S_ISREG(cst.st_mode) || cst.st_size > SERVER_FILE_MAX
+                || cst.st_mtim.tv_sec < st.st_mtim.tv_sec
+                || (cst.st_mtim.tv_sec == st.st_mtim.tv_sec
+                    && cst.st_mtim.tv_nsec < st.st_mtim.tv_nsec))
+                continue;
+            pss->vary_ae = 1;
+            double w = coding_weight(accept, codings[k].coding);
+            if (w > best) {
+                best = w;
+                coding = codings[k].coding;
+                memcpy(chosen, cpath, sizeof chosen);
+                chosen_st = cst;
+            }
+        }
+        FILE *f = fopen(coding ? chosen : path, "rb");
         if (!f)
             continue;
+        if (coding)
+            st = chosen_st;
         pss->route = R_STATIC;
-        snprintf(pss->etag, sizeof pss->etag, "\"%llx-%llx\"", (unsigned long long)st.st_size,
-                 (unsigned long long)st.st_mtime);
+        pss->encoding = coding;
+        snprintf(pss->etag, sizeof pss->etag, "\"%llx-%llx%s%s\"", (unsigned long long)st.st_size,
+                 (unsigned long long)st.st_mtime, coding ? "-" : "", coding ? coding : "");
         /* The beacon's name does not change between releases, so browsers revalidate
          * after five minutes; the ETag makes that cheap. */
         pss->cache = "public, max-age=300";
         if (lws_hdr_copy(wsi, inm, sizeof inm, WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
-            && strcmp(inm, pss->etag) == 0) {
+            && strstr(inm, pss->etag)) {
             fclose(f);
             answer(pss, 304, NULL, NULL);
             return 1;
@@ -1384,6 +1525,7 @@ static int serve_static(struct server *srv, struct pss *pss, struct lws *wsi, co
             pss->resp = NULL;
             pss->etag[0] = '\0';
             pss->cache = NULL;
+            pss->encoding = NULL;
             answer(pss, 500, "cannot read the file", NULL);
             return 1;
         }
@@ -1430,6 +1572,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         pss->wsi = wsi;
         if (lws_hdr_copy(wsi, pss->origin, sizeof pss->origin, WSI_TOKEN_ORIGIN) > 0)
             pss->origin_ok = origin_allowed(srv, wsi, pss->origin);
+        else if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0)
+            /* Longer than any allowed origin: refused, not taken as no Origin. */
+            snprintf(pss->origin, sizeof pss->origin, "(an Origin over %zu bytes)",
+                     sizeof pss->origin - 1);
         else
             pss->origin[0] = '\0';
         int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;

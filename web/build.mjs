@@ -3,10 +3,12 @@
 // the gzipped size of vigil.js and fails when it is over the budget. Then the dashboard:
 // dist/dashboard.js from src/dashboard/main.js (with uPlot), and its index.html,
 // dashboard.css, favicon.svg and uPlot's stylesheet (as uplot.css) copied beside it, so
-// that the collector serves the dashboard at /.
+// that the collector serves the dashboard at /. Last, a gzip (-9) and a brotli copy of
+// every text file (FILE.gz, FILE.br), which the collector sends to browsers that accept
+// them (collector/README.md, static files).
 import { build } from 'esbuild';
-import { copyFileSync, readFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 
 // Bytes of vigil.js after gzip -9. 4000 rather than 4096, so that it holds for either
 // reading of "4 KB". web-vitals takes 2.4 KB of it; its version 6 (soft navigations)
@@ -67,3 +69,16 @@ for (const [from, to] of [['src/dashboard/index.html', 'dist/index.html'],
     copyFileSync(from, to);
 const [draw, dgz] = size('dist/dashboard.js');
 console.log(`dist/dashboard.js  ${draw} bytes, ${dgz} bytes gzipped (and index.html, dashboard.css, uplot.css, favicon.svg)`);
+
+// Precompressed copies, written after the files they copy (the collector serves a copy
+// only when it is not older than its file).
+const TEXT = /\.(js|mjs|css|html|svg|map|json|txt)$/;
+for (const name of readdirSync('dist').filter((n) => TEXT.test(n))) {
+    const raw = readFileSync(`dist/${name}`);
+    writeFileSync(`dist/${name}.gz`, gzipSync(raw, { level: 9 }));
+    writeFileSync(`dist/${name}.br`, brotliCompressSync(raw, {
+        params: { [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY,
+                  [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length },
+    }));
+}
+console.log(`dist/*.gz, dist/*.br  vigil.js ${readFileSync('dist/vigil.js.gz').length} bytes gzip, ${readFileSync('dist/vigil.js.br').length} brotli`);

@@ -1163,6 +1163,143 @@ def test_usage():
         check("%s: exit 2" % label, rc == 2, (rc, err[-200:]))
 
 
+
+def test_origin_refusals():
+    """19. Beacons refused for their Origin are logged (at most one line a minute per origin)
+    and counted per origin in /metrics, for a bounded number of origins."""
+    app = "shop-origins"
+    c = Collector(FAST + ["--allow-origin", SHOP_ORIGIN], name="origin collector")
+    try:
+        a, b = "https://evil-a.example", "https://evil-b.example"
+        codes = [post(c.port, beacon(app), headers={"Origin": a}).status for _ in range(3)]
+        check("origins: three POSTs from %s -> 403" % a, codes == [403] * 3, codes)
+        r = request(c.port, "OPTIONS", "/v1/rum", headers={"Origin": b,
+                                                            "Access-Control-Request-Method": "POST"})
+        check("origins: a preflight from %s -> 403" % b, r.status == 403, r.brief())
+        _, samples = scrape(c.port)
+        name = "vigil_beacon_origin_refused_total"
+        check("origins: /metrics counts 3 refused from %s" % a,
+              prom_value(samples, name, origin=a) == 3, [x for x in samples if x[0] == name])
+        check("origins: /metrics counts 1 refused from %s" % b,
+              prom_value(samples, name, origin=b) == 1, [x for x in samples if x[0] == name])
+        check("origins: the allowed origin is not counted as refused",
+              prom_value(samples, name, origin=SHOP_ORIGIN) is None)
+        time.sleep(0.3)
+        log = c.log_text()
+        lines_a = [l for l in log.splitlines() if a in l]
+        lines_b = [l for l in log.splitlines() if b in l]
+        check("origins: the log names %s once for three refusals (one line a minute)" % a,
+              len(lines_a) == 1 and "refused" in lines_a[0], lines_a or log[-400:])
+        check("origins: ... and %s once" % b, len(lines_b) == 1, lines_b or log[-400:])
+
+        # An Origin too long for the collector to keep is refused, not taken as none.
+        long_origin = "https://" + "a" * 300 + ".example"
+        bb = beacon(app)
+        r = post(c.port, bb, headers={"Origin": long_origin})
+        check("origins: a 300-byte Origin -> 403, nothing stored",
+              r.status == 403 and pv_count(c.db, app, bb["pv"]) == 0, r.brief())
+
+        # A flood of made-up origins grows neither the table nor the log without bound.
+        for i in range(80):
+            post(c.port, beacon(app), headers={"Origin": "https://flood-%d.example" % i})
+        r, samples = scrape(c.port)
+        series = [x for x in samples if x[0] == name]
+        check("origins: after 80 more origins, at most 65 series (64 and (other))",
+              len(series) <= 65, len(series))
+        check("origins: ... the rest counted under origin=\"(other)\"",
+              (prom_value(samples, name, origin="(other)") or 0) >= 80 + 3 - 64,
+              [x for x in series if x[1].get("origin") == "(other)"])
+        check("origins: ... and every refusal is counted",
+              sum(x[2] for x in series) == 3 + 1 + 1 + 80, sum(x[2] for x in series))
+        time.sleep(0.3)
+        flood_lines = [l for l in c.log_text().splitlines() if "flood-" in l]
+        check("origins: ... the log has at most one line per counted origin and one for the rest",
+              len(flood_lines) <= 64 + 1 - 3, len(flood_lines))
+        check("origins: the valid origin still stores",
+              post(c.port, beacon(app), headers={"Origin": SHOP_ORIGIN}).status == 204)
+    finally:
+        c.stop()
+
+
+def test_static_compression():
+    """20. /vigil.js precompressed: gzip or brotli by Accept-Encoding, Content-Encoding,
+    Vary: Accept-Encoding, an ETag per encoding; a stale copy is not served."""
+    import gzip
+    dist = os.path.join(harness.ROOT, "web", "dist")
+    c = Collector(FAST, name="static collector")
+    try:
+        plain = request(c.port, "GET", "/vigil.js")
+        check("static: GET /vigil.js without Accept-Encoding -> 200 uncompressed",
+              plain.status == 200 and plain.header("content-encoding") is None
+              and len(plain.body) > 1000, plain.brief())
+        check("static: ... with Vary: Accept-Encoding",
+              "accept-encoding" in (plain.header("vary") or "").lower(), plain.brief())
+        gz = request(c.port, "GET", "/vigil.js", headers={"Accept-Encoding": "gzip, deflate"})
+        check("static: Accept-Encoding gzip -> Content-Encoding gzip",
+              gz.status == 200 and gz.header("content-encoding") == "gzip", gz.brief())
+        try:
+            same = gzip.decompress(gz.body) == plain.body
+        except OSError as exc:
+            same = exc
+        check("static: ... the body gunzips to the file", same is True, same)
+        check("static: ... smaller than the file (under 4000 bytes, the beacon's budget)",
+              len(gz.body) < 4000 and len(gz.body) < len(plain.body), len(gz.body))
+        check("static: ... Vary: Accept-Encoding", "accept-encoding" in (gz.header("vary") or "").lower(),
+              gz.brief())
+        check("static: ... an ETag of its own", gz.header("etag") and plain.header("etag")
+              and gz.header("etag") != plain.header("etag"), (gz.header("etag"), plain.header("etag")))
+        br = request(c.port, "GET", "/vigil.js", headers={"Accept-Encoding": "gzip, deflate, br"})
+        with open(os.path.join(dist, "vigil.js.br"), "rb") as f:
+            br_file = f.read()
+        check("static: Accept-Encoding gzip, deflate, br -> brotli (the build's dist/vigil.js.br)",
+              br.status == 200 and br.header("content-encoding") == "br" and br.body == br_file,
+              br.brief())
+        check("static: ... its ETag differs from gzip's and identity's",
+              len({br.header("etag"), gz.header("etag"), plain.header("etag")}) == 3,
+              (br.header("etag"), gz.header("etag"), plain.header("etag")))
+        r = request(c.port, "GET", "/vigil.js", headers={"Accept-Encoding": "br;q=0, gzip"})
+        check("static: br;q=0, gzip -> gzip", r.header("content-encoding") == "gzip", r.brief())
+        r = request(c.port, "GET", "/vigil.js", headers={"Accept-Encoding": "identity"})
+        check("static: Accept-Encoding identity -> uncompressed", r.header("content-encoding") is None
+              and r.body == plain.body, r.brief())
+        r = request(c.port, "GET", "/vigil.js", headers={"Accept-Encoding": "gzip",
+                                                         "If-None-Match": gz.header("etag") or "x"})
+        check("static: If-None-Match with the gzip ETag and gzip accepted -> 304", r.status == 304, r.brief())
+        r = request(c.port, "GET", "/vigil.js", headers={"If-None-Match": gz.header("etag") or "x"})
+        check("static: the gzip ETag without gzip accepted -> 200 uncompressed",
+              r.status == 200 and r.header("content-encoding") is None, r.brief())
+        r = request(c.port, "HEAD", "/vigil.js", headers={"Accept-Encoding": "gzip"})
+        check("static: HEAD with gzip -> Content-Encoding gzip, no body",
+              r.status == 200 and r.header("content-encoding") == "gzip" and r.body == b"", r.brief())
+    finally:
+        c.stop()
+
+    # A copy older than its file (the file rebuilt, the copy not) is not served.
+    d = tempdir()
+    with open(os.path.join(d, "a.js"), "wb") as f:
+        f.write(b"var a = 1;\n" * 100)
+    with open(os.path.join(d, "a.js.gz"), "wb") as f:
+        f.write(gzip.compress(b"stale", 9))
+    old = time.time() - 3600
+    os.utime(os.path.join(d, "a.js.gz"), (old, old))
+    with open(os.path.join(d, "b.js"), "wb") as f:
+        f.write(b"var b = 2;\n" * 100)
+    c = Collector(FAST + ["--static", d], name="stale static collector")
+    try:
+        r = request(c.port, "GET", "/a.js", headers={"Accept-Encoding": "gzip"})
+        check("static: a .gz older than its file is not served",
+              r.status == 200 and r.header("content-encoding") is None
+              and r.body == b"var a = 1;\n" * 100, r.brief())
+        r = request(c.port, "GET", "/b.js", headers={"Accept-Encoding": "gzip"})
+        check("static: a file without a copy is sent as it is, without Vary: Accept-Encoding",
+              r.status == 200 and r.header("content-encoding") is None
+              and "accept-encoding" not in (r.header("vary") or "").lower(), r.brief())
+        r = request(c.port, "GET", "/a.js.gz")
+        check("static: the copy itself is not served by its own name (404)", r.status == 404, r.brief())
+    finally:
+        c.stop()
+
+
 def cpu_seconds_over(pid, interval):
     def cpu():
         with open("/proc/%d/stat" % pid) as f:
@@ -1301,6 +1438,8 @@ def main():
     run_group(test_idle_connections)
     run_group(test_graceful_shutdown)
     run_group(test_usage)
+    run_group(test_origin_refusals)
+    run_group(test_static_compression)
     run_group(test_tls)
     run_group(test_pipelining)  # last: it may leave collectors spinning (they are SIGKILLed)
 
