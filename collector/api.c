@@ -293,42 +293,6 @@ static int bool_arg(const json_t *args, const char *key, int *out, json_t **resp
     return -1;
 }
 
-/* Whether the store has ever seen app (version NULL) or a version of it: a beacon or a
- * deployment marker (store_window_start), or a probe run. 1 or 0, or -1 with err.
- * Raw rows expire (--retain-raw), so "seen" means within that time or marked. The app's
- * own check reads its page views by version (store_versions); it runs only once a
- * version was not found, to name the field at fault. */
-static int seen(struct store *s, const char *app, const char *version, char *err,
-                size_t errlen)
-{
-    json_t *list;
-    if (version) {
-        long long start = store_window_start(s, app, version, err, errlen);
-        if (start == -2)
-            return -1;
-        if (start >= 0)
-            return 1;
-    } else {
-        if (!(list = store_deployments(s, app, err, errlen)))
-            return -1;
-        int n = json_array_size(list) > 0;
-        json_decref(list);
-        if (n)
-            return 1;
-        if (!(list = store_versions(s, app, err, errlen)))
-            return -1;
-        n = json_array_size(list) > 0;
-        json_decref(list);
-        if (n)
-            return 1;
-    }
-    if (!(list = store_probe_runs(s, app, version, 1, err, errlen)))
-        return -1;
-    int n = json_array_size(list) > 0;
-    json_decref(list);
-    return n;
-}
-
 /* Answers 404 {"error", "field"} unless app and each of the versions (NULL-terminated,
  * named by their fields) have been seen: a verdict or a gate for a version nobody ever
  * deployed is a typo, not a pause or a block. Returns 0 when all are known, else the
@@ -338,12 +302,12 @@ static int known(struct store *s, const char *app, const char *const *fields,
 {
     char err[512], msg[256];
     for (int i = 0; versions[i]; i++) {
-        int k = seen(s, app, versions[i], err, sizeof err);
+        int k = store_seen(s, app, versions[i], err, sizeof err);
         if (k < 0)
             return fail_store(err, resp);
         if (k)
             continue;
-        k = seen(s, app, NULL, err, sizeof err);
+        k = store_seen(s, app, NULL, err, sizeof err);
         if (k < 0)
             return fail_store(err, resp);
         if (k)

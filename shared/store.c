@@ -884,6 +884,21 @@ long long store_window_start(struct store *s, const char *app, const char *versi
     return t;
 }
 
+int store_seen(struct store *s, const char *app, const char *version, char *err,
+               size_t errlen)
+{
+    const char *p[] = {app, version};
+    json_t *v = query_json(s,
+        "SELECT EXISTS (SELECT 1 FROM pageviews WHERE app = ?1 AND (?2 IS NULL OR version = ?2))"
+        " OR EXISTS (SELECT 1 FROM rollups WHERE app = ?1 AND (?2 IS NULL OR version = ?2))"
+        " OR EXISTS (SELECT 1 FROM deployments WHERE app = ?1 AND (?2 IS NULL OR version = ?2))"
+        " OR EXISTS (SELECT 1 FROM probe_journeys WHERE app = ?1"
+        " AND (?2 IS NULL OR version = ?2))", p, 2, NULL, 0, err, errlen);
+    int seen = json_is_integer(v) ? json_integer_value(v) != 0 : -1;
+    json_decref(v);
+    return seen;
+}
+
 int store_error_views(struct store *s, const char *app, const char *version,
                       long long since_ms, long long until_ms, long long *hits,
                       long long *views, char *err, size_t errlen)

@@ -96,6 +96,12 @@ json_t *store_deployments(struct store *s, const char *app, char *err, size_t er
 long long store_window_start(struct store *s, const char *app, const char *version,
                              char *err, size_t errlen);
 
+/* 1 when the store holds anything of app (version NULL) or of one version of it: page
+ * views, rollups, deployment markers or probe runs; 0 when nothing; -1 with err. Each
+ * test is an EXISTS on an index that starts with (app, version). */
+int store_seen(struct store *s, const char *app, const char *version, char *err,
+               size_t errlen);
+
 /* Page views of app/version received in [since, until), and how many had a JS error. */
 int store_error_views(struct store *s, const char *app, const char *version,
                       long long since_ms, long long until_ms, long long *hits,

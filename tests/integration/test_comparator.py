@@ -695,10 +695,20 @@ def test_verdict(ctx):
     check("verdict (c): ... LCP canary n is 20", isinstance(m, dict) and (m.get("canary") or {}).get("n") == 20,
           short(m))
 
-    # (d) a canary version that sent nothing
+    # (d) a canary version that sent nothing: never seen at all is a typo (exit 2, 404);
+    # deployed (marked) but silent pauses.
     rc, out, err = compare(ctx, "--db", db, "--app", "shop", "--baseline", "1.2.2", "--canary", "9.9.9",
                        "--warmup", "0")
-    check("verdict (d): a canary that sent nothing -> exit 3 (pause)", rc == 3, (rc, out[-400:], err[-200:]))
+    check("verdict (d): a canary nobody deployed or heard of -> exit 2 naming it",
+          rc == 2 and "9.9.9" in err, (rc, out[-400:], err[-200:]))
+    r, v = verdict_http(ctx, app="shop", baseline="1.2.2", canary="9.9.9", warmup="0")
+    check("verdict (d): GET /v1/verdict for it -> 404 with field canary",
+          r.status == 404 and isinstance(v, dict) and v.get("field") == "canary", r.brief())
+    rc, out, err = cli("mark", "--db", db, "--app", "shop", "--version", "9.9.9")
+    check("verdict (d): marking 9.9.9 (deployed, silent) -> exit 0", rc == 0, (rc, out, err))
+    rc, out, err = compare(ctx, "--db", db, "--app", "shop", "--baseline", "1.2.2", "--canary", "9.9.9",
+                       "--warmup", "0")
+    check("verdict (d): a marked canary that sent nothing -> exit 3 (pause)", rc == 3, (rc, out[-400:], err[-200:]))
     r, v = verdict_http(ctx, app="shop", baseline="1.2.2", canary="9.9.9", warmup="0")
     check("verdict (d): GET /v1/verdict -> 200 pause",
           r.status == 200 and isinstance(v, dict) and v.get("decision") == "pause", r.brief())
