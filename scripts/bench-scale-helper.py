@@ -11,6 +11,7 @@ than its timeout is killed or abandoned and counted as "timed out", never waited
   sizes NAME DB RAW_TABLES                           file and per-table sizes
   strip DB VERSION RAW_TABLES                        drop all but RAW_TABLES, set version
   put   NAME JSON                                    record a figure
+  retention NAME SAMPLE MINUTES BEACONS              30 days extrapolated from SAMPLE
   table                                              the closing table
 
 Quantiles are type 7 (linear between order statistics), so "p99 of 20" lies between the
@@ -255,6 +256,20 @@ def cmd_strip(a):
     checkpoint(db)
 
 
+def cmd_retention(a):
+    """Bytes per beacon of raw rows and per minute of rollups, measured on SAMPLE (MINUTES
+    of BEACONS beacons at the production rate), extrapolated to 30 days at 100 beacons/s:
+    today keeps every raw row; now keeps 7 days of raw rows and 30 of rollups."""
+    name, sample, minutes, beacons = a[0], get(a[1]), float(a[2]), int(a[3])
+    bpb = sample["raw_bytes"] / beacons
+    bpm = sample["rollup_bytes"] / minutes
+    day = 100 * 86400
+    d = get(name) or {}
+    d.update({"sample_beacons": beacons, "sample_minutes": minutes, "bytes_per_beacon": bpb, "rollup_bytes_per_minute": bpm,
+              "today_30d": bpb * day * 30, "now_30d": bpb * day * 7 + bpm * 1440 * 30})
+    put(name, d)
+
+
 def ms(x):
     if x is None:
         return "-"
@@ -338,6 +353,45 @@ def cmd_table(a):
         print(fmt % (w[0], r[0], w[1], r[1], w[2], r[2], w[3], r[3]))
     for note in ref.get("notes", []):
         print(note)
+    if ret:
+        print("30 days computed from a sample measured in this run (%d beacons over %d min at "
+              "100/s): %.0f bytes of raw rows per beacon, %s of rollups per minute"
+              % (ret["sample_beacons"], ret["sample_minutes"], ret["bytes_per_beacon"],
+                 size(ret["rollup_bytes_per_minute"])))
+        if ret.get("sizes"):
+            print("measured: file size after each day imported with --retain-raw %d: %s"
+                  % (ret["raw_days"], ", ".join(size(x) for x in ret["sizes"])))
+    accuracy()
+
+
+def accuracy():
+    """Whether the rollups tell what the raw rows tell: the verdict, and quantiles."""
+    ve, vn = get("verdict_cli_today"), get("verdict_cli_now")
+    if ve and vn and isinstance(ve.get("out"), dict) and isinstance(vn.get("out"), dict):
+        e, n = ve["out"], vn["out"]
+        print("\nverdict: %s from raw rows, %s from rollups" % (e.get("decision"),
+                                                              n.get("decision")))
+        em = {m["name"]: m for m in e.get("metrics", [])}
+        for m in n.get("metrics", []):
+            x = em.get(m["name"])
+            if not x or m.get("kind") != "quantile":
+                continue
+            for side in ("baseline", "canary"):
+                a, b = x[side], m[side]
+                if a.get("value") is None or b.get("value") is None:
+                    continue
+                print("  %-5s p%-3g %-8s n %8d vs %8d  value %10.4g vs %10.4g (%+.2f%%)"
+                      % (m["name"], round(100 * m.get("quantile", 0)), side, a["n"], b["n"],
+                         a["value"], b["value"],
+                         100 * (b["value"] / a["value"] - 1) if a["value"] else 0))
+    se, sn = get("stats_today"), get("stats_now")
+    if se and sn and isinstance(se.get("out"), dict) and isinstance(sn.get("out"), dict):
+        e, n = se["out"], sn["out"]
+        print("stats %s %s %s: count %s vs %s; " % (e["app"], e["version"], e["metric"],
+                                                  e["count"], n["count"]) +
+              ", ".join("%s %.4g vs %.4g (%+.2f%%)" % (k, e[k], n[k], 100 * (n[k] / e[k] - 1))
+                        for k in ("p50", "p75", "p95", "p99")
+                        if e.get(k) and n.get(k) is not None) + "  (raw vs rollups)")
 
 
 def main():
@@ -346,7 +400,7 @@ def main():
         put(args[0], json.loads(args[1]))
     else:
         {"run": cmd_run, "http": cmd_http, "poll": cmd_poll, "sizes": cmd_sizes,
-         "strip": cmd_strip, "table": cmd_table}[verb](args)
+         "strip": cmd_strip, "retention": cmd_retention, "table": cmd_table}[verb](args)
 
 
 if __name__ == "__main__":
