@@ -11,6 +11,7 @@
 #include "beacon.h"
 #include "cmp.h"
 #include "gate.h"
+#include "sketch.h"
 #include "stats.h"
 
 #define LIST_LIMIT 500
@@ -332,32 +333,84 @@ static int gate(struct store *s, const json_t *args, json_t **resp)
     return 200;
 }
 
-static int load_quantile_data(struct store *s, const char *app, const char *version,
-                              const char *metric, long long since, long long until,
-                              double **v, size_t *n, char *err, size_t errlen)
+/* One quantile metric of a version over [since, until) as bins: from the rollups, or
+ * with exact from the raw values (today's path, for checking). */
+static int load_bins(struct store *s, int exact, const char *app, const char *version,
+                     const char *metric, long long since, long long until,
+                     struct sketch_bins *out, char *err, size_t errlen)
 {
-    return store_metric_values(s, app, version, metric, since, until, v, n, err, errlen);
+    int rc;
+    if (exact) {
+        double *v;
+        size_t n;
+        if (store_metric_values(s, app, version, metric, since, until, &v, &n, err, errlen) < 0)
+            return -1;
+        rc = sketch_bins_exact(v, n, out);
+        free(v);
+    } else {
+        struct store_group *g;
+        size_t n;
+        if (store_rollup_groups(s, app, version, metric, NULL, since, until, 0, &g, &n, err,
+                                errlen) < 0)
+            return -1;
+        struct sketch empty;
+        sketch_init(&empty);
+        rc = sketch_bins_of(n ? &g[0].sk : &empty, out);
+        store_groups_free(g, n);
+    }
+    if (rc < 0)
+        snprintf(err, errlen, "out of memory");
+    return rc;
 }
 
-/* GET /v1/verdict: the canary against the baseline over the same window, stored. */
+/* Page views of a version over [since, until) and how many had a JS error. */
+static int load_views(struct store *s, int exact, const char *app, const char *version,
+                      long long since, long long until, long long *hits, long long *views,
+                      char *err, size_t errlen)
+{
+    struct store_group *g;
+    size_t n;
+    if (exact)
+        return store_error_views(s, app, version, since, until, hits, views, err, errlen);
+    if (store_rollup_groups(s, app, version, "errors", NULL, since, until, 0, &g, &n, err,
+                            errlen) < 0)
+        return -1;
+    *views = n ? g[0].n : 0;
+    *hits = n ? g[0].hits : 0;
+    store_groups_free(g, n);
+    return 0;
+}
+
+static const char *time_text(char *buf, size_t len, long long ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    return buf;
+}
+
+/* GET /v1/verdict: the canary against the baseline over the same window. It only reads:
+ * the caller records it with the "verdict-record" call (on the writer's connection). */
 static int verdict(struct store *s, const json_t *args, json_t **resp)
 {
     struct cmp_policy policy;
     struct cmp_data data[CMP_METRICS_MAX];
-    double *values[2 * CMP_METRICS_MAX];
-    char err[512];
+    struct sketch_bins bins[2 * CMP_METRICS_MAX];
+    char err[512], from[40], to[40];
     long long warmup, now = wall_ms();
     const char *app, *baseline, *canary;
     const char *pname = json_string_value(json_object_get(args, "policy"));
     const char *pfile = json_string_value(json_object_get(args, "policy_file"));
     const char *method = json_string_value(json_object_get(args, "method"));
     enum cmp_method m = CMP_SEQUENTIAL;
-    int status = 200;
+    int status = 200, exact;
 
+    memset(bins, 0, sizeof bins);
     if (!(app = name_arg(args, "app", 1, resp)) || !(baseline = name_arg(args, "baseline", 1, resp))
         || !(canary = name_arg(args, "canary", 1, resp)))
         return 400;
-    if (duration_arg(args, "warmup", API_WARMUP_DEFAULT_MS, &warmup, resp) < 0)
+    if (duration_arg(args, "warmup", API_WARMUP_DEFAULT_MS, &warmup, resp) < 0
+        || bool_arg(args, "exact", &exact, resp) < 0)
         return 400;
     if (method && strcmp(method, "mann-whitney") == 0) {
         m = CMP_MANN_WHITNEY;
@@ -380,7 +433,6 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         return fail_store(err, resp);
     long long since = start < 0 ? now : start + warmup;
     memset(data, 0, sizeof data);
-    memset(values, 0, sizeof values);
     long long nb = 0, nc = 0;
     for (size_t i = 0; i < policy.n; i++) {
         const struct cmp_policy_metric *pm = &policy.m[i];
@@ -389,56 +441,80 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         if (since >= now)
             continue;
         if (pm->kind == CMP_RATE) {
-            if (store_error_views(s, app, baseline, since, now, &d->base_hits, &d->base_views,
-                                  err, sizeof err) < 0
-                || store_error_views(s, app, canary, since, now, &d->canary_hits,
-                                     &d->canary_views, err, sizeof err) < 0) {
+            if (load_views(s, exact, app, baseline, since, now, &d->base_hits, &d->base_views,
+                           err, sizeof err) < 0
+                || load_views(s, exact, app, canary, since, now, &d->canary_hits,
+                              &d->canary_views, err, sizeof err) < 0) {
                 status = fail_store(err, resp);
                 goto out;
             }
             nb = d->base_views > nb ? d->base_views : nb;
             nc = d->canary_views > nc ? d->canary_views : nc;
         } else {
-            if (load_quantile_data(s, app, baseline, pm->name, since, now, &values[2 * i],
-                                   &d->nbase, err, sizeof err) < 0
-                || load_quantile_data(s, app, canary, pm->name, since, now, &values[2 * i + 1],
-                                      &d->ncanary, err, sizeof err) < 0) {
+            if (load_bins(s, exact, app, baseline, pm->name, since, now, &bins[2 * i], err,
+                          sizeof err) < 0
+                || load_bins(s, exact, app, canary, pm->name, since, now, &bins[2 * i + 1], err,
+                             sizeof err) < 0) {
                 status = fail_store(err, resp);
                 goto out;
             }
-            d->base = values[2 * i];
-            d->canary = values[2 * i + 1];
-            nb = (long long)d->nbase > nb ? (long long)d->nbase : nb;
-            nc = (long long)d->ncanary > nc ? (long long)d->ncanary : nc;
+            d->base = &bins[2 * i];
+            d->canary = &bins[2 * i + 1];
+            nb = d->base->total > nb ? d->base->total : nb;
+            nc = d->canary->total > nc ? d->canary->total : nc;
         }
     }
     json_t *v = cmp_judge(&policy, data, policy.n, m);
-    char from[40], to[40];
-    time_t t0 = (time_t)(since / 1000), t1 = (time_t)(now / 1000);
-    struct tm tm;
-    strftime(from, sizeof from, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t0, &tm));
-    strftime(to, sizeof to, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t1, &tm));
     json_object_set_new(v, "app", json_string(app));
     json_object_set_new(v, "baseline", json_string(baseline));
     json_object_set_new(v, "canary", json_string(canary));
-    json_object_set_new(v, "window", json_pack("{s:s,s:s,s:I,s:b}", "from", from, "to", to,
-                        "warmup_s", (json_int_t)(warmup / 1000), "canary_seen", start >= 0));
+    json_object_set_new(v, "source", json_string(exact ? "raw" : "rollups"));
+    json_object_set_new(v, "window", json_pack("{s:s,s:s,s:I,s:b,s:I,s:I}",
+                        "from", time_text(from, sizeof from, since),
+                        "to", time_text(to, sizeof to, now),
+                        "warmup_s", (json_int_t)(warmup / 1000), "canary_seen", start >= 0,
+                        "from_ms", (json_int_t)since, "to_ms", (json_int_t)now));
+    json_object_set_new(v, "samples", json_pack("{s:I,s:I}", "baseline", (json_int_t)nb,
+                                                 "canary", (json_int_t)nc));
     if (start < 0) {
         json_object_set_new(v, "decision", json_string("pause"));
         json_array_insert_new(json_object_get(v, "reasons"), 0, json_string(
             "the canary has sent no beacons and has no deployment marker yet: pause"));
     }
-    /* A look that only shows the verdict (the dashboard) asks not to record it. */
-    const char *record = json_string_value(json_object_get(args, "record"));
-    if (!(record && strcmp(record, "0") == 0)
-        && store_insert_verdict(s, app, baseline, canary, v, now, since, nb, nc, err,
-                                sizeof err) < 0)
-        fprintf(stderr, "collector: %s\n", err);
     *resp = v;
 out:
     for (size_t i = 0; i < 2 * CMP_METRICS_MAX; i++)
-        free(values[i]);
+        sketch_bins_fini(&bins[i]);
     return status;
+}
+
+/* Records a verdict (the "verdict" call's answer) with its window and sample sizes. */
+static int verdict_record(struct store *s, const json_t *v, json_t **resp)
+{
+    char err[512];
+    const json_t *w = json_object_get(v, "window"), *n = json_object_get(v, "samples");
+    const char *app = json_string_value(json_object_get(v, "app"));
+    const char *baseline = json_string_value(json_object_get(v, "baseline"));
+    const char *canary = json_string_value(json_object_get(v, "canary"));
+    if (!app || !baseline || !canary || !json_is_object(w) || !json_is_object(n)) {
+        *resp = api_error("not a verdict", NULL);
+        return 400;
+    }
+    if (store_insert_verdict(s, app, baseline, canary, v,
+                             json_integer_value(json_object_get(w, "to_ms")),
+                             json_integer_value(json_object_get(w, "from_ms")),
+                             json_integer_value(json_object_get(n, "baseline")),
+                             json_integer_value(json_object_get(n, "canary")), err,
+                             sizeof err) < 0)
+        return fail_store(err, resp);
+    *resp = json_pack("{s:b}", "recorded", 1);
+    return 201;
+}
+
+int api_records(const json_t *args)
+{
+    const char *record = json_string_value(json_object_get(args, "record"));
+    return !(record && strcmp(record, "0") == 0);
 }
 
 #define SINCE_MAX_MS (7 * 24 * 3600 * 1000LL)
@@ -490,17 +566,20 @@ static int q_arg(const json_t *args, double *q, json_t **resp)
     return -1;
 }
 
-/* The value of a group of points: the q-quantile, or for errors the share that is 1. */
-static double summary(double *v, size_t n, int errors, double q)
+/* The value of a group: the q-quantile of its values, or for errors the share of its page
+ * views that had a JS error; null when it has none. */
+static json_t *group_value(const struct store_group *g, int errors, double q)
 {
-    if (errors) {
-        double hits = 0;
-        for (size_t i = 0; i < n; i++)
-            hits += v[i];
-        return hits / (double)n;
-    }
-    stats_sort(v, n);
-    return stats_quantile(v, n, q);
+    struct sketch_bins b;
+    if (g->n <= 0)
+        return json_null();
+    if (errors)
+        return json_real((double)g->hits / (double)g->n);
+    memset(&b, 0, sizeof b);
+    json_t *v = sketch_bins_of(&g->sk, &b) == 0 && b.total > 0
+        ? json_real(sketch_bins_quantile(&b, q)) : json_null();
+    sketch_bins_fini(&b);
+    return v;
 }
 
 static int apps(struct store *s, const json_t *args, json_t **resp)
@@ -556,55 +635,25 @@ static int series(struct store *s, const json_t *args, json_t **resp)
         *resp = api_error("since / step would give more than 2000 points: widen step", "step");
         return 400;
     }
-    long long *t;
-    double *v;
+    /* Rollups are per minute: a step is a whole number of minutes. */
+    step = (step + 59) / 60 * 60;
+    struct store_group *g;
     size_t n;
-    if (store_metric_points(s, app, version, metric, since, until, &t, &v, &n, err,
-                            sizeof err) < 0)
+    if (store_rollup_groups(s, app, version, metric, NULL, since, until, step * 1000, &g, &n,
+                            err, sizeof err) < 0)
         return fail_store(err, resp);
     json_t *points = json_array();
     int errors = strcmp(metric, "errors") == 0;
-    for (size_t i = 0; i < n;) {
-        long long bucket = t[i] / (step * 1000);
-        size_t k = i;
-        while (k < n && t[k] / (step * 1000) == bucket)
-            k++;
-        json_array_append_new(points, json_pack("[I,f,I]", (json_int_t)(bucket * step),
-                              summary(v + i, k - i, errors, q), (json_int_t)(k - i)));
-        i = k;
-    }
-    free(t);
-    free(v);
+    for (size_t i = 0; i < n; i++)
+        if (g[i].n > 0)
+            json_array_append_new(points, json_pack("[I,o,I]", (json_int_t)(g[i].t / 1000),
+                                  group_value(&g[i], errors, q), (json_int_t)g[i].n));
+    store_groups_free(g, n);
     *resp = json_pack("{s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:o}", "app", app, "version", version,
                       "metric", metric, "q", q, "step", (json_int_t)step,
                       "from", (json_int_t)(since / 1000), "to", (json_int_t)(until / 1000),
                       "points", points);
     return 200;
-}
-
-/* Groups [[key, value], ...] into key -> values. */
-static void group_rows(const json_t *rows, json_t *into, int which)
-{
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r) {
-        const char *key = json_string_value(json_array_get(r, 0));
-        json_t *slot = json_object_get(into, key ? key : "(none)");
-        if (!slot) {
-            slot = json_pack("[[],[]]");
-            json_object_set_new(into, key ? key : "(none)", slot);
-        }
-        json_array_append(json_array_get(slot, (size_t)which), json_array_get(r, 1));
-    }
-}
-
-static double *values_of(const json_t *list, size_t *n)
-{
-    *n = json_array_size(list);
-    double *v = malloc((*n ? *n : 1) * sizeof *v);
-    for (size_t i = 0; v && i < *n; i++)
-        v[i] = json_number_value(json_array_get(list, i));
-    return v;
 }
 
 /* GET /v1/breakdown: where canary and baseline differ, ordered by contribution. */
@@ -628,38 +677,44 @@ static int breakdown(struct store *s, const json_t *args, json_t **resp)
         *resp = api_error("by is browser, os, device, country, conn or page", "by");
         return 400;
     }
-    json_t *rb = store_breakdown_rows(s, app, baseline, metric, by, since, until, err, sizeof err);
-    json_t *rc = rb ? store_breakdown_rows(s, app, canary, metric, by, since, until, err,
-                                           sizeof err) : NULL;
-    if (!rb || !rc) {
-        json_decref(rb);
+    struct store_group *gb = NULL, *gc = NULL;
+    size_t nb = 0, nc = 0;
+    if (store_rollup_groups(s, app, baseline, metric, by, since, until, 0, &gb, &nb, err,
+                            sizeof err) < 0
+        || store_rollup_groups(s, app, canary, metric, by, since, until, 0, &gc, &nc, err,
+                               sizeof err) < 0) {
+        store_groups_free(gb, nb);
         return fail_store(err, resp);
     }
-    json_t *groups = json_object(), *rows = json_array();
-    group_rows(rb, groups, 0);
-    group_rows(rc, groups, 1);
-    size_t ncanary = json_array_size(rc);
+    /* Both lists are in order of key: walk them together. */
+    json_t *rows = json_array();
+    long long ncanary = 0;
+    for (size_t k = 0; k < nc; k++)
+        ncanary += gc[k].n;
     int errors = strcmp(metric, "errors") == 0;
-    const char *key;
-    json_t *g;
-    json_object_foreach(groups, key, g) {
-        size_t nb, nc;
-        double *vb = values_of(json_array_get(g, 0), &nb);
-        double *vc = values_of(json_array_get(g, 1), &nc);
-        json_t *row = json_pack("{s:s}", "key", key);
-        double b = nb ? summary(vb, nb, errors, q) : NAN, c = nc ? summary(vc, nc, errors, q) : NAN;
-        json_object_set_new(row, "baseline", json_pack("{s:I,s:o}", "n", (json_int_t)nb,
-                            "value", nb ? json_real(b) : json_null()));
-        json_object_set_new(row, "canary", json_pack("{s:I,s:o}", "n", (json_int_t)nc,
-                            "value", nc ? json_real(c) : json_null()));
-        double delta = nb && nc ? c - b : 0;
-        json_object_set_new(row, "delta", nb && nc ? json_real(delta) : json_null());
-        json_object_set_new(row, "contribution",
-                            json_real(ncanary ? delta * (double)nc / (double)ncanary : 0));
+    struct store_group none;
+    memset(&none, 0, sizeof none);
+    sketch_init(&none.sk);
+    for (size_t ib = 0, ic = 0; ib < nb || ic < nc;) {
+        int c = ib == nb ? 1 : ic == nc ? -1 : strcmp(gb[ib].key, gc[ic].key);
+        const struct store_group *b = c <= 0 ? &gb[ib++] : &none;
+        const struct store_group *x = c >= 0 ? &gc[ic++] : &none;
+        json_t *vb = group_value(b, errors, q), *vc = group_value(x, errors, q);
+        json_t *row = json_pack("{s:s}", "key", c <= 0 ? b->key : x->key);
+        double delta = json_is_real(vb) && json_is_real(vc)
+            ? json_real_value(vc) - json_real_value(vb) : 0;
+        json_object_set_new(row, "delta", json_is_real(vb) && json_is_real(vc)
+                            ? json_real(delta) : json_null());
+        json_object_set_new(row, "baseline", json_pack("{s:I,s:o}", "n", (json_int_t)b->n,
+                                                       "value", vb));
+        json_object_set_new(row, "canary", json_pack("{s:I,s:o}", "n", (json_int_t)x->n,
+                                                     "value", vc));
+        json_object_set_new(row, "contribution", json_real(
+            ncanary ? delta * (double)x->n / (double)ncanary : 0));
         json_array_append_new(rows, row);
-        free(vb);
-        free(vc);
     }
+    store_groups_free(gb, nb);
+    store_groups_free(gc, nc);
     /* Largest contribution first; at most 50 rows. */
     size_t n = json_array_size(rows);
     for (size_t i = 1; i < n; i++) {
@@ -675,9 +730,6 @@ static int breakdown(struct store *s, const json_t *args, json_t **resp)
     }
     while (json_array_size(rows) > 50)
         json_array_remove(rows, json_array_size(rows) - 1);
-    json_decref(groups);
-    json_decref(rb);
-    json_decref(rc);
     *resp = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:o}", "app", app, "baseline", baseline,
                       "canary", canary, "metric", metric, "by", by, "q", q, "rows", rows);
     return 200;
@@ -721,7 +773,15 @@ static const struct {
     {"errors", new_errors}, {"probe-results", probe_results},
     {"probe-run", probe_run}, {"deployment", deployment}, {"probe-runs", probe_runs},
     {"deployments", deployments}, {"gate", gate}, {"verdict", verdict}, {"verdicts", verdicts},
+    {"verdict-record", verdict_record},
 };
+
+/* The calls that write: they run on the writer thread, every other on a reader. */
+int api_writes(const char *name)
+{
+    return strcmp(name, "probe-run") == 0 || strcmp(name, "deployment") == 0
+           || strcmp(name, "verdict-record") == 0;
+}
 
 int api_call(struct store *s, const char *name, const json_t *args, json_t **resp)
 {

@@ -1,7 +1,9 @@
 /*
  * api: the collector's queries and writes other than beacons, one function per
- * endpoint (collector/README.md), shared by the HTTP server (which runs them on the
- * writer thread) and the CLI verbs (which run them on their own connection).
+ * endpoint (collector/README.md), shared by the HTTP server (which runs writes on the
+ * writer thread and reads on its reader threads) and the CLI verbs (which run them on
+ * their own connection). Reads come from the per-minute rollups; "exact" (verdict) reads
+ * raw rows instead.
  *
  * Each takes its arguments as a JSON object and answers an HTTP status with a JSON body
  * in *resp (a new reference): the result, or {"error": ..., "field": ...}.
@@ -17,8 +19,17 @@
 #define API_MAX_AGE_DEFAULT_MS (15 * 60 * 1000LL)
 
 /* Runs the call named name ("probe-run", "deployment", "probe-runs", "deployments",
- * "gate", "verdict", "verdicts") with args. Returns the HTTP status. */
+ * "gate", "verdict", "verdicts", the dashboard's queries, and "verdict-record", which
+ * stores a verdict: its args are the "verdict" call's answer) with args. Returns the
+ * HTTP status. */
 int api_call(struct store *s, const char *name, const json_t *args, json_t **resp);
+
+/* 1 when the call writes to the store (it must run on the writer's connection), 0 when
+ * it only reads. */
+int api_writes(const char *name);
+
+/* 1 when a "verdict" call with these args is to be recorded (unless record=0). */
+int api_records(const json_t *args);
 
 /* Makes an error body {"error": msg, "field": field} (field may be NULL). */
 json_t *api_error(const char *msg, const char *field);

@@ -14,28 +14,37 @@
 
 #include "api.h"
 #include "beacon.h"
+#include "readers.h"
 #include "server.h"
+#include "sketch.h"
 #include "sign.h"
-#include "stats.h"
 #include "store.h"
 #include "text.h"
+#include "uaclass.h"
 
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
+#define DAY_MS (24 * 3600 * 1000LL)
+#define RETAIN_RAW_DEFAULT_DAYS 7
+#define RETAIN_DEFAULT_DAYS 90
+
 static const char usage[] =
     "usage: collector serve --db PATH [options]     receive beacons over HTTP\n"
-    "       collector stats --db PATH --app APP --version V --metric NAME [--since DUR] [--json]\n"
+    "       collector stats --db PATH --app APP --version V --metric NAME [--since DUR]\n"
+    "                      [--exact] [--json]\n"
     "       collector gate --db PATH --app APP --version V [--regions R1,R2] [--max-age 15m]\n"
     "                      [--min-runs N] [--require-signed] [--json]\n"
     "                                                   exit 0 allow, 1 block\n"
     "       collector compare --db PATH --app APP --baseline V1 --canary V2\n"
     "                      [--policy conservative|aggressive|FILE] [--warmup 5m]\n"
-    "                      [--method sequential|mann-whitney] [--json]\n"
+    "                      [--method sequential|mann-whitney] [--exact] [--json]\n"
     "                                                   exit 0 promote, 1 roll back, 3 pause\n"
     "       collector mark --db PATH --app APP --version V [--baseline V0] [--stage S]\n"
     "                      [--note TEXT] [--ts UNIX_MS]  record a deployment marker\n"
+    "       collector import --db PATH [--retain-raw DAYS] [--retain DAYS] FILE.jsonl|-\n"
+    "                                                   load beacons, one per line\n"
     "\n"
     "options of serve:\n"
     "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0: any)\n"
@@ -50,6 +59,10 @@ static const char usage[] =
     "  --idle-timeout SECS      close idle keep-alive connections after SECS (default 5)\n"
     "  --queue N                requests waiting for the disk at most (default 8192)\n"
     "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0)\n"
+    "  --readers N              reader threads for the API's queries (default 2, at most 16)\n"
+    "  --read-timeout MS        a query's time limit; past it, 503 (default 5000)\n"
+    "  --retain-raw DAYS        keep raw beacons this long (default 7; 0 keeps them)\n"
+    "  --retain DAYS            keep per-minute rollups and verdicts this long (default 90)\n"
     "  --probe-token-file FILE  bearer token (first line) for POST /v1/probe-runs and\n"
     "                           /v1/deployments; without it those are refused (401)\n"
     "  --probe-keys FILE        probe hosts' keys (\"KEY-ID SECRET\" per line, mode 600) for\n"
@@ -58,6 +71,7 @@ static const char usage[] =
     "  --static DIR             serve the files under DIR at / (repeatable; default:\n"
     "                           web/dist beside the binary's folder, for /vigil.js)\n"
     "\n"
+    "--exact (stats, compare) reads raw rows instead of the per-minute rollups.\n"
     "durations: 90s, 15m, 1h, 7d. Reference: collector/README.md\n";
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -143,6 +157,8 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         {"--rate", 0.001, 1e6}, {"--burst", 1, 1e6}, {"--global-rate", 0, 1e7},
         {"--max-connections", 1, 100000}, {"--idle-timeout", 1, 3600}, {"--queue", 1, 1e6},
         {"--batch-rows", 1, 1e6}, {"--batch-ms", 0, 1000},
+        {"--readers", 1, READERS_MAX}, {"--read-timeout", 10, 600000},
+        {"--retain-raw", 0, 36500}, {"--retain", 0, 36500},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (strcmp(name, table[i].name) != 0)
@@ -158,7 +174,11 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         case 4: o->idle_timeout_s = (int)d; break;
         case 5: o->queue_max = (size_t)d; break;
         case 6: o->batch_rows = (size_t)d; break;
-        default: o->batch_ms = (int)d; break;
+        case 7: o->batch_ms = (int)d; break;
+        case 8: o->readers = (int)d; break;
+        case 9: o->read_timeout_ms = (int)d; break;
+        case 10: o->retain_raw_ms = (long long)(d * DAY_MS); break;
+        default: o->retain_ms = (long long)(d * DAY_MS); break;
         }
         return 1;
     }
@@ -188,6 +208,10 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
     o.idle_timeout_s = 5;
     o.queue_max = 8192;
     o.batch_rows = 1000;
+    o.readers = READERS_DEFAULT;
+    o.read_timeout_ms = READERS_TIMEOUT_DEFAULT_MS;
+    o.retain_raw_ms = RETAIN_RAW_DEFAULT_DAYS * DAY_MS;
+    o.retain_ms = RETAIN_DEFAULT_DAYS * DAY_MS;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0) {
@@ -248,6 +272,7 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
     }
     if (!db)
         return bad_usage("serve needs --db PATH%s", "");
+    o.db_path = db;
     /* Without --static, serve the built beacon from the checkout the binary came from
      * (bin/collector -> web/dist), so that /vigil.js works out of the box. */
     char exe[4096], dist[4096];
@@ -302,17 +327,57 @@ static int cmd_serve(int argc, char **argv)
     return rc;
 }
 
+/* The count and quantiles of one metric of a version over [since, until): from the
+ * rollups (values within the sketch's relative accuracy), or with exact from raw rows. */
+static int stats_of(struct store *s, int exact, const char *app, const char *version,
+                    const char *metric, long long since, long long until, long long *count,
+                    double q[4], char *err, size_t errlen)
+{
+    static const double ps[] = {0.5, 0.75, 0.95, 0.99};
+    struct sketch_bins b;
+    int rc;
+
+    memset(&b, 0, sizeof b);
+    if (exact) {
+        double *v;
+        size_t n;
+        if (store_metric_values(s, app, version, metric, since, until, &v, &n, err, errlen) < 0)
+            return -1;
+        rc = sketch_bins_exact(v, n, &b);
+        free(v);
+    } else {
+        struct store_group *g;
+        size_t n;
+        struct sketch empty;
+        if (store_rollup_groups(s, app, version, metric, NULL, since, until, 0, &g, &n, err,
+                                errlen) < 0)
+            return -1;
+        sketch_init(&empty);
+        rc = sketch_bins_of(n ? &g[0].sk : &empty, &b);
+        store_groups_free(g, n);
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *count = b.total;
+    for (int i = 0; i < 4; i++)
+        q[i] = b.total ? sketch_bins_quantile(&b, ps[i]) : NAN;
+    sketch_bins_fini(&b);
+    return 0;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
     const char *db = NULL, *app = NULL, *version = NULL, *metric = NULL;
     long long since = 3600000;
-    int as_json = 0;
+    int as_json = 0, exact = 0;
     char err[512];
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--json") == 0) {
-            as_json = 1;
+        if (strcmp(a, "--json") == 0 || strcmp(a, "--exact") == 0) {
+            *(a[2] == 'j' ? &as_json : &exact) = 1;
             continue;
         }
         if (strcmp(a, "--help") == 0) {
@@ -347,22 +412,21 @@ static int cmd_stats(int argc, char **argv)
         fprintf(stderr, "collector: %s\n", err);
         return EXIT_FAIL;
     }
-    double *v;
-    size_t n;
-    long long now = wall_ms();
-    if (store_metric_values(s, app, version, metric, now - since, now + 1, &v, &n, err,
-                            sizeof err) < 0) {
+    long long now = wall_ms(), n;
+    double q[4];
+    if (stats_of(s, exact, app, version, metric, now - since, now + 1, &n, q, err,
+                 sizeof err) < 0) {
         fprintf(stderr, "collector: %s\n", err);
         store_close(s);
         return EXIT_FAIL;
     }
     store_close(s);
-    json_t *out = json_pack("{s:s,s:s,s:s,s:I}", "app", app, "version", version,
-                            "metric", metric, "count", (json_int_t)n);
-    static const double qs[] = {0.5, 0.75, 0.95, 0.99};
+    json_t *out = json_pack("{s:s,s:s,s:s,s:I,s:s}", "app", app, "version", version,
+                            "metric", metric, "count", (json_int_t)n,
+                            "source", exact ? "raw" : "rollups");
     static const char *const names[] = {"p50", "p75", "p95", "p99"};
     for (int i = 0; i < 4; i++)
-        json_object_set_new(out, names[i], n ? json_real(stats_quantile(v, n, qs[i])) : json_null());
+        json_object_set_new(out, names[i], n ? json_real(q[i]) : json_null());
     if (as_json) {
         char *text = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(10));
         printf("%s\n", text);
@@ -370,13 +434,11 @@ static int cmd_stats(int argc, char **argv)
     } else if (n == 0) {
         printf("%s %s %s: no values in the window\n", app, version, metric);
     } else {
-        printf("%s %s %s over the last %.0f min: count %zu  p50 %.4g  p75 %.4g  p95 %.4g  p99 %.4g\n",
-               app, version, metric, (double)since / 60000.0, n,
-               stats_quantile(v, n, 0.5), stats_quantile(v, n, 0.75),
-               stats_quantile(v, n, 0.95), stats_quantile(v, n, 0.99));
+        printf("%s %s %s over the last %.0f min: count %lld  p50 %.4g  p75 %.4g  p95 %.4g"
+               "  p99 %.4g%s\n", app, version, metric, (double)since / 60000.0, n, q[0], q[1],
+               q[2], q[3], exact ? "" : " (from rollups, within 1%)");
     }
     json_decref(out);
-    free(v);
     return EXIT_OK;
 }
 
@@ -418,9 +480,11 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
             json_decref(args);
             return bad_usage("unknown option %s", a);
         }
-        /* --require-signed is a flag, or takes yes/no (1/0) as the query argument does. */
-        if (strcmp(a, "--require-signed") == 0 && (!v || strncmp(v, "--", 2) == 0)) {
-            json_object_set_new(args, "require_signed", json_true());
+        /* --require-signed and --exact are flags, or take yes/no (1/0) as the query
+         * arguments do. */
+        if ((strcmp(a, "--require-signed") == 0 || strcmp(a, "--exact") == 0)
+            && (!v || strncmp(v, "--", 2) == 0)) {
+            json_object_set_new(args, a[2] == 'r' ? "require_signed" : "exact", json_true());
             continue;
         }
         if (!v) {
@@ -485,6 +549,14 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
     }
     json_t *resp = NULL;
     int status = api_call(s, vb->call, args, &resp);
+    /* A verdict is recorded as the server records it, by a call of its own. */
+    if (status == 200 && strcmp(vb->call, "verdict") == 0 && api_records(args)) {
+        json_t *rec = NULL;
+        if (api_call(s, "verdict-record", resp, &rec) >= 400)
+            fprintf(stderr, "collector: the verdict was not recorded: %s\n",
+                    json_string_value(json_object_get(rec, "error")));
+        json_decref(rec);
+    }
     store_close(s);
     json_decref(args);
     int rc;
@@ -517,11 +589,182 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
     return rc;
 }
 
+/* import: beacons from a file, one JSON object per line, through the same validation
+ * (beacon_validate) and the same store calls as the writer, in transactions of
+ * IMPORT_BATCH lines. A line may add "received" (Unix ms, instead of the clock), "ua" (a
+ * User-Agent, classified as the server classifies a request's) and "country" (two
+ * letters). A bad line is reported as FILE:LINE: reason and skipped; a failed commit
+ * stops the import with nothing of its batch stored. */
+#define IMPORT_BATCH 5000
+#define IMPORT_LINE_MAX (BEACON_BODY_MAX + 1024)
+
+/* Takes the import's own fields out of a line's object into m; 0, or -1 with err. */
+static int import_meta(json_t *b, struct beacon_meta *m, long long now, char *field,
+                       size_t fieldlen, char *err, size_t errlen)
+{
+    const json_t *r = json_object_get(b, "received"), *ua = json_object_get(b, "ua");
+    const json_t *c = json_object_get(b, "country");
+    struct uaclass uc;
+
+    memset(m, 0, sizeof *m);
+    m->received_ms = now;
+    if (r && (!json_is_integer(r) || json_integer_value(r) < 1000000000000LL
+              || json_integer_value(r) > 9999999999999LL)) {
+        snprintf(field, fieldlen, "received");
+        snprintf(err, errlen, "must be a Unix time in milliseconds");
+        return -1;
+    }
+    if ((ua && (!json_is_string(ua) || json_string_length(ua) > UACLASS_SCAN_MAX))
+        || (c && (!json_is_string(c) || json_string_length(c) != 2))) {
+        snprintf(field, fieldlen, ua && !json_is_string(ua) ? "ua" : c ? "country" : "ua");
+        snprintf(err, errlen, "ua is a User-Agent string (at most %d bytes), country two"
+                 " letters", UACLASS_SCAN_MAX);
+        return -1;
+    }
+    if (r)
+        m->received_ms = json_integer_value(r);
+    uaclass_classify(ua ? json_string_value(ua) : NULL, &uc);
+    snprintf(m->browser, sizeof m->browser, "%s", uc.browser);
+    m->browser_major = uc.browser_major;
+    snprintf(m->os, sizeof m->os, "%s", uc.os);
+    snprintf(m->device, sizeof m->device, "%s", uc.device);
+    if (c)
+        snprintf(m->country, sizeof m->country, "%s", json_string_value(c));
+    json_object_del(b, "received");
+    json_object_del(b, "ua");
+    json_object_del(b, "country");
+    return 0;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    const char *db = NULL, *file = NULL;
+    double raw_days = 0, days = 0;
+    char err[512], field[128], *line = NULL;
+    size_t cap = 0;
+    int tty = isatty(2);
+
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        }
+        if (strncmp(a, "--", 2) != 0 || strcmp(a, "-") == 0) {
+            if (file)
+                return bad_usage("import takes one file, not also \"%s\"", a);
+            file = a;
+            continue;
+        }
+        if (!v)
+            return bad_usage("%s needs a value", a);
+        i++;
+        if (strcmp(a, "--db") == 0)
+            db = v;
+        else if (strcmp(a, "--retain-raw") == 0 || strcmp(a, "--retain") == 0) {
+            if (parse_number(a, v, 0, 36500, a[8] ? &raw_days : &days) < 0)
+                return EXIT_USAGE;
+        } else
+            return bad_usage("unknown option %s", a);
+    }
+    if (!db || !file)
+        return bad_usage("import needs --db PATH and a FILE (- for standard input)%s", "");
+    FILE *in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (!in) {
+        fprintf(stderr, "collector: cannot read %s: %s\n", file, strerror(errno));
+        return EXIT_FAIL;
+    }
+    struct store *s;
+    if (store_open(&s, db, 0, err, sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        if (in != stdin)
+            fclose(in);
+        return EXIT_FAIL;
+    }
+    long long lineno = 0, stored = 0, bad = 0, pending = 0, now = wall_ms();
+    double t0 = (double)now, shown = 0;
+    int rc = EXIT_OK, open_tx = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        json_error_t je;
+        struct beacon_meta m;
+        json_t *b = NULL;
+        if (len > IMPORT_LINE_MAX) {
+            fprintf(stderr, "%s:%lld: longer than %d bytes\n", file, lineno, IMPORT_LINE_MAX);
+        } else if (!(b = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &je))) {
+            fprintf(stderr, "%s:%lld:%d: malformed JSON: %s\n", file, lineno, je.column, je.text);
+        } else if (!json_is_object(b)) {
+            fprintf(stderr, "%s:%lld: a line is one beacon, a JSON object\n", file, lineno);
+        } else if (import_meta(b, &m, now, field, sizeof field, err, sizeof err) < 0
+                   || beacon_validate(b, "", field, sizeof field, err, sizeof err) < 0) {
+            fprintf(stderr, "%s:%lld: %s: %s\n", file, lineno, field, err);
+        } else {
+            if (!open_tx && store_begin(s, err, sizeof err) < 0)
+                goto failed;
+            open_tx = 1;
+            if (store_insert_beacon(s, b, &m, err, sizeof err) < 0) {
+                store_rollback(s);
+                open_tx = 0;
+                goto failed;
+            }
+            json_decref(b);
+            b = NULL;
+            pending++;
+            if (pending == IMPORT_BATCH) {
+                open_tx = 0;
+                if (store_commit(s, err, sizeof err) < 0)
+                    goto failed;
+                stored += pending;
+                pending = 0;
+            }
+            if (tty && (double)wall_ms() - shown > 500) {
+                shown = (double)wall_ms();
+                fprintf(stderr, "\rcollector: %lld lines, %lld stored, %lld bad (%.0f/s)", lineno,
+                        stored + pending, bad, (double)lineno * 1000.0 / (shown - t0 + 1));
+            }
+            continue;
+        }
+        json_decref(b);
+        bad++;
+    }
+    if (open_tx && store_commit(s, err, sizeof err) < 0)
+        goto failed;
+    stored += pending;
+    pending = 0;
+    if (raw_days > 0 || days > 0) {
+        long long n;
+        while ((n = store_retain(s, wall_ms(), (long long)(raw_days * DAY_MS),
+                                 (long long)(days * DAY_MS), 10000, err, sizeof err)) > 0)
+            ;
+        if (n < 0)
+            goto failed;
+    }
+    goto done;
+failed:
+    fprintf(stderr, "%scollector: %s:%lld: %s; stopped (the %lld lines of this batch were not"
+            " stored)\n", tty ? "\n" : "", file, lineno, err, pending);
+    rc = EXIT_FAIL;
+done:
+    fprintf(stderr, "%scollector: imported %lld beacons from %s; %lld bad lines skipped"
+            " (%.1f s)\n", tty ? "\r" : "", stored, file, bad,
+            ((double)wall_ms() - t0) / 1000.0);
+    store_close(s);
+    free(line);
+    if (in != stdin)
+        fclose(in);
+    return rc;
+}
+
 static const char *const gate_opts[] = {"--app", "--version", "--regions", "--max-age",
                                         "--min-runs", "--require-signed", NULL};
 static const char *const gate_req[] = {"--app", "--version", NULL};
 static const char *const compare_opts[] = {"--app", "--baseline", "--canary", "--policy",
-                                           "--warmup", "--method", NULL};
+                                           "--warmup", "--method", "--exact", NULL};
 static const char *const compare_req[] = {"--app", "--baseline", "--canary", NULL};
 static const char *const mark_opts[] = {"--app", "--version", "--baseline", "--stage", "--note",
                                         "--ts", NULL};
@@ -542,11 +785,13 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "stats") == 0)
         return cmd_stats(argc - 2, argv + 2);
+    if (strcmp(argv[1], "import") == 0)
+        return cmd_import(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (strcmp(argv[1], verbs[i].name) == 0)
             return cmd_call(&verbs[i], argc - 2, argv + 2);
-    fprintf(stderr, "collector: unknown command \"%s\"; use serve, stats, gate, compare"
-            " or mark\n"
+    fprintf(stderr, "collector: unknown command \"%s\"; use serve, stats, gate, compare,"
+            " mark or import\n"
             "(collector --help for usage)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -21,6 +21,7 @@
 #include "beacon.h"
 #include "buf.h"
 #include "ratelimit.h"
+#include "readers.h"
 #include "sign.h"
 #include "uaclass.h"
 #include "writer.h"
@@ -153,6 +154,7 @@ struct server {
     struct ua_cached ua_cache[UA_CACHE_SLOTS];
     struct lws_context *ctx;
     struct writer *writer;
+    struct readers *readers;
     struct ratelimit *rl;
     struct pss *pending[PENDING_BUCKETS];
     uint64_t next_id;
@@ -516,14 +518,18 @@ static void start_rum(struct server *srv, struct pss *pss, struct lws *wsi)
     }
 }
 
-/* Hands an item to the writer thread and waits for it, or answers 503 when memory or
- * the queue is exhausted (item may be NULL: out of memory). */
+/* Hands an item to the writer thread (or, for a call that only reads, to the readers) and
+ * waits for it, or answers 503 when memory or the queue is exhausted (item may be NULL:
+ * out of memory). */
 static void enqueue(struct server *srv, struct pss *pss, struct writer_item *item)
 {
+    const char *call = item && item->call
+        ? json_string_value(json_object_get(item->request, "call")) : NULL;
+    int read = call && !api_writes(call);
     if (item)
         item->id = ++srv->next_id;
-    if (!item || writer_submit(srv->writer, item) < 0) {
-        const char *why = item ? "write queue full" : "out of memory";
+    if (!item || (read ? readers_submit(srv->readers, item) : writer_submit(srv->writer, item)) < 0) {
+        const char *why = !item ? "out of memory" : read ? "read queue full" : "write queue full";
         writer_item_free(item);
         pss->retry_after = 1;
         reject(srv, pss, 503, REJ_QUEUE_FULL, why, NULL);
@@ -583,9 +589,11 @@ static void finish_rum(struct server *srv, struct pss *pss)
     enqueue(srv, pss, item);
 }
 
-/* Runs on the writer thread: the api call named in the item. */
+/* Runs on the writer thread or a reader's: the api call named in the item, within the
+ * connection's time limit (readers have one). */
 static void run_call(struct store *s, struct writer_item *item)
 {
+    store_start_read(s);
     item->status = api_call(s, json_string_value(json_object_get(item->request, "call")),
                             json_object_get(item->request, "args"), &item->response);
 }
@@ -800,7 +808,7 @@ static void answer_call(struct pss *pss, int status, const json_t *body)
     answer(pss, status, NULL, NULL);
 }
 
-/* Hands an api call to the writer thread, which owns the database. */
+/* Hands an api call to the thread that runs it: the writer for a write, a reader else. */
 static void submit_call(struct server *srv, struct pss *pss)
 {
     struct writer_item *item = calloc(1, sizeof *item);
@@ -1116,10 +1124,29 @@ static int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     }
 }
 
-/* Answers the requests whose batches the writer finished. */
+/* Records a verdict a reader computed: a write, so the writer's. Nobody waits for it. */
+static void record_verdict(struct server *srv, json_t *verdict)
+{
+    struct writer_item *item = calloc(1, sizeof *item);
+    if (!item)
+        return;
+    item->call = run_call;
+    item->request = json_pack("{s:s,s:O}", "call", "verdict-record", "args", verdict);
+    if (writer_submit(srv->writer, item) < 0) {
+        fprintf(stderr, "collector: a verdict was not recorded: the write queue is full\n");
+        writer_item_free(item);
+    }
+}
+
+/* Answers the requests whose batches the writer, or whose reads the readers, finished. */
 static void collect_done(struct server *srv)
 {
     struct writer_item *d = writer_take_done(srv->writer);
+    struct writer_item *reads = srv->readers ? readers_take_done(srv->readers) : NULL;
+    if (!d) {
+        d = reads;
+        reads = NULL;
+    }
     while (d) {
         struct writer_item *next = d->next;
         struct pss *pss = pending_take(srv, d->id);
@@ -1134,13 +1161,18 @@ static void collect_done(struct server *srv)
                     json_object_get(args, "document"), "labels"), "app")), CH_PROBES);
             } else if (d->status == 201 && call && strcmp(call, "deployment") == 0) {
                 mark_changed(srv, json_string_value(json_object_get(args, "app")), CH_DEPLOYMENTS);
-            } else if (d->status == 200 && call && strcmp(call, "verdict") == 0) {
+            } else if (d->status == 200 && call && strcmp(call, "verdict") == 0
+                       && api_records(args)) {
+                record_verdict(srv, d->response);
+            } else if (d->status == 201 && call && strcmp(call, "verdict-record") == 0) {
                 mark_changed(srv, json_string_value(json_object_get(args, "app")), CH_VERDICTS);
             }
             if (pss)
                 answer_call(pss, d->status, d->response);
             writer_item_free(d);
-            d = next;
+            d = next ? next : reads;
+            if (!next)
+                reads = NULL;
             continue;
         }
         if (d->status == 204) {
@@ -1160,7 +1192,9 @@ static void collect_done(struct server *srv)
             }
         }
         writer_item_free(d);
-        d = next;
+        d = next ? next : reads;
+        if (!next)
+            reads = NULL;
     }
 }
 
@@ -1271,6 +1305,18 @@ static void metrics_text(struct server *srv, struct buf *b)
     buf_printf(b, "vigil_rows_stored_total %lld\n", w->rows_stored);
     family(b, "vigil_db_bytes", "gauge", "Size of the database and its WAL.");
     buf_printf(b, "vigil_db_bytes %lld\n", w->db_bytes);
+    family(b, "vigil_db_oldest_raw_timestamp_seconds", "gauge",
+           "When the oldest raw metric kept was received (Unix s); absent before retention's"
+           " first pass or when there is none.");
+    if (w->oldest_raw_ms >= 0)
+        buf_printf(b, "vigil_db_oldest_raw_timestamp_seconds %lld\n", w->oldest_raw_ms / 1000);
+    family(b, "vigil_db_oldest_rollup_timestamp_seconds", "gauge",
+           "The start of the oldest per-minute rollup kept (Unix s).");
+    if (w->oldest_rollup_ms >= 0)
+        buf_printf(b, "vigil_db_oldest_rollup_timestamp_seconds %lld\n",
+                   w->oldest_rollup_ms / 1000);
+    family(b, "vigil_db_expired_rows_total", "counter", "Rows deleted by retention.");
+    buf_printf(b, "vigil_db_expired_rows_total %lld\n", w->expired_rows);
     family(b, "vigil_connections", "gauge", "Open client connections.");
     buf_printf(b, "vigil_connections %lld\n", srv->connections);
     probe_metrics_text(srv, b);
@@ -1623,6 +1669,10 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
         store_close(store);
         goto out;
     }
+    writer_retain(srv.writer, o->retain_raw_ms, o->retain_ms);
+    if (readers_start(&srv.readers, o->db_path, o->readers, o->read_timeout_ms, o->queue_max,
+                      wake, srv.ctx, err, errlen) < 0)
+        goto out;
     lws_sul_schedule(srv.ctx, 0, &srv.tick, live_tick, LWS_US_PER_SEC);
     int port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv.ctx, "default"));
     fprintf(stderr, "collector: listening on %s://%s:%d\n", o->tls_cert ? "https" : "http",
@@ -1659,6 +1709,7 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
 out:
     signal_ctx = NULL;
     lws_sul_schedule(srv.ctx, 0, &srv.tick, live_tick, LWS_SET_TIMER_USEC_CANCEL);
+    readers_stop(srv.readers);
     writer_stop(srv.writer);
     lws_context_destroy(srv.ctx);
     ratelimit_free(srv.rl);

@@ -43,6 +43,11 @@ struct server_opts {
     const char *token;          /* bearer token for POST /v1/probe-runs and /v1/deployments */
     const char *read_token;     /* if set, needed to read the dashboard API and /v1/live */
     const struct sign_keys *keys; /* probe hosts' keys for signed POST /v1/probe-runs, or NULL */
+    const char *db_path;        /* the database the store was opened on, for the readers */
+    int readers;                /* reader threads (readers.h) */
+    int read_timeout_ms;        /* a read's statement time limit */
+    long long retain_raw_ms;    /* keep raw rows this long (0: for ever) */
+    long long retain_ms;        /* keep rollups and verdicts this long */
     const char *static_dirs[SERVER_STATIC_MAX];
     size_t nstatic;             /* GET of other paths: files under these, first match */
 };

@@ -22,6 +22,9 @@ struct writer {
     void (*wake)(void *ctx);
     void *wake_ctx;
     struct writer_stats stats;
+    long long retain_raw_ms, retain_ms;     /* 0: keep everything */
+    double retained_at;                     /* when the last pass ran (monotonic ms) */
+    int retain_again;                       /* the last pass was full: more to delete */
 };
 
 static double now_ms(void)
@@ -124,16 +127,78 @@ static void store_batch(struct writer *w, struct writer_item *batch)
         it->status = ok ? 204 : 503;
 }
 
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One retention pass, when one is due. Called unlocked, between batches. */
+static void retain(struct writer *w)
+{
+    char err[512];
+    double now = now_ms();
+    if ((w->retain_raw_ms <= 0 && w->retain_ms <= 0) || (!w->retain_again && now - w->retained_at < WRITER_RETAIN_EVERY_MS))
+        return;
+    w->retained_at = now;
+    long long n = store_retain(w->store, wall_ms(), w->retain_raw_ms, w->retain_ms,
+                               WRITER_RETAIN_ROWS, err, sizeof err);
+    if (n < 0) {
+        fprintf(stderr, "collector: retention: %s\n", err);
+        w->retain_again = 0;
+        return;
+    }
+    w->retain_again = n >= WRITER_RETAIN_ROWS;
+    w->stats.expired_rows += n;
+    long long raw, roll;
+    if (store_oldest(w->store, &raw, &roll, err, sizeof err) == 0) {
+        w->stats.oldest_raw_ms = raw;
+        w->stats.oldest_rollup_ms = roll;
+    }
+    w->stats.db_bytes = store_bytes(w->store);
+}
+
+void writer_retain(struct writer *w, long long raw_ms, long long rollup_ms)
+{
+    pthread_mutex_lock(&w->lock);
+    w->retain_raw_ms = raw_ms;
+    w->retain_ms = rollup_ms;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Waits for work; with retention on, at most until the next pass is due. */
+static void wait_for_work(struct writer *w)
+{
+    while (!w->head && !w->stopping) {
+        if (w->retain_raw_ms <= 0 && w->retain_ms <= 0) {
+            pthread_cond_wait(&w->cond, &w->lock);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += w->retain_again ? 0 : WRITER_RETAIN_EVERY_MS / 1000;
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &until) != 0)
+            return;
+    }
+}
+
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->head && !w->stopping)
-            pthread_cond_wait(&w->cond, &w->lock);
+        wait_for_work(w);
         if (!w->head && w->stopping)
             break;
+        if (!w->head) {
+            pthread_mutex_unlock(&w->lock);
+            retain(w);
+            pthread_mutex_lock(&w->lock);
+            continue;
+        }
         /* Group commit: give more requests up to batch_ms to join, unless the batch is
          * already full or the collector is stopping. */
         if (w->batch_ms > 0 && !w->stopping && queued_rows(w) < w->batch_rows) {
@@ -166,6 +231,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         if (w->wake)
             w->wake(w->wake_ctx);
+        retain(w);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -187,6 +253,7 @@ int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t 
     w->wake = wake;
     w->wake_ctx = ctx;
     w->stats.db_bytes = store_bytes(s);
+    w->stats.oldest_raw_ms = w->stats.oldest_rollup_ms = -1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {

@@ -47,6 +47,9 @@ struct writer_stats {
     volatile long long batches;
     volatile long long failed_batches;
     volatile long long db_bytes;
+    volatile long long oldest_raw_ms;       /* the oldest raw metric kept, -1 none */
+    volatile long long oldest_rollup_ms;    /* the oldest rollup minute kept, -1 none */
+    volatile long long expired_rows;        /* deleted by retention */
     /* Commit latency histogram: counts of batches at or under each bound (ms). */
     volatile long long latency_le[WRITER_LATENCY_BUCKETS];
     volatile double latency_sum_ms;
@@ -60,6 +63,14 @@ struct writer;
  * with *out, or -1 with err. */
 int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t batch_rows,
                  int batch_ms, void (*wake)(void *ctx), void *ctx, char *err, size_t errlen);
+
+#define WRITER_RETAIN_ROWS 2000     /* rows per table in one retention pass */
+#define WRITER_RETAIN_EVERY_MS 1000
+
+/* Turns on retention before the first item is submitted: between batches, at most once
+ * a second (at once again while a pass still finds a full batch to delete), the writer
+ * deletes raw rows older than raw_ms and rollups older than rollup_ms (store_retain). */
+void writer_retain(struct writer *w, long long raw_ms, long long rollup_ms);
 
 /* Queues an item (ownership passes to the writer). Returns 0, or -1 when the queue is
  * full or the writer is stopping (the item then stays the caller's). */

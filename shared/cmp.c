@@ -352,33 +352,57 @@ double cmp_dkw_radius(size_t n, double alpha)
     return 0.85 * sqrt((log(log(M_E * dn)) + 0.8 * log(1612.0 / alpha)) / dn);
 }
 
+/* An empty sample, for NULL. */
+static const struct sketch_bins no_bins;
+
+static const struct sketch_bins *bins_or_empty(const struct sketch_bins *b)
+{
+    return b ? b : &no_bins;
+}
+
 /*
  * With sup |F_n - F| <= e: every x below the order statistic X_(k), k = ceil(n (p - e)),
  * has F(x) <= (k - 1) / n + e < p, so the p-quantile is at least X_(k); and at
  * X_(j), j = ceil(n (p + e)), F >= j / n - e >= p, so the p-quantile is at most X_(j).
+ * X_(k) lies in its bin, so the bin's lower edge is at most X_(k), and X_(j) at most its
+ * bin's upper edge: taking those edges only widens the bounds (shared/README.md,
+ * "Rollups and the comparator").
  */
-void cmp_quantile_bounds(const double *sorted, size_t n, double p, double alpha,
-                         double *lo, double *hi)
+void cmp_quantile_bounds_bins(const struct sketch_bins *b, double p, double alpha,
+                              double *lo, double *hi)
 {
-    double e = cmp_dkw_radius(n, alpha);
+    b = bins_or_empty(b);
+    double e = cmp_dkw_radius((size_t)b->total, alpha);
     *lo = -INFINITY;
     *hi = INFINITY;
-    if (n == 0)
+    if (b->total <= 0)
         return;
-    double dn = (double)n;
+    double dn = (double)b->total;
     if (p - e > 0) {
         double k = ceil(dn * (p - e));
         if (k < 1)
             k = 1;
-        *lo = sorted[(size_t)k - 1];
+        *lo = sketch_bins_rank(b, (long long)k)->lo;
     }
     if (p + e <= 1) {
         double j = ceil(dn * (p + e));
         if (j < 1)
             j = 1;
         if (j <= dn)
-            *hi = sorted[(size_t)j - 1];
+            *hi = sketch_bins_rank(b, (long long)j)->hi;
     }
+}
+
+void cmp_quantile_bounds(const double *sorted, size_t n, double p, double alpha,
+                         double *lo, double *hi)
+{
+    struct sketch_bins b;
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (sketch_bins_exact(sorted, n, &b) < 0)
+        return;
+    cmp_quantile_bounds_bins(&b, p, alpha, lo, hi);
+    sketch_bins_fini(&b);
 }
 
 /* log M_n(q) for s hits out of n, less the constant part lbeta(a + s, b + n - s) - lbeta(a, b)
@@ -449,38 +473,41 @@ static int is_sorted(const double *v, size_t n)
     return 1;
 }
 
-/* Returns v itself if sorted, else a sorted copy in *copy (the caller frees *copy);
- * NULL if memory ran out. */
-static const double *sorted_view(const double *v, size_t n, double **copy)
+/* The exact bins of n values in any order. Returns 0 or -1 (out of memory). */
+static int exact_bins(const double *v, size_t n, struct sketch_bins *out)
 {
-    *copy = NULL;
-    if (is_sorted(v, n))
-        return v;
-    if (!(*copy = malloc((n ? n : 1) * sizeof **copy)))
-        return NULL;
-    memcpy(*copy, v, n * sizeof **copy);
-    stats_sort(*copy, n);
-    return *copy;
+    double *copy = NULL;
+    int rc;
+    if (!is_sorted(v, n)) {
+        if (!(copy = malloc(n * sizeof *copy))) {
+            memset(out, 0, sizeof *out);
+            return -1;
+        }
+        memcpy(copy, v, n * sizeof *copy);
+        stats_sort(copy, n);
+        v = copy;
+    }
+    rc = sketch_bins_exact(v, n, out);
+    free(copy);
+    return rc;
 }
 
-/* Walks the two sorted samples together: the rank sum of x with mid-ranks for ties, and
- * sum(t^3 - t) over the tie groups of the pooled sample. */
-static double rank_sum(const double *x, size_t m, const double *y, size_t n, double *ties)
+/* Walks the two samples' bins together: the rank sum of x with mid-ranks for ties (the
+ * values of bins with the same value), and sum(t^3 - t) over the tie groups of the pooled
+ * sample. */
+static double rank_sum(const struct sketch_bins *x, const struct sketch_bins *y, double *ties)
 {
-    size_t i = 0, j = 0;
+    size_t i = 0, j = 0, m = x->n, n = y->n;
     double rank = 1, rx = 0;
     *ties = 0;
     while (i < m || j < n) {
-        double v = i < m && (j >= n || x[i] <= y[j]) ? x[i] : y[j];
+        double v = i < m && (j >= n || x->bin[i].value <= y->bin[j].value) ? x->bin[i].value
+                                                                          : y->bin[j].value;
         double tx = 0, ty = 0;
-        while (i < m && x[i] == v) {
-            i++;
-            tx++;
-        }
-        while (j < n && y[j] == v) {
-            j++;
-            ty++;
-        }
+        while (i < m && x->bin[i].value == v)
+            tx += (double)x->bin[i++].count;
+        while (j < n && y->bin[j].value == v)
+            ty += (double)y->bin[j++].count;
         double t = tx + ty;
         rx += tx * (rank + (t - 1) / 2);
         *ties += t * t * t - t;
@@ -498,22 +525,18 @@ static double u_sigma(double m, double n, double ties)
     return sqrt(m * n / 12 * ((nn + 1) - ties / (nn * (nn - 1))));
 }
 
-double cmp_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
-                        int alternative, double *p)
+double cmp_mann_whitney_bins(const struct sketch_bins *x, const struct sketch_bins *y,
+                             int alternative, double *p)
 {
-    double *cx, *cy, ties;
-    const double *sx = sorted_view(x, nx, &cx), *sy = sorted_view(y, ny, &cy);
-    double u1 = NAN;
-
-    *p = NAN;
-    if (!sx || !sy)
-        goto out;
-    double m = (double)nx, n = (double)ny;
-    u1 = rank_sum(sx, nx, sy, ny, &ties) - m * (m + 1) / 2;
+    double ties;
+    x = bins_or_empty(x);
+    y = bins_or_empty(y);
+    double m = (double)x->total, n = (double)y->total;
+    double u1 = rank_sum(x, y, &ties) - m * (m + 1) / 2;
     double s = u_sigma(m, n, ties);
-    if (nx == 0 || ny == 0 || s == 0) {
+    if (x->total == 0 || y->total == 0 || s == 0) {
         *p = 1;
-        goto out;
+        return u1;
     }
     double u, f = 1;
     if (alternative > 0) {
@@ -525,42 +548,57 @@ double cmp_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
         f = 2;
     }
     *p = fmin(1, f * norm_sf((u - m * n / 2 - 0.5) / s));
-out:
-    free(cx);
-    free(cy);
     return u1;
 }
 
-/* Counts the pairs with x_i - y_j <= d (x and y sorted), and finds the largest such
- * difference and the smallest one above d. Floating-point subtraction is monotone in each
- * argument, so one pointer over x serves every y_j in turn. */
-static double count_le(const double *x, size_t m, const double *y, size_t n, double d,
+double cmp_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
+                        int alternative, double *p)
+{
+    struct sketch_bins bx, by;
+    double u1 = NAN;
+
+    *p = NAN;
+    if (exact_bins(x, nx, &bx) == 0 && exact_bins(y, ny, &by) == 0) {
+        u1 = cmp_mann_whitney_bins(&bx, &by, alternative, p);
+        sketch_bins_fini(&by);
+    }
+    sketch_bins_fini(&bx);
+    return u1;
+}
+
+/* Counts the pairs of values with x - y <= d, each pair of bins weighted by the product
+ * of their counts, and finds the largest such difference and the smallest one above d.
+ * Floating-point subtraction is monotone in each argument, so one pointer over x's bins
+ * serves every bin of y in turn: O(bins). */
+static double count_le(const struct sketch_bins *x, const struct sketch_bins *y, double d,
                        double *max_le, double *min_gt)
 {
-    double count = 0;
-    size_t i = 0;
+    double count = 0, below = 0;
+    size_t i = 0, m = x->n;
     *max_le = -INFINITY;
     *min_gt = INFINITY;
-    for (size_t j = 0; j < n; j++) {
-        while (i < m && x[i] - y[j] <= d)
-            i++;
-        count += (double)i;
-        if (i > 0 && x[i - 1] - y[j] > *max_le)
-            *max_le = x[i - 1] - y[j];
-        if (i < m && x[i] - y[j] < *min_gt)
-            *min_gt = x[i] - y[j];
+    for (size_t j = 0; j < y->n; j++) {
+        double yj = y->bin[j].value;
+        while (i < m && x->bin[i].value - yj <= d)
+            below += (double)x->bin[i++].count;
+        count += below * (double)y->bin[j].count;
+        if (i > 0 && x->bin[i - 1].value - yj > *max_le)
+            *max_le = x->bin[i - 1].value - yj;
+        if (i < m && x->bin[i].value - yj < *min_gt)
+            *min_gt = x->bin[i].value - yj;
     }
     return count;
 }
 
-/* The k-th smallest (1-based) of the m n differences x_i - y_j of two sorted samples:
+/* The k-th smallest (1-based) of the weighted differences of two samples' bins:
  * bisection on the value, snapping each end to an actual difference, until no
- * difference lies between the ends. O((m + n) log(range / gap)). */
-static double kth_difference(const double *x, size_t m, const double *y, size_t n, double k)
+ * difference lies between the ends. O(bins log(range / gap)). */
+static double kth_difference(const struct sketch_bins *x, const struct sketch_bins *y, double k)
 {
-    double lo = x[0] - y[n - 1], hi = x[m - 1] - y[0], max_le, next;
+    double lo = x->bin[0].value - y->bin[y->n - 1].value;
+    double hi = x->bin[x->n - 1].value - y->bin[0].value, max_le, next;
 
-    if (count_le(x, m, y, n, lo, &max_le, &next) >= k)
+    if (count_le(x, y, lo, &max_le, &next) >= k)
         return lo;
     for (;;) {
         /* Invariant: count(lo) < k <= count(hi); next is the smallest difference > lo. */
@@ -569,7 +607,7 @@ static double kth_difference(const double *x, size_t m, const double *y, size_t 
         double mid = lo + (hi - lo) / 2, gt;
         if (mid <= lo || mid >= hi)
             return hi;
-        if (count_le(x, m, y, n, mid, &max_le, &gt) >= k) {
+        if (count_le(x, y, mid, &max_le, &gt) >= k) {
             hi = max_le;
         } else {
             lo = mid;
@@ -578,36 +616,50 @@ static double kth_difference(const double *x, size_t m, const double *y, size_t 
     }
 }
 
+double cmp_hodges_lehmann_bins(const struct sketch_bins *x, const struct sketch_bins *y,
+                               double alpha, double *lo, double *hi)
+{
+    double ties, est;
+
+    assert(alpha > 0 && alpha < 1);
+    x = bins_or_empty(x);
+    y = bins_or_empty(y);
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (x->total == 0 || y->total == 0)
+        return NAN;
+    double m = (double)x->total, n = (double)y->total, total = m * n;
+    if (fmod(total, 2) == 1)
+        est = kth_difference(x, y, (total + 1) / 2);
+    else
+        est = (kth_difference(x, y, total / 2) + kth_difference(x, y, total / 2 + 1)) / 2;
+    /* Inverting the two-sided test: the interval runs from the k-th smallest to the k-th
+     * largest difference, k = floor(m n / 2 - z(1 - alpha/2) sigma_U) (Hollander & Wolfe,
+     * normal approximation, tie-corrected sigma). */
+    rank_sum(x, y, &ties);
+    double z = -norm_ppf(alpha / 2);
+    double k = floor(total / 2 - z * u_sigma(m, n, ties));
+    if (k >= 1) {
+        *lo = kth_difference(x, y, k);
+        *hi = kth_difference(x, y, total + 1 - k);
+    }
+    return est;
+}
+
 double cmp_hodges_lehmann(const double *x, size_t nx, const double *y, size_t ny,
                           double alpha, double *lo, double *hi)
 {
-    double *cx, *cy, ties, est = NAN;
-    const double *sx = sorted_view(x, nx, &cx), *sy = sorted_view(y, ny, &cy);
+    struct sketch_bins bx, by;
+    double est = NAN;
 
     assert(alpha > 0 && alpha < 1);
     *lo = -INFINITY;
     *hi = INFINITY;
-    if (!sx || !sy || nx == 0 || ny == 0)
-        goto out;
-    double m = (double)nx, n = (double)ny, total = m * n;
-    if (fmod(total, 2) == 1)
-        est = kth_difference(sx, nx, sy, ny, (total + 1) / 2);
-    else
-        est = (kth_difference(sx, nx, sy, ny, total / 2)
-               + kth_difference(sx, nx, sy, ny, total / 2 + 1)) / 2;
-    /* Inverting the two-sided test: the interval runs from the k-th smallest to the k-th
-     * largest difference, k = floor(m n / 2 - z(1 - alpha/2) sigma_U) (Hollander & Wolfe,
-     * normal approximation, tie-corrected sigma). */
-    rank_sum(sx, nx, sy, ny, &ties);
-    double z = -norm_ppf(alpha / 2);
-    double k = floor(total / 2 - z * u_sigma(m, n, ties));
-    if (k >= 1) {
-        *lo = kth_difference(sx, nx, sy, ny, k);
-        *hi = kth_difference(sx, nx, sy, ny, total + 1 - k);
+    if (exact_bins(x, nx, &bx) == 0 && exact_bins(y, ny, &by) == 0) {
+        est = cmp_hodges_lehmann_bins(&bx, &by, alpha, lo, hi);
+        sketch_bins_fini(&by);
     }
-out:
-    free(cx);
-    free(cy);
+    sketch_bins_fini(&bx);
     return est;
 }
 
@@ -792,19 +844,20 @@ static const char *judge_quantile_seq(struct judge *j, const struct cmp_policy_m
 {
     char vc[32], vb[32], ch[16], blo[16], bhi[16], tol[24], tail[REASON_MAX], label[64];
     double q = pm->quantile, lb, ub, lc = -INFINITY, uc = INFINITY, valc = NAN;
-    double valb = stats_quantile(d->base, d->nbase, q);
+    double valb = sketch_bins_quantile(d->base, q);
+    long long nb = d->base->total, nc = d->canary ? d->canary->total : 0;
 
     snprintf(label, sizeof label, "%s p%g", pm->name, q * 100);
     snprintf(tol, sizeof tol, "%g%%", pm->tolerance * 100);
-    cmp_quantile_bounds(d->base, d->nbase, q, j->a_bound, &lb, &ub);
+    cmp_quantile_bounds_bins(d->base, q, j->a_bound, &lb, &ub);
     fmt_value(vb, sizeof vb, pm->name, valb);
-    if (d->ncanary > 0) {
-        valc = stats_quantile(d->canary, d->ncanary, q);
-        cmp_quantile_bounds(d->canary, d->ncanary, q, j->a_bound, &lc, &uc);
+    if (nc > 0) {
+        valc = sketch_bins_quantile(d->canary, q);
+        cmp_quantile_bounds_bins(d->canary, q, j->a_bound, &lc, &uc);
     }
-    jset(j, o, "baseline", version_obj(j, (double)d->nbase, valb, lb, ub));
-    jset(j, o, "canary", version_obj(j, (double)d->ncanary, valc, lc, uc));
-    if (d->ncanary == 0) {
+    jset(j, o, "baseline", version_obj(j, (double)nb, valb, lb, ub));
+    jset(j, o, "canary", version_obj(j, (double)nc, valc, lc, uc));
+    if (nc == 0) {
         char need[32];
         fmt_count(need, sizeof need, (double)pm->min_sample);
         jset(j, o, "ratio", json_null());
@@ -817,7 +870,7 @@ static const char *judge_quantile_seq(struct judge *j, const struct cmp_policy_m
     double rlo = ratio_lo(lc, ub), rhi = ratio_hi(uc, lb);
     int rollback = lc > (1 + pm->tolerance) * ub;
     int ready = uc <= (1 + pm->tolerance) * lb;
-    const char *res = verdict(rollback, ready, d->ncanary, pm->min_sample,
+    const char *res = verdict(rollback, ready, (size_t)nc, pm->min_sample,
                               ratio <= 1 + pm->tolerance, tol, tail, sizeof tail);
 
     jset(j, o, "ratio", jnum(ratio));
@@ -948,24 +1001,24 @@ static const char *judge_quantile_mw(struct judge *j, const struct cmp_policy_me
                                      const struct cmp_data *d, json_t *o, char *reason)
 {
     char vc[32], vb[32], sh[32], ch[16], blo[16], bhi[16], tol[24], tail[REASON_MAX];
-    double q = pm->quantile, valb = stats_quantile(d->base, d->nbase, q), valc = NAN;
-    double medb = stats_quantile(d->base, d->nbase, 0.5), p = NAN, shift = NAN;
+    double q = pm->quantile, valb = sketch_bins_quantile(d->base, q), valc = NAN;
+    double medb = sketch_bins_quantile(d->base, 0.5), p = NAN, shift = NAN;
+    long long nb = d->base->total, nc = d->canary ? d->canary->total : 0;
     double slo = -INFINITY, shi = INFINITY;
 
     snprintf(tol, sizeof tol, "%g%%", pm->tolerance * 100);
     fmt_value(vb, sizeof vb, pm->name, valb);
-    if (d->ncanary > 0) {
-        valc = stats_quantile(d->canary, d->ncanary, q);
-        cmp_mann_whitney(d->canary, d->ncanary, d->base, d->nbase, 1, &p);
-        shift = cmp_hodges_lehmann(d->canary, d->ncanary, d->base, d->nbase, 2 * j->a_metric,
-                                   &slo, &shi);
+    if (nc > 0) {
+        valc = sketch_bins_quantile(d->canary, q);
+        cmp_mann_whitney_bins(d->canary, d->base, 1, &p);
+        shift = cmp_hodges_lehmann_bins(d->canary, d->base, 2 * j->a_metric, &slo, &shi);
     }
-    jset(j, o, "baseline", version_obj(j, (double)d->nbase, valb, NAN, NAN));
-    jset(j, o, "canary", version_obj(j, (double)d->ncanary, valc, NAN, NAN));
+    jset(j, o, "baseline", version_obj(j, (double)nb, valb, NAN, NAN));
+    jset(j, o, "canary", version_obj(j, (double)nc, valc, NAN, NAN));
     jset(j, o, "shift", jnum(shift));
     set_pair(j, o, "shift_bounds", slo, shi);
     jset(j, o, "p_value", jnum(p));
-    if (d->ncanary == 0) {
+    if (nc == 0) {
         char need[32];
         fmt_count(need, sizeof need, (double)pm->min_sample);
         jset(j, o, "ratio", json_null());
@@ -977,7 +1030,7 @@ static const char *judge_quantile_mw(struct judge *j, const struct cmp_policy_me
     double rel = relative(shift, medb), rlo = relative(slo, medb), rhi = relative(shi, medb);
     int rollback = p < j->a_metric && slo > pm->tolerance * medb;
     int ready = shi <= pm->tolerance * medb;
-    const char *res = verdict(rollback, ready, d->ncanary, pm->min_sample,
+    const char *res = verdict(rollback, ready, (size_t)nc, pm->min_sample,
                               rel <= pm->tolerance, tol, tail, sizeof tail);
 
     jset(j, o, "ratio", jnum(1 + rel));
@@ -1055,8 +1108,8 @@ static void no_data(struct judge *j, const struct cmp_policy_metric *pm,
         nb = d->base_views;
         nc = d->canary_views;
     } else if (d) {
-        nb = (long long)d->nbase;
-        nc = (long long)d->ncanary;
+        nb = d->base ? d->base->total : 0;
+        nc = d->canary ? d->canary->total : 0;
     }
     jset(j, o, "baseline", version_obj(j, (double)nb, NAN, NAN, NAN));
     jset(j, o, "canary", version_obj(j, (double)nc, NAN, NAN, NAN));
@@ -1081,9 +1134,9 @@ static int has_base(const struct cmp_policy_metric *pm, const struct cmp_data *d
         assert(d->canary_hits >= 0 && d->canary_hits <= d->canary_views);
         return d->base_views > 0;
     }
-    assert(!d->nbase || d->base);
-    assert(!d->ncanary || d->canary);
-    return d->nbase > 0;
+    assert(!d->base || d->base->total == 0 || d->base->bin);
+    assert(!d->canary || d->canary->total == 0 || d->canary->bin);
+    return d->base && d->base->total > 0;
 }
 
 /* Appends "A, B and C" (the names of metrics with the given result) to dst. */

@@ -31,6 +31,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "sketch.h"
+
 #define CMP_METRICS_MAX 32
 #define CMP_NAME_MAX 48
 
@@ -62,11 +64,13 @@ int cmp_policy_builtin(const char *name, struct cmp_policy *p);
  * "FILE:LINE:COL: what is wrong" in err. */
 int cmp_policy_load(const char *path, struct cmp_policy *p, char *err, size_t errlen);
 
-/* One metric's data for both versions, over the same window. */
+/* One metric's data for both versions, over the same window. A quantile metric's samples
+ * are sorted weighted bins (shared/sketch.h): exact ones from raw values, or a sketch's
+ * from the rollups; both versions' sketch bins share the bucket mapping. The caller owns
+ * them. */
 struct cmp_data {
     const char *name;
-    const double *base, *canary;    /* CMP_QUANTILE: values sorted ascending */
-    size_t nbase, ncanary;
+    const struct sketch_bins *base, *canary;  /* CMP_QUANTILE: NULL or total 0 is no data */
     long long base_hits, base_views;      /* CMP_RATE: page views with an error, and all */
     long long canary_hits, canary_views;
 };
@@ -86,8 +90,15 @@ json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_
 /* Time-uniform DKW radius e_n for n observations at level alpha. */
 double cmp_dkw_radius(size_t n, double alpha);
 
-/* Confidence-sequence bounds for the p-quantile of a sorted sample; -INFINITY / INFINITY
- * when p -/+ e_n leaves [0, 1]. */
+/* Confidence-sequence bounds for the p-quantile of a sample in bins; -INFINITY / INFINITY
+ * when p -/+ e_n leaves [0, 1] (or b is NULL or empty). Each bound is the outer edge of the
+ * bin holding its order statistic (lo of the lower one, hi of the upper one), so that it
+ * stays valid for a sketch and equals the order statistic for exact bins. */
+void cmp_quantile_bounds_bins(const struct sketch_bins *b, double p, double alpha,
+                              double *lo, double *hi);
+
+/* The same for n values sorted ascending (their exact bins). If memory runs out, both
+ * sides are left open. */
 void cmp_quantile_bounds(const double *sorted, size_t n, double p, double alpha,
                          double *lo, double *hi);
 
@@ -97,12 +108,23 @@ void cmp_rate_bounds(long long hits, long long n, double alpha, double a, double
 
 /* Mann-Whitney U of x against y (normal approximation, tie and continuity corrected);
  * alternative: 0 two-sided, 1 "greater" (x tends larger), -1 "less". Returns U of x and
- * sets *p. */
+ * sets *p. Values of bins with the same value are ties (for sketches: the same bucket).
+ * NULL is an empty sample. O(bins). */
+double cmp_mann_whitney_bins(const struct sketch_bins *x, const struct sketch_bins *y,
+                             int alternative, double *p);
+
+/* The same on raw values (in any order); NAN and *p = NAN if memory runs out. */
 double cmp_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
                         int alternative, double *p);
 
-/* Hodges-Lehmann estimate of the shift x - y (median of pairwise differences) and its
- * 1 - alpha interval by inverting the Mann-Whitney test. */
+/* Hodges-Lehmann estimate of the shift x - y (median of the pairwise differences of the
+ * bins' values, each weighted by the product of their counts) and its 1 - alpha interval
+ * by inverting the Mann-Whitney test. NAN and an open interval without data. O(bins) per
+ * step of a selection of a few dozen steps. */
+double cmp_hodges_lehmann_bins(const struct sketch_bins *x, const struct sketch_bins *y,
+                               double alpha, double *lo, double *hi);
+
+/* The same on raw values (in any order); NAN if memory runs out. */
 double cmp_hodges_lehmann(const double *x, size_t nx, const double *y, size_t ny,
                           double alpha, double *lo, double *hi);
 

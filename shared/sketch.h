@@ -80,7 +80,8 @@ struct sketch_bins {
 };
 
 /* Fills out from a sketch (counts must not be negative) or from n values sorted
- * ascending. Returns 0 or -1 (out of memory). Free with sketch_bins_fini(). */
+ * ascending. Returns 0, or -1 when memory ran out or (from a sketch) a count is negative,
+ * with out then empty. Free with sketch_bins_fini(). */
 int sketch_bins_of(const struct sketch *s, struct sketch_bins *out);
 int sketch_bins_exact(const double *sorted, size_t n, struct sketch_bins *out);
 void sketch_bins_fini(struct sketch_bins *b);

@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "beacon.h"
 #include "buf.h"
+#include "rollup.h"
 #include "stats.h"
 
 /* Each entry moves the schema from version i to i + 1 (PRAGMA user_version). */
@@ -69,12 +72,33 @@ static const char *const migrations[] = {
      * so that the gate can count signed runs without a join. */
     "ALTER TABLE probe_runs ADD COLUMN key_id TEXT;"
     "ALTER TABLE probe_journeys ADD COLUMN signed INTEGER NOT NULL DEFAULT 0;",
+
+    /* Per-minute rollups (rollup.h), built from the raw rows by backfill() in the same
+     * transaction. A page view counts its beacons (1 when first stored, so that the
+     * writer knows a new page view from a merged one) and whether it had a JS error;
+     * retention deletes by time, hence the indexes on it. */
+    "ALTER TABLE pageviews ADD COLUMN beacons INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE pageviews ADD COLUMN has_error INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE pageviews SET has_error = 1 WHERE id IN (SELECT pageview FROM errors);"
+    "CREATE INDEX pageviews_by_received ON pageviews(last_received);"
+    "CREATE INDEX metrics_by_received ON metrics(received);"
+    "CREATE INDEX errors_by_received ON errors(received);"
+    "CREATE INDEX errors_by_pageview ON errors(pageview);"
+    "CREATE INDEX probe_runs_by_started ON probe_runs(started);"
+    "CREATE INDEX probe_journeys_by_started ON probe_journeys(started);"
+    "CREATE INDEX verdicts_by_ts ON verdicts(ts);"
+    ROLLUP_DDL,
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
-enum { ST_PAGEVIEW, ST_METRIC, ST_ERROR, ST_GROUP, ST_N };
+/* The page view columns that are the rollups' dimensions, in rollup_dims order. */
+#define PV_DIMS "browser, os, device, country, conn, page"
+#define PV_DIMS_OF(t) t ".browser, " t ".os, " t ".device, " t ".country, " t ".conn, " t ".page"
+
+enum { ST_PAGEVIEW, ST_METRIC, ST_METRIC_OLD, ST_METRIC_SET, ST_ERROR, ST_HAS_ERROR, ST_GROUP,
+       ST_N };
 
 static const char *const statements[ST_N] = {
     "INSERT INTO pageviews (app, version, pv, session, page, nav, client_ts, received,"
@@ -86,15 +110,21 @@ static const char *const statements[ST_N] = {
     " conn = coalesce(conn, excluded.conn),"
     " device_hint = coalesce(device_hint, excluded.device_hint),"
     " viewport = coalesce(viewport, excluded.viewport), dpr = coalesce(dpr, excluded.dpr),"
-    " attrs = coalesce(attrs, excluded.attrs)"
-    " RETURNING id",
+    " attrs = coalesce(attrs, excluded.attrs), beacons = beacons + 1"
+    " RETURNING id, beacons, has_error, version, received, " PV_DIMS,
+    /* A metric id seen before is an update of that measurement (web-vitals reports CLS and
+     * INP again as they grow): the writer reads the old value (ST_METRIC_OLD) to take it
+     * out of the rollups, then sets the new one (ST_METRIC_SET). */
     "INSERT INTO metrics (pageview, app, version, name, value, rating, mid, received,"
     " updated, attribution) VALUES (?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (app, mid) DO UPDATE SET value = excluded.value,"
-    " rating = excluded.rating, updated = excluded.updated,"
-    " attribution = excluded.attribution",
+    " ON CONFLICT (app, mid) DO NOTHING",
+    "SELECT m.version, m.name, m.value, m.received, " PV_DIMS_OF("pv")
+    " FROM metrics m JOIN pageviews pv ON pv.id = m.pageview WHERE m.app = ?1 AND m.mid = ?2",
+    "UPDATE metrics SET value = ?3, rating = ?4, updated = ?5, attribution = ?6"
+    " WHERE app = ?1 AND mid = ?2",
     "INSERT INTO errors (pageview, app, version, fingerprint, message, source, line, col,"
     " stack, kind, received) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    "UPDATE pageviews SET has_error = 1 WHERE id = ?1 AND has_error = 0",
     "INSERT INTO error_groups (fingerprint, app, message, source, first_seen, last_seen,"
     " count) VALUES (?,?,?,?,?,?,1) ON CONFLICT (fingerprint) DO UPDATE SET"
     " last_seen = excluded.last_seen, count = count + 1",
@@ -104,12 +134,112 @@ struct store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *st[ST_N];
+    struct rollup *rollup;      /* the open transaction's rollup deltas (writable store) */
+    int timeout_ms;             /* a read's time limit, 0 for none */
+    double deadline;            /* monotonic ms when the running statement must stop */
 };
 
+/* The message names what failed, not the file: it can reach an HTTP client. */
 static int db_error(struct store *s, const char *what, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    if (sqlite3_errcode(s->db) == SQLITE_INTERRUPT && s->timeout_ms > 0)
+        snprintf(err, errlen, "%s: the query ran past its time limit of %d ms (--read-timeout):"
+                 " ask for a shorter window", what, s->timeout_ms);
+    else
+        snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
     return -1;
+}
+
+/* The schema version that introduced the rollups. */
+#define STORE_ROLLUP_SCHEMA 4
+#define BACKFILL_FLUSH_ROWS 400000
+
+/* Copies one row's text columns from first on into p's dimensions (borrowed from q until
+ * its next step). */
+static void point_dims(sqlite3_stmt *q, int first, struct rollup_point *p)
+{
+    for (int d = 0; d < ROLLUP_DIMS; d++)
+        p->dim[d] = (const char *)sqlite3_column_text(q, first + d);
+}
+
+static void progress(const char *what, long long done, long long total)
+{
+    fprintf(stderr, "collector: building rollups: %lld of %lld %s\n", done, total, what);
+}
+
+/* Builds the rollups of a database that had none from its raw rows (the migration to
+ * STORE_ROLLUP_SCHEMA), in the migration's transaction, with progress on stderr. */
+static int backfill(struct store *s, char *err, size_t errlen)
+{
+    static const char *const scans[2] = {
+        "SELECT app, version, received, has_error, " PV_DIMS " FROM pageviews",
+        "SELECT m.app, m.version, m.received, m.name, " PV_DIMS_OF("pv") ", m.value"
+        " FROM metrics m JOIN pageviews pv ON pv.id = m.pageview",
+    };
+    static const char *const counts[2] = {"SELECT count(*) FROM pageviews",
+                                           "SELECT count(*) FROM metrics"};
+    static const char *const names[2] = {"page views", "metric values"};
+    struct rollup *r = rollup_new();
+    int rc = -1;
+
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *q;
+        long long total = 0, done = 0;
+        if (sqlite3_prepare_v2(s->db, counts[i], -1, &q, NULL) != SQLITE_OK)
+            goto db;
+        if (sqlite3_step(q) == SQLITE_ROW)
+            total = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        if (total == 0)
+            continue;
+        if (sqlite3_prepare_v2(s->db, scans[i], -1, &q, NULL) != SQLITE_OK)
+            goto db;
+        int step;
+        while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+            struct rollup_point p = {(const char *)sqlite3_column_text(q, 0),
+                                     (const char *)sqlite3_column_text(q, 1),
+                                     sqlite3_column_int64(q, 2), {NULL}};
+            int ok;
+            if (i == 0) {
+                point_dims(q, 4, &p);
+                ok = rollup_views(r, &p, 1, sqlite3_column_int(q, 3) != 0);
+            } else {
+                point_dims(q, 4, &p);
+                ok = rollup_value(r, &p, (const char *)sqlite3_column_text(q, 3),
+                                  sqlite3_column_double(q, 10), 1);
+            }
+            if (ok < 0) {
+                snprintf(err, errlen, "building rollups: a stored value the histogram"
+                         " refuses, or out of memory");
+                sqlite3_finalize(q);
+                goto out;
+            }
+            if (++done % BACKFILL_FLUSH_ROWS == 0) {
+                if (rollup_flush(r, s->db, err, errlen) < 0) {
+                    sqlite3_finalize(q);
+                    goto out;
+                }
+                progress(names[i], done, total);
+            }
+        }
+        sqlite3_finalize(q);
+        if (step != SQLITE_DONE)
+            goto db;
+        if (rollup_flush(r, s->db, err, errlen) < 0)
+            goto out;
+        progress(names[i], done, total);
+    }
+    rc = 0;
+    goto out;
+db:
+    db_error(s, "building rollups", err, errlen);
+out:
+    rollup_free(r);
+    return rc;
 }
 
 static int migrate(struct store *s, char *err, size_t errlen)
@@ -128,14 +258,21 @@ static int migrate(struct store *s, char *err, size_t errlen)
                  s->path, version, n);
         return -1;
     }
+    /* A new database reclaims the pages retention frees (incremental_vacuum); an older
+     * one reuses them for new rows, which bounds it as well (VACUUM once converts it). */
+    if (version == 0
+        && sqlite3_exec(s->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, "setting auto_vacuum", err, errlen);
     for (; version < (int)n; version++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
         if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK
             || sqlite3_exec(s->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK
+            || (version + 1 == STORE_ROLLUP_SCHEMA && backfill(s, err, errlen) < 0)
             || sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK
             || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-            db_error(s, "migrating the schema", err, errlen);
+            if (!*err)
+                db_error(s, "migrating the schema", err, errlen);
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             return -1;
         }
@@ -171,8 +308,13 @@ int store_open(struct store **out, const char *path, int readonly, char *err, si
             db_error(s, "setting WAL mode", err, errlen);
             goto out;
         }
+        *err = '\0';
         if (migrate(s, err, errlen) < 0)
             goto out;
+        if (!(s->rollup = rollup_new())) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
         for (int i = 0; i < ST_N; i++) {
             if (sqlite3_prepare_v3(s->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT,
                                    &s->st[i], NULL) != SQLITE_OK) {
@@ -217,6 +359,7 @@ void store_close(struct store *s)
         return;
     for (int i = 0; i < ST_N; i++)
         sqlite3_finalize(s->st[i]);
+    rollup_free(s->rollup);
     sqlite3_close(s->db);
     free(s->path);
     free(s);
@@ -231,6 +374,10 @@ int store_begin(struct store *s, char *err, size_t errlen)
 
 int store_commit(struct store *s, char *err, size_t errlen)
 {
+    if (s->rollup && rollup_flush(s->rollup, s->db, err, errlen) < 0) {
+        store_rollback(s);
+        return -1;
+    }
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         db_error(s, "committing", err, errlen);
         store_rollback(s);
@@ -241,6 +388,7 @@ int store_commit(struct store *s, char *err, size_t errlen)
 
 void store_rollback(struct store *s)
 {
+    rollup_clear(s->rollup);
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -328,6 +476,107 @@ static void fingerprint(const char *app, const char *message, const char *stack,
     buf_fini(&b);
 }
 
+/* A stored row's rollup point: its text columns copied out of the statement, which the
+ * next reset invalidates. */
+struct point_copy {
+    char version[BEACON_NAME_MAX + 1];
+    char dims[ROLLUP_DIMS][BEACON_PAGE_MAX + 1];
+    struct rollup_point p;
+};
+
+static void copy_point(struct point_copy *c, const char *app, sqlite3_stmt *q, int version_col,
+                       int received_col, int first_dim)
+{
+    const char *v = (const char *)sqlite3_column_text(q, version_col);
+    snprintf(c->version, sizeof c->version, "%s", v ? v : "");
+    c->p.app = app;
+    c->p.version = c->version;
+    c->p.received_ms = sqlite3_column_int64(q, received_col);
+    for (int d = 0; d < ROLLUP_DIMS; d++) {
+        const char *t = (const char *)sqlite3_column_text(q, first_dim + d);
+        snprintf(c->dims[d], sizeof c->dims[d], "%s", t ? t : "");
+        c->p.dim[d] = t ? c->dims[d] : NULL;
+    }
+}
+
+static int rollup_failed(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "adding to the rollups: out of memory");
+    return -1;
+}
+
+/* Stores one metric event of a beacon and files it in the rollups under the page view's
+ * dimensions (pvp, with the beacon's version and the time received). A metric id seen
+ * before replaces the earlier value, in the raw row and in the rollups. */
+static int insert_metric(struct store *s, const json_t *e, const json_t *app, const json_t *version,
+                         long long pageview, const struct beacon_meta *m,
+                         const struct rollup_point *pvp, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->st[ST_METRIC];
+    char *attribution = NULL;
+    const json_t *name = json_object_get(e, "name"), *id = json_object_get(e, "id");
+    double value = json_number_value(json_object_get(e, "value"));
+    int rc;
+
+    sqlite3_bind_int64(st, 1, pageview);
+    bind_text(st, 2, app);
+    bind_text(st, 3, version);
+    bind_text(st, 4, name);
+    sqlite3_bind_double(st, 5, value);
+    bind_text(st, 6, json_object_get(e, "rating"));
+    bind_text(st, 7, id);
+    sqlite3_bind_int64(st, 8, m->received_ms);
+    sqlite3_bind_int64(st, 9, m->received_ms);
+    bind_json(st, 10, json_object_get(e, "attribution"), &attribution);
+    rc = run(s, st, "storing a metric", err, errlen);
+    if (rc < 0)
+        goto out;
+    if (sqlite3_changes(s->db) == 1) {
+        struct rollup_point p = *pvp;
+        p.version = json_string_value(version);
+        p.received_ms = m->received_ms;
+        if (rollup_value(s->rollup, &p, json_string_value(name), value, 1) < 0)
+            rc = rollup_failed(err, errlen);
+        goto out;
+    }
+    /* An update of a measurement stored before: out with the old value, in with the new,
+     * under the old row's version, name and minute, which the update keeps. */
+    struct point_copy old;
+    char old_name[BEACON_NAME_MAX + 1];
+    double old_value;
+    st = s->st[ST_METRIC_OLD];
+    bind_text(st, 1, app);
+    bind_text(st, 2, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = run(s, st, "reading a metric's earlier value", err, errlen);
+        if (rc == 0) {
+            snprintf(err, errlen, "a metric id conflicted but has no row");
+            rc = -1;
+        }
+        goto out;
+    }
+    copy_point(&old, json_string_value(app), st, 0, 3, 4);
+    snprintf(old_name, sizeof old_name, "%s", (const char *)sqlite3_column_text(st, 1));
+    old_value = sqlite3_column_double(st, 2);
+    if ((rc = run(s, st, "reading a metric's earlier value", err, errlen)) < 0)
+        goto out;
+    st = s->st[ST_METRIC_SET];
+    bind_text(st, 1, app);
+    bind_text(st, 2, id);
+    sqlite3_bind_double(st, 3, value);
+    bind_text(st, 4, json_object_get(e, "rating"));
+    sqlite3_bind_int64(st, 5, m->received_ms);
+    bind_str(st, 6, attribution);
+    if ((rc = run(s, st, "updating a metric", err, errlen)) < 0)
+        goto out;
+    if (rollup_value(s->rollup, &old.p, old_name, old_value, -1) < 0
+        || rollup_value(s->rollup, &old.p, old_name, value, 1) < 0)
+        rc = rollup_failed(err, errlen);
+out:
+    free(attribution);
+    return rc;
+}
+
 int store_insert_beacon(struct store *s, const json_t *b, const struct beacon_meta *m,
                         char *err, size_t errlen)
 {
@@ -336,8 +585,9 @@ int store_insert_beacon(struct store *s, const json_t *b, const struct beacon_me
     const json_t *app = json_object_get(b, "app"), *version = json_object_get(b, "version");
     json_t *ts = json_object_get(b, "ts");
     char *attrs = NULL;
-    long long pageview = -1;
-    int rows = 1;
+    long long pageview = -1, beacons = 0;
+    int rows = 1, had_error = 0, errors = 0;
+    struct point_copy pv;
 
     bind_text(st, 1, app);
     bind_text(st, 2, version);
@@ -361,36 +611,30 @@ int store_insert_beacon(struct store *s, const json_t *b, const struct beacon_me
         sqlite3_bind_double(st, 18, json_number_value(json_object_get(ctx, "dpr")));
     bind_json(st, 19, json_object_get(b, "attrs"), &attrs);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         pageview = sqlite3_column_int64(st, 0);
+        beacons = sqlite3_column_int64(st, 1);
+        had_error = sqlite3_column_int(st, 2);
+        copy_point(&pv, json_string_value(app), st, 3, 4, 5);
+    }
     if (run(s, st, "storing a page view", err, errlen) < 0 || pageview < 0) {
         free(attrs);
         if (pageview < 0 && rc == SQLITE_ROW)
-            snprintf(err, errlen, "%s: storing a page view: no row id", s->path);
+            snprintf(err, errlen, "storing a page view: no row id");
         return -1;
     }
     free(attrs);
+    /* The page view is counted once, under the version and minute it was first stored
+     * with (a later beacon of it merges into that row). */
+    if (beacons == 1 && rollup_views(s->rollup, &pv.p, 1, 0) < 0)
+        return rollup_failed(err, errlen);
 
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(b, "events"), i, e) {
         const char *type = json_string_value(json_object_get(e, "type"));
-        char *attribution = NULL;
         if (strcmp(type, "metric") == 0) {
-            st = s->st[ST_METRIC];
-            sqlite3_bind_int64(st, 1, pageview);
-            bind_text(st, 2, app);
-            bind_text(st, 3, version);
-            bind_text(st, 4, json_object_get(e, "name"));
-            sqlite3_bind_double(st, 5, json_number_value(json_object_get(e, "value")));
-            bind_text(st, 6, json_object_get(e, "rating"));
-            bind_text(st, 7, json_object_get(e, "id"));
-            sqlite3_bind_int64(st, 8, m->received_ms);
-            sqlite3_bind_int64(st, 9, m->received_ms);
-            bind_json(st, 10, json_object_get(e, "attribution"), &attribution);
-            rc = run(s, st, "storing a metric", err, errlen);
-            free(attribution);
-            if (rc < 0)
+            if (insert_metric(s, e, app, version, pageview, m, &pv.p, err, errlen) < 0)
                 return -1;
         } else {
             char fp[33];
@@ -422,8 +666,18 @@ int store_insert_beacon(struct store *s, const json_t *b, const struct beacon_me
             sqlite3_bind_int64(st, 6, m->received_ms);
             if (run(s, st, "grouping an error", err, errlen) < 0)
                 return -1;
+            errors++;
         }
         rows++;
+    }
+    /* A page view's first JS error makes it a page view with an error, once. */
+    if (errors && !had_error) {
+        st = s->st[ST_HAS_ERROR];
+        sqlite3_bind_int64(st, 1, pageview);
+        if (run(s, st, "marking a page view's error", err, errlen) < 0)
+            return -1;
+        if (sqlite3_changes(s->db) == 1 && rollup_views(s->rollup, &pv.p, 0, 1) < 0)
+            return rollup_failed(err, errlen);
     }
     return rows;
 }
@@ -476,7 +730,7 @@ static json_t *query_json(struct store *s, const char *sql, const char *const *p
         const char *text = (const char *)sqlite3_column_text(q, 0);
         out = text ? json_loads(text, JSON_DECODE_ANY, NULL) : json_null();
         if (!out)
-            snprintf(err, errlen, "%s: a query returned invalid JSON", s->path);
+            snprintf(err, errlen, "a query returned invalid JSON");
     } else if (rc == SQLITE_DONE) {
         out = json_null();
     } else {
@@ -832,4 +1086,217 @@ json_t *store_probe_results(struct store *s, const char *app, char *err, size_t 
         " WHERE pj.app = ?1 AND pj.started = (SELECT max(x.started) FROM probe_journeys x"
         " WHERE x.app = pj.app AND x.journey = pj.journey AND x.region = pj.region)",
         p, 1, NULL, 0, err, errlen);
+}
+
+/* --- rollups, retention and limits ------------------------------------------------- */
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* SQLite calls this every few thousand instructions of a statement; non-zero interrupts it
+ * (SQLITE_INTERRUPT). */
+static int past_deadline(void *arg)
+{
+    const struct store *s = arg;
+    return s->deadline > 0 && mono_ms() > s->deadline;
+}
+
+void store_set_timeout(struct store *s, int ms)
+{
+    s->timeout_ms = ms;
+    sqlite3_progress_handler(s->db, ms > 0 ? 1000 : 0, ms > 0 ? past_deadline : NULL, s);
+}
+
+void store_start_read(struct store *s)
+{
+    s->deadline = s->timeout_ms > 0 ? mono_ms() + s->timeout_ms : 0;
+}
+
+int store_timed_out(const struct store *s)
+{
+    return s->deadline > 0 && mono_ms() > s->deadline;
+}
+
+void store_groups_free(struct store_group *g, size_t n)
+{
+    for (size_t i = 0; g && i < n; i++)
+        sketch_fini(&g->sk);
+    free(g);
+}
+
+/* The first whole minute at or after ms, and the minute after the one holding ms - 1:
+ * [since, until) in ms becomes [first, end) in minutes, leaving out the partial minute
+ * at the start (a window never takes values from before it starts). */
+static long long minute_ceil(long long ms)
+{
+    long long m = ms / ROLLUP_MINUTE_MS;
+    return m * ROLLUP_MINUTE_MS < ms ? m + 1 : m;
+}
+
+int store_rollup_groups(struct store *s, const char *app, const char *version,
+                        const char *metric, const char *by, long long since_ms,
+                        long long until_ms, long long step_ms, struct store_group **out,
+                        size_t *nout, char *err, size_t errlen)
+{
+    sqlite3_stmt *q;
+    struct store_group *g = NULL;
+    size_t n = 0, cap = 0;
+    int rc, ok = -1;
+    const char *sql = by
+        ? "SELECT minute, key, n, hits, sketch FROM rollups WHERE app = ?1 AND version = ?2"
+          " AND metric = ?3 AND dim = ?4 AND minute >= ?5 AND minute < ?6 ORDER BY key"
+        : "SELECT minute, key, n, hits, sketch FROM rollups WHERE app = ?1 AND version = ?2"
+          " AND metric = ?3 AND dim = ?4 AND minute >= ?5 AND minute < ?6 ORDER BY minute";
+
+    *out = NULL;
+    *nout = 0;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(s, "reading rollups", err, errlen);
+    sqlite3_bind_text(q, 1, app, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, metric, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, by ? by : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, minute_ceil(since_ms));
+    sqlite3_bind_int64(q, 6, minute_ceil(until_ms));
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        long long t = sqlite3_column_int64(q, 0) * ROLLUP_MINUTE_MS;
+        const char *key = (const char *)sqlite3_column_text(q, 1);
+        if (!by)
+            t = step_ms > 0 ? t - t % step_ms : 0;
+        int same = n > 0 && (by ? strcmp(g[n - 1].key, key ? key : "") == 0 : g[n - 1].t == t);
+        /* Past the cap on groups, further values of a dimension count as one. */
+        if (!same && by && n == STORE_GROUPS_MAX) {
+            key = ROLLUP_OTHER;
+            size_t k = 0;
+            while (k < n && strcmp(g[k].key, key) != 0)
+                k++;
+            if (k == n)
+                k = n - 1;
+            struct store_group tmp = g[k];
+            g[k] = g[n - 1];
+            g[n - 1] = tmp;
+            snprintf(g[n - 1].key, sizeof g[n - 1].key, "%s", ROLLUP_OTHER);
+            same = 1;
+        }
+        if (!same) {
+            if (n == cap) {
+                size_t ncap = cap ? 2 * cap : 64;
+                struct store_group *bigger = realloc(g, ncap * sizeof *g);
+                if (!bigger) {
+                    snprintf(err, errlen, "out of memory");
+                    goto out;
+                }
+                g = bigger;
+                cap = ncap;
+            }
+            memset(&g[n], 0, sizeof g[n]);
+            sketch_init(&g[n].sk);
+            g[n].t = by ? 0 : t;
+            snprintf(g[n].key, sizeof g[n].key, "%s", key && by ? key : "");
+            n++;
+        }
+        struct store_group *cur = &g[n - 1];
+        cur->n += sqlite3_column_int64(q, 2);
+        cur->hits += sqlite3_column_int64(q, 3);
+        const void *blob = sqlite3_column_blob(q, 4);
+        if (blob && sketch_merge_blob(&cur->sk, blob, (size_t)sqlite3_column_bytes(q, 4), err,
+                                      errlen) < 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(s, "reading rollups", err, errlen);
+        goto out;
+    }
+    *out = g;
+    *nout = n;
+    g = NULL;
+    ok = 0;
+out:
+    sqlite3_finalize(q);
+    store_groups_free(g, n);
+    return ok;
+}
+
+/* Deletes up to limit rows of table whose column is below cutoff; the number deleted, or
+ * -1 with err. */
+static int expire(struct store *s, const char *table, const char *column, long long cutoff,
+                  int limit, char *err, size_t errlen)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE %s < ?1"
+             " LIMIT %d)", table, table, column, limit);
+    long long t[] = {cutoff};
+    return exec_params(s, sql, NULL, 0, t, 1, "deleting expired rows", err, errlen);
+}
+
+long long store_retain(struct store *s, long long now_ms, long long raw_ms, long long rollup_ms,
+                       int limit, char *err, size_t errlen)
+{
+    long long raw = now_ms - raw_ms, roll = now_ms - rollup_ms, total = 0;
+    /* Each table in its own short transaction, so that beacons wait at most one of them. */
+    static const struct {
+        const char *table, *column;
+        int rollup;             /* kept for --retain rather than --retain-raw */
+    } tables[] = {
+        {"metrics", "received", 0}, {"errors", "received", 0},
+        {"pageviews", "last_received", 0}, {"probe_journeys", "started", 0},
+        {"probe_runs", "started", 0}, {"verdicts", "ts", 1},
+    };
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        if ((tables[i].rollup ? rollup_ms : raw_ms) <= 0)
+            continue;
+        if (store_begin(s, err, errlen) < 0)
+            return -1;
+        int n = expire(s, tables[i].table, tables[i].column,
+                       tables[i].rollup ? roll : raw, limit, err, errlen);
+        if (n < 0 || store_commit(s, err, errlen) < 0) {
+            if (n < 0)
+                store_rollback(s);
+            return -1;
+        }
+        total += n;
+    }
+    /* rollups is WITHOUT ROWID: its rows are named by their key. */
+    long long t[] = {roll / ROLLUP_MINUTE_MS};
+    if (rollup_ms <= 0)
+        goto vacuum;
+    if (store_begin(s, err, errlen) < 0)
+        return -1;
+    char sql[320];
+    snprintf(sql, sizeof sql, "DELETE FROM rollups WHERE (app, version, metric, dim, minute, key)"
+             " IN (SELECT app, version, metric, dim, minute, key FROM rollups WHERE minute < ?1"
+             " LIMIT %d)", limit);
+    int n = exec_params(s, sql, NULL, 0, t, 1, "deleting expired rollups", err, errlen);
+    if (n < 0) {
+        store_rollback(s);
+        return -1;
+    }
+    if (store_commit(s, err, errlen) < 0)
+        return -1;
+    total += n;
+vacuum:
+    if (total > 0)
+        sqlite3_exec(s->db, "PRAGMA incremental_vacuum(256)", NULL, NULL, NULL);
+    return total;
+}
+
+int store_oldest(struct store *s, long long *raw_ms, long long *rollup_ms, char *err,
+                 size_t errlen)
+{
+    json_t *v = query_json(s, "SELECT json_array((SELECT min(received) FROM metrics),"
+                           " (SELECT min(minute) FROM rollups) * 60000)", NULL, 0, NULL, 0,
+                           err, errlen);
+    if (!json_is_array(v)) {
+        json_decref(v);
+        return -1;
+    }
+    json_t *a = json_array_get(v, 0), *b = json_array_get(v, 1);
+    *raw_ms = json_is_integer(a) ? json_integer_value(a) : -1;
+    *rollup_ms = json_is_integer(b) ? json_integer_value(b) : -1;
+    json_decref(v);
+    return 0;
 }

@@ -11,7 +11,10 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define STORE_SCHEMA_VERSION 3
+#include "sketch.h"
+
+#define STORE_SCHEMA_VERSION 4
+#define STORE_GROUPS_MAX 1000       /* values of a dimension in one breakdown; the rest: "(other)" */
 
 struct store;
 
@@ -103,6 +106,48 @@ int store_insert_verdict(struct store *s, const char *app, const char *baseline,
                          const char *canary, const json_t *verdict, long long ts,
                          long long window_start, long long nbase, long long ncanary,
                          char *err, size_t errlen);
+
+/* --- rollups (shared/rollup.h): what every read but --exact uses ------------------- */
+
+/* One group of rollup rows: a time bucket, or one value of a dimension. */
+struct store_group {
+    long long t;                /* grouped by time: the bucket's start, Unix ms */
+    char key[513];              /* grouped by a dimension: its value */
+    long long n;                /* values; for "errors", page views */
+    long long hits;             /* for "errors", page views with a JS error */
+    struct sketch sk;           /* the values (empty for "errors") */
+};
+
+/* Reads the rollups of one metric (or "errors") of app/version over the whole minutes of
+ * [since, until) (the partial minute at since left out) and merges them: with by NULL,
+ * into time buckets of step_ms (a multiple of a minute; 0 for one group over the whole
+ * window); else by the values of dimension by (browser, os, device, country, conn or
+ * page; past STORE_GROUPS_MAX values, the rest as one "(other)"). *out is a new array of
+ * *n groups in order of time or value (free it with store_groups_free), possibly empty.
+ * Returns 0 or -1 with err. */
+int store_rollup_groups(struct store *s, const char *app, const char *version,
+                        const char *metric, const char *by, long long since_ms,
+                        long long until_ms, long long step_ms, struct store_group **out,
+                        size_t *n, char *err, size_t errlen);
+void store_groups_free(struct store_group *g, size_t n);
+
+/* A time limit on every statement of this connection (0: none): a statement still
+ * running ms after the last store_start_read() is interrupted and fails, and
+ * store_timed_out() then says so. For the collector's reader threads. */
+void store_set_timeout(struct store *s, int ms);
+void store_start_read(struct store *s);
+int store_timed_out(const struct store *s);
+
+/* Deletes, in a few short transactions of at most limit rows per table, the raw rows
+ * (page views, metrics, errors, probe runs) older than now - raw_ms and the rollups and
+ * verdicts older than now - rollup_ms (either 0: kept for ever), and returns freed pages
+ * to the file system when the database allows it. Returns the number of rows deleted, or -1 with err. */
+long long store_retain(struct store *s, long long now_ms, long long raw_ms,
+                       long long rollup_ms, int limit, char *err, size_t errlen);
+
+/* The oldest raw metric and the oldest rollup minute kept (Unix ms; -1 when none). */
+int store_oldest(struct store *s, long long *raw_ms, long long *rollup_ms, char *err,
+                 size_t errlen);
 
 /* Dashboard queries (collector/README.md "Dashboard query API"). Each returns a new
  * reference or NULL with err. */

@@ -212,12 +212,21 @@ static int sim_canary(const struct sim_scenario *sc, const struct cmp_policy *po
         }
         if (done)
             continue;
+        struct sketch_bins bb, cb;
+        if (sketch_bins_exact(base.v, base.n, &bb) < 0)
+            goto fail;
+        if (sketch_bins_exact(can.v, can.n, &cb) < 0) {
+            sketch_bins_fini(&bb);
+            goto fail;
+        }
         struct cmp_data d[2] = {
-            {.name = "LCP", .base = base.v, .nbase = base.n, .canary = can.v, .ncanary = can.n},
+            {.name = "LCP", .base = &bb, .canary = &cb},
             {.name = "errors", .base_hits = bh, .base_views = bv, .canary_hits = ch,
              .canary_views = cv},
         };
         json_t *verdict = cmp_judge(pol, d, 2, CMP_SEQUENTIAL);
+        sketch_bins_fini(&bb);
+        sketch_bins_fini(&cb);
         if (!verdict)
             goto fail;
         const char *dec = json_string_value(json_object_get(verdict, "decision"));

@@ -353,10 +353,30 @@ static void show(const json_t *v)
         printf("# %s\n", json_string_value(r));
 }
 
+/* The exact bins of the samples qdata() was given; freed by qdata_free(). */
+static struct sketch_bins held[64];
+static size_t nheld;
+
+static const struct sketch_bins *hold(const double *v, size_t n)
+{
+    if (nheld == sizeof held / sizeof held[0] || sketch_bins_exact(v, n, &held[nheld]) < 0) {
+        fprintf(stderr, "test_cmp: cannot make bins\n");
+        exit(2);
+    }
+    return &held[nheld++];
+}
+
+static void qdata_free(void)
+{
+    for (size_t i = 0; i < nheld; i++)
+        sketch_bins_fini(&held[i]);
+    nheld = 0;
+}
+
 static struct cmp_data qdata(const char *name, const double *base, size_t nb, const double *can,
                              size_t nc)
 {
-    struct cmp_data d = {.name = name, .base = base, .canary = can, .nbase = nb, .ncanary = nc};
+    struct cmp_data d = {.name = name, .base = hold(base, nb), .canary = hold(can, nc)};
     return d;
 }
 
@@ -567,6 +587,7 @@ static void test_decisions(void)
     free(worse);
     free(same);
     free(small);
+    qdata_free();
 }
 
 /* --- policy files (positions count from 1, in characters, as jansson's do) -------------------------------------------------------------------- */

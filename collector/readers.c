@@ -1,0 +1,158 @@
+#include "readers.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct readers {
+    pthread_t threads[READERS_MAX];
+    struct store *stores[READERS_MAX];
+    int n, started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct writer_item *head, *tail;        /* queued */
+    struct writer_item *done, *done_tail;   /* finished, not yet taken */
+    size_t queued, queue_max;
+    int stopping;
+    void (*wake)(void *ctx);
+    void *wake_ctx;
+};
+
+struct thread_arg {
+    struct readers *r;
+    struct store *s;
+};
+
+static void *reader_main(void *arg)
+{
+    struct readers *r = ((struct thread_arg *)arg)->r;
+    struct store *s = ((struct thread_arg *)arg)->s;
+    free(arg);
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->head && !r->stopping)
+            pthread_cond_wait(&r->cond, &r->lock);
+        if (!r->head)
+            break;
+        struct writer_item *it = r->head;
+        r->head = it->next;
+        if (!r->head)
+            r->tail = NULL;
+        r->queued--;
+        it->next = NULL;
+        pthread_mutex_unlock(&r->lock);
+
+        it->call(s, it);
+
+        pthread_mutex_lock(&r->lock);
+        if (r->done_tail)
+            r->done_tail->next = it;
+        else
+            r->done = it;
+        r->done_tail = it;
+        pthread_mutex_unlock(&r->lock);
+        if (r->wake)
+            r->wake(r->wake_ctx);
+        pthread_mutex_lock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+int readers_start(struct readers **out, const char *path, int n, int timeout_ms,
+                  size_t queue_max, void (*wake)(void *ctx), void *ctx, char *err,
+                  size_t errlen)
+{
+    struct readers *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (n < 1 || n > READERS_MAX) {
+        snprintf(err, errlen, "--readers takes 1 to %d", READERS_MAX);
+        free(r);
+        return -1;
+    }
+    r->n = n;
+    r->queue_max = queue_max;
+    r->wake = wake;
+    r->wake_ctx = ctx;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    for (int i = 0; i < n; i++) {
+        if (store_open(&r->stores[i], path, 1, err, errlen) < 0)
+            goto fail;
+        store_set_timeout(r->stores[i], timeout_ms);
+    }
+    for (int i = 0; i < n; i++) {
+        struct thread_arg *a = malloc(sizeof *a);
+        if (a) {
+            a->r = r;
+            a->s = r->stores[i];
+        }
+        if (!a || pthread_create(&r->threads[i], NULL, reader_main, a) != 0) {
+            free(a);
+            snprintf(err, errlen, "cannot start the reader threads");
+            goto fail;
+        }
+        r->started++;
+    }
+    *out = r;
+    return 0;
+fail:
+    readers_stop(r);
+    return -1;
+}
+
+int readers_submit(struct readers *r, struct writer_item *item)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->stopping || r->queued >= r->queue_max) {
+        pthread_mutex_unlock(&r->lock);
+        return -1;
+    }
+    item->next = NULL;
+    if (r->tail)
+        r->tail->next = item;
+    else
+        r->head = item;
+    r->tail = item;
+    r->queued++;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+struct writer_item *readers_take_done(struct readers *r)
+{
+    pthread_mutex_lock(&r->lock);
+    struct writer_item *d = r->done;
+    r->done = r->done_tail = NULL;
+    pthread_mutex_unlock(&r->lock);
+    return d;
+}
+
+void readers_stop(struct readers *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = 1;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    for (int i = 0; i < r->started; i++)
+        pthread_join(r->threads[i], NULL);
+    for (struct writer_item *d = r->done, *next; d; d = next) {
+        next = d->next;
+        writer_item_free(d);
+    }
+    for (struct writer_item *d = r->head, *next; d; d = next) {
+        next = d->next;
+        writer_item_free(d);
+    }
+    for (int i = 0; i < r->n; i++)
+        store_close(r->stores[i]);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cond);
+    free(r);
+}

@@ -1,0 +1,41 @@
+/*
+ * readers: the collector's reader threads. Every API call that only reads (api_writes()
+ * says which) runs here, on one of N threads that each hold their own read-only
+ * connection to the database (WAL lets them read beside the writer), so that no read
+ * ever waits behind ingest or holds it up. Each statement has a time limit
+ * (store_set_timeout); past it the call fails with 503 and a JSON reason.
+ *
+ * Items are the writer's (writer.h: a call with its request and response); finished ones
+ * are handed back like the writer's, through wake() and readers_take_done().
+ */
+#ifndef VIGIL_READERS_H
+#define VIGIL_READERS_H
+
+#include <stddef.h>
+
+#include "writer.h"
+
+#define READERS_MAX 16
+#define READERS_DEFAULT 2
+#define READERS_TIMEOUT_DEFAULT_MS 5000
+
+struct readers;
+
+/* Opens n read-only connections to the database at path and starts a thread for each.
+ * Returns 0 with *out, or -1 with err. */
+int readers_start(struct readers **out, const char *path, int n, int timeout_ms,
+                  size_t queue_max, void (*wake)(void *ctx), void *ctx, char *err,
+                  size_t errlen);
+
+/* Queues a call (ownership passes on). Returns 0, or -1 when the queue is full or the
+ * readers are stopping (the item then stays the caller's). */
+int readers_submit(struct readers *r, struct writer_item *item);
+
+/* Takes every finished item, oldest first; NULL when there are none. */
+struct writer_item *readers_take_done(struct readers *r);
+
+/* Lets the threads finish what is queued, stops them and closes their connections;
+ * items not yet taken are freed. readers_stop(NULL) is a no-op. */
+void readers_stop(struct readers *r);
+
+#endif

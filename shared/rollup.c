@@ -1,0 +1,347 @@
+#include "rollup.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const rollup_dims[ROLLUP_DIMS] = {"browser", "os", "device", "country", "conn",
+                                              "page"};
+
+/* One pending row: its key fields packed in one allocation, and the deltas. */
+struct entry {
+    char *app, *version, *metric, *dim, *key;   /* point into text */
+    char *text;
+    long long minute, n, hits;
+    struct sketch sk;
+    int has_sketch;
+    uint64_t hash;
+};
+
+struct rollup {
+    struct entry **slots;       /* open addressing, a power of two */
+    size_t cap, used;
+};
+
+struct rollup *rollup_new(void)
+{
+    struct rollup *r = calloc(1, sizeof *r);
+    if (r && !(r->slots = calloc(r->cap = 1024, sizeof *r->slots))) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void entry_free(struct entry *e)
+{
+    if (!e)
+        return;
+    sketch_fini(&e->sk);
+    free(e->text);
+    free(e);
+}
+
+void rollup_clear(struct rollup *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->cap; i++) {
+        entry_free(r->slots[i]);
+        r->slots[i] = NULL;
+    }
+    r->used = 0;
+}
+
+void rollup_free(struct rollup *r)
+{
+    if (!r)
+        return;
+    rollup_clear(r);
+    free(r->slots);
+    free(r);
+}
+
+size_t rollup_pending(const struct rollup *r)
+{
+    return r->used;
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL;
+}
+
+static int grow(struct rollup *r)
+{
+    size_t cap = r->cap * 2;
+    struct entry **slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < r->cap; i++) {
+        struct entry *e = r->slots[i];
+        if (!e)
+            continue;
+        size_t k = (size_t)e->hash & (cap - 1);
+        while (slots[k])
+            k = (k + 1) & (cap - 1);
+        slots[k] = e;
+    }
+    free(r->slots);
+    r->slots = slots;
+    r->cap = cap;
+    return 0;
+}
+
+/* The pending row for the key, created empty if new; NULL when out of memory. */
+static struct entry *slot(struct rollup *r, const char *app, const char *version,
+                          const char *metric, const char *dim, long long minute,
+                          const char *key)
+{
+    uint64_t h = 14695981039346656037ULL;
+    h = fnv(fnv(fnv(fnv(fnv(h, app), version), metric), dim), key);
+    h = (h ^ (uint64_t)minute) * 1099511628211ULL;
+    if (2 * (r->used + 1) > r->cap && grow(r) < 0)
+        return NULL;
+    size_t k = (size_t)h & (r->cap - 1);
+    for (struct entry *e; (e = r->slots[k]); k = (k + 1) & (r->cap - 1))
+        if (e->hash == h && e->minute == minute && strcmp(e->app, app) == 0
+            && strcmp(e->version, version) == 0 && strcmp(e->metric, metric) == 0
+            && strcmp(e->dim, dim) == 0 && strcmp(e->key, key) == 0)
+            return e;
+    struct entry *e = calloc(1, sizeof *e);
+    size_t la = strlen(app) + 1, lv = strlen(version) + 1, lm = strlen(metric) + 1;
+    size_t ld = strlen(dim) + 1, lk = strlen(key) + 1;
+    if (!e || !(e->text = malloc(la + lv + lm + ld + lk))) {
+        free(e);
+        return NULL;
+    }
+    e->app = memcpy(e->text, app, la);
+    e->version = memcpy(e->app + la, version, lv);
+    e->metric = memcpy(e->version + lv, metric, lm);
+    e->dim = memcpy(e->metric + lm, dim, ld);
+    e->key = memcpy(e->dim + ld, key, lk);
+    e->minute = minute;
+    e->hash = h;
+    sketch_init(&e->sk);
+    r->slots[k] = e;
+    r->used++;
+    return e;
+}
+
+/* Applies fn's delta to the whole version's row and to each slice's row. */
+static int each_row(struct rollup *r, const struct rollup_point *p, const char *metric,
+                    int (*fn)(struct entry *e, const void *arg), const void *arg)
+{
+    long long minute = p->received_ms / ROLLUP_MINUTE_MS;
+    struct entry *e = slot(r, p->app, p->version, metric, "", minute, "");
+    if (!e || fn(e, arg) < 0)
+        return -1;
+    for (int d = 0; d < ROLLUP_DIMS; d++) {
+        const char *key = p->dim[d] && *p->dim[d] ? p->dim[d] : ROLLUP_NONE;
+        if (!(e = slot(r, p->app, p->version, metric, rollup_dims[d], minute, key))
+            || fn(e, arg) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct value_delta {
+    double v;
+    long long count;
+};
+
+static int add_value(struct entry *e, const void *arg)
+{
+    const struct value_delta *d = arg;
+    if (sketch_add(&e->sk, d->v, d->count) < 0)
+        return -1;
+    e->has_sketch = 1;
+    e->n += d->count;
+    return 0;
+}
+
+int rollup_value(struct rollup *r, const struct rollup_point *p, const char *metric,
+                 double v, long long count)
+{
+    struct value_delta d = {v, count};
+    /* Refuse before touching any row, so that a bad value changes nothing. */
+    if (!(v >= 0 && v <= SKETCH_MAX_VALUE))
+        return -1;
+    return each_row(r, p, metric, add_value, &d);
+}
+
+static int add_views(struct entry *e, const void *arg)
+{
+    const long long *d = arg;
+    e->n += d[0];
+    e->hits += d[1];
+    return 0;
+}
+
+int rollup_views(struct rollup *r, const struct rollup_point *p, long long views,
+                 long long hits)
+{
+    long long d[2] = {views, hits};
+    return each_row(r, p, ROLLUP_ERRORS, add_views, d);
+}
+
+/* Pages first, most page views or values first, so that the busiest pages of a flush
+ * take the free page rows of their minute. */
+static int by_weight(const void *a, const void *b)
+{
+    const struct entry *x = *(struct entry *const *)a, *y = *(struct entry *const *)b;
+    int px = strcmp(x->dim, "page") == 0, py = strcmp(y->dim, "page") == 0;
+    if (px != py)
+        return py - px;
+    return (y->n > x->n) - (y->n < x->n);
+}
+
+enum { Q_GET, Q_PAGES, Q_PUT, Q_N };
+
+static const char *const flush_sql[Q_N] = {
+    "SELECT n, hits, sketch FROM rollups WHERE app = ?1 AND version = ?2 AND metric = ?3"
+    " AND dim = ?4 AND minute = ?5 AND key = ?6",
+    "SELECT count(*) FROM rollups WHERE app = ?1 AND version = ?2 AND metric = ?3"
+    " AND dim = ?4 AND minute = ?5",
+    "INSERT OR REPLACE INTO rollups (app, version, metric, dim, minute, key, n, hits, sketch)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+};
+
+static void bind_key(sqlite3_stmt *q, const struct entry *e, const char *key)
+{
+    sqlite3_bind_text(q, 1, e->app, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, e->version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, e->metric, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, e->dim, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, e->minute);
+    if (key)
+        sqlite3_bind_text(q, 6, key, -1, SQLITE_STATIC);
+}
+
+/* Clamps what a delta could have pushed below zero: a replaced metric whose page view
+ * gained a page or a connection type after the value was filed is removed from another
+ * slice than the one it was added to. The slice's count stays a count. */
+static void clamp(long long *n, struct sketch *sk)
+{
+    long long total = sk->zeros < 0 ? (sk->zeros = 0) : sk->zeros;
+    for (size_t i = 0; i < sk->len; i++) {
+        if (sk->counts[i] < 0)
+            sk->counts[i] = 0;
+        total += sk->counts[i];
+    }
+    sk->n = total;
+    if (*n < 0)
+        *n = 0;
+}
+
+static int write_entry(sqlite3_stmt **q, struct entry *e, char *err, size_t errlen)
+{
+    const char *key = e->key;
+    long long n = e->n, hits = e->hits;
+    struct sketch sk;
+    unsigned char *blob = NULL;
+    size_t blen = 0;
+    int rc = -1, found = 0;
+
+    sketch_init(&sk);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bind_key(q[Q_GET], e, key);
+        int step = sqlite3_step(q[Q_GET]);
+        if (step == SQLITE_ROW) {
+            found = 1;
+            n += sqlite3_column_int64(q[Q_GET], 0);
+            hits += sqlite3_column_int64(q[Q_GET], 1);
+            const void *b = sqlite3_column_blob(q[Q_GET], 2);
+            int len = sqlite3_column_bytes(q[Q_GET], 2);
+            if (b && sketch_merge_blob(&sk, b, (size_t)len, err, errlen) < 0) {
+                sqlite3_reset(q[Q_GET]);
+                goto out;
+            }
+        }
+        sqlite3_reset(q[Q_GET]);
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            goto db;
+        /* A new page of a minute that has its share of pages counts under "(other)". */
+        if (found || attempt || strcmp(e->dim, "page") != 0 || strcmp(key, ROLLUP_OTHER) == 0)
+            break;
+        bind_key(q[Q_PAGES], e, NULL);
+        step = sqlite3_step(q[Q_PAGES]);
+        long long pages = step == SQLITE_ROW ? sqlite3_column_int64(q[Q_PAGES], 0) : 0;
+        sqlite3_reset(q[Q_PAGES]);
+        if (step != SQLITE_ROW)
+            goto db;
+        if (pages < ROLLUP_PAGES_MAX - 1)
+            break;
+        key = ROLLUP_OTHER;
+    }
+    if (e->has_sketch && sketch_merge(&sk, &e->sk) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    clamp(&n, &sk);
+    if (hits < 0)
+        hits = 0;
+    if ((e->has_sketch || sk.n > 0) && sketch_encode(&sk, &blob, &blen) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    bind_key(q[Q_PUT], e, key);
+    sqlite3_bind_int64(q[Q_PUT], 7, n);
+    sqlite3_bind_int64(q[Q_PUT], 8, hits);
+    if (blob)
+        sqlite3_bind_blob(q[Q_PUT], 9, blob, (int)blen, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q[Q_PUT], 9);
+    int step = sqlite3_step(q[Q_PUT]);
+    sqlite3_reset(q[Q_PUT]);
+    sqlite3_clear_bindings(q[Q_PUT]);
+    if (step != SQLITE_DONE)
+        goto db;
+    rc = 0;
+    goto out;
+db:
+    snprintf(err, errlen, "writing rollups: %s", sqlite3_errmsg(sqlite3_db_handle(q[Q_GET])));
+out:
+    free(blob);
+    sketch_fini(&sk);
+    return rc;
+}
+
+int rollup_flush(struct rollup *r, sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *q[Q_N] = {NULL};
+    struct entry **list = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    if (r->used == 0)
+        return 0;
+    for (int i = 0; i < Q_N; i++) {
+        if (sqlite3_prepare_v3(db, flush_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q[i], NULL)
+            != SQLITE_OK) {
+            snprintf(err, errlen, "writing rollups: %s", sqlite3_errmsg(db));
+            goto out;
+        }
+    }
+    if (!(list = malloc(r->used * sizeof *list))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < r->cap; i++)
+        if (r->slots[i])
+            list[n++] = r->slots[i];
+    qsort(list, n, sizeof *list, by_weight);
+    for (size_t i = 0; i < n; i++)
+        if (write_entry(q, list[i], err, errlen) < 0)
+            goto out;
+    rc = 0;
+out:
+    free(list);
+    for (int i = 0; i < Q_N; i++)
+        sqlite3_finalize(q[i]);
+    rollup_clear(r);
+    return rc;
+}

@@ -1,0 +1,78 @@
+/*
+ * rollup: the per-minute aggregates every read of the collector uses (collector/README.md
+ * "Rollups"), accumulated in memory while the writer stores a transaction's raw rows and
+ * written to the rollups table in the same transaction.
+ *
+ * One row per (app, version, metric, dim, minute, key):
+ *  - metric is a beacon metric (LCP, CLS, ... or custom): n values, their sketch (sketch.h);
+ *  - metric "errors": n page views and hits, the page views with a JS error;
+ *  - dim "" with key "" is the whole version; dim browser, os, device, country, conn or
+ *    page with its value as key (NULL is "(none)") is one slice for the breakdown. A page
+ *    is a high-cardinality dimension: at most ROLLUP_PAGES_MAX pages of a minute get a row
+ *    of their own, the most frequent of each transaction first, and the rest count under
+ *    ROLLUP_OTHER.
+ *
+ * A struct rollup belongs to the thread of the store it writes to.
+ */
+#ifndef VIGIL_ROLLUP_H
+#define VIGIL_ROLLUP_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "sketch.h"
+
+#define ROLLUP_MINUTE_MS 60000LL
+#define ROLLUP_DIMS 6
+#define ROLLUP_PAGES_MAX 100
+#define ROLLUP_OTHER "(other)"
+#define ROLLUP_NONE "(none)"
+#define ROLLUP_ERRORS "errors"
+
+/* The dimensions, in the order of struct rollup_point's dim: the page view's columns. */
+extern const char *const rollup_dims[ROLLUP_DIMS];
+
+/* The DDL of the rollups table (part of the store's schema migration). WITHOUT ROWID:
+ * the primary key is the row's only copy and every read is a range of it ((app, version,
+ * metric, dim) then minutes); the index on minute serves retention. */
+#define ROLLUP_DDL                                                                          \
+    "CREATE TABLE rollups ("                                                                \
+    "  app TEXT NOT NULL, version TEXT NOT NULL, metric TEXT NOT NULL, dim TEXT NOT NULL,"  \
+    "  minute INTEGER NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL,"                    \
+    "  hits INTEGER NOT NULL, sketch BLOB,"                                                 \
+    "  PRIMARY KEY (app, version, metric, dim, minute, key)) WITHOUT ROWID;"                \
+    "CREATE INDEX rollups_by_minute ON rollups(minute);"
+
+/* What one value or one page view is filed under. Strings are borrowed. */
+struct rollup_point {
+    const char *app, *version;
+    long long received_ms;          /* its minute is received_ms / ROLLUP_MINUTE_MS */
+    const char *dim[ROLLUP_DIMS];   /* browser, os, device, country, conn, page; NULL: none */
+};
+
+struct rollup;
+
+/* A new, empty accumulator (NULL when out of memory); rollup_free(NULL) is a no-op. */
+struct rollup *rollup_new(void);
+void rollup_free(struct rollup *r);
+
+/* Adds count (-1 removes a replaced value) of value v of metric to the whole version and
+ * to each of its slices. Returns 0 or -1 (a value the sketch refuses, or out of memory). */
+int rollup_value(struct rollup *r, const struct rollup_point *p, const char *metric,
+                 double v, long long count);
+
+/* Adds page views and page views with a JS error (metric "errors"). 0 or -1. */
+int rollup_views(struct rollup *r, const struct rollup_point *p, long long views,
+                 long long hits);
+
+/* Rows waiting to be written. */
+size_t rollup_pending(const struct rollup *r);
+
+/* Writes what was accumulated into db's rollups table, adding to the rows there, inside
+ * the caller's transaction, and empties r. Returns 0 or -1 with err. */
+int rollup_flush(struct rollup *r, sqlite3 *db, char *err, size_t errlen);
+
+/* Forgets what was accumulated (the transaction rolled back). */
+void rollup_clear(struct rollup *r);
+
+#endif
