@@ -11,7 +11,8 @@ than its timeout is killed or abandoned and counted as "timed out", never waited
   sizes NAME DB RAW_TABLES                           file and per-table sizes
   strip DB VERSION RAW_TABLES                        drop all but RAW_TABLES, set version
   put   NAME JSON                                    record a figure
-  retention NAME SAMPLE MINUTES BEACONS              30 days extrapolated from SAMPLE
+  retention NAME SAMPLE MINUTES BEACONS TODAY PV     30 days extrapolated from SAMPLE
+  retcheck NAME COLLECTOR GEN DAYS PER_DAY DAY_S DIR  retention on a clock sped up
   table                                              the closing table
 
 Quantiles are type 7 (linear between order statistics), so "p99 of 20" lies between the
@@ -92,6 +93,8 @@ def get_once(conn, path, timeout):
     conn.request("GET", path)
     r = conn.getresponse()
     body = r.read()
+    if r.status == 503:     # the collector's own time limit on a read (--read-timeout)
+        raise TimeoutError(body[:300])
     if r.status != 200:
         raise RuntimeError("GET %s: %d %s" % (path, r.status, body[:300]))
     return body
@@ -239,17 +242,24 @@ def cmd_sizes(a):
 
 def cmd_strip(a):
     """Turns a database back into what the collector before rollups had: drops every table
-    and index that is not one of RAW_TABLES (or theirs) and sets the schema version."""
-    db, version, raw = a[0], int(a[1]), set(a[2].split(","))
+    not in TABLES, every index not in INDEXES (or SQLite's own) and the COLUMNS
+    (table.column) that later migrations added, and sets the schema version."""
+    db, version = a[0], int(a[1])
+    tables, indexes = set(a[2].split(",")), set(a[3].split(","))
+    columns = [c.split(".") for c in a[4].split(",") if c]
     c = sqlite3.connect(db, timeout=30, isolation_level=None)
-    objs = c.execute("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE "
+    objs = c.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE "
                      "'sqlite_%'").fetchall()
     c.execute("BEGIN")
-    for typ, n, tbl in objs:
-        if typ == "table" and n not in raw:
+    for typ, n in objs:
+        if typ == "table" and n not in tables:
             c.execute('DROP TABLE "%s"' % n)
-        elif typ in ("trigger", "view") and tbl not in raw:
+        elif typ == "index" and n not in indexes:
+            c.execute('DROP INDEX IF EXISTS "%s"' % n)
+        elif typ in ("trigger", "view"):
             c.execute('DROP %s IF EXISTS "%s"' % (typ.upper(), n))
+    for t, col in columns:
+        c.execute('ALTER TABLE "%s" DROP COLUMN "%s"' % (t, col))
     c.execute("PRAGMA user_version = %d" % version)
     c.execute("COMMIT")
     c.close()
@@ -259,15 +269,54 @@ def cmd_strip(a):
 def cmd_retention(a):
     """Bytes per beacon of raw rows and per minute of rollups, measured on SAMPLE (MINUTES
     of BEACONS beacons at the production rate), extrapolated to 30 days at 100 beacons/s:
-    today keeps every raw row; now keeps 7 days of raw rows and 30 of rollups."""
+    now keeps 7 days of raw rows and 30 of rollups; today keeps every raw row, at the
+    bytes per beacon of TODAY (the schema before rollups) over PV page views."""
     name, sample, minutes, beacons = a[0], get(a[1]), float(a[2]), int(a[3])
+    today, pv = get(a[4]), int(a[5])
     bpb = sample["raw_bytes"] / beacons
     bpm = sample["rollup_bytes"] / minutes
+    tbpb = today["raw_bytes"] / pv
     day = 100 * 86400
     d = get(name) or {}
-    d.update({"sample_beacons": beacons, "sample_minutes": minutes, "bytes_per_beacon": bpb, "rollup_bytes_per_minute": bpm,
-              "today_30d": bpb * day * 30, "now_30d": bpb * day * 7 + bpm * 1440 * 30})
+    d.update({"sample_beacons": beacons, "sample_minutes": minutes, "bytes_per_beacon": bpb,
+              "today_bytes_per_beacon": tbpb, "rollup_bytes_per_minute": bpm,
+              "today_30d": tbpb * day * 30, "now_30d": bpb * day * 7 + bpm * 1440 * 30})
     put(name, d)
+
+
+def cmd_retcheck(a):
+    """Feeds one database DAYS "days" of PER_DAY beacons with --retain-raw 2, on a clock
+    sped up so that a day lasts DAY_S seconds (--retain-raw takes fractions of a day, and
+    import stamps each beacon with the time it is imported, then applies retention).
+    Records the file size and the raw metric rows after each day: with retention they
+    stop growing after the third day; without, each day would add as much as the first."""
+    name, coll, gen, days, per_day, day_s, d = (a[0], a[1], a[2], int(a[3]), int(a[4]),
+                                                float(a[5]), a[6])
+    db = os.path.join(d, "retention.db")
+    raw_days = 2 * day_s / 86400
+    for k in range(days):
+        subprocess.run([gen, "--pageviews", str(per_day), "--no-received", "--ua-field", "ua",
+                        "--seed", str(k), "--id-prefix", "d%d-" % k, "--duration", "60",
+                        "-o", os.path.join(d, "day%d.jsonl" % k)], check=True, timeout=120)
+    sizes, rows = [], []
+    start = time.monotonic()
+    for k in range(days):
+        p = subprocess.run([coll, "import", "--db", db, "--retain-raw", "%.9f" % raw_days,
+                            "--retain", "30", os.path.join(d, "day%d.jsonl" % k)],
+                           capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            sys.exit("retention check: import failed: " + p.stderr[-2000:])
+        checkpoint(db)
+        c = sqlite3.connect(db, timeout=30)
+        rows.append(c.execute("SELECT count(*) FROM metrics").fetchone()[0])
+        c.close()
+        sizes.append(os.path.getsize(db))
+        time.sleep(max(0.0, start + (k + 1) * day_s - time.monotonic()))
+    r = get(name) or {}
+    r.update({"sizes": sizes, "raw_rows": rows, "raw_days": 2, "day_s": day_s,
+              "per_day": per_day,
+              "flat": len(sizes) > 3 and sizes[-1] - sizes[2] < sizes[0]})
+    put(name, r)
 
 
 def ms(x):
@@ -332,8 +381,9 @@ def cmd_table(a):
     row("  (verdict poll p50 meanwhile)", ms(pt["poll_p50"]) if pt else "not run",
         ms(pn["poll_p50"]) if pn else "not run", "")
     sn, sm = get("size_now"), get("migration")
+    st = get("size_today")
     row("database size (after checkpoint)",
-        size(sn["raw_bytes"]) + " (raw rows)" if sn else "-",
+        size(st["raw_bytes"]) + " (raw rows, schema 3)" if st else "-",
         size(sn["file"]) + " (raw + rollups %s)" % size(sn["rollup_bytes"]) if sn else "-", "")
     row("migration (rollups from raw rows)", "-", ms(sm["ms"]) if sm else "not run", "")
     ret = get("retention")
@@ -341,7 +391,7 @@ def cmd_table(a):
         row("30 days at 100 beacons/s (computed)", size(ret["today_30d"]) + " (keeps all)",
             size(ret["now_30d"]) + " (--retain-raw 7)", "bounded")
         if ret.get("flat") is not None:
-            row("  measured: size stays flat after day %d" % ret["raw_days"], "-",
+            row("  measured: file stops growing after day 3", "-",
                 "yes" if ret["flat"] else "NO (grows)", "flat")
     w = [max(len(r[i]) for r in rows + [("measure", "today (raw path, same run)",
                                           "now (rollups)", "target")]) for i in range(4)]
@@ -358,9 +408,14 @@ def cmd_table(a):
               "100/s): %.0f bytes of raw rows per beacon, %s of rollups per minute"
               % (ret["sample_beacons"], ret["sample_minutes"], ret["bytes_per_beacon"],
                  size(ret["rollup_bytes_per_minute"])))
+        print("today's 30 days: %.0f bytes per beacon (raw rows and indexes of the schema "
+              "before rollups, in this run's database)" % ret["today_bytes_per_beacon"])
         if ret.get("sizes"):
-            print("measured: file size after each day imported with --retain-raw %d: %s"
-                  % (ret["raw_days"], ", ".join(size(x) for x in ret["sizes"])))
+            print("measured: %d days of %d beacons, a day every %g s, --retain-raw 2 days; "
+                  "after each day, file %s; raw metric rows %s"
+                  % (len(ret["sizes"]), ret["per_day"], ret["day_s"],
+                     ", ".join(size(x) for x in ret["sizes"]),
+                     ", ".join(str(x) for x in ret["raw_rows"])))
     accuracy()
 
 
@@ -400,7 +455,7 @@ def main():
         put(args[0], json.loads(args[1]))
     else:
         {"run": cmd_run, "http": cmd_http, "poll": cmd_poll, "sizes": cmd_sizes,
-         "strip": cmd_strip, "retention": cmd_retention, "table": cmd_table}[verb](args)
+         "strip": cmd_strip, "retention": cmd_retention, "retcheck": cmd_retcheck, "table": cmd_table}[verb](args)
 
 
 if __name__ == "__main__":
