@@ -1128,9 +1128,8 @@ void store_groups_free(struct store_group *g, size_t n)
     free(g);
 }
 
-/* The first whole minute at or after ms, and the minute after the one holding ms - 1:
- * [since, until) in ms becomes [first, end) in minutes, leaving out the partial minute
- * at the start (a window never takes values from before it starts). */
+/* The minute after the one that holds ms - 1: the end, exclusive, of a window that ends
+ * at ms. */
 static long long minute_ceil(long long ms)
 {
     long long m = ms / ROLLUP_MINUTE_MS;
@@ -1160,7 +1159,7 @@ int store_rollup_groups(struct store *s, const char *app, const char *version,
     sqlite3_bind_text(q, 2, version, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, metric, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 4, by ? by : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 5, minute_ceil(since_ms));
+    sqlite3_bind_int64(q, 5, since_ms / ROLLUP_MINUTE_MS);
     sqlite3_bind_int64(q, 6, minute_ceil(until_ms));
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         long long t = sqlite3_column_int64(q, 0) * ROLLUP_MINUTE_MS;

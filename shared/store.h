@@ -118,8 +118,8 @@ struct store_group {
     struct sketch sk;           /* the values (empty for "errors") */
 };
 
-/* Reads the rollups of one metric (or "errors") of app/version over the whole minutes of
- * [since, until) (the partial minute at since left out) and merges them: with by NULL,
+/* Reads the rollups of one metric (or "errors") of app/version over the minutes that hold
+ * [since, until) (whole minutes: the first one from its start) and merges them: with by NULL,
  * into time buckets of step_ms (a multiple of a minute; 0 for one group over the whole
  * window); else by the values of dimension by (browser, os, device, country, conn or
  * page; past STORE_GROUPS_MAX values, the rest as one "(other)"). *out is a new array of

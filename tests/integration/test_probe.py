@@ -778,6 +778,25 @@ def test_captures(shop):
     check('capture failure: check "capture token", message "$.token matched nothing"',
           f is not None and "matched nothing" in str(f.get("message")), failures_of(s))
 
+    # Captures are taken only from a response that met every expectation (probe/README.md,
+    # "Captures"): a failed step reports its own failures and nothing about its captures,
+    # neither the one that would match nothing nor the one that would match.
+    p3 = write_journey(d, "failed.json", journey("failed step with captures", [
+        {"name": "wrong status", "request": {"url": "{{base}}/echo?word=zebra42"},
+         "expect": {"status": 201},
+         "capture": {"token": {"json": "$.token"}, "digits": {"regex": "zebra([0-9]+)"}}},
+    ], {"base": shop.base}))
+    r, rep, _ = run_report(["run", p3])
+    s = (steps_of(rep) or [{}])[0]
+    got = [(f.get("check"), f.get("expected"), f.get("actual")) for f in failures_of(s)]
+    check("a failed step with captures: exit 1, the step failed after 1 attempt",
+          r.code == 1 and s.get("result") == "failed" and s.get("attempts") == 1, show([s]))
+    check("... its failures are exactly [status: expected 201, actual 200]",
+          got == [("status", "201", "200")], failures_of(s))
+    check("... and it has no captures", "captures" not in s, s.get("captures"))
+    check("... the console reports no capture that matched nothing",
+          "matched nothing" not in r.stdout, r.stdout[-400:])
+
 
 def test_requests(shop):
     d = tempdir()

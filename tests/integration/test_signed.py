@@ -208,6 +208,26 @@ def test_refusals(ctx):
     h = signed_headers("eu-west-1", "not-the-right-secret-000000", body)
     h["Authorization"] = "Bearer " + ctx.token
     refused(ctx, "a bad signature beside a valid token", v, body, h, ["bad signature"], rid)
+    # A right prefix: every bad signature above changes the whole HMAC; these keep part of it.
+    h = signed_headers("eu-west-1", ctx.k1, body)
+    good = h["X-Vigil-Signature"]
+    h["X-Vigil-Signature"] = good[:32] + ("0" if good[32] != "0" else "1") + good[33:]
+    refused(ctx, "a signature whose first 32 digits are right and 33rd is wrong", v, body, h,
+            ["bad signature"], rid)
+    h["X-Vigil-Signature"] = good[:63] + ("0" if good[63] != "0" else "1")
+    refused(ctx, "a signature with only its last digit wrong", v, body, h, ["bad signature"], rid)
+    # The bearer token: a right prefix with a wrong tail, a prefix alone, the token with more.
+    tok = ctx.token
+    for name, wrong in (("the token with its last character wrong",
+                         tok[:-1] + ("0" if tok[-1] != "0" else "1")),
+                        ("the token's first half with a wrong second half",
+                         tok[:len(tok) // 2] + "0" * (len(tok) - len(tok) // 2)),
+                        ("the token without its last character", tok[:-1]),
+                        ("the token followed by one more character", tok + "0"),
+                        ("the token followed by a space and more", tok + " extra")):
+        refused(ctx, name, v, body,
+                {"Content-Type": "application/json", "Authorization": "Bearer " + wrong},
+                ["Bearer"], rid)
 
     m = get(ctx.c.port, "/metrics").text()
     n = re.search(r'vigil_beacon_requests_rejected_total\{reason="unauthorized"\} (\d+)', m)

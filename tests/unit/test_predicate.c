@@ -19,10 +19,42 @@ static int holds(const char *spec, const char *actual, int text)
     return r;
 }
 
+/* The comparisons at and next to their bound: each operator against 5 (and the count
+ * operators against 2) with a value below, equal and above, as JSON and as text. An
+ * operator that confuses < with <= (or > with >=) fails at the equal value. */
+static void boundaries(void)
+{
+    static const struct {
+        const char *spec, *actual;
+        int text, want;
+    } cases[] = {
+        {"{\"lt\": 5}", "4.9", 0, 1}, {"{\"lt\": 5}", "5", 0, 0}, {"{\"lt\": 5}", "5.1", 0, 0},
+        {"{\"le\": 5}", "4.9", 0, 1}, {"{\"le\": 5}", "5", 0, 1}, {"{\"le\": 5}", "5.1", 0, 0},
+        {"{\"gt\": 5}", "4.9", 0, 0}, {"{\"gt\": 5}", "5", 0, 0}, {"{\"gt\": 5}", "5.1", 0, 1},
+        {"{\"ge\": 5}", "4.9", 0, 0}, {"{\"ge\": 5}", "5", 0, 1}, {"{\"ge\": 5}", "5.1", 0, 1},
+        {"{\"le\": 5}", "5.0", 0, 1}, {"{\"ge\": 5}", "5.0", 0, 1},
+        {"{\"le\": 0.5}", "0.5", 0, 1}, {"{\"le\": 0.5}", "0.51", 0, 0},
+        {"{\"le\": 5}", "\"5\"", 1, 1}, {"{\"le\": 5}", "\"5.1\"", 1, 0},
+        {"{\"lt\": 5}", "\"5\"", 1, 0}, {"{\"lt\": 5}", "\"4.9\"", 1, 1},
+        {"{\"ge\": 5}", "\"5\"", 1, 1}, {"{\"ge\": 5}", "\"4.9\"", 1, 0},
+        {"{\"gt\": 5}", "\"5\"", 1, 0}, {"{\"gt\": 5}", "\"5.1\"", 1, 1},
+        {"{\"count_lt\": 2}", "[1]", 0, 1}, {"{\"count_lt\": 2}", "[1,2]", 0, 0},
+        {"{\"count_le\": 2}", "[1,2]", 0, 1}, {"{\"count_le\": 2}", "[1,2,3]", 0, 0},
+        {"{\"count_gt\": 2}", "[1,2]", 0, 0}, {"{\"count_gt\": 2}", "[1,2,3]", 0, 1},
+        {"{\"count_ge\": 2}", "[1]", 0, 0}, {"{\"count_ge\": 2}", "[1,2]", 0, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK(holds(cases[i].spec, cases[i].actual, cases[i].text) == cases[i].want,
+              "boundary: %s on %s%s %s", cases[i].spec, cases[i].actual,
+              cases[i].text ? " (text)" : "", cases[i].want ? "holds" : "fails");
+}
+
 int main(void)
 {
     char err[256];
     struct predicate_miss why;
+
+    boundaries();
 
     CHECK(holds("\"confirmed\"", "\"confirmed\"", 0) == 1, "plain value means eq");
     CHECK(holds("{\"eq\": 2}", "2.0", 0) == 1, "eq: 2 equals 2.0 as JSON numbers");

@@ -76,6 +76,18 @@ static void signatures(void)
           "sign_verify rejects a signature that is too short");
     CHECK(sign_verify(SECRET, "POST", "/v1/probe-runs", TS, body, len, "") == 0,
           "sign_verify rejects an empty signature");
+
+    /* Every case above changes the whole HMAC. These keep a right prefix, so that a
+     * comparison of fewer than all 64 digits (or one that ignores what follows them)
+     * lets them through. */
+    CHECK(sign_verify(SECRET, "POST", "/v1/probe-runs", TS, body, len,
+                      "a85b25a8aa0e7954561664327e0a0145" "b8cb706e6c7e8412ebd06c28e5b17f24") == 0,
+          "sign_verify rejects a signature whose first 32 digits are right and last 32 wrong");
+    CHECK(sign_verify(SECRET, "POST", "/v1/probe-runs", TS, body, len,
+                      "a85b25a8aa0e7954561664327e0a01455aca5357f92f6efcc6fb684612d9528e") == 0,
+          "sign_verify rejects a signature with only its last digit wrong");
+    CHECK(sign_verify(SECRET, "POST", "/v1/probe-runs", TS, body, len, SIG_BODY "0") == 0,
+          "sign_verify rejects the right signature followed by one more digit");
 }
 
 static void keys(void)
