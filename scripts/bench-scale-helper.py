@@ -366,14 +366,19 @@ def cmd_table(a):
         tgt = {"verdict_cli": "< 50 ms", "verdict_http": "< 50 ms", "series": "< 50 ms",
                "breakdown": "< 200 ms"}.get(name, "")
         for p in ("p50", "p99"):
-            row("%s %s" % (what, p), lat(name + "_today", p), lat(name + "_now", p), tgt)
+            today = lat(name + "_today", p)
+            if get(name + "_exact"):
+                today += " (--exact %s)" % lat(name + "_exact", p)
+            row("%s %s" % (what, p), today, lat(name + "_now", p), tgt)
     pt, pn = get("poll_today"), get("poll_now")
 
     def pollfig(r):
         if r is None:
             return "not run"
-        s = ms(r["p99"]) if r["n"] else "none answered"
         bad = r["beacon_timeouts"] + r["beacon_non204"]
+        if not r["n"]:
+            return "> %s s (all %d timed out)" % (os.environ.get("HTTP_TIMEOUT", "30"), bad)
+        s = ms(r["p99"])
         if bad:
             s += " (%d of %d failed/timed out)" % (bad, r["n"] + r["beacon_timeouts"])
         return s
@@ -421,11 +426,14 @@ def cmd_table(a):
 
 def accuracy():
     """Whether the rollups tell what the raw rows tell: the verdict, and quantiles."""
-    ve, vn = get("verdict_cli_today"), get("verdict_cli_now")
+    ve, vn = get("verdict_cli_exact"), get("verdict_cli_now")
     if ve and vn and isinstance(ve.get("out"), dict) and isinstance(vn.get("out"), dict):
         e, n = ve["out"], vn["out"]
-        print("\nverdict: %s from raw rows, %s from rollups" % (e.get("decision"),
-                                                              n.get("decision")))
+        vt = get("verdict_cli_today")
+        vt = vt["out"].get("decision") if vt and isinstance(vt.get("out"), dict) else None
+        print("\nverdict: %s from raw rows (--exact), %s from rollups%s"
+              % (e.get("decision"), n.get("decision"),
+                 "; %s from today's collector" % vt if vt else ""))
         em = {m["name"]: m for m in e.get("metrics", [])}
         for m in n.get("metrics", []):
             x = em.get(m["name"])
@@ -439,7 +447,7 @@ def accuracy():
                       % (m["name"], round(100 * m.get("quantile", 0)), side, a["n"], b["n"],
                          a["value"], b["value"],
                          100 * (b["value"] / a["value"] - 1) if a["value"] else 0))
-    se, sn = get("stats_today"), get("stats_now")
+    se, sn = get("stats_exact"), get("stats_now")
     if se and sn and isinstance(se.get("out"), dict) and isinstance(sn.get("out"), dict):
         e, n = se["out"], sn["out"]
         print("stats %s %s %s: count %s vs %s; " % (e["app"], e["version"], e["metric"],
