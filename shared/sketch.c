@@ -79,6 +79,14 @@ void sketch_fini(struct sketch *s)
     sketch_init(s);
 }
 
+void sketch_clear(struct sketch *s)
+{
+    if (s->len)
+        memset(s->counts, 0, s->len * sizeof *s->counts);
+    s->zeros = 0;
+    s->n = 0;
+}
+
 /* Makes counts cover the buckets lo..hi as well as those it covers already; new buckets
  * are zero. Returns 0, or -1 when memory ran out, with s unchanged. */
 static int cover(struct sketch *s, int lo, int hi)

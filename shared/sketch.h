@@ -35,6 +35,9 @@ struct sketch {
 void sketch_init(struct sketch *s);
 void sketch_fini(struct sketch *s);
 
+/* Sets every count to zero, keeping the memory for the next values. */
+void sketch_clear(struct sketch *s);
+
 /* The bucket of a value > 0 (>= SKETCH_MIN_VALUE), and a bucket's edges and its
  * representative value. */
 int sketch_index(double v);

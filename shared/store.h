@@ -162,12 +162,6 @@ int store_metric_points(struct store *s, const char *app, const char *version,
                         long long **times, double **values, size_t *n, char *err,
                         size_t errlen);
 
-/* [[key, value], ...] of one version's metric (or error flags) by a page view column:
- * browser, os, device, country, conn or page. */
-json_t *store_breakdown_rows(struct store *s, const char *app, const char *version,
-                             const char *metric, const char *by, long long since_ms,
-                             long long until_ms, char *err, size_t errlen);
-
 /* Error groups seen in the canary since since_ms and never in the baseline. */
 json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
                          const char *canary, long long since_ms, char *err, size_t errlen);

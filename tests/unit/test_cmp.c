@@ -335,6 +335,12 @@ static double bound(const json_t *v, const char *name, size_t i)
     return json_is_null(b) ? NAN : json_number_value(b);
 }
 
+static double jnum_at(const json_t *m, const char *version, const char *key)
+{
+    const json_t *x = json_object_get(json_object_get(m, version), key);
+    return json_is_number(x) ? json_number_value(x) : NAN;
+}
+
 static int has_reason(const json_t *v, const char *needle)
 {
     size_t i;
@@ -590,6 +596,184 @@ static void test_decisions(void)
     qdata_free();
 }
 
+/* --- the edges of the decision rule --------------------------------------------------- */
+
+/* scale x 1, 2, ..., n: a sample whose order statistics are known without computing. */
+static double *ladder(size_t n, double scale)
+{
+    double *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = scale * (double)(i + 1);
+    return v;
+}
+
+/* A policy of quantile metrics at p75 with the given names, tolerance and min_sample. */
+static void edge_policy(struct cmp_policy *p, const char *const *names, size_t n, double tol,
+                        size_t min_sample)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "edge");
+    p->alpha = 0.05;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(p->m[i].name, sizeof p->m[i].name, "%s", names[i]);
+        p->m[i].kind = strcmp(names[i], "errors") == 0 ? CMP_RATE : CMP_QUANTILE;
+        p->m[i].quantile = 0.75;
+        p->m[i].tolerance = tol;
+        p->m[i].weight = 1;
+        p->m[i].min_sample = min_sample;
+    }
+    p->n = n;
+}
+
+/*
+ * min_sample is a minimum: a canary with exactly min_sample page views, every metric
+ * ready, is promoted; one page view fewer pauses. Both for a quantile metric and for the
+ * error rate.
+ */
+static void test_min_sample_edge(void)
+{
+    static const char *const names[] = {"LCP", "errors"};
+    struct cmp_policy p;
+    struct cmp_data d[2];
+    double *base = ladder(1000, 1);
+    json_t *v;
+
+    /* 1..1000 against itself at p75 is within +50% (bounds 664..837 at most apart by
+     * 837 / 664 = 1.26 at alpha 0.05, wider but under 1.5 at 0.0125); no errors in
+     * 100,000 and 5,000 page views is within +0.5 point. */
+    edge_policy(&p, names, 2, 0.5, 1000);
+    p.m[1].tolerance = 0.005;
+    p.m[1].min_sample = 5000;
+    d[0] = qdata("LCP", base, 1000, base, 1000);
+    d[1] = rdata(0, 100000, 0, 5000);
+    v = cmp_judge(&p, d, 2, CMP_SEQUENTIAL);
+    show(v);
+    CHECK_STR(jstr(v, "decision"), "promote", "a canary with exactly min_sample page views,"
+              " every metric ready, is promoted");
+    CHECK(strcmp(result(v, "LCP"), "promote") == 0 && strcmp(result(v, "errors"), "promote") == 0,
+          "both metrics promote at their min_sample (1,000 and 5,000)");
+    json_decref(v);
+
+    d[0] = qdata("LCP", base, 1000, base, 999);
+    v = cmp_judge(&p, d, 2, CMP_SEQUENTIAL);
+    show(v);
+    CHECK(strcmp(jstr(v, "decision"), "pause") == 0 && strcmp(result(v, "LCP"), "pause") == 0
+          && has_reason(v, "the canary needs 1 more page views (1,000 in all): pause"),
+          "min_sample - 1 page views of LCP pauses, one page view short");
+    json_decref(v);
+
+    d[0] = qdata("LCP", base, 1000, base, 1000);
+    d[1] = rdata(0, 100000, 0, 4999);
+    v = cmp_judge(&p, d, 2, CMP_SEQUENTIAL);
+    CHECK(strcmp(jstr(v, "decision"), "pause") == 0 && strcmp(result(v, "errors"), "pause") == 0
+          && has_reason(v, "the canary needs 1 more page views (5,000 in all): pause"),
+          "min_sample - 1 page views for errors pauses too");
+    json_decref(v);
+
+    /* The one-shot method applies the same minimum. */
+    d[1] = rdata(0, 100000, 0, 5000);
+    v = cmp_judge(&p, d, 2, CMP_MANN_WHITNEY);
+    CHECK_STR(jstr(v, "decision"), "promote", "Mann-Whitney: exactly min_sample promotes");
+    json_decref(v);
+    d[0] = qdata("LCP", base, 1000, base, 999);
+    v = cmp_judge(&p, d, 2, CMP_MANN_WHITNEY);
+    CHECK_STR(result(v, "LCP"), "pause", "Mann-Whitney: min_sample - 1 pauses");
+    json_decref(v);
+    free(base);
+}
+
+/*
+ * alpha is split over the bounds of the metrics compared, alpha / (2 x metrics compared),
+ * and a metric without baseline data is not compared. With LCP, FCP and TTFB compared (INP
+ * has an entry but no baseline values), each bound is at 0.05 / 6, where the p75 bounds of
+ * 1..1000 are the order statistics 658 and 843:
+ *
+ *   /usr/bin/python3 -c '
+ *   import math
+ *   a = 0.05 / 6; e = 0.85*math.sqrt((math.log(math.log(math.e*1000)) + 0.8*math.log(1612/a))/1000)
+ *   print(e, math.ceil(1000*(0.75 - e)), math.ceil(1000*(0.75 + e)))'
+ *   0.09235719225436795 658 843
+ *
+ * So identical versions are ready exactly when 843 <= (1 + d) 658: a tolerance a hair above
+ * 843 / 658 - 1 promotes, a hair below pauses. Any other split (0.05 / 5, 0.05 / 3, or
+ * 0.05 / 8 with INP counted) moves the edge.
+ */
+static void test_bonferroni_edge(void)
+{
+    static const char *const names[] = {"LCP", "FCP", "TTFB", "INP"};
+    double *v1000 = ladder(1000, 1), edge = 843.0 / 658.0 - 1;
+    struct cmp_policy p;
+    struct cmp_data d[4];
+    json_t *v;
+
+    d[0] = qdata("LCP", v1000, 1000, v1000, 1000);
+    d[1] = qdata("FCP", v1000, 1000, v1000, 1000);
+    d[2] = qdata("TTFB", v1000, 1000, v1000, 1000);
+    d[3] = qdata("INP", NULL, 0, v1000, 1000);
+    edge_policy(&p, names, 4, edge + 1e-9, 1000);
+    v = cmp_judge(&p, d, 4, CMP_SEQUENTIAL);
+    show(v);
+    const json_t *m = metric(v, "LCP");
+    CHECK(json_number_value(json_object_get(v, "alpha_per_bound")) == 0.05 / 6
+          && jnum_at(m, "baseline", "lower") == 658 && jnum_at(m, "baseline", "upper") == 843
+          && jnum_at(m, "canary", "lower") == 658 && jnum_at(m, "canary", "upper") == 843,
+          "three metrics compared (INP has no baseline values): each bound at 0.05 / 6, p75"
+          " bounds of 1..1000 [658, 843]");
+    CHECK(strcmp(jstr(v, "decision"), "promote") == 0 && strcmp(result(v, "INP"), "no data") == 0,
+          "a tolerance just above 843 / 658 - 1 promotes");
+    json_decref(v);
+    edge_policy(&p, names, 4, edge - 1e-9, 1000);
+    v = cmp_judge(&p, d, 4, CMP_SEQUENTIAL);
+    CHECK(strcmp(jstr(v, "decision"), "pause") == 0 && strcmp(result(v, "LCP"), "pause") == 0,
+          "and just below it pauses");
+    json_decref(v);
+    free(v1000);
+}
+
+/*
+ * Non-critical metrics that say roll back roll the canary back when their weights reach
+ * half of the total weight of the metrics compared: exactly half rolls back, a hair under
+ * half pauses. LCP of the canary is twice the baseline's (p75 bounds at 0.05 / 6 are the
+ * 658th and 843rd of 1000, so L_c / U_b = 2 x 658 / 843 = 1.56 > 1.1); FCP and TTFB are
+ * the same (U_c / L_b = 843 / 658 = 1.28 <= 1.5).
+ */
+static void test_weight_edge(void)
+{
+    static const char *const names[] = {"LCP", "FCP", "TTFB"};
+    double *base = ladder(1000, 1), *twice = ladder(1000, 2);
+    struct cmp_policy p;
+    struct cmp_data d[3];
+    json_t *v;
+    static const struct {
+        double w[3];
+        const char *want, *what;
+    } cases[] = {
+        {{2, 1, 1}, "rollback", "2 of 4: exactly half rolls back"},
+        {{1.5, 0.5, 1}, "rollback", "1.5 of 3: exactly half rolls back"},
+        {{2 - 0x1p-20, 1, 1}, "pause", "2 - 2^-20 of 4 - 2^-20: just under half pauses"},
+        {{1, 1, 1}, "pause", "1 of 3 pauses"},
+    };
+
+    edge_policy(&p, names, 3, 0.5, 1000);
+    p.m[0].tolerance = 0.1;
+    d[0] = qdata("LCP", base, 1000, twice, 1000);
+    d[1] = qdata("FCP", base, 1000, base, 1000);
+    d[2] = qdata("TTFB", base, 1000, base, 1000);
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        for (size_t k = 0; k < 3; k++)
+            p.m[k].weight = cases[i].w[k];
+        v = cmp_judge(&p, d, 3, CMP_SEQUENTIAL);
+        show(v);
+        CHECK(strcmp(jstr(v, "decision"), cases[i].want) == 0
+              && strcmp(result(v, "LCP"), "rollback") == 0
+              && strcmp(result(v, "FCP"), "promote") == 0, "weights %g, %g, %g: %s",
+              cases[i].w[0], cases[i].w[1], cases[i].w[2], cases[i].what);
+        json_decref(v);
+    }
+    free(base);
+    free(twice);
+}
+
 /* --- policy files (positions count from 1, in characters, as jansson's do) -------------------------------------------------------------------- */
 
 static char dir[64];
@@ -703,6 +887,10 @@ int main(void)
     test_bounds();
     test_builtin();
     test_decisions();
+    test_min_sample_edge();
+    test_bonferroni_edge();
+    test_weight_edge();
+    qdata_free();
     test_policy_files();
     return check_done();
 }
