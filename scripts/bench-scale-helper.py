@@ -7,7 +7,7 @@ than its timeout is killed or abandoned and counted as "timed out", never waited
 
   run   NAME REPS BUDGET TIMEOUT OKCODES -- CMD...   time CMD (exit code in OKCODES)
   http  NAME REPS BUDGET TIMEOUT BASE PATH...        time GETs (one sample = all PATHs)
-  poll  NAME BASE SECONDS RATE VERDICT_PATH          beacons under four verdict pollers
+  poll  NAME BASE SECONDS RATE VERDICT_PATH [N]      beacons under N (4) verdict pollers
   sizes NAME DB RAW_TABLES                           file and per-table sizes
   strip DB VERSION RAW_TABLES                        drop all but RAW_TABLES, set version
   put   NAME JSON                                    record a figure
@@ -138,11 +138,12 @@ UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like
 
 
 def cmd_poll(a):
-    """Four clients GET the verdict once a second (each waits for its answer, at most 30 s)
+    """N (4) clients GET the verdict once a second (each waits for its answer, at most 30 s)
     while four senders POST beacons at RATE per second in all, each on its own keep-alive
     connection, for SECONDS. Beacon latency is per request: a sender blocked behind a
     slow answer falls behind, and the wait shows in that request's latency."""
     name, base, seconds, rate, vpath = a[0], a[1], float(a[2]), float(a[3]), a[4]
+    npoll = int(a[5]) if len(a) > 5 else 4
     timeout = float(os.environ.get("HTTP_TIMEOUT", "30"))
     host, port = base.replace("http://", "").split(":")
     port = int(port)
@@ -196,13 +197,13 @@ def cmd_poll(a):
             nxt += 1.0 / per_s
             time.sleep(max(0.0, nxt - time.monotonic()))
 
-    threads = [threading.Thread(target=poller, daemon=True) for _ in range(4)]
+    threads = [threading.Thread(target=poller, daemon=True) for _ in range(npoll)]
     threads += [threading.Thread(target=sender, args=(k, rate / 4), daemon=True)
                 for k in range(4)]
     for i, t in enumerate(threads):
         t.start()
-        if i < 4:
-            time.sleep(0.25)  # the pollers' seconds interleave, as separate dashboards do
+        if i < npoll:
+            time.sleep(1.0 / npoll)  # the pollers' seconds interleave, as separate dashboards do
     for t in threads:
         t.join(max(0.1, stop + timeout + 2 - time.monotonic()))
     stuck = sum(t.is_alive() for t in threads)
@@ -346,7 +347,8 @@ def lat(name, which="p50"):
         return "not run"
     s = ms(r.get(which))
     if r.get("timeouts"):
-        s = ("timed out" if not r.get("n") else s + " (+%d timed out)" % r["timeouts"])
+        s = ("> %s s (timed out)" % os.environ.get("HTTP_TIMEOUT", "30") if not r.get("n")
+             else s + " (+%d timed out)" % r["timeouts"])
     if r.get("asked") and r.get("n") and r["n"] < r["asked"]:
         s += " (%d runs)" % r["n"]
     return s
@@ -383,12 +385,18 @@ def cmd_table(a):
             s += " (%d of %d failed/timed out)" % (bad, r["n"] + r["beacon_timeouts"])
         return s
     row("beacon p99, 4 clients polling verdicts", pollfig(pt), pollfig(pn), "< 10 ms")
-    row("  (verdict poll p50 meanwhile)", ms(pt["poll_p50"]) if pt else "not run",
-        ms(pn["poll_p50"]) if pn else "not run", "")
+    def pollp50(r):
+        if r is None:
+            return "not run"
+        if not r["poll_n"]:
+            return "> %s s (none answered)" % os.environ.get("HTTP_TIMEOUT", "30")
+        return ms(r["poll_p50"])
+    row("  (verdict poll p50 meanwhile)", pollp50(pt), pollp50(pn), "")
+    row("  (beacon p99 with no pollers)", pollfig(get("alone_today")),
+        pollfig(get("alone_now")), "")
     sn, sm = get("size_now"), get("migration")
-    st = get("size_today")
     row("database size (after checkpoint)",
-        size(st["raw_bytes"]) + " (raw rows, schema 3)" if st else "-",
+        size(sn["raw_bytes"]) + " (raw rows)" if sn else "-",
         size(sn["file"]) + " (raw + rollups %s)" % size(sn["rollup_bytes"]) if sn else "-", "")
     row("migration (rollups from raw rows)", "-", ms(sm["ms"]) if sm else "not run", "")
     ret = get("retention")
@@ -413,8 +421,8 @@ def cmd_table(a):
               "100/s): %.0f bytes of raw rows per beacon, %s of rollups per minute"
               % (ret["sample_beacons"], ret["sample_minutes"], ret["bytes_per_beacon"],
                  size(ret["rollup_bytes_per_minute"])))
-        print("today's 30 days: %.0f bytes per beacon (raw rows and indexes of the schema "
-              "before rollups, in this run's database)" % ret["today_bytes_per_beacon"])
+        print("today's 30 days: %.0f bytes per beacon (raw rows and their indexes in this "
+              "run's database, every one kept)" % ret["today_bytes_per_beacon"])
         if ret.get("sizes"):
             print("measured: %d days of %d beacons, a day every %g s, --retain-raw 2 days; "
                   "after each day, file %s; raw metric rows %s"
