@@ -24,7 +24,7 @@ struct entry {
  * freeing them per batch cost the writer a fifth of its time in malloc and in the
  * kernel's madvise (perf, scripts/bench-collector). An entry that stays clean through a
  * whole flush is dropped when the table is rebuilt. */
-enum { Q_GET, Q_PAGES, Q_PUT, Q_N };
+enum { Q_ADD, Q_PAGES, Q_PUT, Q_N };
 
 struct rollup {
     struct entry **slots;       /* open addressing, a power of two */
@@ -233,112 +233,128 @@ static int by_weight(const void *a, const void *b)
     return (y->n > x->n) - (y->n < x->n);
 }
 
+/* A delta is added to its row in SQL, so that a row is found once: Q_ADD adds to a row
+ * that exists (for pages, which must know), Q_PUT adds or inserts. Counts never go below
+ * zero: a replaced metric whose page view gained a page or a connection type after the
+ * value was filed is taken out of another slice than the one it went into, and a slice's
+ * count stays a count. */
+#define ROLLUP_ADD_SET                                                                     \
+    "n = max(0, n + ?7), hits = max(0, hits + ?8), sketch = vigil_sketch_add(sketch, ?9)"
 static const char *const flush_sql[Q_N] = {
-    "SELECT n, hits, sketch FROM rollups WHERE app = ?1 AND version = ?2 AND metric = ?3"
+    "UPDATE rollups SET " ROLLUP_ADD_SET " WHERE app = ?1 AND version = ?2 AND metric = ?3"
     " AND dim = ?4 AND minute = ?5 AND key = ?6",
     "SELECT count(*) FROM rollups WHERE app = ?1 AND version = ?2 AND metric = ?3"
     " AND dim = ?4 AND minute = ?5",
-    "INSERT OR REPLACE INTO rollups (app, version, metric, dim, minute, key, n, hits, sketch)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    "INSERT INTO rollups (app, version, metric, dim, minute, key, n, hits, sketch)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, max(0, ?7), max(0, ?8), vigil_sketch_add(NULL, ?9))"
+    " ON CONFLICT (app, version, metric, dim, minute, key) DO UPDATE SET " ROLLUP_ADD_SET,
 };
 
-static void bind_key(sqlite3_stmt *q, const struct entry *e, const char *key)
+/* vigil_sketch_add(stored, delta): the stored sketch blob (or NULL) plus a delta's, with
+ * no count below zero, encoded; NULL when both are NULL. */
+static void sql_sketch_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct sketch sk;
+    char err[128];
+    unsigned char *blob = NULL;
+    size_t len = 0;
+
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL && sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    sketch_init(&sk);
+    for (int i = 0; i < 2; i++) {
+        if (sqlite3_value_type(argv[i]) == SQLITE_NULL)
+            continue;
+        if (sketch_merge_blob(&sk, sqlite3_value_blob(argv[i]),
+                              (size_t)sqlite3_value_bytes(argv[i]), err, sizeof err) < 0) {
+            sketch_fini(&sk);
+            sqlite3_result_error(ctx, err, -1);
+            return;
+        }
+    }
+    long long total = sk.zeros < 0 ? (sk.zeros = 0) : sk.zeros;
+    for (size_t k = 0; k < sk.len; k++) {
+        if (sk.counts[k] < 0)
+            sk.counts[k] = 0;
+        total += sk.counts[k];
+    }
+    sk.n = total;
+    if (sketch_encode(&sk, &blob, &len) < 0)
+        sqlite3_result_error_nomem(ctx);
+    else
+        sqlite3_result_blob(ctx, blob, (int)len, free);
+    sketch_fini(&sk);
+}
+
+static void bind_entry(sqlite3_stmt *q, const struct entry *e, const char *key,
+                       const unsigned char *blob, size_t blen)
 {
     sqlite3_bind_text(q, 1, e->app, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, e->version, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, e->metric, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 4, e->dim, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 5, e->minute);
-    if (key)
-        sqlite3_bind_text(q, 6, key, -1, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(q) < 6)
+        return;
+    sqlite3_bind_text(q, 6, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 7, e->n);
+    sqlite3_bind_int64(q, 8, e->hits);
+    if (blob)
+        sqlite3_bind_blob(q, 9, blob, (int)blen, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 9);
 }
 
-/* Clamps what a delta could have pushed below zero: a replaced metric whose page view
- * gained a page or a connection type after the value was filed is removed from another
- * slice than the one it was added to. The slice's count stays a count. */
-static void clamp(long long *n, struct sketch *sk)
+/* Steps q once and resets it; the result code of the step. */
+static int step_once(sqlite3_stmt *q, long long *first_column)
 {
-    long long total = sk->zeros < 0 ? (sk->zeros = 0) : sk->zeros;
-    for (size_t i = 0; i < sk->len; i++) {
-        if (sk->counts[i] < 0)
-            sk->counts[i] = 0;
-        total += sk->counts[i];
-    }
-    sk->n = total;
-    if (*n < 0)
-        *n = 0;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW && first_column)
+        *first_column = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc;
 }
 
 static int write_entry(sqlite3_stmt **q, struct entry *e, char *err, size_t errlen)
 {
     const char *key = e->key;
-    long long n = e->n, hits = e->hits;
-    struct sketch sk;
     unsigned char *blob = NULL;
     size_t blen = 0;
-    int rc = -1, found = 0;
+    int rc = -1;
 
-    sketch_init(&sk);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        bind_key(q[Q_GET], e, key);
-        int step = sqlite3_step(q[Q_GET]);
-        if (step == SQLITE_ROW) {
-            found = 1;
-            n += sqlite3_column_int64(q[Q_GET], 0);
-            hits += sqlite3_column_int64(q[Q_GET], 1);
-            const void *b = sqlite3_column_blob(q[Q_GET], 2);
-            int len = sqlite3_column_bytes(q[Q_GET], 2);
-            if (b && sketch_merge_blob(&sk, b, (size_t)len, err, errlen) < 0) {
-                sqlite3_reset(q[Q_GET]);
-                goto out;
-            }
+    if (e->has_sketch && sketch_encode(&e->sk, &blob, &blen) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* A new page of a minute that has its share of pages counts under "(other)". */
+    if (strcmp(e->dim, "page") == 0 && strcmp(key, ROLLUP_OTHER) != 0) {
+        long long pages = 0;
+        bind_entry(q[Q_ADD], e, key, blob, blen);
+        if (step_once(q[Q_ADD], NULL) != SQLITE_DONE)
+            goto db;
+        if (sqlite3_changes(sqlite3_db_handle(q[Q_ADD])) == 1) {
+            rc = 0;
+            goto out;
         }
-        sqlite3_reset(q[Q_GET]);
-        if (step != SQLITE_ROW && step != SQLITE_DONE)
+        bind_entry(q[Q_PAGES], e, NULL, NULL, 0);
+        if (step_once(q[Q_PAGES], &pages) != SQLITE_ROW)
             goto db;
-        /* A new page of a minute that has its share of pages counts under "(other)". */
-        if (found || attempt || strcmp(e->dim, "page") != 0 || strcmp(key, ROLLUP_OTHER) == 0)
-            break;
-        bind_key(q[Q_PAGES], e, NULL);
-        step = sqlite3_step(q[Q_PAGES]);
-        long long pages = step == SQLITE_ROW ? sqlite3_column_int64(q[Q_PAGES], 0) : 0;
-        sqlite3_reset(q[Q_PAGES]);
-        if (step != SQLITE_ROW)
-            goto db;
-        if (pages < ROLLUP_PAGES_MAX - 1)
-            break;
-        key = ROLLUP_OTHER;
+        if (pages >= ROLLUP_PAGES_MAX - 1)
+            key = ROLLUP_OTHER;
     }
-    if (e->has_sketch && sketch_merge(&sk, &e->sk) < 0) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    clamp(&n, &sk);
-    if (hits < 0)
-        hits = 0;
-    if ((e->has_sketch || sk.n > 0) && sketch_encode(&sk, &blob, &blen) < 0) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    bind_key(q[Q_PUT], e, key);
-    sqlite3_bind_int64(q[Q_PUT], 7, n);
-    sqlite3_bind_int64(q[Q_PUT], 8, hits);
-    if (blob)
-        sqlite3_bind_blob(q[Q_PUT], 9, blob, (int)blen, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(q[Q_PUT], 9);
-    int step = sqlite3_step(q[Q_PUT]);
-    sqlite3_reset(q[Q_PUT]);
-    sqlite3_clear_bindings(q[Q_PUT]);
-    if (step != SQLITE_DONE)
+    bind_entry(q[Q_PUT], e, key, blob, blen);
+    if (step_once(q[Q_PUT], NULL) != SQLITE_DONE)
         goto db;
     rc = 0;
     goto out;
 db:
-    snprintf(err, errlen, "writing rollups: %s", sqlite3_errmsg(sqlite3_db_handle(q[Q_GET])));
+    snprintf(err, errlen, "writing rollups: %s", sqlite3_errmsg(sqlite3_db_handle(q[Q_PUT])));
 out:
     free(blob);
-    sketch_fini(&sk);
     return rc;
 }
 
@@ -376,8 +392,14 @@ int rollup_flush(struct rollup *r, sqlite3 *db, char *err, size_t errlen)
 
     if (r->dirty == 0)
         return 0;
-    if (r->db != db)
+    if (r->db != db) {
         finalize(r);
+        if (sqlite3_create_function(db, "vigil_sketch_add", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                    NULL, sql_sketch_add, NULL, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "writing rollups: %s", sqlite3_errmsg(db));
+            goto out;
+        }
+    }
     for (int i = 0; i < Q_N && !r->q[i]; i++) {
         if (sqlite3_prepare_v3(db, flush_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->q[i], NULL)
             != SQLITE_OK) {

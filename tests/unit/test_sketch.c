@@ -431,8 +431,18 @@ static void test_malformed(void)
     refused(bad, 0, "empty", "an empty blob");
 }
 
+/* The index range blobs are checked against is the mapping's own for the value range. */
+static void test_index_range(void)
+{
+    CHECK(sketch_index(SKETCH_MIN_VALUE) == SKETCH_INDEX_MIN,
+          "SKETCH_INDEX_MIN is the bucket of SKETCH_MIN_VALUE (%d)", sketch_index(SKETCH_MIN_VALUE));
+    CHECK(sketch_index(SKETCH_MAX_VALUE) == SKETCH_INDEX_MAX,
+          "SKETCH_INDEX_MAX is the bucket of SKETCH_MAX_VALUE (%d)", sketch_index(SKETCH_MAX_VALUE));
+}
+
 int main(void)
 {
+    test_index_range();
     test_edges();
     test_add();
     test_bins();
