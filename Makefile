@@ -101,6 +101,7 @@ bench: setup all $(BIN)/stat-sim
 	scripts/bench-probe
 	scripts/bench-collector
 	scripts/bench-schedule
+	scripts/bench-scale
 	$(BIN)/stat-sim
 
 demo: setup all
