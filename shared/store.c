@@ -1270,9 +1270,11 @@ vacuum:
 int store_oldest(struct store *s, long long *raw_ms, long long *rollup_ms, char *err,
                  size_t errlen)
 {
-    json_t *v = query_json(s, "SELECT json_array((SELECT min(received) FROM metrics),"
-                           " (SELECT min(minute) FROM rollups) * 60000)", NULL, 0, NULL, 0,
-                           err, errlen);
+    /* The first raw row in storage order, the one retention deletes next: min(received)
+     * has no index and read every row, once a second, on the writer's thread. */
+    json_t *v = query_json(s, "SELECT json_array((SELECT received FROM metrics ORDER BY rowid"
+                           " LIMIT 1), (SELECT min(minute) FROM rollups) * 60000)", NULL, 0,
+                           NULL, 0, err, errlen);
     if (!json_is_array(v)) {
         json_decref(v);
         return -1;

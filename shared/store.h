@@ -151,7 +151,8 @@ int store_timed_out(const struct store *s);
 long long store_retain(struct store *s, long long now_ms, long long raw_ms,
                        long long rollup_ms, int limit, char *err, size_t errlen);
 
-/* The oldest raw metric and the oldest rollup minute kept (Unix ms; -1 when none). */
+/* When the first raw metric in storage order (the next retention deletes) was received,
+ * and the start of the oldest rollup minute kept (Unix ms; -1 when none). */
 int store_oldest(struct store *s, long long *raw_ms, long long *rollup_ms, char *err,
                  size_t errlen);
 
