@@ -71,6 +71,11 @@ static const char usage[] =
     "  --read-token-file FILE   token needed to read the dashboard API and /v1/live\n"
     "  --static DIR             serve the files under DIR at / (repeatable; default:\n"
     "                           web/dist beside the binary's folder, for /vigil.js)\n"
+    "  --alert-webhook URL      POST alerts (gate blocks, rollbacks, silent probe regions)\n"
+    "                           to URL as Slack-compatible JSON (repeatable, at most 8)\n"
+    "  --probe-silence DUR      a probe region is silent after DUR without a run (default:\n"
+    "                           3 times its usual interval)\n"
+    "  --rum-refresh SECS       how often vigil_rum_p75 is read from the rollups (default 30)\n"
     "\n"
     "--exact (stats, compare) reads raw rows instead of the per-minute rollups.\n"
     "durations: 90s, 15m, 1h, 7d. Reference: collector/README.md\n";
@@ -177,7 +182,7 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         {"--max-connections", 1, 100000}, {"--idle-timeout", 1, 3600}, {"--queue", 1, 1e6},
         {"--batch-rows", 1, 1e6}, {"--batch-ms", 0, 1000},
         {"--readers", 1, READERS_MAX}, {"--read-timeout", 10, 600000},
-        {"--retain-raw", 0, 36500}, {"--retain", 0, 36500},
+        {"--retain-raw", 0, 36500}, {"--retain", 0, 36500}, {"--rum-refresh", 1, 3600},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (strcmp(name, table[i].name) != 0)
@@ -197,7 +202,8 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         case 8: o->readers = (int)d; break;
         case 9: o->read_timeout_ms = (int)d; break;
         case 10: o->retain_raw_ms = (long long)(d * DAY_MS); break;
-        default: o->retain_ms = (long long)(d * DAY_MS); break;
+        case 11: o->retain_ms = (long long)(d * DAY_MS); break;
+        default: o->rum_refresh_ms = (long long)(d * 1000); break;
         }
         return 1;
     }
@@ -217,7 +223,7 @@ static const char *const serve_options[] = {
     "--country-header", "--probe-token-file", "--probe-keys", "--read-token-file", "--tls-cert",
     "--tls-key", "--rate", "--burst", "--global-rate", "--max-connections", "--idle-timeout",
     "--queue", "--batch-rows", "--batch-ms", "--readers", "--read-timeout", "--retain-raw",
-    "--retain", NULL
+    "--retain", "--alert-webhook", "--probe-silence", "--rum-refresh", NULL
 };
 static const char *const stats_options[] = {
     "--help", "--db", "--app", "--version", "--metric", "--since", "--exact", "--json", NULL
@@ -277,6 +283,16 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
             o.static_dirs[o.nstatic++] = v;
         } else if (strcmp(a, "--country-header") == 0) {
             o.country_header = v;
+        } else if (strcmp(a, "--alert-webhook") == 0) {
+            if (o.nalert_urls == SERVER_ALERT_URLS_MAX)
+                return bad_usage("at most 8 --alert-webhook%s", "");
+            if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+                return bad_usage("--alert-webhook takes an http:// or https:// URL, not \"%s\"", v);
+            o.alert_urls[o.nalert_urls++] = v;
+        } else if (strcmp(a, "--probe-silence") == 0) {
+            if (api_duration(v, &o.probe_silence_ms) < 0 || o.probe_silence_ms <= 0)
+                return bad_usage("--probe-silence takes a duration such as 90s, 15m or 1h,"
+                                 " not \"%s\"", v);
         } else if (strcmp(a, "--probe-token-file") == 0) {
             if (read_token(v, token, sizeof token) < 0)
                 return EXIT_USAGE;

@@ -24,6 +24,7 @@
 #include "readers.h"
 #include "sign.h"
 #include "uaclass.h"
+#include "watch.h"
 #include "writer.h"
 
 #define PENDING_BUCKETS 4096       /* requests waiting for the writer, by id */
@@ -184,6 +185,8 @@ struct server {
     struct probe_series *series;    /* SERVER_PROBE_SERIES_MAX, allocated when first used */
     size_t nseries;
     long long series_seq;
+    struct alerts *alerts;      /* the webhook sender, NULL without --alert-webhook */
+    struct watch *watch;        /* alert rules and their series (watch.h) */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -1111,6 +1114,12 @@ static void live_tick(lws_sorted_usec_list_t *sul)
         if (changed)
             lws_callback_on_writable(p->wsi);
     }
+    /* The alert rules' clock, and the p75 series' refresh on a reader. */
+    struct writer_item *rum = watch_tick(srv->watch);
+    if (rum && (!srv->readers || readers_submit(srv->readers, rum) < 0)) {
+        watch_rum_done(srv->watch, NULL);
+        writer_item_free(rum);
+    }
     lws_sul_schedule(srv->ctx, 0, &srv->tick, live_tick, LWS_US_PER_SEC);
 }
 
@@ -1217,15 +1226,21 @@ static void collect_done(struct server *srv)
              * document the request carried, already in memory. */
             const char *call = json_string_value(json_object_get(d->request, "call"));
             const json_t *args = json_object_get(d->request, "args");
-            if ((d->status == 200 || d->status == 201) && call && strcmp(call, "probe-run") == 0) {
+            if (watch_owns(d)) {
+                watch_rum_done(srv->watch, d);
+            } else if ((d->status == 200 || d->status == 201) && call && strcmp(call, "probe-run") == 0) {
                 series_update(srv, json_object_get(args, "document"));
+                watch_probe_run(srv->watch, json_object_get(args, "document"));
                 mark_changed(srv, json_string_value(json_object_get(json_object_get(
                     json_object_get(args, "document"), "labels"), "app")), CH_PROBES);
             } else if (d->status == 201 && call && strcmp(call, "deployment") == 0) {
                 mark_changed(srv, json_string_value(json_object_get(args, "app")), CH_DEPLOYMENTS);
-            } else if (d->status == 200 && call && strcmp(call, "verdict") == 0
-                       && api_records(args)) {
-                record_verdict(srv, d->response);
+            } else if (d->status == 200 && call && strcmp(call, "verdict") == 0) {
+                watch_verdict(srv->watch, d->response);
+                if (api_records(args))
+                    record_verdict(srv, d->response);
+            } else if (d->status == 200 && call && strcmp(call, "gate") == 0) {
+                watch_gate(srv->watch, d->response);
             } else if (d->status == 201 && call && strcmp(call, "verdict-record") == 0) {
                 mark_changed(srv, json_string_value(json_object_get(args, "app")), CH_VERDICTS);
             }
@@ -1240,8 +1255,10 @@ static void collect_done(struct server *srv)
             json_t *b;
             srv->accepted_requests++;
             srv->accepted_beacons += (long long)json_array_size(d->beacons);
-            json_array_foreach(d->beacons, i, b)
+            json_array_foreach(d->beacons, i, b) {
                 mark_changed(srv, json_string_value(json_object_get(b, "app")), CH_BEACONS);
+                watch_beacons(srv->watch, json_string_value(json_object_get(b, "app")), 1);
+            }
         }
         if (pss) {
             if (d->status == 204) {
@@ -1387,6 +1404,7 @@ static void metrics_text(struct server *srv, struct buf *b)
     family(b, "vigil_connections", "gauge", "Open client connections.");
     buf_printf(b, "vigil_connections %lld\n", srv->connections);
     probe_metrics_text(srv, b);
+    watch_metrics_text(srv->watch, b);
 }
 
 static const struct {
@@ -1621,9 +1639,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             answer(pss, srv->draining ? 503 : 200, NULL, NULL);
             return 0;
         }
-        if (strcmp(uri, "/metrics") == 0 && get) {
+        if (strcmp(uri, "/metrics") == 0 && (get || head)) {
             struct buf b;
             pss->route = R_METRICS;
+            pss->head = head;
             buf_init(&b, 0);
             metrics_text(srv, &b);
             set_body(pss, b.data ? b.data : "", "text/plain; version=0.0.4");
@@ -1810,6 +1829,13 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
         goto out;
     }
     writer_retain(srv.writer, o->retain_raw_ms, o->retain_ms);
+    if (o->nalert_urls && alerts_start(&srv.alerts, o->alert_urls, o->nalert_urls, err,
+                                       errlen) < 0)
+        goto out;
+    if (!(srv.watch = watch_new(srv.alerts, o->probe_silence_ms, o->rum_refresh_ms))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     if (readers_start(&srv.readers, o->db_path, o->readers, o->read_timeout_ms, o->queue_max,
                       wake, srv.ctx, err, errlen) < 0)
         goto out;
@@ -1851,6 +1877,8 @@ out:
     lws_sul_schedule(srv.ctx, 0, &srv.tick, live_tick, LWS_SET_TIMER_USEC_CANCEL);
     readers_stop(srv.readers);
     writer_stop(srv.writer);
+    alerts_stop(srv.alerts);
+    watch_free(srv.watch);
     lws_context_destroy(srv.ctx);
     ratelimit_free(srv.rl);
     free(srv.series);

@@ -16,6 +16,7 @@
 #define SERVER_FILE_MAX (8 * 1024 * 1024)   /* largest static file served */
 #define SERVER_PROXIES_MAX 32
 #define SERVER_PROBE_SERIES_MAX 1024   /* (app, journey, region, version) in /metrics */
+#define SERVER_ALERT_URLS_MAX 8         /* --alert-webhook URLs (alerts.h) */
 
 struct sign_keys;
 
@@ -48,6 +49,10 @@ struct server_opts {
     int read_timeout_ms;        /* a read's statement time limit */
     long long retain_raw_ms;    /* keep raw rows this long (0: for ever) */
     long long retain_ms;        /* keep rollups and verdicts this long */
+    const char *alert_urls[SERVER_ALERT_URLS_MAX];
+    size_t nalert_urls;         /* webhooks that get the alerts (watch.h); 0: none */
+    long long probe_silence_ms; /* a region is silent after this; 0: 3x its usual interval */
+    long long rum_refresh_ms;   /* how often vigil_rum_p75 is read from the rollups */
     const char *static_dirs[SERVER_STATIC_MAX];
     size_t nstatic;             /* GET of other paths: files under these, first match */
 };

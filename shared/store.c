@@ -1285,3 +1285,82 @@ int store_oldest(struct store *s, long long *raw_ms, long long *rollup_ms, char 
     json_decref(v);
     return 0;
 }
+
+/* One (app, version, metric) being merged by store_rum_quantiles. */
+struct rum_group {
+    char app[65], version[65], metric[65];
+    struct sketch sk;
+};
+
+json_t *store_rum_quantiles(struct store *s, long long since_ms, double q, size_t max_series,
+                            char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    struct rum_group *g = calloc(max_series ? max_series : 1, sizeof *g);
+    size_t n = 0;
+    int rc;
+    json_t *out = NULL;
+
+    if (!g) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    /* The index on minute finds the window's rows; the whole-version rows are the few
+     * with dim "". */
+    if (sqlite3_prepare_v2(s->db,
+            "SELECT app, version, metric, sketch FROM rollups WHERE minute >= ?1 AND dim = ''"
+            " AND metric <> '" ROLLUP_ERRORS "' LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {
+        db_error(s, "reading rollups", err, errlen);
+        free(g);
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, since_ms / ROLLUP_MINUTE_MS);
+    sqlite3_bind_int64(st, 2, STORE_RUM_ROWS_MAX);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *app = (const char *)sqlite3_column_text(st, 0);
+        const char *version = (const char *)sqlite3_column_text(st, 1);
+        const char *metric = (const char *)sqlite3_column_text(st, 2);
+        const void *blob = sqlite3_column_blob(st, 3);
+        size_t k = 0;
+        if (!app || !version || !metric || !blob)
+            continue;
+        while (k < n && !(strcmp(g[k].metric, metric) == 0 && strcmp(g[k].version, version) == 0
+                          && strcmp(g[k].app, app) == 0))
+            k++;
+        if (k == n) {
+            if (n == max_series)
+                continue;
+            snprintf(g[n].app, sizeof g[n].app, "%s", app);
+            snprintf(g[n].version, sizeof g[n].version, "%s", version);
+            snprintf(g[n].metric, sizeof g[n].metric, "%s", metric);
+            sketch_init(&g[n].sk);
+            n++;
+        }
+        if (sketch_merge_blob(&g[k].sk, blob, (size_t)sqlite3_column_bytes(st, 3), err,
+                              errlen) < 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(s, "reading rollups", err, errlen);
+        goto out;
+    }
+    out = json_array();
+    for (size_t k = 0; k < n && out; k++) {
+        struct sketch_bins b;
+        if (g[k].sk.n <= 0 || sketch_bins_of(&g[k].sk, &b) < 0)
+            continue;
+        if (b.total > 0)
+            json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:f,s:I}", "app", g[k].app,
+                                  "version", g[k].version, "metric", g[k].metric,
+                                  "value", sketch_bins_quantile(&b, q), "n", (json_int_t)b.total));
+        sketch_bins_fini(&b);
+    }
+    if (!out)
+        snprintf(err, errlen, "out of memory");
+out:
+    sqlite3_finalize(st);
+    for (size_t k = 0; k < n; k++)
+        sketch_fini(&g[k].sk);
+    free(g);
+    return out;
+}

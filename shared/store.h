@@ -137,6 +137,15 @@ int store_rollup_groups(struct store *s, const char *app, const char *version,
                         size_t *n, char *err, size_t errlen);
 void store_groups_free(struct store_group *g, size_t n);
 
+#define STORE_RUM_ROWS_MAX 200000   /* rollup rows one store_rum_quantiles call reads */
+
+/* The q-quantile of every metric (not "errors") of every app/version with rollups since
+ * since_ms, merged over the window: [{app, version, metric, value, n}], at most
+ * max_series of them (the first found) from at most STORE_RUM_ROWS_MAX rows. For the
+ * collector's /metrics; a new reference, or NULL with err. */
+json_t *store_rum_quantiles(struct store *s, long long since_ms, double q, size_t max_series,
+                            char *err, size_t errlen);
+
 /* A time limit on every statement of this connection (0: none): a statement still
  * running ms after the last store_start_read() is interrupted and fails, and
  * store_timed_out() then says so. For the collector's reader threads. */
