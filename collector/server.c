@@ -1228,6 +1228,12 @@ static void collect_done(struct server *srv)
             const json_t *args = json_object_get(d->request, "args");
             if (watch_owns(d)) {
                 watch_rum_done(srv->watch, d);
+            } else if (watch_is_rebuild(d)) {
+                /* The series as the database left them; a run pushed since is newer. */
+                size_t k;
+                json_t *doc;
+                json_array_foreach(d->response, k, doc)
+                    series_update(srv, doc);
             } else if ((d->status == 200 || d->status == 201) && call && strcmp(call, "probe-run") == 0) {
                 series_update(srv, json_object_get(args, "document"));
                 watch_probe_run(srv->watch, json_object_get(args, "document"));
@@ -1839,6 +1845,9 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     if (readers_start(&srv.readers, o->db_path, o->readers, o->read_timeout_ms, o->queue_max,
                       wake, srv.ctx, err, errlen) < 0)
         goto out;
+    struct writer_item *rebuild = watch_rebuild_item(SERVER_PROBE_SERIES_MAX);
+    if (rebuild && readers_submit(srv.readers, rebuild) < 0)
+        writer_item_free(rebuild);
     lws_sul_schedule(srv.ctx, 0, &srv.tick, live_tick, LWS_US_PER_SEC);
     int port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv.ctx, "default"));
     fprintf(stderr, "collector: listening on %s://%s:%d\n", o->tls_cert ? "https" : "http",

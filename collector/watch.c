@@ -257,6 +257,49 @@ static void rum_call(struct store *s, struct writer_item *item)
         fprintf(stderr, "collector: the p75 series were not refreshed: %s\n", err);
 }
 
+/* Runs on a reader thread: the latest probe runs in the database, as result documents
+ * of one journey each, oldest first (the order they would have come in). */
+static void rebuild_call(struct store *s, struct writer_item *item)
+{
+    char err[512];
+    json_int_t max = json_integer_value(json_object_get(item->request, "max"));
+    store_start_read(s);
+    json_t *rows = store_probe_latest(s, max > 0 ? (size_t)max : 1, err, sizeof err);
+    if (!rows) {
+        fprintf(stderr, "collector: the probe series were not read back: %s\n", err);
+        item->status = 503;
+        return;
+    }
+    item->response = json_array();
+    for (size_t i = json_array_size(rows); i-- > 0;) {
+        const json_t *r = json_array_get(rows, i);
+        json_array_append_new(item->response, json_pack(
+            "{s:{s:O,s:O,s:O},s:[{s:O,s:O,s:O,s:O}]}",
+            "labels", "app", json_object_get(r, "app"), "version", json_object_get(r, "version"),
+            "region", json_object_get(r, "region"),
+            "journeys", "name", json_object_get(r, "journey"),
+            "started_at", json_object_get(r, "started_at"), "passed", json_object_get(r, "passed"),
+            "steps", json_object_get(r, "steps")));
+    }
+    json_decref(rows);
+    item->status = 200;
+}
+
+struct writer_item *watch_rebuild_item(size_t max_series)
+{
+    struct writer_item *item = calloc(1, sizeof *item);
+    if (!item)
+        return NULL;
+    item->call = rebuild_call;
+    item->request = json_pack("{s:s,s:I}", "call", "probe-rebuild", "max", (json_int_t)max_series);
+    return item;
+}
+
+int watch_is_rebuild(const struct writer_item *item)
+{
+    return item && item->call == rebuild_call;
+}
+
 static void check_silence(struct watch *w, double now)
 {
     for (size_t i = 0; i < w->nregions; i++) {

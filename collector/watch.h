@@ -58,6 +58,12 @@ struct writer_item *watch_tick(struct watch *w);
 int watch_owns(const struct writer_item *item);
 void watch_rum_done(struct watch *w, const struct writer_item *item);
 
+/* A reader call that reads back the latest probe run of each series (at most
+ * max_series) after a restart: its answer (watch_is_rebuild) is an array of result
+ * documents, one journey each, oldest first, for the probe series. NULL without memory. */
+struct writer_item *watch_rebuild_item(size_t max_series);
+int watch_is_rebuild(const struct writer_item *item);
+
 /* Writes the series (vigil_verdict, vigil_rum_p75, vigil_beacons_stored_total,
  * vigil_alerts_*_total) in the Prometheus text format. */
 void watch_metrics_text(struct watch *w, struct buf *b);

@@ -185,6 +185,14 @@ json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
 /* The latest run of each journey in each region, with its steps. */
 json_t *store_probe_results(struct store *s, const char *app, char *err, size_t errlen);
 
+#define STORE_PROBE_LATEST_ROWS 20000  /* journey runs store_probe_latest reads */
+
+/* The latest run of each (app, version, region, journey) among the newest
+ * STORE_PROBE_LATEST_ROWS journey runs, newest first, at most max_series of them:
+ * [{app, version, region, journey, passed, started_at, steps}] (steps as the run's
+ * document has them). For the collector's probe series after a restart. */
+json_t *store_probe_latest(struct store *s, size_t max_series, char *err, size_t errlen);
+
 /* The latest verdicts of an app, newest first. */
 json_t *store_verdicts(struct store *s, const char *app, long long limit, char *err,
                        size_t errlen);

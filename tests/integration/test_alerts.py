@@ -284,6 +284,28 @@ def test_failing_webhook(ctx):
     check("dead webhook: SIGTERM exits 0", rc == 0, rc)
 
 
+def test_restart(ctx):
+    """The probe series come back from the database after a restart."""
+    c = ctx.c
+
+    def probe_lines(text):
+        return sorted(l for l in text.splitlines()
+                      if l.startswith(("vigil_probe_success{", "vigil_probe_duration_seconds{"))
+                      and 'app="%s"' % APP in l)
+    before = probe_lines(metrics(c.port))
+    check("before the restart: probe series for eu-west and ap-south",
+          any('region="ap-south"' in l for l in before) and any('region="eu-west"' in l for l in before),
+          before[:4])
+    rc = c.stop()
+    check("restart: SIGTERM exits 0", rc == 0, rc)
+    c.restart()
+    after = wait_for(lambda: probe_lines(metrics(c.port)) == before and before, 10)
+    check("after the restart: the same probe series and values, read back from the database",
+          after, (before[:3], probe_lines(metrics(c.port))[:3]))
+    check("after the restart: no alert of the old events again (nothing new happened)",
+          len(ctx.ok.of("gate_block")) == 1 and len(ctx.ok.of("verdict_rollback")) == 1, "")
+
+
 def test_usage(ctx):
     for args, what in ((["--alert-webhook", "ftp://x"], "--alert-webhook"),
                        (["--probe-silence", "soon"], "--probe-silence")):
@@ -327,6 +349,7 @@ def main():
     run_group(test_events, ctx)
     run_group(test_metrics, ctx)
     run_group(test_failing_webhook, ctx)
+    run_group(test_restart, ctx)
     run_group(test_usage, ctx)
     rc = ctx.c.stop()
     check("collector: SIGTERM exits 0", rc == 0, rc)
