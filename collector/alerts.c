@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ struct alerts {
     pthread_cond_t cond;        /* on CLOCK_MONOTONIC: a new delivery, or stop */
     struct delivery *head, *tail;
     size_t queued;
-    int stopping;
+    atomic_int stopping;        /* also read by a try in progress, which it aborts */
     uint64_t keys[ALERTS_KEYS_MAX];     /* hashes of the keys posted, a ring */
     size_t nkeys, next_key;
     struct alerts_stats stats;          /* under lock */
@@ -54,8 +55,20 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
+/* Aborts a try in progress when the collector stops, so that a webhook that does not
+ * answer cannot hold up the stop for ALERTS_TIMEOUT_MS. */
+static int abort_on_stop(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                         curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load_explicit(&((struct alerts *)ud)->stopping, memory_order_relaxed);
+}
+
 /* One try: 1 when the receiver answered 2xx. */
-static int send_once(CURL *c, const char *url, const char *body)
+static int send_once(struct alerts *a, CURL *c, const char *url, const char *body)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     long code = 0;
@@ -70,11 +83,14 @@ static int send_once(CURL *c, const char *url, const char *body)
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil-collector");
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     else
-        fprintf(stderr, "collector: alert to %s: %s (will retry)\n", url, curl_easy_strerror(rc));
+        fprintf(stderr, "collector: alert to %s: %s\n", url, curl_easy_strerror(rc));
     curl_slist_free_all(h);
     return code >= 200 && code < 300;
 }
@@ -144,7 +160,7 @@ static void *alerts_main(void *arg)
             continue;
         }
         pthread_mutex_unlock(&a->lock);
-        int ok = c && send_once(c, a->urls[d->url], d->body);
+        int ok = c && send_once(a, c, a->urls[d->url], d->body);
         pthread_mutex_lock(&a->lock);
         d->attempts++;
         if (ok) {

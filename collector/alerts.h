@@ -30,7 +30,7 @@
 struct alerts_stats {
     long long sent;             /* deliveries a receiver accepted (2xx) */
     long long failed;           /* deliveries given up after ALERTS_ATTEMPTS tries */
-    long long dropped;          /* deliveries dropped from a full queue, or at stop */
+    long long dropped;          /* deliveries dropped from a full queue */
 };
 
 struct alerts;
@@ -49,8 +49,8 @@ int alerts_post(struct alerts *a, const char *key, const char *text, const json_
 /* Copies the counters (zeros for NULL). */
 void alerts_get_stats(struct alerts *a, struct alerts_stats *out);
 
-/* Stops the thread: a delivery in progress finishes its current try; what is still
- * queued is dropped (and counted). alerts_stop(NULL) is a no-op. */
+/* Stops the thread: a try in progress is aborted and what is still queued is dropped.
+ * alerts_stop(NULL) is a no-op. */
 void alerts_stop(struct alerts *a);
 
 #endif

@@ -284,6 +284,24 @@ def test_failing_webhook(ctx):
     check("dead webhook: SIGTERM exits 0", rc == 0, rc)
 
 
+def test_silent_webhook_stop(ctx):
+    """A webhook that accepts and never answers does not hold up a stop."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)  # never accepted: connections wait in the backlog, unanswered
+    harness._cleanups.append(mute.close)
+    url = "http://127.0.0.1:%d/hook" % mute.getsockname()[1]
+    c = Collector(FAST + ["--probe-token-file", ctx.token_file, "--alert-webhook", url],
+                  name="mute-hook")
+    push(ctx, c, "1.0.0", "eu-west")
+    r = get(c.port, "/v1/gate", app=APP, version="1.0.0", regions="eu-west,mars-1")
+    check("mute webhook: gate blocks -> 200", r.status == 200, r.brief())
+    time.sleep(1.0)  # the delivery is now waiting for an answer
+    rc, took, killed = c.stop_timed(timeout=8)
+    check("mute webhook: SIGTERM exits 0 within 3 s (the try is aborted)",
+          rc == 0 and not killed and took < 3, (rc, took, killed))
+
+
 def test_restart(ctx):
     """The probe series come back from the database after a restart."""
     c = ctx.c
@@ -349,6 +367,7 @@ def main():
     run_group(test_events, ctx)
     run_group(test_metrics, ctx)
     run_group(test_failing_webhook, ctx)
+    run_group(test_silent_webhook_stop, ctx)
     run_group(test_restart, ctx)
     run_group(test_usage, ctx)
     rc = ctx.c.stop()
