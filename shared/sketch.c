@@ -378,7 +378,7 @@ int sketch_bins_of(const struct sketch *s, struct sketch_bins *out)
     if (n && !(out->bin = malloc(n * sizeof *out->bin)))
         return -1;
     if (s->zeros > 0) {
-        out->bin[out->n++] = (struct sketch_bin){0, 0, 0, s->zeros};
+        out->bin[out->n++] = (struct sketch_bin){0, 0, 0, s->zeros, 0};
         out->total += s->zeros;
     }
     for (size_t k = 0; k < s->len; k++) {
@@ -386,7 +386,7 @@ int sketch_bins_of(const struct sketch *s, struct sketch_bins *out)
             continue;
         int i = s->first + (int)k;
         out->bin[out->n++] = (struct sketch_bin){sketch_lower(i), sketch_upper(i),
-                                                 sketch_value(i), s->counts[k]};
+                                                 sketch_value(i), s->counts[k], out->total};
         out->total += s->counts[k];
     }
     return 0;
@@ -405,7 +405,8 @@ int sketch_bins_exact(const double *sorted, size_t n, struct sketch_bins *out)
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (i == 0 || sorted[i] != sorted[i - 1])
-            out->bin[out->n++] = (struct sketch_bin){sorted[i], sorted[i], sorted[i], 0};
+            out->bin[out->n++] = (struct sketch_bin){sorted[i], sorted[i], sorted[i], 0,
+                                                     (long long)i};
         out->bin[out->n - 1].count++;
     }
     out->total = (long long)n;
@@ -422,15 +423,17 @@ void sketch_bins_fini(struct sketch_bins *b)
 
 const struct sketch_bin *sketch_bins_rank(const struct sketch_bins *b, long long k)
 {
-    long long seen = 0;
-    assert(k >= 1 && k <= b->total);
-    for (size_t i = 0; i < b->n; i++) {
-        seen += b->bin[i].count;
-        if (k <= seen)
-            return &b->bin[i];
+    size_t lo = 0, hi = b->n;
+    assert(k >= 1 && k <= b->total && b->n > 0);
+    /* The last bin with fewer than k values before it holds the k-th. */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->bin[mid].below < k)
+            lo = mid;
+        else
+            hi = mid;
     }
-    assert(0 && "the counts of the bins add up to less than total");
-    return &b->bin[b->n - 1];
+    return &b->bin[lo];
 }
 
 /* The same arithmetic as stats_quantile, with the order statistics looked up in the

@@ -76,6 +76,7 @@ int sketch_merge_blob(struct sketch *into, const void *blob, size_t len, char *e
 struct sketch_bin {
     double lo, hi, value;
     long long count;
+    long long below;            /* values in the bins before this one */
 };
 
 struct sketch_bins {
@@ -91,7 +92,7 @@ int sketch_bins_of(const struct sketch *s, struct sketch_bins *out);
 int sketch_bins_exact(const double *sorted, size_t n, struct sketch_bins *out);
 void sketch_bins_fini(struct sketch_bins *b);
 
-/* The k-th smallest value (1 <= k <= total) lies in the returned bin. */
+/* The k-th smallest value (1 <= k <= total) lies in the returned bin (a binary search). */
 const struct sketch_bin *sketch_bins_rank(const struct sketch_bins *b, long long k);
 
 /* The p-quantile by Hyndman & Fan type 7 over the bins' representative values (for exact

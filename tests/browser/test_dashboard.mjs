@@ -343,7 +343,9 @@ async function main() {
     const before = await pageState(page);
     check('the WebSocket is connected', before.live == 'live', before.live);
     await page.evaluate(() => { window.__notReloaded = true; });
-    await sleep(10000 - Date.now() % 10000 + 100);   // into a new 10 s bucket
+    // Into a new minute: series come from per-minute rollups (collector/README.md), so a
+    // new minute is a new point.
+    await sleep(60000 - Date.now() % 60000 + 100);
     const t0 = Date.now();
     await postViews(C.url, CANARY, 60);
     const after = await waitFor(async () => {

@@ -129,7 +129,23 @@ def test_writer_files_rollups():
     rows = {x["key"]: x for x in r.json().get("rows", [])} if r.status == 200 else {}
     check("rollups: breakdown by conn has the 400 canary values under 4g",
           rows.get("4g", {}).get("canary", {}).get("n") == 400, r.brief())
-    c.stop()
+    # kill -9 right after the 204s: what was acknowledged is in the raw rows and the rollups
+    # alike (one transaction holds both).
+    acked = 0
+    for k in range(20):
+        r = harness.request(c.port, "POST", "/v1/rum", [beacon("3.0", 1000 * k + j, [lcp(1500 + j, "k-%d-%d" % (k, j))])
+                                                        for j in range(25)])
+        acked += 25 if r.status == 204 else 0
+    c.kill9()
+    with sqlite3.connect(c.db) as db:
+        raw = db.execute("SELECT count(*) FROM metrics WHERE version = '3.0'").fetchone()[0]
+        rolled = db.execute("SELECT coalesce(sum(n), 0) FROM rollups WHERE version = '3.0'"
+                            " AND metric = 'LCP' AND dim = ''").fetchone()[0]
+        views = db.execute("SELECT coalesce(sum(n), 0) FROM rollups WHERE version = '3.0'"
+                           " AND metric = 'errors' AND dim = ''").fetchone()[0]
+    check("rollups: after kill -9, every acknowledged value is in the raw rows and the rollups"
+          " (%d acknowledged)" % acked, acked == 500 and raw == rolled == views == 500,
+          (acked, raw, rolled, views))
 
 
 V3_SCHEMA = """
