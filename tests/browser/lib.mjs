@@ -133,6 +133,13 @@ export async function startCollector(dir, name, opts = {}) {
     proc.stderr.on('data', (d) => (stderr += d));
     children.add(proc);
     let exited = false, stopping = false;
+    // A spawn that fails (no binary, or one being relinked: EACCES) emits 'error', which
+    // would end the whole test uncaught; it ends this collector only.
+    proc.on('error', (e) => {
+        stderr += `cannot start ${join(BIN, 'collector')}: ${e.message}\n`;
+        exited = true;
+        children.delete(proc);
+    });
     proc.on('exit', (code, signal) => {
         exited = true;
         children.delete(proc);
