@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libwebsockets.h>
 #include <math.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -1808,6 +1811,49 @@ static int any_pending(const struct server *srv)
     return 0;
 }
 
+/*
+ * Tries to bind host:port (host NULL: all addresses) the way libwebsockets will, with
+ * SO_REUSEADDR, and lets go of it again, so that a port another process holds is told in
+ * a sentence ("127.0.0.1:8080 is already in use") instead of lws's "ERROR on binding fd 8
+ * to port 8080 (-1 98)". Returns 0 when the bind worked (or the check could not be
+ * made, leaving the verdict to lws), -1 with err filled when it did not.
+ */
+static int listen_check(const char *host, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints, *ai = NULL;
+    char service[16];
+    int fd, one = 1, rc = 0;
+
+    if (port == 0)
+        return 0;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = host ? AF_UNSPEC : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(host, service, &hints, &ai) != 0 || !ai)
+        return 0;
+    fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            const char *h = host ? host : "0.0.0.0";
+            if (errno == EADDRINUSE)
+                snprintf(err, errlen, "%s:%d is already in use (another collector or server "
+                         "listens there; choose another port with --listen HOST:PORT)", h, port);
+            else if (errno == EACCES)
+                snprintf(err, errlen, "cannot listen on %s:%d: permission denied (ports below "
+                         "1024 need root)", h, port);
+            else
+                snprintf(err, errlen, "cannot listen on %s:%d: %s", h, port, strerror(errno));
+            rc = -1;
+        }
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return rc;
+}
+
 int server_run(const struct server_opts *o, struct store *store, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
@@ -1819,6 +1865,11 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     if (!(srv.rl = ratelimit_new(o->rate, o->burst, o->global_rate))) {
         snprintf(err, errlen, "out of memory");
         store_close(store);
+        return -1;
+    }
+    if (listen_check(o->host, o->port, err, errlen) < 0) {
+        store_close(store);
+        ratelimit_free(srv.rl);
         return -1;
     }
     lws_set_log_level(LLL_ERR, NULL);
