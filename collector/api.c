@@ -322,6 +322,85 @@ static int known(struct store *s, const char *app, const char *const *fields,
     return 0;
 }
 
+/* Flagger's webhooks (the server sets "from_marker") may name only the app: the
+ * version under test (key "version" for the gate, "canary" for a verdict; a verdict also
+ * takes "version") defaults to the one the app's latest deployment marker names, and a
+ * verdict's baseline to the one the canary's latest marker names. Returns a new object
+ * with those filled in and "from_marker" gone, or NULL with the status in *status. */
+static json_t *marker_args(struct store *s, const json_t *args, const char *key,
+                           int with_baseline, int *status, json_t **resp)
+{
+    char err[512], msg[256];
+    const char *app = name_arg(args, "app", 1, resp);
+    if (!app) {
+        *status = 400;
+        return NULL;
+    }
+    json_t *a = json_copy((json_t *)args), *marks = NULL;
+    json_object_del(a, "from_marker");
+    if (!json_object_get(a, key) && json_object_get(a, "version"))
+        json_object_set(a, key, json_object_get(a, "version"));
+    if (json_object_get(a, key) && (!with_baseline || json_object_get(a, "baseline")))
+        return a;
+    if (!(marks = store_deployments(s, app, err, sizeof err))) {
+        json_decref(a);
+        *status = fail_store(err, resp);
+        return NULL;
+    }
+    const json_t *latest = json_array_get(marks, 0);
+    if (!json_object_get(a, key)) {
+        if (!latest) {
+            /* An app nobody ever saw is a typo, answered as the gate and verdict do. */
+            int seen = store_seen(s, app, NULL, err, sizeof err);
+            if (seen <= 0) {
+                snprintf(msg, sizeof msg, "unknown app \"%s\": no beacons, deployment markers"
+                         " or probe runs of it", app);
+                *status = seen < 0 ? fail_store(err, resp) : 404;
+                if (!seen)
+                    *resp = api_error(msg, "app");
+                goto fail;
+            }
+            snprintf(msg, sizeof msg, "metadata.version is missing and app \"%s\" has no"
+                     " deployment marker to name the canary: mark it (collector mark,"
+                     " POST /v1/deployments) or set metadata.version", app);
+            *resp = api_error(msg, "metadata.version");
+            *status = 400;
+            goto fail;
+        }
+        json_object_set(a, key, json_object_get(latest, "version"));
+    }
+    if (with_baseline && !json_object_get(a, "baseline")) {
+        const char *canary = json_string_value(json_object_get(a, key));
+        size_t i;
+        json_t *m;
+        json_array_foreach(marks, i, m) {
+            if (canary && json_is_string(json_object_get(m, "baseline"))
+                && strcmp(json_string_value(json_object_get(m, "version")), canary) == 0) {
+                json_object_set(a, "baseline", json_object_get(m, "baseline"));
+                break;
+            }
+        }
+        const char *const fields[] = {key, NULL}, *const versions[] = {canary, NULL};
+        if (!json_object_get(a, "baseline") && canary
+            && (*status = known(s, app, fields, versions, resp)) != 0)
+            goto fail;
+        if (!json_object_get(a, "baseline")) {
+            snprintf(msg, sizeof msg, "metadata.baseline is missing and no deployment marker"
+                     " of %s names its baseline: set metadata.baseline or mark the canary"
+                     " with --baseline", canary ? canary : "the canary");
+            *resp = api_error(msg, "metadata.baseline");
+            *status = 400;
+            goto fail;
+        }
+    }
+    json_decref(marks);
+    return a;
+fail:
+    json_decref(marks);
+    json_decref(a);
+    return NULL;
+}
+
 static int gate(struct store *s, const json_t *args, json_t **resp)
 {
     struct gate_opts o;
@@ -329,6 +408,15 @@ static int gate(struct store *s, const json_t *args, json_t **resp)
     const json_t *regions = json_object_get(args, "regions");
     const json_t *min_runs = json_object_get(args, "min_runs");
 
+    if (json_object_get(args, "from_marker")) {
+        int st = 0;
+        json_t *a = marker_args(s, args, "version", 0, &st, resp);
+        if (a) {
+            st = gate(s, a, resp);
+            json_decref(a);
+        }
+        return st;
+    }
     memset(&o, 0, sizeof o);
     if (!(o.app = name_arg(args, "app", 1, resp)) || !(o.version = name_arg(args, "version", 1, resp)))
         return 400;
@@ -437,6 +525,14 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
     enum cmp_method m = CMP_SEQUENTIAL;
     int status = 200, exact;
 
+    if (json_object_get(args, "from_marker")) {
+        json_t *a = marker_args(s, args, "canary", 1, &status, resp);
+        if (a) {
+            status = verdict(s, a, resp);
+            json_decref(a);
+        }
+        return status;
+    }
     memset(bins, 0, sizeof bins);
     if (!(app = name_arg(args, "app", 1, resp)) || !(baseline = name_arg(args, "baseline", 1, resp))
         || !(canary = name_arg(args, "canary", 1, resp)))

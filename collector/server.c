@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libwebsockets.h>
 #include <math.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -100,7 +103,8 @@ struct pss {
     const char *call;           /* R_CALL: the api call to make */
     json_t *args;               /* its arguments */
     int body_arg;               /* the body (JSON) is an argument: 1 as "document", 2 as all */
-    int flagger;                /* answer as Flagger's webhook contract wants */
+    const char *flagger;        /* a Flagger webhook: the decisions it answers 200 to
+                                   (space-separated), NULL for every other call */
     char etag[48];              /* static files */
     const char *encoding;       /* Content-Encoding of a precompressed file, or NULL */
     int vary_ae;                /* the answer depends on Accept-Encoding */
@@ -851,12 +855,20 @@ static int signature_holds(struct server *srv, struct pss *pss)
     return 1;
 }
 
-/* Answers an api call: its JSON as it is, or for Flagger's webhook 200 to allow and 403
- * to block, with the reasons as text (Flagger takes any status above 202 as "no"). */
+/* Answers an api call: its JSON as it is, or for a Flagger webhook 200 when the decision
+ * is one the route lets through and 403 else, with the reasons as text (Flagger takes any
+ * status above 202 as "no"). */
 static void answer_call(struct pss *pss, int status, const json_t *body)
 {
     if (pss->flagger && status == 200) {
         const char *decision = json_string_value(json_object_get(body, "decision"));
+        size_t dlen = decision ? strlen(decision) : 0;
+        int pass = 0;
+        for (const char *p = pss->flagger; dlen && *p;) {
+            size_t n = strcspn(p, " ");
+            pass |= n == dlen && strncmp(p, decision, n) == 0;
+            p += n + (p[n] == ' ');
+        }
         struct buf b;
         size_t i;
         json_t *r;
@@ -866,7 +878,7 @@ static void answer_call(struct pss *pss, int status, const json_t *body)
             buf_printf(&b, "%s\n", json_string_value(r));
         set_body(pss, b.data ? b.data : "", "text/plain; charset=utf-8");
         buf_fini(&b);
-        answer(pss, decision && strcmp(decision, "allow") == 0 ? 200 : 403, NULL, NULL);
+        answer(pss, pass ? 200 : 403, NULL, NULL);
         return;
     }
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
@@ -904,8 +916,22 @@ static void finish_call(struct server *srv, struct pss *pss)
         return;
     }
     if (pss->flagger) {
-        /* Flagger sends {"name", "namespace", "phase", "metadata": {...}}. */
+        /* Flagger sends {"name", "namespace", "phase", "checksum", "metadata": {...}}, the
+         * metadata as strings (flagger.app/v1beta1 CanaryWebhook). A version or baseline it
+         * does not name comes from the deployment markers (api.c, "from_marker"), which
+         * only a reader can look up. */
+        static const char *const keys[] = {
+            "app", "version", "baseline", "max_age", "require_signed", "policy", "warmup",
+            "method", NULL
+        };
         const json_t *md = json_object_get(body, "metadata");
+        if (!json_is_string(json_object_get(md, "app"))) {
+            json_decref(body);
+            reject(srv, pss, 400, REJ_MALFORMED, "metadata.app is required: the webhook's"
+                   " metadata names the app (and may name the version and baseline)",
+                   "metadata.app");
+            return;
+        }
         json_t *regions = json_array();
         const char *list = json_string_value(json_object_get(md, "regions"));
         for (const char *p = list; p && *p;) {
@@ -914,14 +940,12 @@ static void finish_call(struct server *srv, struct pss *pss)
             json_array_append_new(regions, json_stringn(p, n));
             p = comma ? comma + 1 : p + n;
         }
-        json_object_set(pss->args, "app", json_object_get(md, "app"));
-        json_object_set(pss->args, "version", json_object_get(md, "version"));
+        for (int i = 0; keys[i]; i++)
+            if (json_object_get(md, keys[i]))
+                json_object_set(pss->args, keys[i], json_object_get(md, keys[i]));
         if (json_array_size(regions))
             json_object_set(pss->args, "regions", regions);
-        if (json_object_get(md, "max_age"))
-            json_object_set(pss->args, "max_age", json_object_get(md, "max_age"));
-        if (json_object_get(md, "require_signed"))
-            json_object_set(pss->args, "require_signed", json_object_get(md, "require_signed"));
+        json_object_set_new(pss->args, "from_marker", json_true());
         json_decref(regions);
         json_decref(body);
     } else if (pss->body_arg == 1) {
@@ -1656,18 +1680,36 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             answer(pss, 200, NULL, NULL);
             return 0;
         }
+        /* The API's routes: who may call each (W_READ: anyone, or with --read-token-file
+         * its holders; W_TOKEN: holders of --probe-token-file; W_PUSH: the token or a
+         * signature), and for Flagger's webhooks the decisions answered 200. Flagger
+         * (docs/gitbook/usage/webhooks.md) goes on at 2xx and counts anything else
+         * toward the analysis' threshold: the rollout hook lets "pause" through so that
+         * only "rollback" counts, and confirm-promotion holds the promotion until
+         * "promote". */
+        enum who { W_READ, W_TOKEN, W_PUSH };
         static const struct {
             const char *uri, *call;
-            int post, body_arg, flagger;
+            int post, body_arg;
+            enum who who;
+            const char *flagger;
         } calls[] = {
-            {"/v1/probe-runs", "probe-run", 1, 1, 0}, {"/v1/probe-runs", "probe-runs", 0, 0, 0},
-            {"/v1/deployments", "deployment", 1, 2, 0}, {"/v1/deployments", "deployments", 0, 0, 0},
-            {"/v1/gate", "gate", 0, 0, 0}, {"/v1/verdict", "verdict", 0, 0, 0},
-            {"/v1/verdicts", "verdicts", 0, 0, 0},
-            {"/v1/apps", "apps", 0, 0, 0}, {"/v1/versions", "versions", 0, 0, 0},
-            {"/v1/series", "series", 0, 0, 0}, {"/v1/breakdown", "breakdown", 0, 0, 0},
-            {"/v1/errors", "errors", 0, 0, 0}, {"/v1/probe-results", "probe-results", 0, 0, 0},
-            {"/v1/hooks/flagger/pre-rollout", "gate", 1, 0, 1},
+            {"/v1/probe-runs", "probe-run", 1, 1, W_PUSH, NULL},
+            {"/v1/probe-runs", "probe-runs", 0, 0, W_READ, NULL},
+            {"/v1/deployments", "deployment", 1, 2, W_TOKEN, NULL},
+            {"/v1/deployments", "deployments", 0, 0, W_READ, NULL},
+            {"/v1/gate", "gate", 0, 0, W_READ, NULL},
+            {"/v1/verdict", "verdict", 0, 0, W_READ, NULL},
+            {"/v1/verdicts", "verdicts", 0, 0, W_READ, NULL},
+            {"/v1/apps", "apps", 0, 0, W_READ, NULL},
+            {"/v1/versions", "versions", 0, 0, W_READ, NULL},
+            {"/v1/series", "series", 0, 0, W_READ, NULL},
+            {"/v1/breakdown", "breakdown", 0, 0, W_READ, NULL},
+            {"/v1/errors", "errors", 0, 0, W_READ, NULL},
+            {"/v1/probe-results", "probe-results", 0, 0, W_READ, NULL},
+            {"/v1/hooks/flagger/pre-rollout", "gate", 1, 0, W_READ, "allow"},
+            {"/v1/hooks/flagger/confirm-promotion", "verdict", 1, 0, W_READ, "promote"},
+            {"/v1/hooks/flagger/rollout", "verdict", 1, 0, W_READ, "promote pause"},
         };
         int known_uri = 0;
         for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
@@ -1694,11 +1736,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
                 pss->close = 1;
                 reject(srv, pss, 411, REJ_LENGTH_REQUIRED, "a Content-Length is required", NULL);
-            } else if (strcmp(calls[i].call, "probe-run") == 0
-                       ? !push_allowed(srv, pss, wsi)
-                       : calls[i].body_arg && !authorized(srv, wsi)) {
+            } else if (calls[i].who == W_PUSH ? !push_allowed(srv, pss, wsi)
+                       : calls[i].who == W_TOKEN ? !authorized(srv, wsi)
+                       : !may_read(srv, wsi)) {
                 /* Read the body anyway, so that the connection stays in step. */
-                if (!pss->reject)
+                if (!pss->reject && calls[i].who == W_READ)
+                    unauthorized(pss, "reading needs the read token (Authorization: Bearer"
+                                 " TOKEN)");
+                else if (!pss->reject)
                     unauthorized(pss, srv->o->token
                                  ? "a valid \"Authorization: Bearer TOKEN\" header is required"
                                  : "this collector takes no deployment markers: start it with"
@@ -1791,6 +1836,49 @@ static int any_pending(const struct server *srv)
     return 0;
 }
 
+/*
+ * Tries to bind host:port (host NULL: all addresses) the way libwebsockets will, with
+ * SO_REUSEADDR, and lets go of it again, so that a port another process holds is told in
+ * a sentence ("127.0.0.1:8080 is already in use") instead of lws's "ERROR on binding fd 8
+ * to port 8080 (-1 98)". Returns 0 when the bind worked (or the check could not be
+ * made, leaving the verdict to lws), -1 with err filled when it did not.
+ */
+static int listen_check(const char *host, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints, *ai = NULL;
+    char service[16];
+    int fd, one = 1, rc = 0;
+
+    if (port == 0)
+        return 0;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = host ? AF_UNSPEC : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(host, service, &hints, &ai) != 0 || !ai)
+        return 0;
+    fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            const char *h = host ? host : "0.0.0.0";
+            if (errno == EADDRINUSE)
+                snprintf(err, errlen, "%s:%d is already in use (another collector or server "
+                         "listens there; choose another port with --listen HOST:PORT)", h, port);
+            else if (errno == EACCES)
+                snprintf(err, errlen, "cannot listen on %s:%d: permission denied (ports below "
+                         "1024 need root)", h, port);
+            else
+                snprintf(err, errlen, "cannot listen on %s:%d: %s", h, port, strerror(errno));
+            rc = -1;
+        }
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return rc;
+}
+
 int server_run(const struct server_opts *o, struct store *store, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
@@ -1802,6 +1890,11 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     if (!(srv.rl = ratelimit_new(o->rate, o->burst, o->global_rate))) {
         snprintf(err, errlen, "out of memory");
         store_close(store);
+        return -1;
+    }
+    if (listen_check(o->host, o->port, err, errlen) < 0) {
+        store_close(store);
+        ratelimit_free(srv.rl);
         return -1;
     }
     lws_set_log_level(LLL_ERR, NULL);

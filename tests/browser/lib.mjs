@@ -2,6 +2,10 @@
 // SQLite reads through the sqlite3 CLI, and headless Chromium through playwright-core.
 // Everything started here is registered for cleanup(), which a test runs in `finally`
 // and on signals, so that no collector, browser or temp folder outlives a failed run.
+// A test can also end without either: playwright-core calls process.exit() itself when
+// it refuses the Node it runs on, and an uncaught error ends the process. So the
+// collectors are also killed, and the temp folders removed, on the process's 'exit',
+// which runs in every one of those cases (only SIGKILL escapes it).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,6 +20,21 @@ export const CHROMIUM = '/usr/bin/chromium';
 let passed = 0;
 let failed = 0;
 const cleanups = [];
+const children = new Set();   /* processes started here that have not exited yet */
+const tempDirs = [];
+
+/* The last resort: 'exit' handlers cannot wait, so this kills and removes at once. */
+process.on('exit', () => {
+    for (const proc of children) {
+        try {
+            proc.kill('SIGKILL');
+        } catch (e) {
+            /* already gone */
+        }
+    }
+    for (const dir of tempDirs)
+        rmSync(dir, { recursive: true, force: true });
+});
 
 /* Prints one TAP line for a check; detail goes on a comment line when it fails. */
 export function check(name, ok, detail) {
@@ -62,6 +81,7 @@ export async function cleanup() {
 
 export function tempDir(prefix) {
     const dir = mkdtempSync(join(tmpdir(), prefix));
+    tempDirs.push(dir);
     onCleanup(() => rmSync(dir, { recursive: true, force: true }));
     return dir;
 }
@@ -111,9 +131,25 @@ export async function startCollector(dir, name, opts = {}) {
     const proc = spawn(join(BIN, 'collector'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     proc.stderr.on('data', (d) => (stderr += d));
-    let exited = false;
-    proc.on('exit', () => (exited = true));
+    children.add(proc);
+    let exited = false, stopping = false;
+    // A spawn that fails (no binary, or one being relinked: EACCES) emits 'error', which
+    // would end the whole test uncaught; it ends this collector only.
+    proc.on('error', (e) => {
+        stderr += `cannot start ${join(BIN, 'collector')}: ${e.message}\n`;
+        exited = true;
+        children.delete(proc);
+    });
+    proc.on('exit', (code, signal) => {
+        exited = true;
+        children.delete(proc);
+        // A collector that dies during a test explains the failures that follow.
+        if (!stopping)
+            note(`collector ${name} exited by itself (${signal || `status ${code}`}): `
+                 + (stderr.trim().split('\n').slice(-3).join(' | ') || 'no message'));
+    });
     const stop = async () => {
+        stopping = true;
         if (exited)
             return;
         proc.kill('SIGTERM');
@@ -135,7 +171,7 @@ export async function startCollector(dir, name, opts = {}) {
         throw new Error(`collector ${name} did not start: ${stderr.trim()}`);
     const url = `http://127.0.0.1:${port}`;
     return {
-        port, url, db, stop,
+        port, url, db, stop, pid: proc.pid,
         stderr: () => stderr,
         /* The value of one /metrics sample, e.g. 'vigil_beacons_accepted_total'. */
         metric: async (sample) => {
@@ -189,7 +225,36 @@ export function prerequisites(web, dep, hint) {
     return check('chromium is installed', existsSync(CHROMIUM),
                  `${CHROMIUM} is missing: apt-get install -y chromium`)
         && check('bin/collector is built', existsSync(join(BIN, 'collector')), `no ${BIN}/collector: make`)
-        && check('web dependencies are installed', existsSync(join(web, 'node_modules', dep)), hint);
+        && check('web dependencies are installed', existsSync(join(web, 'node_modules', dep)), hint)
+        && nodeFitsPlaywright(web);
+}
+
+/* Node's version against the ">=N[.N[.N]]" of playwright-core's engines, checked before
+ * anything starts: playwright-core itself would print its complaint and exit the process
+ * on its first import. A range of another form is left to playwright-core. */
+function nodeFitsPlaywright(web) {
+    let pkg;
+    try {
+        pkg = JSON.parse(readFileSync(join(web, 'node_modules', 'playwright-core', 'package.json'), 'utf8'));
+    } catch (e) {
+        return check('playwright-core is installed', false, `${e.message}: run scripts/setup (npm ci in web/)`);
+    }
+    const range = (pkg.engines && pkg.engines.node) || '';
+    const want = /^>=\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?$/.exec(range.trim());
+    if (!want)
+        return true;
+    const have = process.versions.node.split('.').map(Number);
+    let fits = true;
+    for (let i = 0; i < 3; i++) {
+        const w = +(want[i + 1] || 0);
+        if (have[i] != w) {
+            fits = have[i] > w;
+            break;
+        }
+    }
+    return check(`Node ${process.versions.node} satisfies playwright-core ${pkg.version}'s engines (node ${range})`, fits,
+                 `playwright-core ${pkg.version} wants node ${range}, this is ${process.versions.node}: `
+                 + 'install the version web/package.json pins (scripts/setup, npm ci in web/) or a newer Node');
 }
 
 /* Builds web/ from its current source (npm run build) and returns what it printed. */

@@ -464,7 +464,7 @@ const timer = setTimeout(() => {
     cleanup().finally(() => process.exit(1));
 }, 150000);
 let crashed = false;
-for (const sig of ['SIGINT', 'SIGTERM'])
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
     process.on(sig, () => cleanup().finally(() => process.exit(1)));
 try {
     await main();

@@ -555,7 +555,7 @@ const timer = setTimeout(() => {
     cleanup().finally(() => process.exit(1));
 }, 120000 + 1000 * (+process.env.VIGIL_DASHBOARD_HOLD || 0));
 let crashed = false;
-for (const sig of ['SIGINT', 'SIGTERM'])
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
     process.on(sig, () => cleanup().finally(() => process.exit(1)));
 try {
     await main();
