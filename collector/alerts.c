@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 /* One event on its way to one URL. */
 struct delivery {
     size_t url;                 /* index into urls */
@@ -31,13 +33,6 @@ struct alerts {
     size_t nkeys, next_key;
     struct alerts_stats stats;          /* under lock */
 };
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* FNV-1a: 64 bits make a collision between two keys of one collector negligible. */
 static uint64_t key_hash(const char *key)
@@ -145,7 +140,7 @@ static void *alerts_main(void *arg)
     pthread_mutex_lock(&a->lock);
     while (!a->stopping) {
         double wait_ms;
-        struct delivery *d = take_due(a, mono_ms(), &wait_ms);
+        struct delivery *d = take_due(a, clock_mono_ms(), &wait_ms);
         if (!d) {
             if (wait_ms < 0) {
                 pthread_cond_wait(&a->cond, &a->lock);
@@ -172,7 +167,7 @@ static void *alerts_main(void *arg)
                     a->urls[d->url], d->attempts);
             delivery_free(d);
         } else {
-            d->due_ms = mono_ms() + ALERTS_BACKOFF_MS * (double)(1 << (d->attempts - 1));
+            d->due_ms = clock_mono_ms() + ALERTS_BACKOFF_MS * (double)(1 << (d->attempts - 1));
             append(a, d);
         }
     }

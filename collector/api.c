@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "beacon.h"
+#include "clock.h"
 #include "cmp.h"
 #include "gate.h"
 #include "sketch.h"
@@ -16,13 +17,6 @@
 #include "text.h"
 
 #define LIST_LIMIT 500
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 json_t *api_error(const char *msg, const char *field)
 {
@@ -146,7 +140,7 @@ static int probe_run(struct store *s, const json_t *args, json_t **resp)
         *resp = api_error("a signed run needs its key id", NULL);
         return 500;
     }
-    int rc = text ? store_insert_probe_run(s, text, wall_ms(), is_signed, key_id, err, sizeof err)
+    int rc = text ? store_insert_probe_run(s, text, clock_wall_ms(), is_signed, key_id, err, sizeof err)
                   : -1;
     free(text);
     if (rc < 0)
@@ -196,8 +190,8 @@ static int deployment(struct store *s, const json_t *args, json_t **resp)
         return 400;
     }
     if (!ts)
-        json_object_set_new(d, "ts", json_integer(wall_ms()));
-    if (store_insert_deployment(s, d, wall_ms(), err, sizeof err) < 0) {
+        json_object_set_new(d, "ts", json_integer(clock_wall_ms()));
+    if (store_insert_deployment(s, d, clock_wall_ms(), err, sizeof err) < 0) {
         json_decref(d);
         return fail_store(err, resp);
     }
@@ -446,7 +440,7 @@ static int gate(struct store *s, const json_t *args, json_t **resp)
     int st = known(s, o.app, gate_fields, gate_versions, resp);
     if (st)
         return st;
-    json_t *out = gate_decide(s, &o, wall_ms(), err, sizeof err);
+    json_t *out = gate_decide(s, &o, clock_wall_ms(), err, sizeof err);
     if (!out)
         return fail_store(err, resp);
     *resp = out;
@@ -517,7 +511,7 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
     struct cmp_data data[CMP_METRICS_MAX];
     struct sketch_bins bins[2 * CMP_METRICS_MAX];
     char err[512], from[40], to[40];
-    long long warmup, now = wall_ms();
+    long long warmup, now = clock_wall_ms();
     const char *app, *baseline, *canary;
     const char *pname = json_string_value(json_object_get(args, "policy"));
     const char *pfile = json_string_value(json_object_get(args, "policy_file"));
@@ -664,7 +658,7 @@ static int window_arg(const json_t *args, long long dflt, long long *since, long
         *resp = api_error("since must be more than 0 and at most 7d", "since");
         return -1;
     }
-    *until = wall_ms() + 1;
+    *until = clock_wall_ms() + 1;
     *since = *until - span;
     return 0;
 }

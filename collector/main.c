@@ -15,10 +15,11 @@
 
 #include "api.h"
 #include "beacon.h"
+#include "clock.h"
 #include "readers.h"
 #include "server.h"
-#include "sketch.h"
 #include "sign.h"
+#include "sketch.h"
 #include "store.h"
 #include "text.h"
 #include "uaclass.h"
@@ -208,13 +209,6 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         return 1;
     }
     return 0;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The options of each verb, for "did you mean" (the parsers below are the truth). */
@@ -468,7 +462,7 @@ static int cmd_stats(int argc, char **argv)
         fprintf(stderr, "collector: %s\n", err);
         return EXIT_USAGE;
     }
-    long long now = wall_ms(), n;
+    long long now = clock_wall_ms(), n;
     double q[4];
     if (stats_of(s, exact, app, version, metric, now - since, now + 1, &n, q, err,
                  sizeof err) < 0) {
@@ -753,7 +747,7 @@ static int cmd_import(int argc, char **argv)
             fclose(in);
         return EXIT_FAIL;
     }
-    long long lineno = 0, stored = 0, bad = 0, pending = 0, now = wall_ms();
+    long long lineno = 0, stored = 0, bad = 0, pending = 0, now = clock_wall_ms();
     double t0 = (double)now, shown = 0;
     int rc = EXIT_OK, open_tx = 0;
     ssize_t len;
@@ -794,8 +788,8 @@ static int cmd_import(int argc, char **argv)
                 stored += pending;
                 pending = 0;
             }
-            if (tty && (double)wall_ms() - shown > 500) {
-                shown = (double)wall_ms();
+            if (tty && (double)clock_wall_ms() - shown > 500) {
+                shown = (double)clock_wall_ms();
                 fprintf(stderr, "\rcollector: %lld lines, %lld stored, %lld bad (%.0f/s)", lineno,
                         stored + pending, bad, (double)lineno * 1000.0 / (shown - t0 + 1));
             }
@@ -810,7 +804,7 @@ static int cmd_import(int argc, char **argv)
     pending = 0;
     if (raw_days > 0 || days > 0) {
         long long n;
-        while ((n = store_retain(s, wall_ms(), (long long)(raw_days * DAY_MS),
+        while ((n = store_retain(s, clock_wall_ms(), (long long)(raw_days * DAY_MS),
                                  (long long)(days * DAY_MS), 10000, err, sizeof err)) > 0)
             ;
         if (n < 0)
@@ -824,7 +818,7 @@ failed:
 done:
     fprintf(stderr, "%scollector: imported %lld beacons from %s; %lld bad lines skipped"
             " (%.1f s)\n", tty ? "\r" : "", stored, file, bad,
-            ((double)wall_ms() - t0) / 1000.0);
+            ((double)clock_wall_ms() - t0) / 1000.0);
     store_close(s);
     free(line);
     if (in != stdin)

@@ -23,6 +23,8 @@
 #include "api.h"
 #include "beacon.h"
 #include "buf.h"
+#include "clock.h"
+#include "promtext.h"
 #include "ratelimit.h"
 #include "readers.h"
 #include "sign.h"
@@ -196,20 +198,6 @@ struct server {
 static volatile sig_atomic_t stop_requested;
 static struct lws_context *signal_ctx;
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int server_parse_cidr(const char *text, struct cidr *c)
 {
     char addr[64];
@@ -381,7 +369,7 @@ static void origin_refused(struct server *srv, const char *origin)
         snprintf(r->origin, sizeof r->origin, "(other)");
     }
     r->count++;
-    double now = now_ms();
+    double now = clock_mono_ms();
     if (r->logged > 0 && now - r->log_ms < REFUSED_LOG_MS)
         return;
     fprintf(stderr, "collector: refused beacons from origin \"%s\": not allowed by"
@@ -557,7 +545,7 @@ static void start_rum(struct server *srv, struct pss *pss, struct lws *wsi)
         return;
     }
     client_address(srv, wsi, client, sizeof client);
-    int wait = ratelimit_take(srv->rl, client, now_ms());
+    int wait = ratelimit_take(srv->rl, client, clock_mono_ms());
     if (wait) {
         pss->reject = 429;
         pss->reject_reason = REJ_RATE_LIMITED;
@@ -569,7 +557,7 @@ static void start_rum(struct server *srv, struct pss *pss, struct lws *wsi)
         ua[0] = '\0';
     classify(srv, ua, &uc);
     pss->bot = uc.bot;
-    pss->meta.received_ms = wall_ms();
+    pss->meta.received_ms = clock_wall_ms();
     snprintf(pss->meta.browser, sizeof pss->meta.browser, "%s", uc.browser);
     pss->meta.browser_major = uc.browser_major;
     snprintf(pss->meta.os, sizeof pss->meta.os, "%s", uc.os);
@@ -845,7 +833,7 @@ static int signature_holds(struct server *srv, struct pss *pss)
         reject(srv, pss, 401, REJ_UNAUTHORIZED, msg, NULL);
         return 0;
     }
-    long long skew = wall_ms() / 1000 - pss->sig_ts;
+    long long skew = clock_wall_ms() / 1000 - pss->sig_ts;
     if (skew > SIGN_WINDOW_S || skew < -SIGN_WINDOW_S) {
         snprintf(msg, sizeof msg, "timestamp %lld is %lld s from the collector's clock;"
                  " replay window is %d s", pss->sig_ts, skew < 0 ? -skew : skew, SIGN_WINDOW_S);
@@ -1303,49 +1291,30 @@ static void collect_done(struct server *srv)
     }
 }
 
-/* Writes the HELP and TYPE lines of one metric family. */
-static void family(struct buf *b, const char *name, const char *type, const char *help)
-{
-    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* Writes a Prometheus label value: backslash, double quote and newline escaped. */
-static void label_value(struct buf *b, const char *v)
-{
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"')
-            buf_printf(b, "\\%c", *v);
-        else if (*v == '\n')
-            buf_puts(b, "\\n");
-        else
-            buf_append(b, v, 1);
-    }
-}
-
 static void series_labels(struct buf *b, const struct probe_series *p)
 {
     buf_puts(b, "{app=\"");
-    label_value(b, p->app);
+    promtext_value(b, p->app);
     buf_puts(b, "\",journey=\"");
-    label_value(b, p->journey);
+    promtext_value(b, p->journey);
     buf_puts(b, "\",region=\"");
-    label_value(b, p->region);
+    promtext_value(b, p->region);
     buf_puts(b, "\",version=\"");
-    label_value(b, p->version);
+    promtext_value(b, p->version);
     buf_puts(b, "\"");
 }
 
 /* The latest probe results, as blackbox_exporter names its probe_* series. */
 static void probe_metrics_text(struct server *srv, struct buf *b)
 {
-    family(b, "vigil_probe_success", "gauge",
+    promtext_family(b, "vigil_probe_success", "gauge",
            "Whether the latest run of the journey passed (1) or not (0).");
     for (size_t i = 0; i < srv->nseries; i++) {
         buf_puts(b, "vigil_probe_success");
         series_labels(b, &srv->series[i]);
         buf_printf(b, "} %d\n", srv->series[i].success);
     }
-    family(b, "vigil_probe_duration_seconds", "gauge",
+    promtext_family(b, "vigil_probe_duration_seconds", "gauge",
            "Time of the latest run of the journey by phase, summed over its steps.");
     for (size_t i = 0; i < srv->nseries; i++) {
         for (int ph = 0; ph < PHASE_N; ph++) {
@@ -1354,7 +1323,7 @@ static void probe_metrics_text(struct server *srv, struct buf *b)
             buf_printf(b, ",phase=\"%s\"} %.9g\n", phase_names[ph], srv->series[i].phase_s[ph]);
         }
     }
-    family(b, "vigil_probe_step_duration_seconds", "gauge",
+    promtext_family(b, "vigil_probe_step_duration_seconds", "gauge",
            "Time of each step of the latest run of the journey, by phase (first 16 steps).");
     for (size_t i = 0; i < srv->nseries; i++) {
         for (size_t k = 0; k < srv->series[i].nsteps; k++) {
@@ -1362,13 +1331,13 @@ static void probe_metrics_text(struct server *srv, struct buf *b)
                 buf_puts(b, "vigil_probe_step_duration_seconds");
                 series_labels(b, &srv->series[i]);
                 buf_puts(b, ",step=\"");
-                label_value(b, srv->series[i].steps[k].name);
+                promtext_value(b, srv->series[i].steps[k].name);
                 buf_printf(b, "\",phase=\"%s\"} %.9g\n", phase_names[ph],
                            srv->series[i].steps[k].phase_s[ph]);
             }
         }
     }
-    family(b, "vigil_probe_ssl_earliest_cert_expiry", "gauge",
+    promtext_family(b, "vigil_probe_ssl_earliest_cert_expiry", "gauge",
            "Earliest certificate expiry seen by the latest run of the journey, Unix seconds.");
     for (size_t i = 0; i < srv->nseries; i++) {
         if (srv->series[i].cert_expiry < 0)
@@ -1383,55 +1352,55 @@ static void metrics_text(struct server *srv, struct buf *b)
 {
     const struct writer_stats *w = writer_stats(srv->writer);
 
-    family(b, "vigil_beacon_requests_accepted_total", "counter",
+    promtext_family(b, "vigil_beacon_requests_accepted_total", "counter",
            "Requests whose beacons were stored.");
     buf_printf(b, "vigil_beacon_requests_accepted_total %lld\n", srv->accepted_requests);
-    family(b, "vigil_beacons_accepted_total", "counter", "Beacons stored.");
+    promtext_family(b, "vigil_beacons_accepted_total", "counter", "Beacons stored.");
     buf_printf(b, "vigil_beacons_accepted_total %lld\n", srv->accepted_beacons);
-    family(b, "vigil_beacon_requests_rejected_total", "counter", "Requests refused, by reason.");
+    promtext_family(b, "vigil_beacon_requests_rejected_total", "counter", "Requests refused, by reason.");
     for (int i = 0; i < REJ_N; i++)
         buf_printf(b, "vigil_beacon_requests_rejected_total{reason=\"%s\"} %lld\n",
                    reason_names[i], srv->rejected[i]);
-    family(b, "vigil_beacon_origin_refused_total", "counter",
+    promtext_family(b, "vigil_beacon_origin_refused_total", "counter",
            "Requests refused for their Origin, by origin (the first 64; the rest as (other)).");
     for (size_t i = 0; i <= REFUSED_ORIGINS_MAX; i++) {
         if (srv->refused[i].count == 0)
             continue;
         buf_puts(b, "vigil_beacon_origin_refused_total{origin=\"");
-        label_value(b, srv->refused[i].origin);
+        promtext_value(b, srv->refused[i].origin);
         buf_printf(b, "\"} %lld\n", srv->refused[i].count);
     }
-    family(b, "vigil_beacon_requests_bot_dropped_total", "counter",
+    promtext_family(b, "vigil_beacon_requests_bot_dropped_total", "counter",
            "Requests from known bots, read and not stored.");
     buf_printf(b, "vigil_beacon_requests_bot_dropped_total %lld\n", srv->bots);
-    family(b, "vigil_write_queue_depth", "gauge", "Requests waiting for the writer.");
+    promtext_family(b, "vigil_write_queue_depth", "gauge", "Requests waiting for the writer.");
     buf_printf(b, "vigil_write_queue_depth %lld\n", w->queued);
-    family(b, "vigil_batch_commit_seconds", "histogram", "Time to store and commit one batch.");
+    promtext_family(b, "vigil_batch_commit_seconds", "histogram", "Time to store and commit one batch.");
     for (int i = 0; i < WRITER_LATENCY_BUCKETS; i++)
         buf_printf(b, "vigil_batch_commit_seconds_bucket{le=\"%g\"} %lld\n",
                    writer_latency_bounds_ms[i] / 1000.0, w->latency_le[i]);
     buf_printf(b, "vigil_batch_commit_seconds_bucket{le=\"+Inf\"} %lld\n", w->batches);
     buf_printf(b, "vigil_batch_commit_seconds_sum %g\n", w->latency_sum_ms / 1000.0);
     buf_printf(b, "vigil_batch_commit_seconds_count %lld\n", w->batches);
-    family(b, "vigil_batches_failed_total", "counter", "Batches that could not be committed.");
+    promtext_family(b, "vigil_batches_failed_total", "counter", "Batches that could not be committed.");
     buf_printf(b, "vigil_batches_failed_total %lld\n", w->failed_batches);
-    family(b, "vigil_rows_stored_total", "counter", "Rows written (page views, metrics, errors).");
+    promtext_family(b, "vigil_rows_stored_total", "counter", "Rows written (page views, metrics, errors).");
     buf_printf(b, "vigil_rows_stored_total %lld\n", w->rows_stored);
-    family(b, "vigil_db_bytes", "gauge", "Size of the database and its WAL.");
+    promtext_family(b, "vigil_db_bytes", "gauge", "Size of the database and its WAL.");
     buf_printf(b, "vigil_db_bytes %lld\n", w->db_bytes);
-    family(b, "vigil_db_oldest_raw_timestamp_seconds", "gauge",
+    promtext_family(b, "vigil_db_oldest_raw_timestamp_seconds", "gauge",
            "When the oldest raw metric kept was received (Unix s); absent before retention's"
            " first pass or when there is none.");
     if (w->oldest_raw_ms >= 0)
         buf_printf(b, "vigil_db_oldest_raw_timestamp_seconds %lld\n", w->oldest_raw_ms / 1000);
-    family(b, "vigil_db_oldest_rollup_timestamp_seconds", "gauge",
+    promtext_family(b, "vigil_db_oldest_rollup_timestamp_seconds", "gauge",
            "The start of the oldest per-minute rollup kept (Unix s).");
     if (w->oldest_rollup_ms >= 0)
         buf_printf(b, "vigil_db_oldest_rollup_timestamp_seconds %lld\n",
                    w->oldest_rollup_ms / 1000);
-    family(b, "vigil_db_expired_rows_total", "counter", "Rows deleted by retention.");
+    promtext_family(b, "vigil_db_expired_rows_total", "counter", "Rows deleted by retention.");
     buf_printf(b, "vigil_db_expired_rows_total %lld\n", w->expired_rows);
-    family(b, "vigil_connections", "gauge", "Open client connections.");
+    promtext_family(b, "vigil_connections", "gauge", "Open client connections.");
     buf_printf(b, "vigil_connections %lld\n", srv->connections);
     probe_metrics_text(srv, b);
     watch_metrics_text(srv->watch, b);
@@ -1969,8 +1938,8 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
 
     /* Stop: refuse new beacons, let the writer store what it has, answer those requests. */
     srv.draining = 1;
-    double deadline = now_ms() + DRAIN_SECONDS * 1000.0;
-    while (now_ms() < deadline && (writer_stats(srv.writer)->queued > 0 || any_pending(&srv)))
+    double deadline = clock_mono_ms() + DRAIN_SECONDS * 1000.0;
+    while (clock_mono_ms() < deadline && (writer_stats(srv.writer)->queued > 0 || any_pending(&srv)))
         lws_service(srv.ctx, 0);
     fprintf(stderr, "collector: stopped\n");
     rc = 0;

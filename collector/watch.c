@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+#include "promtext.h"
 #include "store.h"
 
 #define RUM_CALL "rum-p75"
@@ -56,20 +58,6 @@ struct watch {
     double rum_asked_ms;        /* monotonic: when the call was last submitted */
     int rum_pending;            /* a call is out */
 };
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static long long unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void copy(char *dst, const char *src)
 {
@@ -194,7 +182,7 @@ void watch_probe_run(struct watch *w, const json_t *doc)
     const json_t *labels = json_object_get(doc, "labels");
     const char *app = json_string_value(json_object_get(labels, "app"));
     const char *region = json_string_value(json_object_get(labels, "region"));
-    double now = mono_ms();
+    double now = clock_mono_ms();
     size_t k = 0;
 
     if (!w || !app || !region || !*region)
@@ -223,7 +211,7 @@ void watch_probe_run(struct watch *w, const json_t *doc)
             e->interval_ms = e->interval_ms > 0 ? 0.75 * e->interval_ms + 0.25 * gap : gap;
     }
     e->last_ms = now;
-    e->last_wall_ms = unix_ms();
+    e->last_wall_ms = clock_wall_ms();
     e->pushes++;
     e->silent = 0;
     e->seq = ++w->seq;
@@ -250,7 +238,7 @@ static void rum_call(struct store *s, struct writer_item *item)
 {
     char err[512];
     store_start_read(s);
-    item->response = store_rum_quantiles(s, unix_ms() - WATCH_RUM_WINDOW_MS, 0.75,
+    item->response = store_rum_quantiles(s, clock_wall_ms() - WATCH_RUM_WINDOW_MS, 0.75,
                                          WATCH_RUM_SERIES_MAX, err, sizeof err);
     item->status = item->response ? 200 : 503;
     if (!item->response)
@@ -332,7 +320,7 @@ static void check_silence(struct watch *w, double now)
 
 struct writer_item *watch_tick(struct watch *w)
 {
-    double now = mono_ms();
+    double now = clock_mono_ms();
     if (!w)
         return NULL;
     check_silence(w, now);
@@ -364,23 +352,11 @@ void watch_rum_done(struct watch *w, const struct writer_item *item)
     }
 }
 
-static void family(struct buf *b, const char *name, const char *type, const char *help)
-{
-    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* A label value, escaped as the text format wants (server.c's rule). */
+/* One label, name="value", opening the set when first. */
 static void label(struct buf *b, const char *name, const char *v, int first)
 {
     buf_printf(b, "%s%s=\"", first ? "{" : ",", name);
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"')
-            buf_printf(b, "\\%c", *v);
-        else if (*v == '\n')
-            buf_puts(b, "\\n");
-        else
-            buf_append(b, v, 1);
-    }
+    promtext_value(b, v);
     buf_puts(b, "\"");
 }
 
@@ -391,18 +367,18 @@ void watch_metrics_text(struct watch *w, struct buf *b)
     json_t *r;
 
     alerts_get_stats(w ? w->alerts : NULL, &st);
-    family(b, "vigil_alerts_sent_total", "counter",
+    promtext_family(b, "vigil_alerts_sent_total", "counter",
            "Alert deliveries a webhook accepted (one per event and URL).");
     buf_printf(b, "vigil_alerts_sent_total %lld\n", st.sent);
-    family(b, "vigil_alerts_failed_total", "counter",
+    promtext_family(b, "vigil_alerts_failed_total", "counter",
            "Alert deliveries given up after every retry.");
     buf_printf(b, "vigil_alerts_failed_total %lld\n", st.failed);
-    family(b, "vigil_alerts_dropped_total", "counter",
+    promtext_family(b, "vigil_alerts_dropped_total", "counter",
            "Alert deliveries dropped, the oldest first, from a full queue.");
     buf_printf(b, "vigil_alerts_dropped_total %lld\n", st.dropped);
     if (!w)
         return;
-    family(b, "vigil_verdict", "gauge",
+    promtext_family(b, "vigil_verdict", "gauge",
            "1 for the latest decision of each canary the collector judged since it started.");
     for (i = 0; i < w->nverdicts; i++) {
         for (size_t d = 0; d < sizeof decisions / sizeof decisions[0]; d++) {
@@ -414,7 +390,7 @@ void watch_metrics_text(struct watch *w, struct buf *b)
             buf_printf(b, "} %d\n", strcmp(w->verdicts[i].decision, decisions[d]) == 0);
         }
     }
-    family(b, "vigil_rum_p75", "gauge",
+    promtext_family(b, "vigil_rum_p75", "gauge",
            "p75 of each RUM metric over the last 15 minutes, from the rollups (ms; CLS unitless).");
     json_array_foreach(w->rum, i, r) {
         buf_puts(b, "vigil_rum_p75");
@@ -423,7 +399,7 @@ void watch_metrics_text(struct watch *w, struct buf *b)
         label(b, "metric", json_string_value(json_object_get(r, "metric")), 0);
         buf_printf(b, "} %.9g\n", json_number_value(json_object_get(r, "value")));
     }
-    family(b, "vigil_beacons_stored_total", "counter",
+    promtext_family(b, "vigil_beacons_stored_total", "counter",
            "Beacons stored, by app (the first 64; the rest as (other)).");
     for (i = 0; i <= WATCH_APPS_MAX; i++) {
         if (i >= w->napps && i < WATCH_APPS_MAX)

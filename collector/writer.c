@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
+
 const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS] = {
     0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000
 };
@@ -26,13 +28,6 @@ struct writer {
     double retained_at;                     /* when the last pass ran (monotonic ms) */
     int retain_again;                       /* the last pass was full: more to delete */
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 void writer_item_free(struct writer_item *item)
 {
@@ -84,7 +79,7 @@ static size_t queued_rows(const struct writer *w)
 static void store_batch(struct writer *w, struct writer_item *batch)
 {
     char err[512];
-    double t0 = now_ms();
+    double t0 = clock_mono_ms();
     size_t rows = 0, items = 0;
     int ok = store_begin(w->store, err, sizeof err) == 0;
 
@@ -110,7 +105,7 @@ static void store_batch(struct writer *w, struct writer_item *batch)
         fprintf(stderr, "collector: a batch of %zu requests was not stored: %s\n", items, err);
         w->stats.failed_batches++;
     }
-    double ms = now_ms() - t0;
+    double ms = clock_mono_ms() - t0;
     for (int i = 0; i < WRITER_LATENCY_BUCKETS; i++)
         if (ms <= writer_latency_bounds_ms[i])
             w->stats.latency_le[i]++;
@@ -127,22 +122,15 @@ static void store_batch(struct writer *w, struct writer_item *batch)
         it->status = ok ? 204 : 503;
 }
 
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One retention pass, when one is due. Called unlocked, between batches. */
 static void retain(struct writer *w)
 {
     char err[512];
-    double now = now_ms();
+    double now = clock_mono_ms();
     if ((w->retain_raw_ms <= 0 && w->retain_ms <= 0) || (!w->retain_again && now - w->retained_at < WRITER_RETAIN_EVERY_MS))
         return;
     w->retained_at = now;
-    long long n = store_retain(w->store, wall_ms(), w->retain_raw_ms, w->retain_ms,
+    long long n = store_retain(w->store, clock_wall_ms(), w->retain_raw_ms, w->retain_ms,
                                WRITER_RETAIN_ROWS, err, sizeof err);
     if (n < 0) {
         fprintf(stderr, "collector: retention: %s\n", err);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "template.h"
 #include "text.h"
 
@@ -70,13 +71,6 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void random_hex(char *dst, size_t nbytes)
 {
     unsigned char b[32];
@@ -123,9 +117,9 @@ static json_t *lookup(void *ctx, const char *name)
         return json_string(u);
     }
     if (strcmp(name, "now_ms") == 0)
-        return json_integer(wall_ms());
+        return json_integer(clock_wall_ms());
     if (strcmp(name, "now_s") == 0)
-        return json_integer(wall_ms() / 1000);
+        return json_integer(clock_wall_ms() / 1000);
     if (strcmp(name, "random_int") == 0)
         return json_integer(random_between(0, INT_MAX));
     if (strncmp(name, "random_int:", 11) == 0) {
@@ -726,7 +720,7 @@ static void finish_step(struct run *run, CURLcode rc)
 
     long long expiry = 0;
     int have_expiry = https && rc == CURLE_OK && cert_expiry(run, &expiry) == 0;
-    double days = have_expiry ? (double)(expiry - wall_ms() / 1000) / 86400.0 : 0;
+    double days = have_expiry ? (double)(expiry - clock_wall_ms() / 1000) / 86400.0 : 0;
     if (have_expiry) {
         char when[32];
         time_t t = (time_t)expiry;
@@ -935,7 +929,7 @@ static int start_run(struct runner *r, struct run *run)
     buf_init(&run->body, r->o->max_body);
     random_hex(run->trace_id, 16);
     run->started = now_us();
-    run->started_ms = wall_ms();
+    run->started_ms = clock_wall_ms();
     run->ready_at = run->started + (int64_t)run->j->steps[0].wait_ms * 1000;
     text_rfc3339(when, sizeof when, run->started_ms);
     run->result = json_pack("{s:s,s:s,s:i,s:s,s:s,s:b,s:[]}",
@@ -1003,7 +997,7 @@ json_t *runner_run(struct journey *const *js, size_t n, const struct runner_opts
     struct runner r = {.o = o, .on_step = on_step, .ctx = ctx};
     size_t nruns = n * (size_t)o->repeat, next = 0, active = 0;
     struct run *runs = calloc(nruns ? nruns : 1, sizeof *runs);
-    long long started_ms = wall_ms();
+    long long started_ms = clock_wall_ms();
     int64_t started = now_us();
     json_t *doc = NULL;
 

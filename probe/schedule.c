@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "spool.h"
 #include "text.h"
 
@@ -25,13 +26,6 @@ static void on_hup(int sig)
 {
     (void)sig;
     reload_requested = 1;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A uniform number in [0, 1). */
@@ -70,7 +64,7 @@ struct scheduler {
 static void log_event(const struct scheduler *sc, const char *event, json_t *fields)
 {
     char when[40];
-    text_rfc3339(when, sizeof when, now_ms());
+    text_rfc3339(when, sizeof when, clock_wall_ms());
     if (sc->so->json_log) {
         json_object_set_new(fields, "ts", json_string(when));
         json_object_set_new(fields, "event", json_string(event));
@@ -113,7 +107,7 @@ static void set_journeys(struct scheduler *sc, struct journey **js, size_t n)
     sc->running = calloc(n ? n : 1, sizeof *sc->running);
     /* Spread the first runs over the first interval's jitter, so that hosts started
      * together do not fire together. */
-    long long now = now_ms();
+    long long now = clock_wall_ms();
     for (size_t i = 0; i < n; i++)
         sc->due[i] = now + (long long)(uniform() * sc->so->jitter * (double)sc->so->every_ms);
 }
@@ -134,7 +128,7 @@ static int drain(struct scheduler *sc)
         const char *run_id = json_string_value(json_object_get(doc, "run_id"));
         free(text);
         if (pr == PUSH_RETRY) {
-            sc->retry_at = now_ms() + sc->retry_ms;
+            sc->retry_at = clock_wall_ms() + sc->retry_ms;
             log_event(sc, "delivery", json_pack("{s:s,s:s,s:s,s:I,s:I}", "run_id",
                       run_id ? run_id : "?", "delivery", "spooled", "error", err, "retry_in_ms",
                       (json_int_t)sc->retry_ms, "spooled", (json_int_t)spool_count(sc->spool)));
@@ -178,7 +172,7 @@ static const char *deliver(struct scheduler *sc, json_t *doc, char *why, size_t 
             free(text);
             return "dropped";
         }
-        sc->retry_at = now_ms() + sc->retry_ms;
+        sc->retry_at = clock_wall_ms() + sc->retry_ms;
     }
     size_t dropped = spool_dropped(sc->spool);
     if (spool_add(sc->spool, text, strlen(text), err, sizeof err) < 0) {
@@ -208,10 +202,10 @@ static void *job_main(void *arg)
     struct scheduler *sc = jb->sc;
     struct journey *one[1] = {sc->js[jb->idx]};
     char err[512], why[512];
-    long long start = now_ms();
+    long long start = clock_wall_ms();
 
     json_t *doc = runner_run(one, 1, sc->ro, on_step, NULL, err, sizeof err);
-    long long end = now_ms();
+    long long end = clock_wall_ms();
 
     pthread_mutex_lock(&sc->lock);
     const char *state = doc ? deliver(sc, doc, why, sizeof why) : "dropped";
@@ -255,7 +249,7 @@ static void *job_main(void *arg)
 /* Starts the runs that are due, up to --parallel at once. Called locked. */
 static void start_due(struct scheduler *sc)
 {
-    long long now = now_ms();
+    long long now = clock_wall_ms();
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -338,7 +332,7 @@ int schedule_run(const struct schedule_opts *so, const struct runner_opts *ro,
             }
         }
         start_due(&sc);
-        long long now = now_ms();
+        long long now = clock_wall_ms();
         if (sc.retry_at && sc.retry_at <= now)
             drain(&sc);
         /* Sleep until the next start or retry, a run's end, or 200 ms at most, so that

@@ -12,6 +12,7 @@
 
 #include "beacon.h"
 #include "buf.h"
+#include "clock.h"
 #include "rollup.h"
 #include "stats.h"
 
@@ -1071,19 +1072,12 @@ json_t *store_probe_results(struct store *s, const char *app, char *err, size_t 
 
 /* --- rollups, retention and limits ------------------------------------------------- */
 
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 /* SQLite calls this every few thousand instructions of a statement; non-zero interrupts it
  * (SQLITE_INTERRUPT). */
 static int past_deadline(void *arg)
 {
     const struct store *s = arg;
-    return s->deadline > 0 && mono_ms() > s->deadline;
+    return s->deadline > 0 && clock_mono_ms() > s->deadline;
 }
 
 void store_set_timeout(struct store *s, int ms)
@@ -1094,12 +1088,12 @@ void store_set_timeout(struct store *s, int ms)
 
 void store_start_read(struct store *s)
 {
-    s->deadline = s->timeout_ms > 0 ? mono_ms() + s->timeout_ms : 0;
+    s->deadline = s->timeout_ms > 0 ? clock_mono_ms() + s->timeout_ms : 0;
 }
 
 int store_timed_out(const struct store *s)
 {
-    return s->deadline > 0 && mono_ms() > s->deadline;
+    return s->deadline > 0 && clock_mono_ms() > s->deadline;
 }
 
 void store_groups_free(struct store_group *g, size_t n)
