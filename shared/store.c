@@ -889,13 +889,20 @@ long long store_window_start(struct store *s, const char *app, const char *versi
 int store_seen(struct store *s, const char *app, const char *version, char *err,
                size_t errlen)
 {
+    /* Two statements, not "(?2 IS NULL OR version = ?2)": that form keeps SQLite from
+     * seeking to (app, version) in the indexes, and an EXISTS then walked every page view
+     * of the versions before it (0.4 s per verdict at 5M page views). */
     const char *p[] = {app, version};
-    json_t *v = query_json(s,
-        "SELECT EXISTS (SELECT 1 FROM pageviews WHERE app = ?1 AND (?2 IS NULL OR version = ?2))"
-        " OR EXISTS (SELECT 1 FROM rollups WHERE app = ?1 AND (?2 IS NULL OR version = ?2))"
-        " OR EXISTS (SELECT 1 FROM deployments WHERE app = ?1 AND (?2 IS NULL OR version = ?2))"
-        " OR EXISTS (SELECT 1 FROM probe_journeys WHERE app = ?1"
-        " AND (?2 IS NULL OR version = ?2))", p, 2, NULL, 0, err, errlen);
+    json_t *v = query_json(s, version
+        ? "SELECT EXISTS (SELECT 1 FROM pageviews WHERE app = ?1 AND version = ?2)"
+          " OR EXISTS (SELECT 1 FROM rollups WHERE app = ?1 AND version = ?2)"
+          " OR EXISTS (SELECT 1 FROM deployments WHERE app = ?1 AND version = ?2)"
+          " OR EXISTS (SELECT 1 FROM probe_journeys WHERE app = ?1 AND version = ?2)"
+        : "SELECT EXISTS (SELECT 1 FROM pageviews WHERE app = ?1)"
+          " OR EXISTS (SELECT 1 FROM rollups WHERE app = ?1)"
+          " OR EXISTS (SELECT 1 FROM deployments WHERE app = ?1)"
+          " OR EXISTS (SELECT 1 FROM probe_journeys WHERE app = ?1)",
+        p, version ? 2 : 1, NULL, 0, err, errlen);
     int seen = json_is_integer(v) ? json_integer_value(v) != 0 : -1;
     json_decref(v);
     return seen;
