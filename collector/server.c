@@ -121,10 +121,13 @@ struct pss {
 
 /* The latest result of one journey as one region's probes saw it for one version, for
  * /metrics (the blackbox_exporter's probe_* series). */
-enum { PHASE_DNS, PHASE_CONNECT, PHASE_TLS, PHASE_TTFB, PHASE_TOTAL, PHASE_N };
+/* blackbox_exporter's probe_http_duration_seconds phases: each on its own, not cumulative,
+ * so that they add up to the request's total time (step_phases). */
+enum { PHASE_RESOLVE, PHASE_CONNECT, PHASE_TLS, PHASE_PROCESSING, PHASE_TRANSFER, PHASE_N };
 #define SERIES_STEPS_MAX 16        /* steps of a journey with series of their own */
 #define STEP_LABEL_MAX 64
-static const char *const phase_names[PHASE_N] = {"dns", "connect", "tls", "ttfb", "total"};
+static const char *const phase_names[PHASE_N] = {"resolve", "connect", "tls", "processing",
+                                                 "transfer"};
 
 struct probe_series {
     char app[65], version[65], region[65];
@@ -133,6 +136,8 @@ struct probe_series {
                                    a probe's spool) does not replace a newer one */
     long long seq;              /* when it was last updated: the least recent is evicted */
     int success;
+    int http_status;            /* of the run's last step that sent a request; 0 none */
+    double http_version;        /* of that step: 1.0, 1.1, 2, 3; 0 unknown */
     double phase_s[PHASE_N];    /* summed over the run's steps */
     long long cert_expiry;      /* earliest over the run's https steps, Unix s; -1 none */
     struct {
@@ -1013,6 +1018,37 @@ static struct probe_series *series_slot(struct server *srv, const char *app,
     return p;
 }
 
+/* A step's timings_ms as blackbox_exporter's phases, in seconds, into out. The probe's
+ * dns, connect and tls are each a phase of its own already (probe/runner.c takes curl's
+ * cumulative times apart), but its ttfb and total count from the start, as curl's
+ * STARTTRANSFER and TOTAL do: processing is from the end of tls (the request sent) to
+ * ttfb, transfer from ttfb to total. Each phase ends where the previous one ended or
+ * later, and at the total at the latest, so that no phase is negative and the phases add
+ * up to the total. Without a first byte (ttfb 0: no response) the wait after tls is all
+ * processing. Missing or bad numbers count as 0. */
+static void step_phases(const json_t *t, double out[PHASE_N])
+{
+    static const char *const keys[] = {"dns", "connect", "tls", "ttfb", "total"};
+    double v[5], end[PHASE_N], prev = 0;
+
+    for (int i = 0; i < 5; i++) {
+        v[i] = json_number_value(json_object_get(t, keys[i])) / 1000.0;
+        if (!isfinite(v[i]) || v[i] < 0)
+            v[i] = 0;
+    }
+    double total = v[4];
+    end[PHASE_RESOLVE] = v[0];
+    end[PHASE_CONNECT] = v[0] + v[1];
+    end[PHASE_TLS] = v[0] + v[1] + v[2];
+    end[PHASE_PROCESSING] = v[3] > 0 ? v[3] : total;
+    end[PHASE_TRANSFER] = total;
+    for (int ph = 0; ph < PHASE_N; ph++) {
+        double e = end[ph] < prev ? prev : end[ph] > total ? total : end[ph];
+        out[ph] = e - prev;
+        prev = e;
+    }
+}
+
 /* Takes the journey runs of a probe result document the writer has just stored (so it
  * passed api.c's checks) into the /metrics table. Runs on the service thread, from
  * memory: the document is the one the request carried. */
@@ -1051,23 +1087,34 @@ static void series_update(struct server *srv, const json_t *doc)
         p->seq = ++srv->series_seq;
         p->success = json_is_true(json_object_get(j, "passed"));
         p->cert_expiry = -1;
+        p->http_status = 0;
+        p->http_version = 0;
         for (int ph = 0; ph < PHASE_N; ph++)
             p->phase_s[ph] = 0;
         p->nsteps = 0;
         json_array_foreach(json_object_get(j, "steps"), k, st) {
             const json_t *t = json_object_get(st, "timings_ms");
+            const json_t *status = json_object_get(st, "status");
             int own = p->nsteps < SERIES_STEPS_MAX && t;
+            double phases[PHASE_N];
+            /* A skipped step sent nothing: the status is the last answer's (0: none). */
+            if (json_is_integer(status)) {
+                json_int_t code = json_integer_value(status);
+                const char *hv = json_string_value(json_object_get(st, "http_version"));
+                p->http_status = code >= 0 && code <= 999 ? (int)code : 0;
+                p->http_version = hv ? strtod(hv, NULL) : 0;
+                if (!isfinite(p->http_version) || p->http_version < 0)
+                    p->http_version = 0;
+            }
             if (own)
                 snprintf(p->steps[p->nsteps].name, sizeof p->steps[p->nsteps].name, "%.*s",
                          STEP_LABEL_MAX, json_string_value(json_object_get(st, "name")) ?
                          json_string_value(json_object_get(st, "name")) : "?");
+            step_phases(t, phases);
             for (int ph = 0; ph < PHASE_N; ph++) {
-                double ms = json_number_value(json_object_get(t, phase_names[ph]));
-                if (!isfinite(ms) || ms < 0)
-                    ms = 0;
-                p->phase_s[ph] += ms / 1000.0;
+                p->phase_s[ph] += phases[ph];
                 if (own)
-                    p->steps[p->nsteps].phase_s[ph] = ms / 1000.0;
+                    p->steps[p->nsteps].phase_s[ph] = phases[ph];
             }
             if (own)
                 p->nsteps++;
@@ -1314,8 +1361,23 @@ static void probe_metrics_text(struct server *srv, struct buf *b)
         series_labels(b, &srv->series[i]);
         buf_printf(b, "} %d\n", srv->series[i].success);
     }
+    promtext_family(b, "vigil_probe_http_status_code", "gauge",
+           "HTTP status of the last answered step of the latest run of the journey (0: none).");
+    for (size_t i = 0; i < srv->nseries; i++) {
+        buf_puts(b, "vigil_probe_http_status_code");
+        series_labels(b, &srv->series[i]);
+        buf_printf(b, "} %d\n", srv->series[i].http_status);
+    }
+    promtext_family(b, "vigil_probe_http_version", "gauge",
+           "HTTP version of that step's answer (1, 1.1, 2, 3; 0: none).");
+    for (size_t i = 0; i < srv->nseries; i++) {
+        buf_puts(b, "vigil_probe_http_version");
+        series_labels(b, &srv->series[i]);
+        buf_printf(b, "} %.9g\n", srv->series[i].http_version);
+    }
     promtext_family(b, "vigil_probe_duration_seconds", "gauge",
-           "Time of the latest run of the journey by phase, summed over its steps.");
+           "Time of the latest run of the journey by phase (resolve, connect, tls, processing,"
+           " transfer; they add up to the total), summed over its steps.");
     for (size_t i = 0; i < srv->nseries; i++) {
         for (int ph = 0; ph < PHASE_N; ph++) {
             buf_puts(b, "vigil_probe_duration_seconds");
@@ -1324,7 +1386,8 @@ static void probe_metrics_text(struct server *srv, struct buf *b)
         }
     }
     promtext_family(b, "vigil_probe_step_duration_seconds", "gauge",
-           "Time of each step of the latest run of the journey, by phase (first 16 steps).");
+           "Time of each step of the latest run of the journey by phase, as"
+           " vigil_probe_duration_seconds (first 16 steps).");
     for (size_t i = 0; i < srv->nseries; i++) {
         for (size_t k = 0; k < srv->series[i].nsteps; k++) {
             for (int ph = 0; ph < PHASE_N; ph++) {

@@ -299,6 +299,9 @@ def test_gate(ctx):
 
 # ---------------------------------------------------------------- 4. /metrics
 
+PHASES = ("resolve", "connect", "tls", "processing", "transfer")
+
+
 def series(text, name, **labels):
     """Values of the samples of name whose labels include labels."""
     out = []
@@ -329,29 +332,40 @@ def test_metrics(ctx):
         phases = {g["phase"]: val for g, val in series(
             text, "vigil_probe_duration_seconds", app="shop", journey=jr["name"], region="eu-west",
             version=v)}
-        check("metrics: vigil_probe_duration_seconds of %s has phases dns, connect, tls, ttfb, total"
-              % jr["name"], set(phases) == {"dns", "connect", "tls", "ttfb", "total"}, phases)
+        check("metrics: vigil_probe_duration_seconds of %s has blackbox's phases" % jr["name"],
+              set(phases) == set(PHASES), phases)
         want = sum(st.get("timings_ms", {}).get("total", 0) for st in jr["steps"]) / 1000.0
-        check("metrics: ... total is the sum of its steps' totals in seconds (%.6f)" % want,
-              abs(phases.get("total", -1) - want) < 1e-5, phases)
-        check("metrics: ... every phase at least 0 and at most the total",
-              all(0 <= x <= phases.get("total", 0) + 1e-6 for x in phases.values()), phases)
+        check("metrics: ... the phases add up to the sum of its steps' totals in seconds (%.6f)"
+              % want, abs(sum(phases.values()) - want) < 1e-5, phases)
+        check("metrics: ... every phase at least 0", all(x >= 0 for x in phases.values()), phases)
         for st in jr["steps"]:
             if "timings_ms" not in st:
                 continue
             got = {g["phase"]: val for g, val in series(
                 text, "vigil_probe_step_duration_seconds", app="shop", journey=jr["name"],
                 region="eu-west", version=v, step=st["name"])}
-            check("metrics: step %s/%s has its own phases, total = its timings_ms.total"
+            check("metrics: step %s/%s has its own phases, adding up to its timings_ms.total"
                   % (jr["name"], st["name"]),
-                  set(got) == {"dns", "connect", "tls", "ttfb", "total"}
-                  and abs(got.get("total", -1) - st["timings_ms"]["total"] / 1000.0) < 1e-6, got)
+                  set(got) == set(PHASES)
+                  and abs(sum(got.values()) - st["timings_ms"]["total"] / 1000.0) < 1e-6, got)
+        answered = [st for st in jr["steps"] if isinstance(st.get("status"), int)]
+        code = series(text, "vigil_probe_http_status_code", journey=jr["name"], version=v,
+                      region="eu-west")
+        hv = series(text, "vigil_probe_http_version", journey=jr["name"], version=v,
+                    region="eu-west")
+        check("metrics: vigil_probe_http_status_code of %s is its last answered step's (%s)"
+              % (jr["name"], answered[-1]["status"] if answered else 0),
+              len(code) == 1 and code[0][1] == (answered[-1]["status"] if answered else 0), code)
+        want_hv = float(answered[-1].get("http_version") or 0) if answered else 0
+        check("metrics: vigil_probe_http_version of %s is that step's (%g)" % (jr["name"], want_hv),
+              len(hv) == 1 and hv[0][1] == want_hv, hv)
     check("metrics: no certificate expiry series for a plain-HTTP run",
           not series(text, "vigil_probe_ssl_earliest_cert_expiry", version=v), text[-400:])
     check("metrics: the families have HELP and TYPE gauge lines",
           all("# TYPE %s gauge" % n in text for n in
               ("vigil_probe_success", "vigil_probe_duration_seconds",
-               "vigil_probe_ssl_earliest_cert_expiry")), text[-400:])
+               "vigil_probe_step_duration_seconds", "vigil_probe_http_status_code",
+               "vigil_probe_http_version", "vigil_probe_ssl_earliest_cert_expiry")), text[-400:])
     check("metrics: a refused push left no series (version 2.0.0-refused)",
           not series(text, "vigil_probe_success", version="2.0.0-refused"), "")
 
@@ -385,6 +399,63 @@ def test_metrics(ctx):
     s = series(get(c.port, "/metrics").text(), "vigil_probe_success", journey=jr["name"], version=v,
                region="eu-west")
     check("metrics: ... the series still shows the newer run (0)", len(s) == 1 and s[0][1] == 0, s)
+
+
+def test_metrics_phases(ctx):
+    """A pushed run whose timings are known: the probe's timings_ms (dns, connect and tls
+    each on its own; ttfb and total from the start, as curl's) become blackbox's phases,
+    each on its own, adding up to the total; the status and version are the last answered
+    step's."""
+    c, v = ctx.c, "4.0.0-phases"
+    d, _ = document(ctx, v)
+    jr = d["journeys"][0]
+    base = {k: x for k, x in jr["steps"][0].items() if k not in ("tls",)}
+    # name, status, http_version, timings_ms, the phases wanted (ms)
+    cases = [
+        ("fresh", 200, "2", {"dns": 2, "connect": 3, "tls": 5, "ttfb": 40, "total": 55},
+         {"resolve": 2, "connect": 3, "tls": 5, "processing": 30, "transfer": 15}),
+        ("reused", 302, "2", {"dns": 0, "connect": 0, "tls": 0, "ttfb": 7.5, "total": 9},
+         {"resolve": 0, "connect": 0, "tls": 0, "processing": 7.5, "transfer": 1.5}),
+        ("no answer", 0, "", {"dns": 1, "connect": 4, "tls": 0, "ttfb": 0, "total": 20},
+         {"resolve": 1, "connect": 4, "tls": 0, "processing": 15, "transfer": 0}),
+        # Inconsistent numbers are clamped: no phase below 0 or past the total.
+        ("odd", 503, "1.1", {"dns": 5, "connect": 5, "tls": 5, "ttfb": 10, "total": 12},
+         {"resolve": 5, "connect": 5, "tls": 2, "processing": 0, "transfer": 0}),
+    ]
+    steps = []
+    for i, (name, status, hv, t, _) in enumerate(cases):
+        st = dict(base, name=name, index=i + 1, status=status, http_version=hv, timings_ms=t)
+        steps.append(st)
+    steps.append({"name": "skipped", "index": len(cases) + 1, "result": "skipped"})
+    jr["steps"] = steps
+    d["journeys"] = [jr]
+    body = json.dumps(d).encode()
+    r = request(c.port, "POST", PATH, body=body, headers=signed_headers("eu-west-1", ctx.k1, body))
+    check("phases: a run with known timings -> 201", r.status == 201, r.brief())
+    text = get(c.port, "/metrics").text()
+    lab = dict(app="shop", journey=jr["name"], region="eu-west", version=v)
+    total = {p: 0.0 for p in PHASES}
+    for name, _, _, t, want in cases:
+        got = {g["phase"]: val for g, val in series(
+            text, "vigil_probe_step_duration_seconds", step=name, **lab)}
+        check("phases: step %r: %s" % (name, ", ".join("%s %g ms" % (p, want[p]) for p in PHASES)),
+              set(got) == set(PHASES) and all(abs(got[p] - want[p] / 1000.0) < 1e-9 for p in PHASES),
+              got)
+        check("phases: ... they add up to its total, %g ms" % t["total"],
+              abs(sum(got.values()) - t["total"] / 1000.0) < 1e-9, got)
+        for p in PHASES:
+            total[p] += want[p] / 1000.0
+    got = {g["phase"]: val for g, val in series(text, "vigil_probe_duration_seconds", **lab)}
+    check("phases: the run's phases are its steps' summed, adding up to 96 ms",
+          set(got) == set(PHASES) and all(abs(got[p] - total[p]) < 1e-9 for p in PHASES)
+          and abs(sum(got.values()) - 0.096) < 1e-9, (got, total))
+    code = series(text, "vigil_probe_http_status_code", **lab)
+    hv = series(text, "vigil_probe_http_version", **lab)
+    check("phases: vigil_probe_http_status_code is the last answered step's, 503 (a skipped "
+          "step after it sent nothing)", len(code) == 1 and code[0][1] == 503, code)
+    check("phases: vigil_probe_http_version is that step's, 1.1", len(hv) == 1 and hv[0][1] == 1.1, hv)
+    check("phases: no step series for the skipped step",
+          not series(text, "vigil_probe_step_duration_seconds", step="skipped", **lab), "")
 
 
 # ---------------------------------------------------------------- 5. keys files
@@ -464,6 +535,7 @@ def main():
     run_group(test_refusals, ctx)
     run_group(test_gate, ctx)
     run_group(test_metrics, ctx)
+    run_group(test_metrics_phases, ctx)
     run_group(test_keys_files, ctx)
 
     rc = ctx.c.stop()
