@@ -308,7 +308,9 @@ def test_restart(ctx):
 
     def probe_lines(text):
         return sorted(l for l in text.splitlines()
-                      if l.startswith(("vigil_probe_success{", "vigil_probe_duration_seconds{"))
+                      if l.startswith(("vigil_probe_success{", "vigil_probe_duration_seconds{",
+                                         "vigil_probe_http_status_code{",
+                                         "vigil_probe_http_version{"))
                       and 'app="%s"' % APP in l)
     before = probe_lines(metrics(c.port))
     check("before the restart: probe series for eu-west and ap-south",
