@@ -183,14 +183,14 @@ static int each_row(struct rollup *r, const struct rollup_point *p, const char *
 }
 
 struct value_delta {
-    double v;
+    int bucket;                 /* the value's, found once for all its rows */
     long long count;
 };
 
 static int add_value(struct entry *e, const void *arg)
 {
     const struct value_delta *d = arg;
-    if (sketch_add(&e->sk, d->v, d->count) < 0)
+    if (sketch_add_bucket(&e->sk, d->bucket, d->count) < 0)
         return -1;
     e->has_sketch = 1;
     e->n += d->count;
@@ -200,9 +200,9 @@ static int add_value(struct entry *e, const void *arg)
 int rollup_value(struct rollup *r, const struct rollup_point *p, const char *metric,
                  double v, long long count)
 {
-    struct value_delta d = {v, count};
+    struct value_delta d = {sketch_bucket(v), count};
     /* Refuse before touching any row, so that a bad value changes nothing. */
-    if (!(v >= 0 && v <= SKETCH_MAX_VALUE))
+    if (d.bucket == SKETCH_BAD_BUCKET)
         return -1;
     return each_row(r, p, metric, add_value, &d);
 }

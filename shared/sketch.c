@@ -121,22 +121,34 @@ static int cover(struct sketch *s, int lo, int hi)
     return 0;
 }
 
-int sketch_add(struct sketch *s, double v, long long count)
+int sketch_bucket(double v)
 {
     if (!(v >= 0) || !isfinite(v) || v > SKETCH_MAX_VALUE)
-        return -1;
+        return SKETCH_BAD_BUCKET;
+    return v < SKETCH_MIN_VALUE ? SKETCH_ZERO_BUCKET : sketch_index(v);
+}
+
+int sketch_add_bucket(struct sketch *s, int bucket, long long count)
+{
+    assert(bucket == SKETCH_ZERO_BUCKET
+           || (bucket >= SKETCH_INDEX_MIN && bucket <= SKETCH_INDEX_MAX));
     if (count == 0)
         return 0;
-    if (v < SKETCH_MIN_VALUE) {
+    if (bucket == SKETCH_ZERO_BUCKET) {
         s->zeros += count;
     } else {
-        int i = sketch_index(v);
-        if (cover(s, i, i) < 0)
+        if (cover(s, bucket, bucket) < 0)
             return -1;
-        s->counts[i - s->first] += count;
+        s->counts[bucket - s->first] += count;
     }
     s->n += count;
     return 0;
+}
+
+int sketch_add(struct sketch *s, double v, long long count)
+{
+    int bucket = sketch_bucket(v);
+    return bucket == SKETCH_BAD_BUCKET ? -1 : sketch_add_bucket(s, bucket, count);
 }
 
 int sketch_merge(struct sketch *into, const struct sketch *from)

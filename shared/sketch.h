@@ -51,6 +51,14 @@ double sketch_value(int index);
  * finite or above SKETCH_MAX_VALUE, or memory ran out (s is then unchanged). */
 int sketch_add(struct sketch *s, double v, long long count);
 
+/* The same in two steps, for a value added to several sketches: sketch_bucket gives v's
+ * bucket (SKETCH_ZERO_BUCKET for the zero bucket), or SKETCH_BAD_BUCKET for a value
+ * sketch_add refuses; sketch_add_bucket adds count to it (0, or -1 out of memory). */
+#define SKETCH_ZERO_BUCKET (SKETCH_INDEX_MIN - 1)
+#define SKETCH_BAD_BUCKET (SKETCH_INDEX_MIN - 2)
+int sketch_bucket(double v);
+int sketch_add_bucket(struct sketch *s, int bucket, long long count);
+
 /* Adds every count of from into into. 0 or -1 (out of memory; into unchanged). */
 int sketch_merge(struct sketch *into, const struct sketch *from);
 
