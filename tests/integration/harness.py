@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -115,6 +116,24 @@ def write_file(path, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def write_private(path, text, mode=0o600):
+    """Writes text to path readable by its owner only (a token or key file); returns path."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+def free_port():
+    """A loopback port nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def write_journey(directory, filename, journey):

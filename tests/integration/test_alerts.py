@@ -78,14 +78,6 @@ class Receiver:
         return [b for b in self.events() if b.get("event") == kind]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def metrics(port):
     return request(port, "GET", "/metrics").text()
 
@@ -265,7 +257,7 @@ def test_metrics(ctx):
 
 def test_failing_webhook(ctx):
     """A webhook that never answers: bounded retries, then counted as failed."""
-    dead = "http://127.0.0.1:%d/hook" % free_port()
+    dead = "http://127.0.0.1:%d/hook" % harness.free_port()
     c = Collector(FAST + ["--probe-token-file", ctx.token_file, "--alert-webhook", dead],
                   name="dead-hook")
     push(ctx, c, "1.0.0", "eu-west")
@@ -344,9 +336,7 @@ def main():
     ctx.dir = tempdir("vigil-alerts-")
     ctx.token = secrets.token_hex(16)
     ctx.token_file = os.path.join(ctx.dir, "token")
-    fd = os.open(ctx.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(ctx.token + "\n")
+    harness.write_private(ctx.token_file, ctx.token + "\n")
     try:
         shop = harness.Shop(version="1.0.0")
         doc_path = os.path.join(ctx.dir, "result.json")

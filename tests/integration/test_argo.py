@@ -344,10 +344,7 @@ def test_rollouts():
     step, bg = load_yaml(STEP), load_yaml(BACKGROUND)
     sm = step["spec"]["metrics"][0]
     d = tempdir()
-    tok = os.path.join(d, "read.token")
-    with open(tok, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(tok, 0o600)
+    tok = harness.write_private(os.path.join(d, "read.token"), TOKEN + "\n")
     c = Collector(FAST + ["--read-token-file", tok])
     base_url = "http://127.0.0.1:%d" % c.port
     rng = random.Random(13)

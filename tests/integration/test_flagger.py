@@ -68,10 +68,7 @@ def test_hooks():
           "naming a version", set(h) == {"pre-rollout", "rollout", "confirm-promotion"}
           and all("version" not in md and md.get("app") for _, md in h.values()), h)
     d = tempdir()
-    tok = os.path.join(d, "read.token")
-    with open(tok, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(tok, 0o600)
+    tok = harness.write_private(os.path.join(d, "read.token"), TOKEN + "\n")
     c = Collector(FAST + ["--read-token-file", tok])
     rng = random.Random(7)
 

@@ -95,14 +95,6 @@ def short_keys(keys):
     return ["%s/%s" % (str(k[0])[:8], k[1]) for k in keys]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 # ---------------------------------------------------------------- scheduler
 
 def parse_ts(text):
@@ -504,7 +496,7 @@ def test_refused_and_full(ctx):
     spfull = tempdir("vigil-spoolfull-")
     wrong = secrets.token_hex(16)
     a = Sched(sched_args(ctx, sp401), sched_env(ctx, token=wrong), "scheduler 401")
-    dead = "http://127.0.0.1:%d" % free_port()
+    dead = "http://127.0.0.1:%d" % harness.free_port()
     b = Sched(sched_args(ctx, spfull, push=dead, extra=["--spool-max", "3"]), sched_env(ctx), "scheduler full")
     wa = SpoolWatcher(sp401)
     wb = SpoolWatcher(spfull)

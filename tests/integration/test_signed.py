@@ -28,7 +28,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, diag, run_group, run_probe, tempdir  # noqa: E402
-from harness import COLLECTOR, Collector, get  # noqa: E402
+from harness import COLLECTOR, Collector, get, write_private  # noqa: E402
 # The CLI helpers, FAST and the 15 s request live with the comparator's tests.
 from test_comparator import FAST, cli_json, reasons_text, request  # noqa: E402
 
@@ -38,14 +38,6 @@ WINDOW_S = 300   # SIGN_WINDOW_S, shared/sign.h
 
 class Ctx:
     pass
-
-
-def write_private(path, text, mode=0o600):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
-    return path
 
 
 def signature(secret, ts, body, method="POST", path=PATH):
