@@ -10,8 +10,8 @@ struct readers {
     int n, started;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct writer_item *head, *tail;        /* queued */
-    struct writer_item *done, *done_tail;   /* finished, not yet taken */
+    struct writer_list queue;               /* submitted */
+    struct writer_list done;                /* finished, not yet taken */
     size_t queued, queue_max;
     int stopping;
     void (*wake)(void *ctx);
@@ -30,26 +30,18 @@ static void *reader_main(void *arg)
     free(arg);
     pthread_mutex_lock(&r->lock);
     for (;;) {
-        while (!r->head && !r->stopping)
+        while (!r->queue.head && !r->stopping)
             pthread_cond_wait(&r->cond, &r->lock);
-        if (!r->head)
+        struct writer_item *it = writer_list_pop(&r->queue);
+        if (!it)
             break;
-        struct writer_item *it = r->head;
-        r->head = it->next;
-        if (!r->head)
-            r->tail = NULL;
         r->queued--;
-        it->next = NULL;
         pthread_mutex_unlock(&r->lock);
 
         it->call(s, it);
 
         pthread_mutex_lock(&r->lock);
-        if (r->done_tail)
-            r->done_tail->next = it;
-        else
-            r->done = it;
-        r->done_tail = it;
+        writer_list_append(&r->done, it);
         pthread_mutex_unlock(&r->lock);
         if (r->wake)
             r->wake(r->wake_ctx);
@@ -112,11 +104,7 @@ int readers_submit(struct readers *r, struct writer_item *item)
         return -1;
     }
     item->next = NULL;
-    if (r->tail)
-        r->tail->next = item;
-    else
-        r->head = item;
-    r->tail = item;
+    writer_list_append(&r->queue, item);
     r->queued++;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
@@ -126,8 +114,7 @@ int readers_submit(struct readers *r, struct writer_item *item)
 struct writer_item *readers_take_done(struct readers *r)
 {
     pthread_mutex_lock(&r->lock);
-    struct writer_item *d = r->done;
-    r->done = r->done_tail = NULL;
+    struct writer_item *d = writer_list_take(&r->done);
     pthread_mutex_unlock(&r->lock);
     return d;
 }
@@ -142,14 +129,8 @@ void readers_stop(struct readers *r)
     pthread_mutex_unlock(&r->lock);
     for (int i = 0; i < r->started; i++)
         pthread_join(r->threads[i], NULL);
-    for (struct writer_item *d = r->done, *next; d; d = next) {
-        next = d->next;
-        writer_item_free(d);
-    }
-    for (struct writer_item *d = r->head, *next; d; d = next) {
-        next = d->next;
-        writer_item_free(d);
-    }
+    writer_items_free(writer_list_take(&r->done));
+    writer_items_free(writer_list_take(&r->queue));
     for (int i = 0; i < r->n; i++)
         store_close(r->stores[i]);
     pthread_mutex_destroy(&r->lock);

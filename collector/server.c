@@ -1354,26 +1354,24 @@ static void series_labels(struct buf *b, const struct probe_series *p)
 /* The latest probe results, as blackbox_exporter names its probe_* series. */
 static void probe_metrics_text(struct server *srv, struct buf *b)
 {
-    promtext_family(b, "vigil_probe_success", "gauge",
-           "Whether the latest run of the journey passed (1) or not (0).");
-    for (size_t i = 0; i < srv->nseries; i++) {
-        buf_puts(b, "vigil_probe_success");
-        series_labels(b, &srv->series[i]);
-        buf_printf(b, "} %d\n", srv->series[i].success);
-    }
-    promtext_family(b, "vigil_probe_http_status_code", "gauge",
-           "HTTP status of the last answered step of the latest run of the journey (0: none).");
-    for (size_t i = 0; i < srv->nseries; i++) {
-        buf_puts(b, "vigil_probe_http_status_code");
-        series_labels(b, &srv->series[i]);
-        buf_printf(b, "} %d\n", srv->series[i].http_status);
-    }
-    promtext_family(b, "vigil_probe_http_version", "gauge",
-           "HTTP version of that step's answer (1, 1.1, 2, 3; 0: none).");
-    for (size_t i = 0; i < srv->nseries; i++) {
-        buf_puts(b, "vigil_probe_http_version");
-        series_labels(b, &srv->series[i]);
-        buf_printf(b, "} %.9g\n", srv->series[i].http_version);
+    /* The gauges of one value per series (blackbox's probe_success,
+     * probe_http_status_code, probe_http_version). */
+    static const char *const gauges[][2] = {
+        {"vigil_probe_success", "Whether the latest run of the journey passed (1) or not (0)."},
+        {"vigil_probe_http_status_code",
+         "HTTP status of the last answered step of the latest run of the journey (0: none)."},
+        {"vigil_probe_http_version",
+         "HTTP version of that step's answer (1, 1.1, 2, 3; 0: none)."},
+    };
+    for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
+        promtext_family(b, gauges[g][0], "gauge", gauges[g][1]);
+        for (size_t i = 0; i < srv->nseries; i++) {
+            const struct probe_series *p = &srv->series[i];
+            buf_puts(b, gauges[g][0]);
+            series_labels(b, p);
+            buf_printf(b, "} %.9g\n", g == 0 ? (double)p->success
+                       : g == 1 ? (double)p->http_status : p->http_version);
+        }
     }
     promtext_family(b, "vigil_probe_duration_seconds", "gauge",
            "Time of the latest run of the journey by phase (resolve, connect, tls, processing,"

@@ -16,8 +16,8 @@ struct writer {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct writer_item *head, *tail;       /* queued */
-    struct writer_item *done, *done_tail;  /* finished, not yet taken */
+    struct writer_list queue;              /* submitted */
+    struct writer_list done;               /* finished, not yet taken */
     size_t queued, queue_max, batch_rows;
     int batch_ms;
     int stopping;
@@ -39,31 +39,69 @@ void writer_item_free(struct writer_item *item)
     free(item);
 }
 
+void writer_items_free(struct writer_item *first)
+{
+    for (struct writer_item *next; first; first = next) {
+        next = first->next;
+        writer_item_free(first);
+    }
+}
+
+void writer_list_append(struct writer_list *l, struct writer_item *first)
+{
+    struct writer_item *last = first;
+    if (!first)
+        return;
+    while (last->next)
+        last = last->next;
+    if (l->tail)
+        l->tail->next = first;
+    else
+        l->head = first;
+    l->tail = last;
+}
+
+struct writer_item *writer_list_pop(struct writer_list *l)
+{
+    struct writer_item *first = l->head;
+    if (first) {
+        l->head = first->next;
+        if (!l->head)
+            l->tail = NULL;
+        first->next = NULL;
+    }
+    return first;
+}
+
+struct writer_item *writer_list_take(struct writer_list *l)
+{
+    struct writer_item *all = l->head;
+    l->head = l->tail = NULL;
+    return all;
+}
+
 /* Takes queued items up to batch_rows rows (at least one item), or one call. Called
  * locked. */
 static struct writer_item *take_batch(struct writer *w)
 {
-    struct writer_item *first = w->head, *last = NULL;
+    struct writer_item *first = w->queue.head, *last = NULL;
     size_t rows = 0;
     if (first->call) {
-        w->head = first->next;
+        writer_list_pop(&w->queue);
         w->queued--;
-        first->next = NULL;
-        if (!w->head)
-            w->tail = NULL;
         w->stats.queued = (long long)w->queued;
         return first;
     }
-    while (w->head && !w->head->call && (rows == 0 || rows + w->head->rows <= w->batch_rows)) {
-        rows += w->head->rows;
-        last = w->head;
-        w->head = w->head->next;
+    while (w->queue.head && !w->queue.head->call && (rows == 0 || rows + w->queue.head->rows <= w->batch_rows)) {
+        rows += w->queue.head->rows;
+        last = w->queue.head;
+        w->queue.head = w->queue.head->next;
         w->queued--;
     }
     if (last)
         last->next = NULL;
-    if (!w->head)
-        w->tail = NULL;
+    if (!w->queue.head)
+        w->queue.tail = NULL;
     w->stats.queued = (long long)w->queued;
     return first;
 }
@@ -71,7 +109,7 @@ static struct writer_item *take_batch(struct writer *w)
 static size_t queued_rows(const struct writer *w)
 {
     size_t rows = 0;
-    for (const struct writer_item *i = w->head; i && rows < w->batch_rows; i = i->next)
+    for (const struct writer_item *i = w->queue.head; i && rows < w->batch_rows; i = i->next)
         rows += i->rows;
     return rows;
 }
@@ -159,7 +197,7 @@ void writer_retain(struct writer *w, long long raw_ms, long long rollup_ms)
 /* Waits for work; with retention on, at most until the next pass is due. */
 static void wait_for_work(struct writer *w)
 {
-    while (!w->head && !w->stopping) {
+    while (!w->queue.head && !w->stopping) {
         if (w->retain_raw_ms <= 0 && w->retain_ms <= 0) {
             pthread_cond_wait(&w->cond, &w->lock);
             continue;
@@ -179,9 +217,9 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&w->lock);
     for (;;) {
         wait_for_work(w);
-        if (!w->head && w->stopping)
+        if (!w->queue.head && w->stopping)
             break;
-        if (!w->head) {
+        if (!w->queue.head) {
             pthread_mutex_unlock(&w->lock);
             retain(w);
             pthread_mutex_lock(&w->lock);
@@ -208,14 +246,7 @@ static void *writer_main(void *arg)
             store_batch(w, batch);
 
         pthread_mutex_lock(&w->lock);
-        struct writer_item *last = batch;
-        while (last->next)
-            last = last->next;
-        if (w->done_tail)
-            w->done_tail->next = batch;
-        else
-            w->done = batch;
-        w->done_tail = last;
+        writer_list_append(&w->done, batch);
         pthread_mutex_unlock(&w->lock);
         if (w->wake)
             w->wake(w->wake_ctx);
@@ -263,11 +294,7 @@ int writer_submit(struct writer *w, struct writer_item *item)
         return -1;
     }
     item->next = NULL;
-    if (w->tail)
-        w->tail->next = item;
-    else
-        w->head = item;
-    w->tail = item;
+    writer_list_append(&w->queue, item);
     w->queued++;
     w->stats.queued = (long long)w->queued;
     pthread_cond_signal(&w->cond);
@@ -278,8 +305,7 @@ int writer_submit(struct writer *w, struct writer_item *item)
 struct writer_item *writer_take_done(struct writer *w)
 {
     pthread_mutex_lock(&w->lock);
-    struct writer_item *d = w->done;
-    w->done = w->done_tail = NULL;
+    struct writer_item *d = writer_list_take(&w->done);
     pthread_mutex_unlock(&w->lock);
     return d;
 }
@@ -293,10 +319,7 @@ void writer_stop(struct writer *w)
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    for (struct writer_item *d = w->done, *next; d; d = next) {
-        next = d->next;
-        writer_item_free(d);
-    }
+    writer_items_free(writer_list_take(&w->done));
     store_close(w->store);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);

@@ -39,6 +39,22 @@ struct writer_item {
     struct writer_item *next;
 };
 
+/* A FIFO of items, for the threads that take them (the writer, the readers); its owner
+ * locks it. */
+struct writer_list {
+    struct writer_item *head, *tail;
+};
+
+/* Appends first and the items chained after it. */
+void writer_list_append(struct writer_list *l, struct writer_item *first);
+
+/* Takes the oldest item (NULL when empty), or the whole list, oldest first. */
+struct writer_item *writer_list_pop(struct writer_list *l);
+struct writer_item *writer_list_take(struct writer_list *l);
+
+/* Frees a chain of items. */
+void writer_items_free(struct writer_item *first);
+
 /* Figures for /metrics, read without locking (each is one aligned word). */
 struct writer_stats {
     volatile long long queued;          /* items waiting */
