@@ -2,7 +2,7 @@
 # `make asan` builds with ASan+UBSan into bin/asan/ and runs the tests against it.
 
 CC      ?= cc
-PKGS    := libcurl jansson openssl sqlite3
+PKGS    := libcurl jansson openssl sqlite3 libpcre2-8
 # libwebsockets is Debian's 4.1.6 source with one patch, built static into bin/lws by
 # scripts/build-lws (collector/patches/ says why).
 LWS     := bin/lws

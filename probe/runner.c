@@ -788,7 +788,11 @@ static void finish_step(struct run *run, CURLcode rc)
             add_not_json(run, failures, check, why);
             continue;
         }
-        json_t *v = jsonpath_query(c->path, doc);
+        json_t *v;
+        if (jsonpath_value(c->path, doc, &v, why, sizeof why) < 0) {
+            add_failure(failures, check, "a result", "none", why);
+            continue;
+        }
         if (!predicate_eval(c->pred, v, 0, &miss))
             add_miss(failures, check, &miss);
         json_decref(v);
@@ -817,7 +821,10 @@ static void finish_step(struct run *run, CURLcode rc)
                 add_not_json(run, failures, check, why);
                 continue;
             }
-            v = jsonpath_query(c->path, doc);
+            if (jsonpath_value(c->path, doc, &v, why, sizeof why) < 0) {
+                add_failure(failures, check, "a value", "none", why);
+                continue;
+            }
             break;
         }
         case CAP_HEADER:
