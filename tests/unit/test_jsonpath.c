@@ -394,6 +394,43 @@ static void journey_contract(void)
     json_decref(d);
 }
 
+/* The table of probe/README.md's JSONPath section, row by row, on its cart. */
+static void readme_examples(void)
+{
+    json_t *d = doc_of("{'cart_id': 'cart-3f2a', 'count': 3,"
+                       " 'items': [{'sku': 'A-1', 'qty': 2, 'price': 12.5, 'tags': ['new']},"
+                       "           {'sku': 'C-3', 'qty': 1, 'price': 99.0, 'tags': []}]}");
+    static const char *const rows[][2] = {
+        {"$.cart_id", "\"cart-3f2a\""},
+        {"$['cart_id']", "\"cart-3f2a\""},
+        {"$[\"cart_id\"]", "\"cart-3f2a\""},
+        {"$.items[0].sku", "\"A-1\""},
+        {"$.items[-1].sku", "\"C-3\""},
+        {"$.items[*].sku", "[\"A-1\",\"C-3\"]"},
+        {"$.items[?@.sku == 'A-1'].qty", "[2]"},
+        {"$.items[?@.price > 50 && @.qty >= 1].sku", "[\"C-3\"]"},
+        {"$.items[?@.tags[0]].sku", "[\"A-1\"]"},
+        {"$.items[?length(@.tags) > 0].sku", "[\"A-1\"]"},
+        {"$.items[?count(@.tags[*]) == 0].sku", "[\"C-3\"]"},
+        {"$.items[?match(@.sku, '[A-Z]-[0-9]+')].sku", "[\"A-1\",\"C-3\"]"},
+        {"$.items[?search(@.sku, '3')].sku", "[\"C-3\"]"},
+        {"$.items[?value(@.tags[0]) == 'new'].sku", "[\"A-1\"]"},
+        {"$.items[-1:].sku", "[\"C-3\"]"},
+        {"$.items[0:1].sku", "[\"A-1\"]"},
+        {"$.items[::-1].sku", "[\"C-3\",\"A-1\"]"},
+        {"$.items[0,1].price", "[12.5,99.0]"},
+        {"$['cart_id','count']", "[\"cart-3f2a\",3]"},
+        {"$..sku", "[\"A-1\",\"C-3\"]"},
+        {"$.items[?@.price > 50].count()", "1"},
+        {"$.items[?@.x == null]", "NOTHING"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        expect_value(d, rows[i][0], rows[i][1]);
+    expect_refused("README: the load-time error's example", "$.items[01]", 11,
+                   "an integer with a leading zero at offset 8");
+    json_decref(d);
+}
+
 /* Each limit of jsonpath.h, at and past its value. */
 static void limits(void)
 {
@@ -519,6 +556,7 @@ int main(void)
     rfc_invalid();
     issue_cases();
     journey_contract();
+    readme_examples();
     limits();
     return check_done();
 }
