@@ -619,6 +619,16 @@ static struct expr *new_expr(struct parser *p, enum expr_kind kind, size_t at)
     return e;
 }
 
+/* 1*DIGIT: one digit or more, all taken. */
+static int digits(struct parser *p, const char *expected)
+{
+    if (cur(p) < '0' || cur(p) > '9')
+        return unexpected(p, expected);
+    while (cur(p) >= '0' && cur(p) <= '9')
+        p->i++;
+    return 0;
+}
+
 /* number = (int / "-0") [frac] [exp] (section 2.3.5.1): an integer when it is one and
  * fits, else a double. */
 static struct expr *parse_number(struct parser *p)
@@ -636,34 +646,22 @@ static struct expr *parse_number(struct parser *p)
             perr(p, a, "a number with a leading zero");
             return NULL;
         }
-    } else if (cur(p) >= '1' && cur(p) <= '9') {
-        while (cur(p) >= '0' && cur(p) <= '9')
-            p->i++;
-    } else {
-        unexpected(p, "a digit");
+    } else if (digits(p, "a digit") < 0) {
         return NULL;
     }
     if (cur(p) == '.') {
         whole = 0;
         p->i++;
-        if (cur(p) < '0' || cur(p) > '9') {
-            unexpected(p, "a digit after '.'");
+        if (digits(p, "a digit after '.'") < 0)
             return NULL;
-        }
-        while (cur(p) >= '0' && cur(p) <= '9')
-            p->i++;
     }
     if (cur(p) == 'e' || cur(p) == 'E') {
         whole = 0;
         p->i++;
         if (cur(p) == '+' || cur(p) == '-')
             p->i++;
-        if (cur(p) < '0' || cur(p) > '9') {
-            unexpected(p, "a digit in the exponent");
+        if (digits(p, "a digit in the exponent") < 0)
             return NULL;
-        }
-        while (cur(p) >= '0' && cur(p) <= '9')
-            p->i++;
     }
     if (p->i - a >= sizeof buf) {
         perr(p, a, "a number of more than %zu characters", sizeof buf - 1);
@@ -1501,6 +1499,15 @@ static int run(const struct jsonpath *p, const json_t *root, struct list *out,
     return eval_query(&c, &p->q, c.root, out);
 }
 
+/* A new JSON array holding a reference to each node of l. */
+static json_t *array_of(const struct list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n; i++)
+        json_array_append(a, l->v[i]);
+    return a;
+}
+
 int jsonpath_nodes(const struct jsonpath *p, const json_t *root, json_t **out,
                    char *err, size_t errlen)
 {
@@ -1508,11 +1515,8 @@ int jsonpath_nodes(const struct jsonpath *p, const json_t *root, json_t **out,
     *out = NULL;
     if (run(p, root, &l, err, errlen) < 0)
         return -1;
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < l.n; i++)
-        json_array_append(a, l.v[i]);
+    *out = array_of(&l);
     free(l.v);
-    *out = a;
     return 0;
 }
 
@@ -1570,10 +1574,7 @@ int jsonpath_value(const struct jsonpath *p, const json_t *root, json_t **out,
                 free(l.v);
                 return -1;
             }
-        json_t *a = json_array();
-        for (size_t i = 0; a && i < l.n; i++)
-            json_array_append(a, l.v[i]);
-        *out = a;
+        *out = array_of(&l);
     }
     free(l.v);
     return 0;
