@@ -13,6 +13,7 @@
 #include "cmp.h"
 #include "gate.h"
 #include "sketch.h"
+#include "srm.h"
 #include "stats.h"
 #include "text.h"
 
@@ -150,15 +151,32 @@ static int probe_run(struct store *s, const json_t *args, json_t **resp)
     return rc == 1 ? 201 : 200;
 }
 
+/* "weight": the canary's percentage of the traffic (srm.h), a number or, from a query or
+ * Flagger's metadata, its text; NAN when absent. 0, or -1 with a 400 body in *resp. */
+static int weight_arg(const json_t *args, double *weight, json_t **resp)
+{
+    const json_t *v = json_object_get(args, "weight");
+    const char *t = json_string_value(v);
+    char *end = NULL;
+    *weight = json_is_number(v) ? json_number_value(v) : t ? strtod(t, &end) : NAN;
+    if (!v || (srm_weight_ok(*weight) && (!t || (end != t && !*end))))
+        return 0;
+    *resp = api_error("weight must be a number more than 0 and less than 100: the canary's"
+                      " percentage of the traffic (10 for 10%)", "weight");
+    return -1;
+}
+
 /* POST /v1/deployments: a deployment marker. */
 static int deployment(struct store *s, const json_t *args, json_t **resp)
 {
     char err[512];
+    double weight;
     json_t *d = json_deep_copy(args);
     const char *stage = json_string_value(json_object_get(args, "stage"));
     const char *note = json_string_value(json_object_get(args, "note"));
     const json_t *ts = json_object_get(args, "ts");
-    static const char *const keys[] = {"app", "version", "baseline", "stage", "ts", "note", NULL};
+    static const char *const keys[] = {"app", "version", "baseline", "stage", "ts", "note",
+                                       "weight", NULL};
     const char *key;
     json_t *v;
 
@@ -189,6 +207,12 @@ static int deployment(struct store *s, const json_t *args, json_t **resp)
         *resp = api_error("ts must be a Unix time in milliseconds", "ts");
         return 400;
     }
+    if (weight_arg(args, &weight, resp) < 0) {
+        json_decref(d);
+        return 400;
+    }
+    if (!isnan(weight))
+        json_object_set_new(d, "weight", json_real(weight));
     if (!ts)
         json_object_set_new(d, "ts", json_integer(clock_wall_ms()));
     if (store_insert_deployment(s, d, clock_wall_ms(), err, sizeof err) < 0) {
@@ -503,11 +527,33 @@ static const char *time_text(char *buf, size_t len, long long ms)
     return buf;
 }
 
+/* The traffic split check (srm.h) on a verdict: the page views of both versions over
+ * the verdict's window, from the rollups (their counts are exact) in both modes, against
+ * weight (the verdict's argument) or else the canary's latest marker's. 0 or -1 with err. */
+static int traffic_check(struct store *s, const char *app, const char *baseline,
+                         const char *canary, long long since, long long now, double weight,
+                         const struct srm_policy *p, json_t *verdict, char *err, size_t errlen)
+{
+    long long nb = 0, nc = 0;
+    if (isnan(weight) && store_marker_weight(s, app, canary, &weight, err, errlen) < 0)
+        return -1;
+    if (p->action != SRM_OFF && srm_weight_ok(weight) && since < now
+        && (store_traffic_views(s, app, baseline, since, now, &nb, err, errlen) < 0
+            || store_traffic_views(s, app, canary, since, now, &nc, err, errlen) < 0))
+        return -1;
+    if (srm_apply(verdict, p, weight, nc, nb) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* GET /v1/verdict: the canary against the baseline over the same window. It only reads:
  * the caller records it with the "verdict-record" call (on the writer's connection). */
 static int verdict(struct store *s, const json_t *args, json_t **resp)
 {
     struct cmp_policy policy;
+    double weight;
     struct cmp_data data[CMP_METRICS_MAX];
     struct sketch_bins bins[2 * CMP_METRICS_MAX];
     char err[512], from[40], to[40];
@@ -532,7 +578,7 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         || !(canary = name_arg(args, "canary", 1, resp)))
         return 400;
     if (duration_arg(args, "warmup", API_WARMUP_DEFAULT_MS, &warmup, resp) < 0
-        || bool_arg(args, "exact", &exact, resp) < 0)
+        || bool_arg(args, "exact", &exact, resp) < 0 || weight_arg(args, &weight, resp) < 0)
         return 400;
     if (method && strcmp(method, "mann-whitney") == 0) {
         m = CMP_MANN_WHITNEY;
@@ -607,6 +653,12 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         json_object_set_new(v, "decision", json_string("pause"));
         json_array_insert_new(json_object_get(v, "reasons"), 0, json_string(
             "the canary has sent no beacons and has no deployment marker yet: pause"));
+    }
+    if (traffic_check(s, app, baseline, canary, since, now, weight, &policy.traffic, v, err,
+                      sizeof err) < 0) {
+        json_decref(v);
+        status = fail_store(err, resp);
+        goto out;
     }
     *resp = v;
 out:

@@ -915,7 +915,7 @@ static void finish_call(struct server *srv, struct pss *pss)
          * only a reader can look up. */
         static const char *const keys[] = {
             "app", "version", "baseline", "max_age", "require_signed", "policy", "warmup",
-            "method", NULL
+            "method", "weight", NULL
         };
         const json_t *md = json_object_get(body, "metadata");
         if (!json_is_string(json_object_get(md, "app"))) {
