@@ -668,7 +668,8 @@ static json_t *url_args(struct lws *wsi)
 {
     static const char *const names[] = {
         "app", "version", "baseline", "canary", "policy", "method", "warmup", "max_age",
-        "regions", "min_runs", "require_signed", "metric", "q", "step", "since", "by", "record", NULL
+        "regions", "min_runs", "require_signed", "metric", "q", "step", "since", "by", "record",
+        "weight", NULL
     };
     json_t *args = json_object();
     char buf[512], key[32];
