@@ -152,14 +152,16 @@ static int probe_run(struct store *s, const json_t *args, json_t **resp)
 }
 
 /* "weight": the canary's percentage of the traffic (srm.h), a number or, from a query or
- * Flagger's metadata, its text; NAN when absent. 0, or -1 with a 400 body in *resp. */
+ * Flagger's metadata, its text; NAN when absent or empty. 0, or -1 with a 400 body in
+ * *resp. */
 static int weight_arg(const json_t *args, double *weight, json_t **resp)
 {
     const json_t *v = json_object_get(args, "weight");
     const char *t = json_string_value(v);
     char *end = NULL;
-    *weight = json_is_number(v) ? json_number_value(v) : t ? strtod(t, &end) : NAN;
-    if (!v || (srm_weight_ok(*weight) && (!t || (end != t && !*end))))
+    /* An empty text is no weight: an Argo template's arg left at its default "". */
+    *weight = json_is_number(v) ? json_number_value(v) : t && *t ? strtod(t, &end) : NAN;
+    if (!v || (t && !*t) || (srm_weight_ok(*weight) && (!t || (end != t && !*end))))
         return 0;
     *resp = api_error("weight must be a number more than 0 and less than 100: the canary's"
                       " percentage of the traffic (10 for 10%)", "weight");

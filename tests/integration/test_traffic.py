@@ -191,6 +191,39 @@ def test_no_weight(ctx):
           r.status == 400 and (r.json() or {}).get("field") == "weight", r.brief())
 
 
+def test_argo(ctx):
+    """The shipped Argo step template with the weight the shipped Rollout passes (its
+    setWeight), measured once as Argo's web provider does, against the 21% canary."""
+    import test_argo
+    steps = test_argo.load_yaml(os.path.join(test_argo.INTEGRATIONS, "argo-rollout-steps.yaml"))
+    step_list = steps["strategy"]["canary"]["steps"]
+    weight = None
+    for i, st in enumerate(step_list):
+        if "analysis" in st:
+            given = {a["name"]: str(a["value"]) for a in st["analysis"]["args"]}
+            before = [x["setWeight"] for x in step_list[:i] if "setWeight" in x]
+            weight = given.get("weight")
+            check("argo-rollout-steps.yaml: the step analysis passes weight = the setWeight"
+                  " before it", before and weight == str(before[-1]), (given, before))
+            break
+    template = test_argo.load_yaml(test_argo.STEP)
+    args = test_argo.resolve_args(template, {"app": "shop", "baseline": "2.0.0",
+                                             "canary": "2.0.1", "warmup": "0s",
+                                             "weight": weight or "10"},
+                                  {("vigil-read-token", "token"): "unused"})
+    metric = json.loads(test_argo.substitute(json.dumps(template["spec"]["metrics"][0]), args))
+    m = test_argo.web_measure(metric, c_url(ctx))
+    v = m.get("value") or {}
+    check("Argo step template with weight 10 against 21%: Inconclusive (pause), the reason"
+          " in words", m.get("phase") == "Inconclusive" and v.get("decision") == "pause"
+          and any("receives 21% of page views; " + EXPECTS in x for x in reasons(v)),
+          (m.get("phase"), reasons(v)[:1]))
+
+
+def c_url(ctx):
+    return "http://127.0.0.1:%d" % ctx.c.port
+
+
 def test_metrics(ctx):
     """/metrics: the observed and expected share of each judged canary, promtool-valid."""
     c = ctx.c
@@ -222,7 +255,7 @@ def main():
     token = os.path.join(ctx.dir, "token")
     harness.write_private(token, TOKEN + "\n")
     ctx.c = Collector(FAST + ["--probe-token-file", token], directory=ctx.dir)
-    for fn in (test_markers, test_split, test_policy, test_no_weight, test_metrics):
+    for fn in (test_markers, test_split, test_policy, test_no_weight, test_argo, test_metrics):
         run_group(fn, ctx)
     return harness.finish()
 
