@@ -946,6 +946,58 @@ static int probe_results(struct store *s, const json_t *args, json_t **resp)
     return 200;
 }
 
+#define SEGMENTS_MAX 20
+
+/* GET /v1/traffic: the canary's share of page views per segment, from each of its
+ * markers (the newest SEGMENTS_MAX) to its next one or now, against the marker's weight,
+ * tested as the verdict tests its window (srm.h, the default alpha). */
+static int traffic(struct store *s, const json_t *args, json_t **resp)
+{
+    char err[512];
+    const char *app, *baseline, *canary;
+    struct srm_policy p;
+    struct srm_result r;
+    size_t i;
+    json_t *m, *marks, *segments = json_array();
+    long long until = clock_wall_ms();
+
+    if (!(app = name_arg(args, "app", 1, resp)) || !(baseline = name_arg(args, "baseline", 1, resp))
+        || !(canary = name_arg(args, "canary", 1, resp))) {
+        json_decref(segments);
+        return 400;
+    }
+    if (!(marks = store_deployments(s, app, err, sizeof err))) {
+        json_decref(segments);
+        return fail_store(err, resp);
+    }
+    srm_policy_default(&p);
+    json_array_foreach(marks, i, m) {
+        long long from = json_integer_value(json_object_get(m, "ts")), nb, nc;
+        const json_t *w = json_object_get(m, "weight");
+        if (strcmp(json_string_value(json_object_get(m, "version")), canary) != 0)
+            continue;
+        if (json_array_size(segments) == SEGMENTS_MAX)
+            break;
+        if (store_traffic_views(s, app, baseline, from, until, &nb, err, sizeof err) < 0
+            || store_traffic_views(s, app, canary, from, until, &nc, err, sizeof err) < 0) {
+            json_decref(marks);
+            json_decref(segments);
+            return fail_store(err, resp);
+        }
+        json_t *seg = srm_split_json(&p, json_is_number(w) ? json_number_value(w) : NAN, nc, nb, &r);
+        json_object_set_new(seg, "from_ms", json_integer(from));
+        json_object_set_new(seg, "to_ms", json_integer(until));
+        json_object_set_new(seg, "weight", json_deep_copy(w));
+        json_object_set_new(seg, "stage", json_deep_copy(json_object_get(m, "stage")));
+        json_array_append_new(segments, seg);
+        until = from;
+    }
+    json_decref(marks);
+    *resp = json_pack("{s:s,s:s,s:s,s:o}", "app", app, "baseline", baseline, "canary", canary,
+                      "segments", segments);
+    return 200;
+}
+
 static const struct {
     const char *name;
     int (*fn)(struct store *, const json_t *, json_t **);
@@ -954,7 +1006,7 @@ static const struct {
     {"errors", new_errors}, {"probe-results", probe_results},
     {"probe-run", probe_run}, {"deployment", deployment}, {"probe-runs", probe_runs},
     {"deployments", deployments}, {"gate", gate}, {"verdict", verdict}, {"verdicts", verdicts},
-    {"verdict-record", verdict_record},
+    {"verdict-record", verdict_record}, {"traffic", traffic},
 };
 
 /* The calls that write: they run on the writer thread, every other on a reader. */

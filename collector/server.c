@@ -1738,6 +1738,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             {"/v1/breakdown", "breakdown", 0, 0, W_READ, NULL},
             {"/v1/errors", "errors", 0, 0, W_READ, NULL},
             {"/v1/probe-results", "probe-results", 0, 0, W_READ, NULL},
+            {"/v1/traffic", "traffic", 0, 0, W_READ, NULL},
             {"/v1/hooks/flagger/pre-rollout", "gate", 1, 0, W_READ, "allow"},
             {"/v1/hooks/flagger/confirm-promotion", "verdict", 1, 0, W_READ, "promote"},
             {"/v1/hooks/flagger/rollout", "verdict", 1, 0, W_READ, "promote pause"},

@@ -79,67 +79,73 @@ static void escalate(json_t *verdict, enum srm_action a)
                         json_string(a == SRM_ROLLBACK ? "rollback" : "pause"));
 }
 
-int srm_apply(json_t *verdict, const struct srm_policy *p, double weight, long long canary,
-              long long base)
+json_t *srm_split_json(const struct srm_policy *p, double weight, long long canary,
+                       long long base, struct srm_result *r)
 {
-    char line[512], obs[16], exp_s[16];
     json_t *t = json_object();
-    json_t *reasons = json_object_get(verdict, "reasons");
-    struct srm_result r;
-    const char *result;
-    size_t at;
+    const char *result = p->action == SRM_OFF ? "off" : !srm_weight_ok(weight) ? "skipped" : NULL;
 
-    if (!t || !json_is_array(reasons)) {
-        json_decref(t);
-        return -1;
-    }
-    json_object_set_new(t, "on_mismatch", json_string(srm_action_name(p->action)));
-    json_object_set_new(t, "alpha", json_real(p->alpha));
+    memset(r, 0, sizeof *r);
+    if (!t)
+        return NULL;
     json_object_set_new(t, "expected", srm_weight_ok(weight) ? json_real(weight / 100)
                                                               : json_null());
     json_object_set_new(t, "baseline_views", json_integer(base));
     json_object_set_new(t, "canary_views", json_integer(canary));
-    at = json_array_size(reasons);
-    if (p->action == SRM_OFF) {
-        result = "off";
-        snprintf(line, sizeof line, "traffic split not checked: the policy turns the check off");
-    } else if (!srm_weight_ok(weight)) {
-        result = "skipped";
-        snprintf(line, sizeof line, "traffic split not checked: the canary's deployment marker"
-                 " has no weight (collector mark --weight, \"weight\" in POST /v1/deployments)");
-    } else {
-        srm_test(canary, base, weight, p->alpha, &r);
-        snprintf(exp_s, sizeof exp_s, "%g%%", weight);
-        json_object_set_new(t, "observed", isnan(r.observed) ? json_null() : json_real(r.observed));
-        json_object_set_new(t, "log_e_value", json_real(r.log_e));
-        json_object_set_new(t, "e_value", r.log_e < 700 ? json_real(exp(r.log_e)) : json_null());
-        if (canary + base == 0) {
-            result = "no data";
-            snprintf(line, sizeof line, "traffic split: no page views of either version yet;"
-                     " this step expects %s for the canary", exp_s);
-        } else {
-            percent(obs, sizeof obs, r.observed);
-            if (r.mismatch) {
-                result = "mismatch";
-                escalate(verdict, p->action);
-                snprintf(line, sizeof line, "%s: the canary receives %s of page views; this"
-                         " step expects %s (%lld of %lld page views; e-value %.3g, over"
-                         " 1/alpha = %g): the split is wrong, so the comparisons below are"
-                         " suspect", p->action == SRM_ROLLBACK ? "roll back" : "pause", obs,
-                         exp_s, canary, canary + base, exp(fmin(r.log_e, 700)), 1 / p->alpha);
-                /* First when it decides; after the summary when a rollback stands. */
-                const char *d = json_string_value(json_object_get(verdict, "decision"));
-                at = p->action == SRM_ROLLBACK || !d || strcmp(d, "rollback") != 0 ? 0 : 1;
-            } else {
-                result = "as expected";
-                snprintf(line, sizeof line, "traffic split: the canary receives %s of page"
-                         " views; this step expects %s (%lld of %lld page views; e-value"
-                         " %.3g, under 1/alpha = %g): no mismatch shown", obs, exp_s, canary,
-                         canary + base, exp(r.log_e), 1 / p->alpha);
-            }
-        }
+    json_object_set_new(t, "alpha", json_real(p->alpha));
+    if (!result) {
+        srm_test(canary, base, weight, p->alpha, r);
+        json_object_set_new(t, "observed", isnan(r->observed) ? json_null() : json_real(r->observed));
+        json_object_set_new(t, "log_e_value", json_real(r->log_e));
+        json_object_set_new(t, "e_value", r->log_e < 700 ? json_real(exp(r->log_e)) : json_null());
+        result = canary + base == 0 ? "no data" : r->mismatch ? "mismatch" : "as expected";
     }
     json_object_set_new(t, "result", json_string(result));
+    return t;
+}
+
+int srm_apply(json_t *verdict, const struct srm_policy *p, double weight, long long canary,
+              long long base)
+{
+    char line[512], obs[16], exp_s[16];
+    json_t *reasons = json_object_get(verdict, "reasons");
+    struct srm_result r;
+    json_t *t = srm_split_json(p, weight, canary, base, &r);
+    const char *result = json_string_value(json_object_get(t, "result"));
+    size_t at;
+
+    if (!t || !result || !json_is_array(reasons)) {
+        json_decref(t);
+        return -1;
+    }
+    json_object_set_new(t, "on_mismatch", json_string(srm_action_name(p->action)));
+    at = json_array_size(reasons);
+    snprintf(exp_s, sizeof exp_s, "%g%%", weight);
+    percent(obs, sizeof obs, r.observed);
+    if (strcmp(result, "off") == 0) {
+        snprintf(line, sizeof line, "traffic split not checked: the policy turns the check off");
+    } else if (strcmp(result, "skipped") == 0) {
+        snprintf(line, sizeof line, "traffic split not checked: the canary's deployment marker"
+                 " has no weight (collector mark --weight, \"weight\" in POST /v1/deployments)");
+    } else if (strcmp(result, "no data") == 0) {
+        snprintf(line, sizeof line, "traffic split: no page views of either version yet;"
+                 " this step expects %s for the canary", exp_s);
+    } else if (r.mismatch) {
+        escalate(verdict, p->action);
+        snprintf(line, sizeof line, "%s: the canary receives %s of page views; this step"
+                 " expects %s (%lld of %lld page views; e-value %.3g, over 1/alpha = %g): the"
+                 " split is wrong, so the comparisons below are suspect",
+                 p->action == SRM_ROLLBACK ? "roll back" : "pause", obs, exp_s, canary,
+                 canary + base, exp(fmin(r.log_e, 700)), 1 / p->alpha);
+        /* First when it decides; after the summary when a rollback stands. */
+        const char *d = json_string_value(json_object_get(verdict, "decision"));
+        at = p->action == SRM_ROLLBACK || !d || strcmp(d, "rollback") != 0 ? 0 : 1;
+    } else {
+        snprintf(line, sizeof line, "traffic split: the canary receives %s of page views; this"
+                 " step expects %s (%lld of %lld page views; e-value %.3g, under 1/alpha = %g):"
+                 " no mismatch shown", obs, exp_s, canary, canary + base, exp(r.log_e),
+                 1 / p->alpha);
+    }
     json_object_set_new(t, "reason", json_string(line));
     json_object_set_new(verdict, "traffic", t);
     if (at > json_array_size(reasons))

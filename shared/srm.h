@@ -64,6 +64,13 @@ struct srm_result {
 void srm_test(long long canary, long long base, double weight, double alpha,
               struct srm_result *out);
 
+/* The split as JSON: {"expected", "observed", "baseline_views", "canary_views",
+ * "log_e_value", "e_value" (null past 1e304), "alpha", "result": "mismatch"|"as expected"|
+ * "no data"|"skipped" (no weight)|"off"}; *r holds the test (zeros when not tested). A new
+ * reference, or NULL when memory ran out. */
+json_t *srm_split_json(const struct srm_policy *p, double weight, long long canary,
+                       long long base, struct srm_result *r);
+
 /* Applies the check to a verdict (cmp_judge's JSON, modified in place): adds "traffic"
  * {"result": "mismatch"|"as expected"|"no data"|"skipped"|"off", "expected",
  * "observed", "baseline_views", "canary_views", "e_value", "log_e_value", "alpha",
