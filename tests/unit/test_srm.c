@@ -68,11 +68,32 @@ static void reference_values(void)
           && srm_action_parse("Pause", &a) < 0, "actions: pause, rollback, off");
 }
 
-/* A verdict as cmp_judge makes it, reduced to what srm_apply reads. */
-static json_t *verdict(const char *decision)
+/* A verdict as cmp_judge makes it, reduced to what srm_apply reads, after srm_apply with
+ * c canary and b baseline page views against weight. The caller json_decref()s it. */
+static json_t *applied(const struct srm_policy *p, const char *decision, double weight,
+                       long long c, long long b)
 {
-    return json_pack("{s:s,s:[s,s]}", "decision", decision, "reasons",
-                     "summary of the metrics", "LCP p75 ...");
+    json_t *v = json_pack("{s:s,s:[s,s]}", "decision", decision, "reasons",
+                          "summary of the metrics", "LCP p75 ...");
+    CHECK(srm_apply(v, p, weight, c, b) == 0, "apply: %lld of %lld against %g%% (%s before)",
+          c, c + b, weight, decision);
+    return v;
+}
+
+static const char *decision_of(const json_t *v)
+{
+    return json_string_value(json_object_get(v, "decision"));
+}
+
+static const char *result_of(const json_t *v)
+{
+    return json_string_value(json_object_get(json_object_get(v, "traffic"), "result"));
+}
+
+static const char *reason(const json_t *v, size_t i)
+{
+    const char *r = json_string_value(json_array_get(json_object_get(v, "reasons"), i));
+    return r ? r : "(none)";
 }
 
 static void apply_cases(void)
@@ -82,14 +103,12 @@ static void apply_cases(void)
     CHECK(p.action == SRM_PAUSE && p.alpha == SRM_ALPHA_DEFAULT, "default: pause at 0.001");
 
     /* 21% of 1,000 against 10%: shown; promote becomes pause, the reason first. */
-    json_t *v = verdict("promote");
-    CHECK(srm_apply(v, &p, 10, 210, 790) == 0, "apply: 210 of 1000 against 10%%");
+    json_t *v = applied(&p, "promote", 10, 210, 790);
     const json_t *t = json_object_get(v, "traffic");
-    const char *r0 = json_string_value(json_array_get(json_object_get(v, "reasons"), 0));
-    CHECK_STR(json_string_value(json_object_get(v, "decision")), "pause", "mismatch: pause");
-    CHECK(r0 && strstr(r0, "the canary receives 21% of page views; this step expects 10%"),
-          "mismatch: the reason in words first: %s", r0 ? r0 : "(none)");
-    CHECK_STR(json_string_value(json_object_get(t, "result")), "mismatch", "traffic.result");
+    CHECK_STR(decision_of(v), "pause", "mismatch: pause");
+    CHECK(strstr(reason(v, 0), "the canary receives 21% of page views; this step expects 10%"),
+          "mismatch: the reason in words first: %s", reason(v, 0));
+    CHECK_STR(result_of(v), "mismatch", "traffic.result");
     CHECK(near(json_real_value(json_object_get(t, "expected")), 0.1, 1e-12)
           && near(json_real_value(json_object_get(t, "observed")), 0.21, 1e-12)
           && json_integer_value(json_object_get(t, "canary_views")) == 210
@@ -101,53 +120,37 @@ static void apply_cases(void)
 
     /* Policy rollback. */
     p.action = SRM_ROLLBACK;
-    v = verdict("pause");
-    srm_apply(v, &p, 10, 210, 790);
-    CHECK_STR(json_string_value(json_object_get(v, "decision")), "rollback",
-              "on_mismatch rollback: roll back");
-    r0 = json_string_value(json_array_get(json_object_get(v, "reasons"), 0));
-    CHECK(r0 && strncmp(r0, "roll back: the canary receives 21%", 34) == 0,
-          "rollback: its reason first: %s", r0 ? r0 : "(none)");
+    v = applied(&p, "pause", 10, 210, 790);
+    CHECK_STR(decision_of(v), "rollback", "on_mismatch rollback: roll back");
+    CHECK(strncmp(reason(v, 0), "roll back: the canary receives 21%", 34) == 0,
+          "rollback: its reason first: %s", reason(v, 0));
     json_decref(v);
 
     /* A rollback by the metrics stands when the policy says pause; the line comes second. */
     p.action = SRM_PAUSE;
-    v = verdict("rollback");
-    srm_apply(v, &p, 10, 210, 790);
-    CHECK_STR(json_string_value(json_object_get(v, "decision")), "rollback",
-              "a metric's rollback stays a rollback");
-    CHECK_STR(json_string_value(json_array_get(json_object_get(v, "reasons"), 0)),
-              "summary of the metrics", "the metrics' summary stays first");
+    v = applied(&p, "rollback", 10, 210, 790);
+    CHECK_STR(decision_of(v), "rollback", "a metric's rollback stays a rollback");
+    CHECK_STR(reason(v, 0), "summary of the metrics", "the metrics' summary stays first");
     json_decref(v);
 
     /* As expected: the decision stays, one line at the end. */
-    v = verdict("promote");
-    srm_apply(v, &p, 10, 102, 898);
-    CHECK_STR(json_string_value(json_object_get(v, "decision")), "promote",
-              "10.2%% against 10%%: the decision stays");
-    CHECK_STR(json_string_value(json_object_get(json_object_get(v, "traffic"), "result")),
-              "as expected", "traffic.result as expected");
+    v = applied(&p, "promote", 10, 102, 898);
+    CHECK_STR(decision_of(v), "promote", "10.2%% against 10%%: the decision stays");
+    CHECK_STR(result_of(v), "as expected", "traffic.result as expected");
     CHECK(json_array_size(json_object_get(v, "reasons")) == 3, "one line added");
     json_decref(v);
 
     /* No weight: skipped, said once; off: said once, nothing tested. */
-    v = verdict("promote");
-    srm_apply(v, &p, NAN, 500, 500);
-    const json_t *reasons = json_object_get(v, "reasons");
-    const char *last = json_string_value(json_array_get(reasons, json_array_size(reasons) - 1));
-    CHECK(json_array_size(reasons) == 3 && last && strstr(last, "has no weight")
-          && strcmp(json_string_value(json_object_get(v, "decision")), "promote") == 0,
-          "no weight: skipped, one reason line: %s", last ? last : "(none)");
-    CHECK_STR(json_string_value(json_object_get(json_object_get(v, "traffic"), "result")),
-              "skipped", "traffic.result skipped");
+    v = applied(&p, "promote", NAN, 500, 500);
+    CHECK(json_array_size(json_object_get(v, "reasons")) == 3 && strstr(reason(v, 2), "has no weight")
+          && strcmp(decision_of(v), "promote") == 0,
+          "no weight: skipped, one reason line: %s", reason(v, 2));
+    CHECK_STR(result_of(v), "skipped", "traffic.result skipped");
     json_decref(v);
     p.action = SRM_OFF;
-    v = verdict("promote");
-    srm_apply(v, &p, 10, 500, 500);
-    CHECK_STR(json_string_value(json_object_get(v, "decision")), "promote",
-              "off: 50%% against 10%% changes nothing");
-    CHECK_STR(json_string_value(json_object_get(json_object_get(v, "traffic"), "result")),
-              "off", "traffic.result off");
+    v = applied(&p, "promote", 10, 500, 500);
+    CHECK_STR(decision_of(v), "promote", "off: 50%% against 10%% changes nothing");
+    CHECK_STR(result_of(v), "off", "traffic.result off");
     json_decref(v);
 }
 
