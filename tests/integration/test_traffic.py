@@ -257,6 +257,9 @@ def main():
     ctx.c = Collector(FAST + ["--probe-token-file", token], directory=ctx.dir)
     for fn in (test_markers, test_split, test_policy, test_no_weight, test_argo, test_metrics):
         run_group(fn, ctx)
+    ctx.c.stop()
+    reports = harness.collector_sanitizer_reports([ctx.c])
+    check("the collector printed no sanitizer report", not reports, reports[:1])
     return harness.finish()
 
 
