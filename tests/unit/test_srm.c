@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "cmp.h"
 #include "rng.h"
 #include "srm.h"
 
@@ -154,6 +156,54 @@ static void apply_cases(void)
     json_decref(v);
 }
 
+/* Loads a policy file holding text; the loader's message in err. */
+static int load_policy(const char *text, struct cmp_policy *p, char *path, char *err,
+                       size_t errlen)
+{
+    snprintf(path, 64, "/tmp/test_srm.XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+        snprintf(err, errlen, "cannot write %s", path);
+        return -1;
+    }
+    close(fd);
+    err[0] = 0;
+    int rc = cmp_policy_load(path, p, err, errlen);
+    unlink(path);
+    return rc;
+}
+
+/* The policy's "traffic" key (shared/README.md, "Policy files"). */
+static void policy_cases(void)
+{
+    struct cmp_policy p;
+    char path[64], err[512], want[600];
+    CHECK(cmp_policy_builtin("aggressive", &p) == 0 && p.traffic.action == SRM_PAUSE
+          && p.traffic.alpha == SRM_ALPHA_DEFAULT, "built-in policies pause at 0.001");
+    CHECK(load_policy("{\"metrics\": {\"LCP\": {\"tolerance\": 0.1}},\n"
+                      " \"traffic\": {\"on_mismatch\": \"rollback\", \"alpha\": 0.01}}\n",
+                      &p, path, err, sizeof err) == 0
+          && p.traffic.action == SRM_ROLLBACK && p.traffic.alpha == 0.01,
+          "a policy file sets on_mismatch rollback and alpha 0.01 (%s)", err);
+    CHECK(load_policy("{\"metrics\": {\"LCP\": {\"tolerance\": 0.1}}}", &p, path, err,
+                      sizeof err) == 0 && p.traffic.action == SRM_PAUSE
+          && p.traffic.alpha == SRM_ALPHA_DEFAULT, "without \"traffic\": pause at 0.001");
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"{\"metrics\": {\"LCP\": {\"tolerance\": 0.1}},\n \"traffic\": {\"alpha\": 0.7}}",
+         ":2:23: \"alpha\" must be a number in (0, 0.5], not 0.7"},
+        {"{\"metrics\": {\"LCP\": {\"tolerance\": 0.1}},\n \"traffic\": \"off\"}",
+         ":2:13: \"traffic\" must be an object such as {\"on_mismatch\": \"pause\", \"alpha\": 0.001}"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = load_policy(bad[i].text, &p, path, err, sizeof err);
+        snprintf(want, sizeof want, "%s%s", path, bad[i].want);
+        CHECK(rc < 0, "bad traffic policy %zu is refused", i);
+        CHECK_STR(err, want, "bad traffic policy %zu: message", i);
+    }
+}
+
 /* Binomial(n, p) by inversion: walks the probabilities from 0 (from n for p > 1/2). */
 static long long binomial(int n, double p)
 {
@@ -263,6 +313,7 @@ int main(void)
 {
     reference_values();
     apply_cases();
+    policy_cases();
     simulation();
     return check_done();
 }
