@@ -966,9 +966,12 @@ static int traffic(struct store *s, const json_t *args, json_t **resp)
         json_decref(segments);
         return 400;
     }
-    if (!(marks = store_deployments(s, app, err, sizeof err))) {
+    static const char *const fields[] = {"canary", "baseline", NULL};
+    const char *versions[] = {canary, baseline, NULL};
+    int st = known(s, app, fields, versions, resp);
+    if (st || !(marks = store_deployments(s, app, err, sizeof err))) {
         json_decref(segments);
-        return fail_store(err, resp);
+        return st ? st : fail_store(err, resp);
     }
     srm_policy_default(&p);
     json_array_foreach(marks, i, m) {

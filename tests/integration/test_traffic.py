@@ -220,6 +220,20 @@ def test_argo(ctx):
           (m.get("phase"), reasons(v)[:1]))
 
 
+def test_segments(ctx):
+    """GET /v1/traffic: the split per segment of the canary's markers, newest first."""
+    c = ctx.c
+    r = harness.get(c.port, "/v1/traffic", app="shop", baseline="2.0.0", canary="2.0.1")
+    segs = (r.json() or {}).get("segments") or []
+    check("GET /v1/traffic: one segment for shop 2.0.1 (its one marker), 21% against 10%,"
+          " a mismatch", r.status == 200 and len(segs) == 1 and segs[0].get("weight") == 10
+          and segs[0].get("expected") == 0.1 and abs((segs[0].get("observed") or 0) - 0.21) < 1e-9
+          and segs[0].get("canary_views") == 210 and segs[0].get("result") == "mismatch", r.brief())
+    r = harness.get(c.port, "/v1/traffic", app="shop", baseline="2.0.0", canary="9.9.9")
+    check("GET /v1/traffic for a canary never seen -> 404 with field canary",
+          r.status == 404 and (r.json() or {}).get("field") == "canary", r.brief())
+
+
 def c_url(ctx):
     return "http://127.0.0.1:%d" % ctx.c.port
 
@@ -255,7 +269,7 @@ def main():
     token = os.path.join(ctx.dir, "token")
     harness.write_private(token, TOKEN + "\n")
     ctx.c = Collector(FAST + ["--probe-token-file", token], directory=ctx.dir)
-    for fn in (test_markers, test_split, test_policy, test_no_weight, test_argo, test_metrics):
+    for fn in (test_markers, test_split, test_policy, test_no_weight, test_argo, test_segments, test_metrics):
         run_group(fn, ctx)
     ctx.c.stop()
     reports = harness.collector_sanitizer_reports([ctx.c])
