@@ -13,6 +13,7 @@
 #include "cmp.h"
 #include "gate.h"
 #include "sketch.h"
+#include "srm.h"
 #include "stats.h"
 #include "text.h"
 
@@ -150,15 +151,34 @@ static int probe_run(struct store *s, const json_t *args, json_t **resp)
     return rc == 1 ? 201 : 200;
 }
 
+/* "weight": the canary's percentage of the traffic (srm.h), a number or, from a query or
+ * Flagger's metadata, its text; NAN when absent or empty. 0, or -1 with a 400 body in
+ * *resp. */
+static int weight_arg(const json_t *args, double *weight, json_t **resp)
+{
+    const json_t *v = json_object_get(args, "weight");
+    const char *t = json_string_value(v);
+    char *end = NULL;
+    /* An empty text is no weight: an Argo template's arg left at its default "". */
+    *weight = json_is_number(v) ? json_number_value(v) : t && *t ? strtod(t, &end) : NAN;
+    if (!v || (t && !*t) || (srm_weight_ok(*weight) && (!t || (end != t && !*end))))
+        return 0;
+    *resp = api_error("weight must be a number more than 0 and less than 100: the canary's"
+                      " percentage of the traffic (10 for 10%)", "weight");
+    return -1;
+}
+
 /* POST /v1/deployments: a deployment marker. */
 static int deployment(struct store *s, const json_t *args, json_t **resp)
 {
     char err[512];
+    double weight;
     json_t *d = json_deep_copy(args);
     const char *stage = json_string_value(json_object_get(args, "stage"));
     const char *note = json_string_value(json_object_get(args, "note"));
     const json_t *ts = json_object_get(args, "ts");
-    static const char *const keys[] = {"app", "version", "baseline", "stage", "ts", "note", NULL};
+    static const char *const keys[] = {"app", "version", "baseline", "stage", "ts", "note",
+                                       "weight", NULL};
     const char *key;
     json_t *v;
 
@@ -189,6 +209,12 @@ static int deployment(struct store *s, const json_t *args, json_t **resp)
         *resp = api_error("ts must be a Unix time in milliseconds", "ts");
         return 400;
     }
+    if (weight_arg(args, &weight, resp) < 0) {
+        json_decref(d);
+        return 400;
+    }
+    if (!isnan(weight))
+        json_object_set_new(d, "weight", json_real(weight));
     if (!ts)
         json_object_set_new(d, "ts", json_integer(clock_wall_ms()));
     if (store_insert_deployment(s, d, clock_wall_ms(), err, sizeof err) < 0) {
@@ -503,11 +529,33 @@ static const char *time_text(char *buf, size_t len, long long ms)
     return buf;
 }
 
+/* The traffic split check (srm.h) on a verdict: the page views of both versions over
+ * the verdict's window, from the rollups (their counts are exact) in both modes, against
+ * weight (the verdict's argument) or else the canary's latest marker's. 0 or -1 with err. */
+static int traffic_check(struct store *s, const char *app, const char *baseline,
+                         const char *canary, long long since, long long now, double weight,
+                         const struct srm_policy *p, json_t *verdict, char *err, size_t errlen)
+{
+    long long nb = 0, nc = 0;
+    if (isnan(weight) && store_marker_weight(s, app, canary, &weight, err, errlen) < 0)
+        return -1;
+    if (p->action != SRM_OFF && srm_weight_ok(weight) && since < now
+        && (store_traffic_views(s, app, baseline, since, now, &nb, err, errlen) < 0
+            || store_traffic_views(s, app, canary, since, now, &nc, err, errlen) < 0))
+        return -1;
+    if (srm_apply(verdict, p, weight, nc, nb) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* GET /v1/verdict: the canary against the baseline over the same window. It only reads:
  * the caller records it with the "verdict-record" call (on the writer's connection). */
 static int verdict(struct store *s, const json_t *args, json_t **resp)
 {
     struct cmp_policy policy;
+    double weight;
     struct cmp_data data[CMP_METRICS_MAX];
     struct sketch_bins bins[2 * CMP_METRICS_MAX];
     char err[512], from[40], to[40];
@@ -532,7 +580,7 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         || !(canary = name_arg(args, "canary", 1, resp)))
         return 400;
     if (duration_arg(args, "warmup", API_WARMUP_DEFAULT_MS, &warmup, resp) < 0
-        || bool_arg(args, "exact", &exact, resp) < 0)
+        || bool_arg(args, "exact", &exact, resp) < 0 || weight_arg(args, &weight, resp) < 0)
         return 400;
     if (method && strcmp(method, "mann-whitney") == 0) {
         m = CMP_MANN_WHITNEY;
@@ -607,6 +655,12 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         json_object_set_new(v, "decision", json_string("pause"));
         json_array_insert_new(json_object_get(v, "reasons"), 0, json_string(
             "the canary has sent no beacons and has no deployment marker yet: pause"));
+    }
+    if (traffic_check(s, app, baseline, canary, since, now, weight, &policy.traffic, v, err,
+                      sizeof err) < 0) {
+        json_decref(v);
+        status = fail_store(err, resp);
+        goto out;
     }
     *resp = v;
 out:
@@ -892,6 +946,61 @@ static int probe_results(struct store *s, const json_t *args, json_t **resp)
     return 200;
 }
 
+#define SEGMENTS_MAX 20
+
+/* GET /v1/traffic: the canary's share of page views per segment, from each of its
+ * markers (the newest SEGMENTS_MAX) to its next one or now, against the marker's weight,
+ * tested as the verdict tests its window (srm.h, the default alpha). */
+static int traffic(struct store *s, const json_t *args, json_t **resp)
+{
+    char err[512];
+    const char *app, *baseline, *canary;
+    struct srm_policy p;
+    struct srm_result r;
+    size_t i;
+    json_t *m, *marks, *segments = json_array();
+    long long until = clock_wall_ms();
+
+    if (!(app = name_arg(args, "app", 1, resp)) || !(baseline = name_arg(args, "baseline", 1, resp))
+        || !(canary = name_arg(args, "canary", 1, resp))) {
+        json_decref(segments);
+        return 400;
+    }
+    static const char *const fields[] = {"canary", "baseline", NULL};
+    const char *versions[] = {canary, baseline, NULL};
+    int st = known(s, app, fields, versions, resp);
+    if (st || !(marks = store_deployments(s, app, err, sizeof err))) {
+        json_decref(segments);
+        return st ? st : fail_store(err, resp);
+    }
+    srm_policy_default(&p);
+    json_array_foreach(marks, i, m) {
+        long long from = json_integer_value(json_object_get(m, "ts")), nb, nc;
+        const json_t *w = json_object_get(m, "weight");
+        if (strcmp(json_string_value(json_object_get(m, "version")), canary) != 0)
+            continue;
+        if (json_array_size(segments) == SEGMENTS_MAX)
+            break;
+        if (store_traffic_views(s, app, baseline, from, until, &nb, err, sizeof err) < 0
+            || store_traffic_views(s, app, canary, from, until, &nc, err, sizeof err) < 0) {
+            json_decref(marks);
+            json_decref(segments);
+            return fail_store(err, resp);
+        }
+        json_t *seg = srm_split_json(&p, json_is_number(w) ? json_number_value(w) : NAN, nc, nb, &r);
+        json_object_set_new(seg, "from_ms", json_integer(from));
+        json_object_set_new(seg, "to_ms", json_integer(until));
+        json_object_set_new(seg, "weight", json_deep_copy(w));
+        json_object_set_new(seg, "stage", json_deep_copy(json_object_get(m, "stage")));
+        json_array_append_new(segments, seg);
+        until = from;
+    }
+    json_decref(marks);
+    *resp = json_pack("{s:s,s:s,s:s,s:o}", "app", app, "baseline", baseline, "canary", canary,
+                      "segments", segments);
+    return 200;
+}
+
 static const struct {
     const char *name;
     int (*fn)(struct store *, const json_t *, json_t **);
@@ -900,7 +1009,7 @@ static const struct {
     {"errors", new_errors}, {"probe-results", probe_results},
     {"probe-run", probe_run}, {"deployment", deployment}, {"probe-runs", probe_runs},
     {"deployments", deployments}, {"gate", gate}, {"verdict", verdict}, {"verdicts", verdicts},
-    {"verdict-record", verdict_record},
+    {"verdict-record", verdict_record}, {"traffic", traffic},
 };
 
 /* The calls that write: they run on the writer thread, every other on a reader. */

@@ -41,10 +41,12 @@ static const char usage[] =
     "                                                   exit 0 allow, 1 block\n"
     "       collector compare --db PATH --app APP --baseline V1 --canary V2\n"
     "                      [--policy conservative|aggressive|FILE] [--warmup 5m]\n"
-    "                      [--method sequential|mann-whitney] [--exact] [--json]\n"
+    "                      [--method sequential|mann-whitney] [--exact] [--weight PCT]\n"
+    "                      [--json]\n"
     "                                                   exit 0 promote, 1 roll back, 3 pause\n"
     "       collector mark --db PATH --app APP --version V [--baseline V0] [--stage S]\n"
-    "                      [--note TEXT] [--ts UNIX_MS]  record a deployment marker\n"
+    "                      [--note TEXT] [--ts UNIX_MS] [--weight PCT]\n"
+    "                              record a deployment marker (PCT: the canary's traffic %)\n"
     "       collector import --db PATH [--retain-raw DAYS] [--retain DAYS] FILE.jsonl|-\n"
     "                                                   load beacons, one per line\n"
     "\n"
@@ -830,10 +832,10 @@ static const char *const gate_opts[] = {"--app", "--version", "--regions", "--ma
                                         "--min-runs", "--require-signed", NULL};
 static const char *const gate_req[] = {"--app", "--version", NULL};
 static const char *const compare_opts[] = {"--app", "--baseline", "--canary", "--policy",
-                                           "--warmup", "--method", "--exact", NULL};
+                                           "--warmup", "--method", "--exact", "--weight", NULL};
 static const char *const compare_req[] = {"--app", "--baseline", "--canary", NULL};
 static const char *const mark_opts[] = {"--app", "--version", "--baseline", "--stage", "--note",
-                                        "--ts", NULL};
+                                        "--ts", "--weight", NULL};
 static const char *const mark_req[] = {"--app", "--version", NULL};
 static const struct verb verbs[] = {
     {"gate", "gate", gate_opts, gate_req},

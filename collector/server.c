@@ -668,7 +668,8 @@ static json_t *url_args(struct lws *wsi)
 {
     static const char *const names[] = {
         "app", "version", "baseline", "canary", "policy", "method", "warmup", "max_age",
-        "regions", "min_runs", "require_signed", "metric", "q", "step", "since", "by", "record", NULL
+        "regions", "min_runs", "require_signed", "metric", "q", "step", "since", "by", "record",
+        "weight", NULL
     };
     json_t *args = json_object();
     char buf[512], key[32];
@@ -915,7 +916,7 @@ static void finish_call(struct server *srv, struct pss *pss)
          * only a reader can look up. */
         static const char *const keys[] = {
             "app", "version", "baseline", "max_age", "require_signed", "policy", "warmup",
-            "method", NULL
+            "method", "weight", NULL
         };
         const json_t *md = json_object_get(body, "metadata");
         if (!json_is_string(json_object_get(md, "app"))) {
@@ -1737,6 +1738,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             {"/v1/breakdown", "breakdown", 0, 0, W_READ, NULL},
             {"/v1/errors", "errors", 0, 0, W_READ, NULL},
             {"/v1/probe-results", "probe-results", 0, 0, W_READ, NULL},
+            {"/v1/traffic", "traffic", 0, 0, W_READ, NULL},
             {"/v1/hooks/flagger/pre-rollout", "gate", 1, 0, W_READ, "allow"},
             {"/v1/hooks/flagger/confirm-promotion", "verdict", 1, 0, W_READ, "promote"},
             {"/v1/hooks/flagger/rollout", "verdict", 1, 0, W_READ, "promote pause"},

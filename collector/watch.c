@@ -17,6 +17,8 @@ static const char *const decisions[] = {"promote", "pause", "rollback"};
 struct verdict_entry {
     char app[NAME_LEN], baseline[NAME_LEN], canary[NAME_LEN];
     char decision[16];
+    double share, expected;     /* the canary's observed and expected share of page views */
+    int has_share;              /* the latest verdict tested the split (srm.h) */
     long long seq;              /* when last updated: the least recent makes room */
 };
 
@@ -117,6 +119,11 @@ void watch_verdict(struct watch *w, const json_t *v)
     int was_rollback = strcmp(e->decision, "rollback") == 0;
     snprintf(e->decision, sizeof e->decision, "%s", decision);
     e->seq = ++w->seq;
+    const json_t *t = json_object_get(v, "traffic");
+    e->has_share = json_is_number(json_object_get(t, "observed"))
+                   && json_is_number(json_object_get(t, "expected"));
+    e->share = json_number_value(json_object_get(t, "observed"));
+    e->expected = json_number_value(json_object_get(t, "expected"));
     if (strcmp(decision, "rollback") != 0 || was_rollback || !w->alerts)
         return;
 
@@ -360,6 +367,23 @@ static void label(struct buf *b, const char *name, const char *v, int first)
     buf_puts(b, "\"");
 }
 
+/* One gauge per judged pair whose latest verdict tested the traffic split: the observed
+ * share, or with expected the expected one. */
+static void share_series(struct watch *w, struct buf *b, const char *name, const char *help,
+                         int expected)
+{
+    promtext_family(b, name, "gauge", help);
+    for (size_t i = 0; i < w->nverdicts; i++) {
+        if (!w->verdicts[i].has_share)
+            continue;
+        buf_puts(b, name);
+        label(b, "app", w->verdicts[i].app, 1);
+        label(b, "baseline", w->verdicts[i].baseline, 0);
+        label(b, "canary", w->verdicts[i].canary, 0);
+        buf_printf(b, "} %.9g\n", expected ? w->verdicts[i].expected : w->verdicts[i].share);
+    }
+}
+
 void watch_metrics_text(struct watch *w, struct buf *b)
 {
     struct alerts_stats st;
@@ -390,6 +414,10 @@ void watch_metrics_text(struct watch *w, struct buf *b)
             buf_printf(b, "} %d\n", strcmp(w->verdicts[i].decision, decisions[d]) == 0);
         }
     }
+    share_series(w, b, "vigil_traffic_share", "The canary's share of page views (baseline and"
+                 " canary, without synthetic tests) in the latest verdict's window.", 0);
+    share_series(w, b, "vigil_traffic_expected_share", "The canary's share of page views its"
+                 " rollout step expects (the deployment marker's weight / 100).", 1);
     promtext_family(b, "vigil_rum_p75", "gauge",
            "p75 of each RUM metric over the last 15 minutes, from the rollups (ms; CLS unitless).");
     json_array_foreach(w->rum, i, r) {

@@ -63,6 +63,7 @@ int cmp_policy_builtin(const char *name, struct cmp_policy *p)
         memset(p, 0, sizeof *p);
         snprintf(p->name, sizeof p->name, "%s", b->name);
         p->alpha = 0.05;
+        srm_policy_default(&p->traffic);
         for (size_t k = 0; k < sizeof builtin_metrics / sizeof builtin_metrics[0]; k++) {
             struct cmp_policy_metric *m = &p->m[p->n++];
             int rate = strcmp(builtin_metrics[k].name, "errors") == 0;
@@ -85,7 +86,8 @@ struct pfile {
     size_t errlen;
 };
 
-static const char *const policy_keys[] = {"name", "alpha", "metrics", NULL};
+static const char *const policy_keys[] = {"name", "alpha", "metrics", "traffic", NULL};
+static const char *const traffic_keys[] = {"on_mismatch", "alpha", NULL};
 static const char *const metric_keys[] = {
     "quantile", "tolerance", "weight", "critical", "min_sample", NULL
 };
@@ -194,6 +196,21 @@ static int parse_metric(struct pfile *f, const char *name, const json_t *v, cons
     return 0;
 }
 
+/* "traffic": {"on_mismatch": "pause"|"rollback"|"off", "alpha": 0.001} (srm.h). */
+static int parse_traffic(struct pfile *f, const json_t *v, struct srm_policy *t)
+{
+    const json_t *a = json_object_get(v, "on_mismatch");
+    if (!json_is_object(v))
+        return pfail(f, "/traffic", 0, "\"traffic\" must be an object such as"
+                     " {\"on_mismatch\": \"pause\", \"alpha\": 0.001}");
+    if (check_keys(f, v, "/traffic", traffic_keys, "\"traffic\"") < 0)
+        return -1;
+    if (a && srm_action_parse(json_string_value(a), &t->action) < 0)
+        return pfail(f, "/traffic/on_mismatch", 0, "\"on_mismatch\" must be \"pause\","
+                     " \"rollback\" or \"off\"");
+    return opt_number(f, v, "/traffic", "alpha", 0, 0, 0.5, 1, "in (0, 0.5]", &t->alpha);
+}
+
 static int parse_policy(struct pfile *f, const json_t *root, struct cmp_policy *p)
 {
     json_t *v, *metrics;
@@ -205,6 +222,9 @@ static int parse_policy(struct pfile *f, const json_t *root, struct cmp_policy *
         return -1;
     memset(p, 0, sizeof *p);
     p->alpha = 0.05;
+    srm_policy_default(&p->traffic);
+    if ((v = json_object_get(root, "traffic")) && parse_traffic(f, v, &p->traffic) < 0)
+        return -1;
     if ((v = json_object_get(root, "name"))) {
         if (!json_is_string(v) || json_string_length(v) == 0
             || json_string_length(v) >= sizeof p->name)

@@ -32,6 +32,7 @@
 #include <stddef.h>
 
 #include "sketch.h"
+#include "srm.h"
 
 #define CMP_METRICS_MAX 32
 #define CMP_NAME_MAX 48
@@ -55,6 +56,7 @@ struct cmp_policy {
     double alpha;               /* overall error level, e.g. 0.05 */
     struct cmp_policy_metric m[CMP_METRICS_MAX];
     size_t n;
+    struct srm_policy traffic;  /* the traffic split check (srm.h): what a mismatch does */
 };
 
 /* Fills p with a built-in policy, "conservative" or "aggressive". Returns 0 or -1. */

@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "clock.h"
 #include "rollup.h"
 #include "stats.h"
+#include "uaclass.h"
 
 /* Each entry moves the schema from version i to i + 1 (PRAGMA user_version). */
 static const char *const migrations[] = {
@@ -88,10 +90,16 @@ static const char *const migrations[] = {
     "CREATE INDEX probe_journeys_by_started ON probe_journeys(started);"
     "CREATE INDEX verdicts_by_ts ON verdicts(ts);"
     ROLLUP_DDL,
+
+    /* The traffic share a rollout step promises the canary (shared/srm.h), in percent;
+     * NULL for a marker without one. */
+    "ALTER TABLE deployments ADD COLUMN weight REAL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
+
+static long long minute_ceil(long long ms);
 
 /* The page view columns that are the rollups' dimensions, in rollup_dims order. */
 #define PV_DIMS "browser, os, device, country, conn, page"
@@ -852,15 +860,21 @@ json_t *store_last_runs(struct store *s, const char *app, const char *version, c
 int store_insert_deployment(struct store *s, const json_t *d, long long received_ms,
                             char *err, size_t errlen)
 {
+    /* The weight goes in as text and is cast: the statement helpers bind text and
+     * integers, and "%.17g" keeps every bit of a double. */
+    char weight[32];
+    const json_t *w = json_object_get(d, "weight");
+    snprintf(weight, sizeof weight, "%.17g", json_number_value(w));
     const char *p[] = {json_string_value(json_object_get(d, "app")),
                        json_string_value(json_object_get(d, "version")),
                        json_string_value(json_object_get(d, "baseline")),
                        json_string_value(json_object_get(d, "stage")),
-                       json_string_value(json_object_get(d, "note"))};
+                       json_string_value(json_object_get(d, "note")),
+                       json_is_number(w) ? weight : NULL};
     long long t[] = {(long long)json_number_value(json_object_get(d, "ts")), received_ms};
-    return exec_params(s, "INSERT INTO deployments (app, version, baseline, stage, note, ts,"
-                       " received) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", p, 5, t, 2,
-                       "storing a deployment", err, errlen) < 0 ? -1 : 0;
+    return exec_params(s, "INSERT INTO deployments (app, version, baseline, stage, note, weight,"
+                       " ts, received) VALUES (?1, ?2, ?3, ?4, ?5, CAST(?6 AS REAL), ?7, ?8)",
+                       p, 6, t, 2, "storing a deployment", err, errlen) < 0 ? -1 : 0;
 }
 
 json_t *store_deployments(struct store *s, const char *app, char *err, size_t errlen)
@@ -868,9 +882,47 @@ json_t *store_deployments(struct store *s, const char *app, char *err, size_t er
     const char *p[] = {app};
     return query_json(s,
         "SELECT coalesce(json_group_array(json_object('app', app, 'version', version,"
-        " 'baseline', baseline, 'stage', stage, 'ts', ts, 'note', note)), '[]')"
-        " FROM (SELECT * FROM deployments WHERE app = ?1 ORDER BY ts DESC LIMIT 1000)",
+        " 'baseline', baseline, 'stage', stage, 'ts', ts, 'note', note, 'weight', weight)), '[]')"
+        " FROM (SELECT * FROM deployments WHERE app = ?1 ORDER BY ts DESC, id DESC LIMIT 1000)",
         p, 1, NULL, 0, err, errlen);
+}
+
+int store_marker_weight(struct store *s, const char *app, const char *version, double *weight,
+                        char *err, size_t errlen)
+{
+    const char *p[] = {app, version};
+    json_t *v = query_json(s,
+        "SELECT json_array(weight) FROM deployments WHERE app = ?1 AND version = ?2"
+        " ORDER BY ts DESC, id DESC LIMIT 1", p, 2, NULL, 0, err, errlen);
+    if (!v)
+        return -1;
+    const json_t *w = json_array_get(v, 0);
+    *weight = json_is_number(w) ? json_number_value(w) : NAN;
+    json_decref(v);
+    return 0;
+}
+
+int store_traffic_views(struct store *s, const char *app, const char *version,
+                        long long since_ms, long long until_ms, long long *views, char *err,
+                        size_t errlen)
+{
+    /* The whole version's page views less its HeadlessChrome slice: two ranges of the
+     * rollups' primary key, (app, version, "errors", "" or "browser") by minute. */
+    const char *p[] = {app, version, UACLASS_HEADLESS};
+    long long t[] = {since_ms / ROLLUP_MINUTE_MS, minute_ceil(until_ms)};
+    json_t *v = query_json(s,
+        "SELECT coalesce(sum(CASE dim WHEN '' THEN n ELSE -n END), 0) FROM rollups"
+        " WHERE app = ?1 AND version = ?2 AND metric = '" ROLLUP_ERRORS "'"
+        " AND (dim = '' OR (dim = 'browser' AND key = ?3)) AND minute >= ?4 AND minute < ?5",
+        p, 3, t, 2, err, errlen);
+    if (!json_is_integer(v)) {
+        json_decref(v);
+        return -1;
+    }
+    /* Never below 0, whatever the rows say: the count feeds a test that takes counts. */
+    *views = json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+    json_decref(v);
+    return 0;
 }
 
 long long store_window_start(struct store *s, const char *app, const char *version,

@@ -13,7 +13,7 @@
 
 #include "sketch.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_GROUPS_MAX 1000       /* values of a dimension in one breakdown; the rest: "(other)" */
 
 struct store;
@@ -84,12 +84,25 @@ json_t *store_regions(struct store *s, const char *app, long long since_ms, char
 json_t *store_last_runs(struct store *s, const char *app, const char *version, char *err,
                         size_t errlen);
 
-/* A deployment marker {app, version, baseline, stage, ts, note}, validated. 0 or -1. */
+/* A deployment marker {app, version, baseline, stage, ts, note, weight}, validated
+ * (weight, the canary's percentage of the traffic, may be absent). 0 or -1. */
 int store_insert_deployment(struct store *s, const json_t *d, long long received_ms,
                             char *err, size_t errlen);
 
-/* The markers of an app, newest first. */
+/* The markers of an app, newest first (at most 1000), each with its weight or null. */
 json_t *store_deployments(struct store *s, const char *app, char *err, size_t errlen);
+
+/* The weight of the latest marker of app/version (the one store_window_start starts
+ * from), or NAN when there is no marker or it has no weight. 0 or -1 with err. */
+int store_marker_weight(struct store *s, const char *app, const char *version, double *weight,
+                        char *err, size_t errlen);
+
+/* Page views of app/version in the rollup minutes that hold [since, until), without those
+ * of synthetic tests in headless Chromium (browser UACLASS_HEADLESS; bots are never
+ * stored): the traffic the split check counts. 0 or -1 with err. */
+int store_traffic_views(struct store *s, const char *app, const char *version,
+                        long long since_ms, long long until_ms, long long *views, char *err,
+                        size_t errlen);
 
 /* Where a version's comparison window starts: its latest marker, else its first beacon
  * (Unix ms); -1 when neither exists, -2 on error (err). */

@@ -35,7 +35,7 @@ static const struct browser_rule browser_rules[] = {
     { "Edge", { "Edg/", "EdgA/", "EdgiOS/", NULL } },
     { "Opera", { "OPR/", NULL } },
     { "Samsung Internet", { "SamsungBrowser/", NULL } },
-    { "HeadlessChrome", { "HeadlessChrome/", NULL } },
+    { UACLASS_HEADLESS, { "HeadlessChrome/", NULL } },
     { "Chrome", { "Chrome/", "CriOS/", NULL } },
     { "Firefox", { "Firefox/", "FxiOS/", NULL } },
 };

@@ -79,6 +79,10 @@
 #ifndef VIGIL_UACLASS_H
 #define VIGIL_UACLASS_H
 
+/* The browser of synthetic tests in headless Chromium: kept, but left out of the traffic
+ * split (shared/srm.h), which is about users. */
+#define UACLASS_HEADLESS "HeadlessChrome"
+
 /* Bytes of the User-Agent that are looked at; the rest is ignored. */
 #define UACLASS_SCAN_MAX 1024
 

@@ -221,11 +221,12 @@ async function main() {
     // under it, and one that would land on the first): its comparison window (from the
     // latest, after the 5 min warm-up) then holds every beacon above.
     const marker = await post(C.url, '/v1/deployments', { app: APP, version: CANARY, baseline: BASE, stage: 'canary',
-                                                          ts: Date.now() - 10 * 60000, note: '10% of traffic' });
+                                                          ts: Date.now() - 10 * 60000, note: '10% of traffic',
+                                                          weight: 10 });
     check('a deployment marker is stored (POST /v1/deployments)', marker && marker.version == CANARY, marker);
     await post(C.url, '/v1/deployments', { app: APP, version: CANARY, baseline: BASE, ts: Date.now() - 9.6 * 60000 });
     await post(C.url, '/v1/deployments', { app: APP, version: CANARY, baseline: BASE, stage: '50%',
-                                           ts: Date.now() - 7.5 * 60000, note: 'half of the traffic' });
+                                           ts: Date.now() - 7.5 * 60000, note: 'half of the traffic', weight: 50 });
     for (const [region, fails] of [['eu-west', false], ['us-east', true]]) {
         const r = await post(C.url, '/v1/probe-runs', probeRun(region, fails));
         check(`a probe run from ${region} is stored (POST /v1/probe-runs)`, r && r.stored === true, r);
@@ -354,6 +355,19 @@ async function main() {
     check('the verdict\'s reasons are listed', reasons.length >= 2 && reasons.some((r) => r.startsWith('LCP')), reasons);
     const lcpRow = await page.$eval('#verdict-metrics tr[data-metric="LCP"]', (e) => e.textContent).catch(() => '');
     check('the per-metric bounds are shown (LCP row with a change and bounds)', /[+-]\d+%.*…/.test(lcpRow), lcpRow);
+    // The traffic split per segment of the canary's markers: every beacon came after the
+    // latest (weight 50), 800 canary page views of 1,900 (42.1%), a mismatch; the one before
+    // has no weight, the first (weight 10) no page views.
+    await page.waitForSelector('#traffic tbody tr[data-result]', { timeout: 10000 }).catch(() => {});
+    const split = await page.$$eval('#traffic tbody tr[data-result]', (l) => l.map((e) => ({
+        result: e.dataset.result, expected: e.querySelector('[data-testid="expected"]').textContent,
+        observed: e.querySelector('[data-testid="observed"]').textContent })));
+    check('the traffic split lists the canary\'s three segments, newest first: 50.0% expected,'
+          + ' 42.1% observed, a mismatch; no weight; 10.0% expected without page views',
+          split.length == 3 && split[0].result == 'mismatch' && split[0].expected == '50.0%'
+          && split[0].observed == '42.1%' && split[1].result == 'skipped' && split[2].result == 'no data'
+          && split[2].expected == '10.0%', split);
+    await page.locator('#verdict-panel').screenshot({ path: join(shotDir, 'traffic.png') }).catch(() => {});
     await page.waitForSelector('#verdict-history tbody tr[data-decision]', { timeout: 10000 }).catch(() => {});
     const history = await page.$$eval('#verdict-history tbody tr[data-decision]', (l) => l.length);
     check('the verdict history lists stored verdicts', history >= 1, history);

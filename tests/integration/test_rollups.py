@@ -218,7 +218,10 @@ def test_migration():
         n = db.execute("SELECT sum(n) FROM rollups WHERE metric = 'LCP' AND dim = ''").fetchone()[0]
         views = db.execute("SELECT sum(n), sum(hits) FROM rollups WHERE metric = 'errors'"
                            " AND dim = ''").fetchone()
-    check("migration: the schema is current (4)", ver == 4, ver)
+    check("migration: the schema is current (5)", ver == 5, ver)
+    with sqlite3.connect(path) as db:
+        cols = [r[1] for r in db.execute("PRAGMA table_info(deployments)")]
+    check("migration: deployments has the weight column of schema 5", "weight" in cols, cols)
     check("migration: every raw value is in the rollups (6000)", n == 6000, n)
     check("migration: page views and page views with an error (6000, 120)",
           tuple(views) == (6000, 120), views)

@@ -8,7 +8,7 @@ import { Chart } from './charts.js';
 import { METRICS, METRIC_TITLE, durationSeconds, fill, fmtCount, fmtTime, h, toMs } from './format.js';
 import {
     BREAKDOWN_BY, panelError, renderBreakdown, renderErrors, renderHistory, renderMarkers,
-    renderProbeDetails, renderProbeGrid, renderVerdict, worstMetric,
+    renderProbeDetails, renderProbeGrid, renderTraffic, renderVerdict, worstMetric,
 } from './panels.js';
 
 const QUANTILES = ['p50', 'p75', 'p95', 'p99'];
@@ -181,6 +181,12 @@ const loaders = {
             return;
         data.verdict = v;
         renderVerdict(v, new Map(data.versions.map((x) => [x.version, x.pageviews])));
+        // The canary's share of page views per segment (from each of its markers on).
+        const t = await get('/v1/traffic', { app: state.app, baseline: state.baseline, canary: state.canary });
+        if (!current())
+            return;
+        data.traffic = t.segments || [];
+        renderTraffic(data.traffic);
         if (!state.metric) {
             const worst = worstMetric(v) || 'LCP';
             if (worst != $('breakdown-metric').value) {

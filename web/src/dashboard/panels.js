@@ -119,6 +119,31 @@ export function renderHistory(list, baseline, canary) {
          h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: 6, class: 'empty' }, 'No verdicts yet.'))));
 }
 
+// ---- traffic split ------------------------------------------------------------------
+
+const SPLIT_TEXT = {
+    mismatch: 'mismatch', 'as expected': 'as expected', 'no data': 'no page views',
+    skipped: 'no weight: not checked', off: 'off',
+};
+
+/* The canary's share of page views per segment (/v1/traffic): expected (the marker's
+ * weight) against observed, newest first. */
+export function renderTraffic(segments) {
+    const rows = segments.map((s) => h('tr', { dataset: { result: s.result } },
+        h('td', { title: new Date(s.from_ms).toISOString() }, fmtTime(s.from_ms)),
+        h('td', null, s.stage || ''),
+        h('td', { class: 'num', dataset: { testid: 'expected' } }, s.expected == null ? '–' : fmtPct(s.expected)),
+        h('td', { class: 'num', dataset: { testid: 'observed' } }, s.observed == null ? '–' : fmtPct(s.observed)),
+        h('td', { class: 'num' }, `${fmtCount(s.canary_views)} / ${fmtCount(s.canary_views + s.baseline_views)}`),
+        h('td', null, h('span', { class: `result ${s.result == 'mismatch' ? 'pause' : ''}` },
+                        SPLIT_TEXT[s.result] || s.result))));
+    fill('traffic',
+         h('thead', null, h('tr', null, ['segment from', 'stage', 'expected', 'observed', 'canary / all page views', 'split']
+             .map((t) => h('th', null, t)))),
+         h('tbody', null, rows.length ? rows
+             : h('tr', null, h('td', { colspan: 6, class: 'empty' }, 'No deployment marker of this canary.'))));
+}
+
 // ---- deployment markers ------------------------------------------------------------
 
 export function renderMarkers(list, range) {
