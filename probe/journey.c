@@ -788,6 +788,11 @@ static int parse_request(struct loader *ld, const struct src *f, struct step *s,
         } else if (k == 3) {
             if (!(s->body = parse_multipart(ld, f, v, at)))
                 return -1;
+            /* As curl -F: a form upload is a POST unless the journey says otherwise. */
+            if (!json_object_get(r, "method")) {
+                free(s->method);
+                s->method = strdup("POST");
+            }
             if (has_content_type(s->headers)) {
                 child(at, ptr, "headers");
                 return fail(ld, f, at, 0, "a \"multipart\" request takes no Content-Type header:"

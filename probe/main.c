@@ -425,11 +425,16 @@ static int check_file_vars(struct cli *c, struct journey **js, size_t n, char *e
         if (check_vars(c->env_vars, what, "--env-file", js, n, err, errlen) < 0)
             return -1;
     }
+    /* A CSV file's columns are its header's (line 1); a JSON Lines row has its own. */
+    size_t len = c->data_path ? strlen(c->data_path) : 0;
+    int csv = len > 4 && strcmp(c->data_path + len - 4, ".csv") == 0;
     json_array_foreach(c->rows, i, row) {
         snprintf(what, sizeof what, "%s:%lld: column", c->data_path,
-                 (long long)json_integer_value(json_array_get(c->row_lines, i)));
+                 csv ? 1LL : (long long)json_integer_value(json_array_get(c->row_lines, i)));
         if (check_vars(row, what, "--data", js, n, err, errlen) < 0)
             return -1;
+        if (csv)
+            break;
     }
     return 0;
 }

@@ -424,8 +424,6 @@ static int render_request(struct run *run, const struct step *s, char *err, size
         }
     }
     run->payload_len = run->payload ? strlen(run->payload) : 0;
-    if (run->r->o->record)
-        record_request(run);
     return 0;
 }
 
@@ -643,6 +641,8 @@ static void start_step(struct run *run)
         return;
     }
     configure(run, s);
+    if (run->r->o->record)
+        record_request(run);
     curl_multi_add_handle(run->r->multi, run->easy);
     run->in_flight = 1;
 }
