@@ -326,8 +326,10 @@ out:
 static void record_request(struct run *run)
 {
     json_t *hdrs = json_array();
+    /* "Name:" with nothing after it tells curl not to send that header: not shown. */
     for (struct curl_slist *l = run->hdrs; l; l = l->next)
-        json_array_append_new(hdrs, json_string(l->data));
+        if (l->data[strlen(l->data) - 1] != ':')
+            json_array_append_new(hdrs, json_string(l->data));
     run->request = json_pack("{s:o}", "headers", hdrs);
     if (run->payload)
         json_object_set_new(run->request, "body",
