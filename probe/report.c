@@ -391,27 +391,24 @@ static void html_step(FILE *f, const json_t *st, double scale)
         fputs("<table class=\"failure\"><tr><th>check</th><th>expected</th><th>actual</th>"
               "<th>message</th></tr>\n", f);
         json_array_foreach(json_object_get(st, "failures"), i, fl) {
-            fputs("<tr><td class=\"check\">", f);
-            html_text(f, str(fl, "check"));
-            fputs("</td><td class=\"expected\">", f);
-            html_text(f, str(fl, "expected"));
-            fputs("</td><td class=\"actual\">", f);
-            html_text(f, str(fl, "actual"));
-            fputs("</td><td class=\"message\">", f);
-            html_text(f, str(fl, "message"));
-            fputs("</td></tr>\n", f);
+            static const char *const cols[] = {"check", "expected", "actual", "message"};
+            fputs("<tr>", f);
+            for (int c = 0; c < 4; c++) {
+                fprintf(f, "<td class=\"%s\">", cols[c]);
+                html_text(f, str(fl, cols[c]));
+                fputs("</td>", f);
+            }
+            fputs("</tr>\n", f);
         }
         fputs("</table>\n", f);
     }
+    char first[2200];
+    snprintf(first, sizeof first, "%s %s", str(st, "method"), str(st, "url"));
     fputs("<div class=\"meta\">", f);
-    html_text(f, str(st, "method"));
-    fputc(' ', f);
-    html_text(f, str(st, "url"));
+    html_text(f, first);
     fputs(" &middot; traceparent ", f);
     html_text(f, str(st, "traceparent"));
     fputs("</div>\n", f);
-    char first[2200];
-    snprintf(first, sizeof first, "%s %s", str(st, "method"), str(st, "url"));
     html_exchange(f, "request", first, json_object_get(st, "request"));
     snprintf(line, sizeof line, "HTTP/%s %lld", str(st, "http_version"),
              (long long)json_integer_value(json_object_get(st, "status")));

@@ -14,8 +14,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-    BIN, ROOT, check, cleanup, failures, launchChromium, note, onCleanup, outputDir,
-    prerequisites, summary, tempDir, waitFor,
+    BIN, ROOT, check, launchChromium, note, onCleanup, outputDir, prerequisites, runTest,
+    tempDir, waitPortFile,
 } from './lib.mjs';
 
 const WEB = join(ROOT, 'web');
@@ -35,15 +35,7 @@ async function startShop(dir) {
         if (!exited)
             proc.kill('SIGTERM');
     });
-    const port = await waitFor(() => {
-        if (exited)
-            return -1;
-        try {
-            return +readFileSync(portFile, 'utf8').trim() || 0;
-        } catch (e) {
-            return 0;
-        }
-    }, 10000, 20);
+    const port = await waitPortFile(portFile, () => exited, 10000);
     if (!(port > 0))
         throw new Error('example-shop did not start');
     return `http://127.0.0.1:${port}`;
@@ -171,22 +163,4 @@ async function main() {
     note(`screenshot: ${shot}`);
 }
 
-const timer = setTimeout(() => {
-    console.log('not ok - probe report test finished within 90 s');
-    cleanup().finally(() => process.exit(1));
-}, 90000);
-let crashed = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
-    process.on(sig, () => cleanup().finally(() => process.exit(1)));
-try {
-    await main();
-} catch (e) {
-    crashed = true;
-    console.log('not ok - probe report test ran to the end');
-    note(e.stack || String(e));
-} finally {
-    await cleanup();
-    clearTimeout(timer);
-}
-summary();
-process.exit(crashed || failures() ? 1 : 0);
+await runTest('probe report test', main, 90000);
