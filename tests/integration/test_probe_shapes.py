@@ -307,6 +307,9 @@ def test_data(shop):
         check("--data %s: exit 2 naming %r, nothing sent" % (name, want),
               r.code == 2 and want in r.stderr and shop.stats() == before,
               r.brief())
+    r = run_probe(["run", path, "--data", jl, "--repeat", "2"])
+    check("--data with --repeat: each row N times, named [row R] #N", r.code == 0
+          and "rows [row 2] #2" in r.stdout and r.stdout.count("PASS rows [row") == 8, r.stdout)
     r = run_probe(["run", path, "--var", "user=x"])
     check("without --data the journey runs once", r.code == 0, r.brief())
     nouser = os.path.join(d, "nouser.jsonl")
@@ -348,6 +351,12 @@ def test_env_file(shop):
              ({"variables": {"base": "x"}, "secret": []}, "unknown key \"secret\"", "\"secrets\""),
              ({"variables": {"token": ""}, "secrets": ["token"]}, "staging2.json:1:",
               "non-empty string")]
+    bad = os.path.join(d, "bad-env.json")
+    write_file(bad, json.dumps({"variables": {"bsae": "x"}}))
+    r = run_probe(["schedule", "--every", "1s", "--push", "http://127.0.0.1:1", "--app", "a",
+                   "--version", "1", "--env-file", bad, path], env={"VIGIL_TOKEN": "t"})
+    check("probe schedule takes --env-file and checks it before starting", r.code == 2
+          and "bad-env.json: variable bsae" in r.stderr, r.brief())
     for obj, want1, want2 in cases:
         p = os.path.join(d, "staging2.json")
         write_file(p, json.dumps(obj))
