@@ -671,6 +671,13 @@ static int cmd_run(struct cli *c)
         return lrc;
     }
 
+    size_t nrows = c->rows ? json_array_size(c->rows) : 1;
+    if ((double)kept * c->ro.repeat * (double)nrows > RUNNER_RUNS_MAX) {
+        fprintf(stderr, "probe: %zu journeys x --repeat %d x %zu rows is more than %d journey"
+                " runs; nothing was sent\n", kept, c->ro.repeat, nrows, RUNNER_RUNS_MAX);
+        free_all(js, kept);
+        return EXIT_INVALID;
+    }
     struct console con = {stdout, 0, c->quiet, c->ro.repeat > 1};
     c->ro.record = c->html_path != NULL;
     if (c->json_path && strcmp(c->json_path, "-") == 0)

@@ -327,9 +327,11 @@ static void record_request(struct run *run)
 {
     json_t *hdrs = json_array();
     /* "Name:" with nothing after it tells curl not to send that header: not shown. */
-    for (struct curl_slist *l = run->hdrs; l; l = l->next)
-        if (l->data[strlen(l->data) - 1] != ':')
+    for (struct curl_slist *l = run->hdrs; l; l = l->next) {
+        size_t n = strlen(l->data);
+        if (n && l->data[n - 1] != ':')
             json_array_append_new(hdrs, json_string(l->data));
+    }
     run->request = json_pack("{s:o}", "headers", hdrs);
     if (run->payload)
         json_object_set_new(run->request, "body",
@@ -636,8 +638,6 @@ static void start_step(struct run *run)
         json_object_set_new(res, "status", json_integer(0));
         add_failure(failures, "request", NULL, NULL, err);
         json_object_set_new(res, "failures", failures);
-        if (run->request)
-            json_object_set(res, "request", run->request);
         clear_request(run);
         settle_step(run, res);
         return;
@@ -1171,11 +1171,17 @@ json_t *runner_run(struct journey *const *js, size_t n, const struct runner_opts
     size_t nrows = o->rows ? json_array_size(o->rows) : 0;
     size_t per = (size_t)o->repeat * (nrows ? nrows : 1);
     size_t nruns = n * per, next = 0, active = 0;
-    struct run *runs = calloc(nruns ? nruns : 1, sizeof *runs);
+    struct run *runs = nruns <= RUNNER_RUNS_MAX ? calloc(nruns ? nruns : 1, sizeof *runs) : NULL;
     long long started_ms = clock_wall_ms();
     int64_t started = now_us();
     json_t *doc = NULL;
 
+    if (nruns > RUNNER_RUNS_MAX) {
+        snprintf(err, errlen, "%zu journey runs (journeys x --repeat x --data rows) is more than"
+                 " %d", nruns, RUNNER_RUNS_MAX);
+        free(runs);
+        return NULL;
+    }
     r.multi = curl_multi_init();
     r.pool = calloc((size_t)o->parallel, sizeof *r.pool);
     if (!runs || !r.multi || !r.pool) {

@@ -51,6 +51,9 @@ void runner_tls_options(CURL *e, const struct runner_opts *o);
  * that run's journey result and the step's result, secrets already masked. */
 typedef void (*runner_step_fn)(void *ctx, const json_t *journey, const json_t *step);
 
+/* Journey runs of one call (journeys x repeat x rows): each keeps its state until the end. */
+#define RUNNER_RUNS_MAX 10000000
+
 /* Bytes of a request or response body kept in a step's result with o->record. */
 #define RUNNER_RECORD_BODY_MAX 4096
 

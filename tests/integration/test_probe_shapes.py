@@ -310,6 +310,12 @@ def test_data(shop):
     r = run_probe(["run", path, "--data", jl, "--repeat", "2"])
     check("--data with --repeat: each row N times, named [row R] #N", r.code == 0
           and "rows [row 2] #2" in r.stdout and r.stdout.count("PASS rows [row") == 8, r.stdout)
+    many = os.path.join(d, "many.csv")
+    write_file(many, "user\n" + "x\n" * 11)
+    r = run_probe(["run", path, "--data", many, "--repeat", "1000000"])
+    check("more than 10,000,000 journey runs in all: exit 2 before anything is sent",
+          r.code == 2 and "1 journeys x --repeat 1000000 x 11 rows is more than 10000000" in r.stderr,
+          r.brief())
     r = run_probe(["run", path, "--var", "user=x"])
     check("without --data the journey runs once", r.code == 0, r.brief())
     nouser = os.path.join(d, "nouser.jsonl")
