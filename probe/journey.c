@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "jsonpos.h"
 #include "template.h"
@@ -59,9 +61,13 @@ static const char *const step_keys[] = {
 };
 static const char *const include_keys[] = {"include", "variables", NULL};
 static const char *const request_keys[] = {
-    "method", "url", "headers", "query", "json", "form", "body", NULL
+    "method", "url", "headers", "query", "json", "form", "body", "multipart", "graphql", NULL
 };
-static const char *const expect_keys[] = {"status", "max_ms", "headers", "body", "json", "tls", NULL};
+static const char *const part_keys[] = {"name", "value", "file", "content_type", "filename", NULL};
+static const char *const graphql_keys[] = {"query", "variables", "operation_name", NULL};
+static const char *const expect_keys[] = {
+    "status", "max_ms", "headers", "body", "json", "tls", "graphql_errors", NULL
+};
 static const char *const tls_keys[] = {"days_to_expiry", NULL};
 static const char *const capture_keys[] = {"json", "header", "cookie", "regex", "group", "status", NULL};
 
@@ -287,6 +293,16 @@ fail:
     return NULL;
 }
 
+static int has_content_type(const json_t *headers)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)headers, key, v)
+        if (strcasecmp(key, "Content-Type") == 0)
+            return 1;
+    return 0;
+}
+
 /* Merges headers over base, a name given in over replacing any case variant in base. */
 static json_t *merge_headers(const json_t *base, const json_t *over)
 {
@@ -450,6 +466,13 @@ static int parse_expect(struct loader *ld, const struct src *f, struct step *s,
                 return -1;
         }
     }
+    if ((v = json_object_get(e, "graphql_errors"))) {
+        child(at, ptr, "graphql_errors");
+        if (s->body_kind != BODY_GRAPHQL)
+            return fail(ld, f, at, 1, "\"graphql_errors\" goes only with a \"graphql\" request");
+        if (opt_bool(ld, f, e, ptr, "graphql_errors", &s->graphql_errors) < 0)
+            return -1;
+    }
     if ((v = json_object_get(e, "tls"))) {
         child(at, ptr, "tls");
         if (!json_is_object(v))
@@ -552,13 +575,147 @@ static int parse_captures(struct loader *ld, const struct src *f, struct step *s
     return 0;
 }
 
+static void relative_path(const struct src *f, const char *name, char *dst, size_t dstlen);
+
+/* An optional non-empty string member key of obj into *out (NULL when absent). */
+static int opt_string(struct loader *ld, const struct src *f, const json_t *obj,
+                      const char *ptr, const char *key, const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    char at[PTR_MAX];
+    *out = NULL;
+    if (!v)
+        return 0;
+    child(at, ptr, key);
+    if (!json_is_string(v) || !*json_string_value(v))
+        return fail(ld, f, at, 0, "\"%s\" must be a non-empty string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* Parses a "multipart" list into an array of parts, each file resolved against the
+ * journey file's folder and checked readable now, so that a missing file is a load error
+ * rather than a failed step. */
+static json_t *parse_multipart(struct loader *ld, const struct src *f, const json_t *v,
+                               const char *ptr)
+{
+    char at[PTR_MAX], at2[PTR_MAX], where[64], path[PATH_MAX];
+    json_t *out = json_array(), *part;
+    size_t i;
+
+    if (!json_is_array(v) || json_array_size(v) == 0) {
+        fail(ld, f, ptr, 0, "\"multipart\" must be a non-empty array of parts such as"
+             " {\"name\": \"f\", \"file\": \"a.png\"} or {\"name\": \"k\", \"value\": \"v\"}");
+        goto fail;
+    }
+    if (json_array_size(v) > JOURNEY_PARTS_MAX) {
+        fail(ld, f, ptr, 0, "more than %d multipart parts", JOURNEY_PARTS_MAX);
+        goto fail;
+    }
+    json_array_foreach(v, i, part) {
+        const char *name, *file, *type, *filename;
+        json_t *value = json_object_get(part, "value");
+        child_index(at, ptr, i);
+        snprintf(where, sizeof where, "multipart part %zu", i + 1);
+        if (!json_is_object(part)) {
+            fail(ld, f, at, 0, "%s must be an object with \"name\" and \"value\" or \"file\"",
+                 where);
+            goto fail;
+        }
+        if (check_keys(ld, f, part, at, part_keys, where) < 0
+            || opt_string(ld, f, part, at, "name", &name) < 0
+            || opt_string(ld, f, part, at, "file", &file) < 0
+            || opt_string(ld, f, part, at, "content_type", &type) < 0
+            || opt_string(ld, f, part, at, "filename", &filename) < 0)
+            goto fail;
+        if (!name || (!value == !file)) {
+            fail(ld, f, at, 0, "%s needs a \"name\" and exactly one of \"value\" and \"file\"",
+                 where);
+            goto fail;
+        }
+        json_t *o = json_pack("{s:s}", "name", name);
+        json_array_append_new(out, o);
+        if (type)
+            json_object_set_new(o, "content_type", json_string(type));
+        if (filename)
+            json_object_set_new(o, "filename", json_string(filename));
+        if (value) {
+            child(at2, at, "value");
+            if (!json_is_string(value)) {
+                fail(ld, f, at2, 0, "%s \"value\" must be a string", where);
+                goto fail;
+            }
+            if (check_templates(ld, f, value, at2) < 0)
+                goto fail;
+            json_object_set(o, "value", value);
+            continue;
+        }
+        struct stat st;
+        child(at2, at, "file");
+        relative_path(f, file, path, sizeof path);
+        if (stat(path, &st) < 0 || access(path, R_OK) < 0) {
+            fail(ld, f, at2, 0, "cannot read %s (%s): %s", file, path, strerror(errno));
+            goto fail;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            fail(ld, f, at2, 0, "%s (%s) is not a regular file", file, path);
+            goto fail;
+        }
+        json_object_set_new(o, "file", json_string(path));
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* Parses a "graphql" object into the JSON body of a GraphQL-over-HTTP POST: query,
+ * variables and operationName (https://graphql.github.io/graphql-over-http/). */
+static json_t *parse_graphql(struct loader *ld, const struct src *f, const json_t *v,
+                             const char *ptr)
+{
+    char at[PTR_MAX];
+    const char *query, *op;
+    json_t *vars = json_object_get(v, "variables");
+
+    if (!json_is_object(v)) {
+        fail(ld, f, ptr, 0, "\"graphql\" must be an object such as {\"query\": \"{ me { id } }\","
+             " \"variables\": {...}}");
+        return NULL;
+    }
+    if (check_keys(ld, f, v, ptr, graphql_keys, "\"graphql\"") < 0
+        || opt_string(ld, f, v, ptr, "query", &query) < 0
+        || opt_string(ld, f, v, ptr, "operation_name", &op) < 0)
+        return NULL;
+    if (!query) {
+        fail(ld, f, ptr, 0, "\"graphql\" needs a \"query\" (a non-empty string)");
+        return NULL;
+    }
+    child(at, ptr, "query");
+    if (check_templates(ld, f, json_object_get(v, "query"), at) < 0)
+        return NULL;
+    child(at, ptr, "variables");
+    if (vars && !json_is_object(vars)) {
+        fail(ld, f, at, 0, "graphql \"variables\" must be an object");
+        return NULL;
+    }
+    if (vars && check_templates(ld, f, vars, at) < 0)
+        return NULL;
+    json_t *body = json_pack("{s:s}", "query", query);
+    if (vars)
+        json_object_set(body, "variables", vars);
+    if (op)
+        json_object_set_new(body, "operationName", json_string(op));
+    return body;
+}
+
 static int parse_request(struct loader *ld, const struct src *f, struct step *s,
                          const json_t *r, const char *ptr, const struct defaults *d,
                          const char *where)
 {
     char at[PTR_MAX];
     json_t *v;
-    static const char *const bodies[] = {"json", "form", "body"};
+    static const char *const bodies[] = {"json", "form", "body", "multipart", "graphql"};
 
     if (!json_is_object(r))
         return fail(ld, f, ptr, 0, "\"request\" must be an object with at least \"url\"");
@@ -607,12 +764,13 @@ static int parse_request(struct loader *ld, const struct src *f, struct step *s,
         if (!(s->query = string_map(ld, f, v, at, "query parameter", 0)))
             return -1;
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 5; k++) {
         if (!(v = json_object_get(r, bodies[k])))
             continue;
         child(at, ptr, bodies[k]);
         if (s->body_kind != BODY_NONE)
-            return fail(ld, f, at, 1, "give only one of \"json\", \"form\" and \"body\"");
+            return fail(ld, f, at, 1, "give only one of \"json\", \"form\", \"body\","
+                        " \"multipart\" and \"graphql\"");
         s->body_kind = (enum body_kind)(k + 1);
         if (k == 0) {
             if (check_templates(ld, f, v, at) < 0)
@@ -621,12 +779,36 @@ static int parse_request(struct loader *ld, const struct src *f, struct step *s,
         } else if (k == 1) {
             if (!(s->body = string_map(ld, f, v, at, "form field", 0)))
                 return -1;
-        } else {
+        } else if (k == 2) {
             if (!json_is_string(v))
                 return fail(ld, f, at, 0, "\"body\" must be a string (use \"json\" for JSON)");
             if (check_templates(ld, f, v, at) < 0)
                 return -1;
             s->body = json_incref(v);
+        } else if (k == 3) {
+            if (!(s->body = parse_multipart(ld, f, v, at)))
+                return -1;
+            /* As curl -F: a form upload is a POST unless the journey says otherwise. */
+            if (!json_object_get(r, "method")) {
+                free(s->method);
+                s->method = strdup("POST");
+            }
+            if (has_content_type(s->headers)) {
+                child(at, ptr, "headers");
+                return fail(ld, f, at, 0, "a \"multipart\" request takes no Content-Type header:"
+                            " libcurl writes it with the boundary");
+            }
+        } else {
+            if (!(s->body = parse_graphql(ld, f, v, at)))
+                return -1;
+            json_t *m = json_object_get(r, "method");
+            if (m && strcmp(s->method, "POST") != 0) {
+                child(at, ptr, "method");
+                return fail(ld, f, at, 0, "a \"graphql\" request is sent as a JSON POST;"
+                            " leave out \"method\" or say \"POST\"");
+            }
+            free(s->method);
+            s->method = strdup("POST");
         }
     }
     return 0;
@@ -745,6 +927,16 @@ static void free_src(struct src *f)
 static int load_file(struct loader *ld, const char *path, const char *as_written,
                      const struct src *from, const char *from_ptr, json_t *set_vars);
 
+/* Writes into dst the path of name as written in file f: relative to f's folder. */
+static void relative_path(const struct src *f, const char *name, char *dst, size_t dstlen)
+{
+    const char *slash = strrchr(f->path, '/');
+    if (name[0] == '/' || !slash)
+        snprintf(dst, dstlen, "%s", name);
+    else
+        snprintf(dst, dstlen, "%.*s/%s", (int)(slash - f->path), f->path, name);
+}
+
 /* Splices in the steps of an include entry e of file f. */
 static int parse_include(struct loader *ld, const struct src *f, const json_t *e,
                          const char *ptr)
@@ -759,11 +951,7 @@ static int parse_include(struct loader *ld, const struct src *f, const json_t *e
     if (!json_is_string(inc) || !*json_string_value(inc))
         return fail(ld, f, at, 0, "\"include\" must be a file name");
     const char *name = json_string_value(inc);
-    const char *slash = strrchr(f->path, '/');
-    if (name[0] == '/' || !slash)
-        snprintf(path, sizeof path, "%s", name);
-    else
-        snprintf(path, sizeof path, "%.*s/%s", (int)(slash - f->path), f->path, name);
+    relative_path(f, name, path, sizeof path);
     child(at, ptr, "variables");
     if (vars && !json_is_object(vars))
         return fail(ld, f, at, 0, "include \"variables\" must be an object");

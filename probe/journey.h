@@ -21,7 +21,9 @@
 #define JOURNEY_STEPS_MAX 1000           /* steps after includes are spliced in */
 #define JOURNEY_INCLUDE_DEPTH 16         /* includes within includes */
 
-enum body_kind { BODY_NONE, BODY_JSON, BODY_FORM, BODY_RAW };
+#define JOURNEY_PARTS_MAX 64          /* parts of one multipart body */
+
+enum body_kind { BODY_NONE, BODY_JSON, BODY_FORM, BODY_RAW, BODY_MULTIPART, BODY_GRAPHQL };
 enum capture_kind { CAP_JSON, CAP_HEADER, CAP_COOKIE, CAP_REGEX, CAP_STATUS };
 
 struct capture {
@@ -52,7 +54,10 @@ struct step {
     json_t *headers;            /* object: name -> template string; defaults merged in */
     json_t *query;              /* object: name -> template string, or NULL */
     enum body_kind body_kind;
-    json_t *body;               /* JSON value, form object, or raw template string */
+    json_t *body;               /* JSON value, form object, raw template string; multipart:
+                                 * array of {name, value | file (path checked at load time,
+                                 * relative to the journey file resolved), content_type?,
+                                 * filename?}; graphql: {query, variables?, operationName?} */
     long timeout_ms, retries, retry_interval_ms, wait_ms, max_redirects;
     double retry_backoff;
     int follow_redirects;
@@ -67,6 +72,7 @@ struct step {
     struct check *json_checks;
     size_t njson_checks;
     struct predicate *tls_days;
+    int graphql_errors;         /* graphql: 1 when the response must carry "errors" */
     struct capture *captures;
     size_t ncaptures;
 };

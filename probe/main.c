@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datafile.h"
 #include "journey.h"
 #include "push.h"
 #include "report.h"
@@ -46,6 +47,9 @@ static const char usage[] =
     "  --parallel N            journey runs in flight at once (default 8)\n"
     "  --report json:PATH      write the result document (PATH - for stdout)\n"
     "  --report junit:PATH     write JUnit XML\n"
+    "  --report html:PATH      write one self-contained HTML page\n"
+    "  --data FILE             run each journey once per row (.csv with a header, .jsonl)\n"
+    "  --env-file FILE         variables of one environment, and which are secrets\n"
     "  --quiet                 print only failures and the summary\n"
     "  --no-color              no colour (also with NO_COLOR set, or off a TTY)\n"
     "  --app NAME  --version V  --region R  --label K=V   labels on the results\n"
@@ -73,7 +77,8 @@ static const char *const options[] = {
     "--var", "--only", "--repeat", "--parallel", "--report", "--quiet", "--no-color",
     "--app", "--version", "--region", "--label", "--cacert", "--cert", "--key", "--insecure",
     "--resolve", "--connect-to", "--http1.1", "--max-body", "--push", "--key-id", "--key-file",
-    "--every", "--jitter", "--spool", "--spool-max", "--log", "--proxy", "--help", NULL
+    "--every", "--jitter", "--spool", "--spool-max", "--log", "--proxy", "--help", "--data",
+    "--env-file", NULL
 };
 static const char *const flags[] = {"--quiet", "--no-color", "--insecure", "--http1.1", "--help", NULL};
 
@@ -83,7 +88,11 @@ struct cli {
     size_t npaths;
     const char **only;
     size_t nonly;
-    const char *json_path, *junit_path, *push_url, *key_id, *key_file;
+    const char *json_path, *junit_path, *html_path, *push_url, *key_id, *key_file;
+    const char *data_path, *env_path;
+    json_t *cli_vars;               /* --var alone (ro.vars has the --env-file's under it) */
+    json_t *rows, *row_lines;       /* --data */
+    json_t *env_vars, *env_secrets; /* --env-file: its variables, its secret values */
     const char *every, *jitter, *spool, *spool_max, *log;
     int quiet, no_color;
 };
@@ -199,8 +208,15 @@ static int parse_args(struct cli *c, int argc, char **argv, int run)
                 c->json_path = val + 5;
             else if (strncmp(val, "junit:", 6) == 0 && val[6])
                 c->junit_path = val + 6;
+            else if (strncmp(val, "html:", 5) == 0 && val[5])
+                c->html_path = val + 5;
             else
-                return usage_error("--report takes json:PATH or junit:PATH, not \"%s\"", val);
+                return usage_error("--report takes json:PATH, junit:PATH or html:PATH, not \"%s\"",
+                                   val);
+        } else if (strcmp(opt, "--data") == 0) {
+            c->data_path = val;
+        } else if (strcmp(opt, "--env-file") == 0) {
+            c->env_path = val;
         } else if (strcmp(opt, "--app") == 0 || strcmp(opt, "--version") == 0
                    || strcmp(opt, "--region") == 0) {
             json_object_set_new(c->ro.labels, opt + 2, json_string(val));
@@ -241,6 +257,39 @@ static int parse_args(struct cli *c, int argc, char **argv, int run)
         } else if (strcmp(opt, "--connect-to") == 0) {
             c->ro.connect_to = curl_slist_append(c->ro.connect_to, val);
         }
+    }
+    return 0;
+}
+
+/* Reads --env-file (its variables go under --var's) and --data. Returns 0, or -1 after
+ * printing why. */
+static int load_var_files(struct cli *c, int run)
+{
+    char err[1200];
+    if (c->data_path && !run)
+        return usage_error("--data goes with probe run, not \"%s\"", "schedule");
+    if (c->env_path) {
+        if (datafile_env(c->env_path, &c->env_vars, &c->env_secrets, err, sizeof err) < 0) {
+            fprintf(stderr, "probe: %s; nothing was sent\n", err);
+            return -1;
+        }
+        json_t *all = json_deep_copy(c->env_vars);
+        json_object_update(all, c->cli_vars);
+        json_decref(c->ro.vars);
+        c->ro.vars = all;
+        size_t n = json_array_size(c->env_secrets);
+        const char **list = calloc(n + 1, sizeof *list);
+        for (size_t i = 0; list && i < n; i++)
+            list[i] = json_string_value(json_array_get(c->env_secrets, i));
+        c->ro.secrets = list;
+        c->ro.nsecrets = list ? n : 0;
+    }
+    if (c->data_path) {
+        if (datafile_rows(c->data_path, &c->rows, &c->row_lines, err, sizeof err) < 0) {
+            fprintf(stderr, "probe: %s; nothing was sent\n", err);
+            return -1;
+        }
+        c->ro.rows = c->rows;
     }
     return 0;
 }
@@ -326,13 +375,16 @@ static void on_step(void *ctx, const json_t *journey, const json_t *step)
     report_console_step(ctx, journey, step);
 }
 
-/* Every --var must name a variable that one of the journeys declares: a misspelt name
- * would otherwise leave the journey's default in place (another host, say). */
-static int check_vars(struct cli *c, struct journey **js, size_t n, char *err, size_t errlen)
+/* Every name set from outside (--var, the --env-file's variables, a --data row's
+ * columns) must be a variable that one of the journeys declares: a misspelt name would
+ * otherwise leave the journey's default in place (another host, say). `what` says where
+ * the names come from ("--var", "staging.json: variable"), `src` who sets them. */
+static int check_vars(const json_t *vars, const char *what, const char *src,
+                      struct journey **js, size_t n, char *err, size_t errlen)
 {
     const char *name;
     json_t *v;
-    json_object_foreach(c->ro.vars, name, v) {
+    json_object_foreach((json_t *)vars, name, v) {
         int declared = 0;
         for (size_t i = 0; i < n && !declared; i++)
             declared = journey_declares(js[i], name);
@@ -350,13 +402,60 @@ static int check_vars(struct cli *c, struct journey **js, size_t n, char *err, s
                 list[k++] = key;
             near = text_nearest(name, list);
         }
-        snprintf(err, errlen, "probe: --var %s: no journey declares a variable \"%s\"%s%s%s"
-                 " (--var sets only the names a journey declares in its \"variables\");"
-                 " nothing was sent", name, name, near ? "; did you mean \"" : "",
-                 near ? near : "", near ? "\"?" : "");
+        snprintf(err, errlen, "probe: %s %s: no journey declares a variable \"%s\"%s%s%s"
+                 " (%s sets only the names a journey declares in its \"variables\");"
+                 " nothing was sent", what, name, name, near ? "; did you mean \"" : "",
+                 near ? near : "", near ? "\"?" : "", src);
         free(list);
         json_decref(names);
         return -1;
+    }
+    return 0;
+}
+
+/* Checks the names of the --env-file and of every --data row as check_vars does --var. */
+static int check_file_vars(struct cli *c, struct journey **js, size_t n, char *err,
+                           size_t errlen)
+{
+    char what[1100];
+    size_t i;
+    json_t *row;
+    if (c->env_vars) {
+        snprintf(what, sizeof what, "%s: variable", c->env_path);
+        if (check_vars(c->env_vars, what, "--env-file", js, n, err, errlen) < 0)
+            return -1;
+    }
+    /* A CSV file's columns are its header's (line 1); a JSON Lines row has its own. */
+    size_t len = c->data_path ? strlen(c->data_path) : 0;
+    int csv = len > 4 && strcmp(c->data_path + len - 4, ".csv") == 0;
+    json_array_foreach(c->rows, i, row) {
+        snprintf(what, sizeof what, "%s:%lld: column", c->data_path,
+                 csv ? 1LL : (long long)json_integer_value(json_array_get(c->row_lines, i)));
+        if (check_vars(row, what, "--data", js, n, err, errlen) < 0)
+            return -1;
+        if (csv)
+            break;
+    }
+    return 0;
+}
+
+/* journey_check_vars for every --data row (its values over the other variables), the
+ * message led by the row's file and line. */
+static int check_rows(struct cli *c, struct journey *j, char *err, size_t errlen)
+{
+    char why[1024];
+    size_t i;
+    json_t *row;
+    json_array_foreach(c->rows, i, row) {
+        json_t *all = json_deep_copy(c->ro.vars);
+        json_object_update(all, row);
+        int rc = journey_check_vars(j, all, why, sizeof why);
+        json_decref(all);
+        if (rc < 0) {
+            snprintf(err, errlen, "%s:%lld: with this row, %s", c->data_path,
+                     (long long)json_integer_value(json_array_get(c->row_lines, i)), why);
+            return -1;
+        }
     }
     return 0;
 }
@@ -378,7 +477,8 @@ static int load_selected(struct cli *c, struct journey ***out, size_t *nout, cha
                  first[0] ? first : "see above");
         return EXIT_INVALID;
     }
-    if (check_vars(c, js, n, err, errlen) < 0) {
+    if (check_vars(c->cli_vars, "--var", "--var", js, n, err, errlen) < 0
+        || check_file_vars(c, js, n, err, errlen) < 0) {
         free_all(js, n);
         return EXIT_INVALID;
     }
@@ -401,7 +501,8 @@ static int load_selected(struct cli *c, struct journey ***out, size_t *nout, cha
     for (size_t i = 0; i < kept; i++) {
         char why[1024];
         if (journey_check_env(js[i], why, sizeof why) < 0
-            || journey_check_vars(js[i], c->ro.vars, why, sizeof why) < 0) {
+            || (c->rows ? check_rows(c, js[i], why, sizeof why)
+                        : journey_check_vars(js[i], c->ro.vars, why, sizeof why)) < 0) {
             snprintf(err, errlen, "%s; nothing was sent", why);
             free_all(js, kept);
             return EXIT_INVALID;
@@ -570,10 +671,20 @@ static int cmd_run(struct cli *c)
         return lrc;
     }
 
+    size_t nrows = c->rows ? json_array_size(c->rows) : 1;
+    if ((double)kept * c->ro.repeat * (double)nrows > RUNNER_RUNS_MAX) {
+        fprintf(stderr, "probe: %zu journeys x --repeat %d x %zu rows is more than %d journey"
+                " runs; nothing was sent\n", kept, c->ro.repeat, nrows, RUNNER_RUNS_MAX);
+        free_all(js, kept);
+        return EXIT_INVALID;
+    }
     struct console con = {stdout, 0, c->quiet, c->ro.repeat > 1};
+    c->ro.record = c->html_path != NULL;
     if (c->json_path && strcmp(c->json_path, "-") == 0)
         con.out = stderr;
     if (c->junit_path && strcmp(c->junit_path, "-") == 0)
+        con.out = stderr;
+    if (c->html_path && strcmp(c->html_path, "-") == 0)
         con.out = stderr;
     const char *nc = getenv("NO_COLOR");
     con.color = !c->no_color && !(nc && *nc) && isatty(fileno(con.out));
@@ -594,6 +705,10 @@ static int cmd_run(struct cli *c)
         rc = EXIT_FAILED;
     }
     if (c->junit_path && report_write_junit(doc, c->junit_path, con.numbered, err, sizeof err) < 0) {
+        fprintf(stderr, "probe: %s\n", err);
+        rc = EXIT_FAILED;
+    }
+    if (c->html_path && report_write_html(doc, c->html_path, con.numbered, err, sizeof err) < 0) {
         fprintf(stderr, "probe: %s\n", err);
         rc = EXIT_FAILED;
     }
@@ -649,6 +764,7 @@ int main(int argc, char **argv)
     c.ro.repeat = 1;
     c.ro.max_body = 8 << 20;
     c.ro.vars = json_object();
+    c.cli_vars = json_incref(c.ro.vars);
     c.ro.labels = json_object();
     c.paths = calloc((size_t)argc, sizeof *c.paths);
     c.only = calloc((size_t)argc, sizeof *c.only);
@@ -656,12 +772,18 @@ int main(int argc, char **argv)
     json_object_set_new(c.ro.labels, "host", json_string(host));
 
     int run = strcmp(argv[1], "run") == 0, schedule = strcmp(argv[1], "schedule") == 0;
-    if (parse_args(&c, argc - 2, argv + 2, run || schedule) < 0)
+    if (parse_args(&c, argc - 2, argv + 2, run || schedule) < 0 || load_var_files(&c, run) < 0)
         rc = EXIT_INVALID;
     else
         rc = schedule ? cmd_schedule(&c) : run ? cmd_run(&c) : cmd_validate(&c);
 
     json_decref(c.ro.vars);
+    json_decref(c.cli_vars);
+    json_decref(c.env_vars);
+    json_decref(c.env_secrets);
+    json_decref(c.rows);
+    json_decref(c.row_lines);
+    free((void *)c.ro.secrets);
     json_decref(c.ro.labels);
     curl_slist_free_all(c.ro.resolve);
     curl_slist_free_all(c.ro.connect_to);

@@ -22,13 +22,14 @@ static double num(const json_t *obj, const char *key)
     return json_number_value(json_object_get(obj, key));
 }
 
-static void run_label(const json_t *journey, int numbered, char *dst, size_t dstlen)
+void report_run_label(const json_t *journey, int numbered, char *dst, size_t dstlen)
 {
-    if (numbered)
-        snprintf(dst, dstlen, "%s #%lld", str(journey, "name"),
+    long long row = json_integer_value(json_object_get(journey, "row"));
+    int n = row ? snprintf(dst, dstlen, "%s [row %lld]", str(journey, "name"), row)
+                : snprintf(dst, dstlen, "%s", str(journey, "name"));
+    if (numbered && n >= 0 && (size_t)n < dstlen)
+        snprintf(dst + n, dstlen - (size_t)n, " #%lld",
                  (long long)json_integer_value(json_object_get(journey, "iteration")));
-    else
-        snprintf(dst, dstlen, "%s", str(journey, "name"));
 }
 
 void report_console_step(const struct console *c, const json_t *journey, const json_t *step)
@@ -39,7 +40,7 @@ void report_console_step(const struct console *c, const json_t *journey, const j
 
     if (c->quiet && !failed)
         return;
-    run_label(journey, c->numbered, label, sizeof label);
+    report_run_label(journey, c->numbered, label, sizeof label);
     const char *tag = failed ? "FAIL" : skipped ? "SKIP" : "PASS";
     const char *col = failed ? RED : skipped ? YELLOW : GREEN;
     fprintf(c->out, "%s%s%s %s %-20s", c->color ? col : "", tag, c->color ? RESET : "",
@@ -164,7 +165,7 @@ static json_t *suite_names(const json_t *journeys, int numbered)
     char label[512], full[1200];
 
     json_array_foreach(journeys, i, j) {
-        run_label(j, numbered, label, sizeof label);
+        report_run_label(j, numbered, label, sizeof label);
         json_int_t n = json_integer_value(json_object_get(count, label));
         json_object_set_new(count, label, json_integer(n + 1));
         json_array_append_new(names, json_string(label));
@@ -270,5 +271,216 @@ int report_write_junit(const json_t *doc, const char *path, int numbered,
     }
     fputs("</testsuites>\n", f);
     json_decref(names);
+    return close_out(f, path, err, errlen);
+}
+
+/* Text for HTML element content and attribute values (HTML 5.2 section 8.3, the
+ * characters that must be escaped). */
+static void html_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* The page's only style. The Content-Security-Policy of the page (default-src 'none')
+ * forbids every fetch, so nothing can leave the machine that opens it. */
+static const char html_head[] =
+    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"
+    " style-src 'unsafe-inline'\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>probe report</title>\n<style>\n"
+    "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\n"
+    "h1 .passed,.badge.passed{color:#1a7f37}h1 .failed,.badge.failed{color:#cf222e}\n"
+    "section.run{border:1px solid #ccc;border-radius:6px;margin:1em 0;padding:.5em 1em}\n"
+    "section.run.failed{border-color:#cf222e}\n"
+    "table.steps{border-collapse:collapse;width:100%}\n"
+    "table.steps td{padding:2px 6px;vertical-align:top}\n"
+    "td.result{font-weight:bold;width:3em}tr.passed td.result{color:#1a7f37}\n"
+    "tr.failed td.result{color:#cf222e}tr.skipped td.result{color:#9a6700}\n"
+    "td.ms,td.status{text-align:right;white-space:nowrap;width:5em}\n"
+    "td.timing{width:45%}div.track{width:100%;background:#f3f3f3}\n"
+    "div.bar{display:flex;height:14px}div.bar span{display:block;height:100%}\n"
+    ".dns{background:#8250df}.connect{background:#0969da}.tls{background:#bf8700}\n"
+    ".wait{background:#1a7f37}.transfer{background:#57606a}\n"
+    ".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}\n"
+    "table.failure{border-collapse:collapse;margin:4px 0}\n"
+    "table.failure td,table.failure th{border:1px solid #ddd;padding:2px 6px;text-align:left}\n"
+    "td.expected{background:#dafbe1}td.actual{background:#ffebe9}\n"
+    "pre{background:#f6f8fa;padding:6px;white-space:pre-wrap;word-break:break-all;margin:2px 0}\n"
+    ".meta{color:#57606a}\n"
+    "</style>\n</head>\n<body>\n";
+
+static const char *const phases[] = {"dns", "connect", "tls", "wait", "transfer"};
+
+/* The five phases of a step in ms: dns, connect and tls as recorded, wait (the server:
+ * up to the first byte) and transfer (the rest), so that they add up to the total. */
+static void step_phases(const json_t *t, double out[5])
+{
+    double total = num(t, "total"), ttfb = num(t, "ttfb");
+    out[0] = num(t, "dns");
+    out[1] = num(t, "connect");
+    out[2] = num(t, "tls");
+    out[3] = ttfb - out[0] - out[1] - out[2];
+    out[4] = total - ttfb;
+    for (int i = 0; i < 5; i++)
+        if (out[i] < 0)
+            out[i] = 0;
+}
+
+/* Writes a recorded request or response: a first line, the headers, the body. */
+static void html_exchange(FILE *f, const char *what, const char *first, const json_t *x)
+{
+    size_t i;
+    json_t *h;
+    if (!x)
+        return;
+    fprintf(f, "<details class=\"%s\"><summary>%s</summary><pre>", what, what);
+    html_text(f, first);
+    fputc('\n', f);
+    json_array_foreach(json_object_get(x, "headers"), i, h) {
+        html_text(f, json_string_value(h) ? json_string_value(h) : "");
+        fputc('\n', f);
+    }
+    if (json_object_get(x, "body")) {
+        fputc('\n', f);
+        html_text(f, str(x, "body"));
+    }
+    fputs("</pre></details>\n", f);
+}
+
+static void html_step(FILE *f, const json_t *st, double scale)
+{
+    const char *result = str(st, "result");
+    const json_t *t = json_object_get(st, "timings_ms");
+    size_t i;
+    json_t *fl;
+    char line[64];
+
+    fprintf(f, "<tr class=\"step %s\"><td class=\"result\">%s</td><td class=\"name\">", result,
+            strcmp(result, "failed") == 0 ? "FAIL" : strcmp(result, "skipped") == 0 ? "SKIP"
+                                                                                  : "PASS");
+    html_text(f, str(st, "name"));
+    fputs("</td>", f);
+    if (!t) {
+        fputs("<td class=\"status\"></td><td class=\"ms\"></td><td class=\"timing\"></td></tr>\n",
+              f);
+        return;
+    }
+    double ph[5], total = num(t, "total");
+    step_phases(t, ph);
+    fprintf(f, "<td class=\"status\">%lld</td><td class=\"ms\">%.1f ms</td>"
+            "<td class=\"timing\"><div class=\"track\"><div class=\"bar\" data-total-ms=\"%.3f\""
+            " style=\"width:%.4f%%\" title=\"dns %.2f, connect %.2f, tls %.2f, wait %.2f,"
+            " transfer %.2f ms\">", (long long)json_integer_value(json_object_get(st, "status")),
+            total, total, scale > 0 ? 100.0 * total / scale : 0.0, ph[0], ph[1], ph[2], ph[3],
+            ph[4]);
+    for (int k = 0; k < 5; k++)
+        fprintf(f, "<span class=\"%s\" data-ms=\"%.3f\" style=\"width:%.4f%%\"></span>", phases[k],
+                ph[k], total > 0 ? 100.0 * ph[k] / total : 0.0);
+    fputs("</div></div></td></tr>\n<tr class=\"detail\"><td></td><td colspan=\"3\">", f);
+    if (json_array_size(json_object_get(st, "failures"))) {
+        fputs("<table class=\"failure\"><tr><th>check</th><th>expected</th><th>actual</th>"
+              "<th>message</th></tr>\n", f);
+        json_array_foreach(json_object_get(st, "failures"), i, fl) {
+            static const char *const cols[] = {"check", "expected", "actual", "message"};
+            fputs("<tr>", f);
+            for (int c = 0; c < 4; c++) {
+                fprintf(f, "<td class=\"%s\">", cols[c]);
+                html_text(f, str(fl, cols[c]));
+                fputs("</td>", f);
+            }
+            fputs("</tr>\n", f);
+        }
+        fputs("</table>\n", f);
+    }
+    char first[2200];
+    snprintf(first, sizeof first, "%s %s", str(st, "method"), str(st, "url"));
+    fputs("<div class=\"meta\">", f);
+    html_text(f, first);
+    fputs(" &middot; traceparent ", f);
+    html_text(f, str(st, "traceparent"));
+    fputs("</div>\n", f);
+    html_exchange(f, "request", first, json_object_get(st, "request"));
+    snprintf(line, sizeof line, "HTTP/%s %lld", str(st, "http_version"),
+             (long long)json_integer_value(json_object_get(st, "status")));
+    html_exchange(f, "response", line, json_object_get(st, "response"));
+    fputs("</td></tr>\n", f);
+}
+
+int report_write_html(const json_t *doc, const char *path, int numbered,
+                      char *err, size_t errlen)
+{
+    FILE *f = open_out(path, err, errlen);
+    const json_t *journeys = json_object_get(doc, "journeys");
+    const json_t *sum = json_object_get(doc, "summary");
+    size_t i, k;
+    json_t *j, *st, *v;
+    const char *key;
+    double scale = 0;
+    char label[512];
+
+    if (!f)
+        return -1;
+    /* One scale for every bar of the page: the longest step is the full width. */
+    json_array_foreach(journeys, i, j)
+        json_array_foreach(json_object_get(j, "steps"), k, st) {
+            const json_t *t = json_object_get(st, "timings_ms");
+            if (t && num(t, "total") > scale)
+                scale = num(t, "total");
+        }
+    int passed = json_is_true(json_object_get(doc, "passed"));
+    fputs(html_head, f);
+    fprintf(f, "<h1>probe report: <span class=\"%s\">%s</span></h1>\n", passed ? "passed" : "failed",
+            passed ? "passed" : "failed");
+    fprintf(f, "<p class=\"summary\">%lld of %lld journey runs passed; %lld steps: %lld passed,"
+            " %lld failed, %lld skipped; %.1f ms. Started ",
+            (long long)json_integer_value(json_object_get(sum, "journeys_passed")),
+            (long long)json_integer_value(json_object_get(sum, "journeys")),
+            (long long)json_integer_value(json_object_get(sum, "steps")),
+            (long long)json_integer_value(json_object_get(sum, "steps_passed")),
+            (long long)json_integer_value(json_object_get(sum, "steps_failed")),
+            (long long)json_integer_value(json_object_get(sum, "steps_skipped")),
+            num(doc, "duration_ms"));
+    html_text(f, str(doc, "started_at"));
+    fputs(", run ", f);
+    html_text(f, str(doc, "run_id"));
+    fputs(".</p>\n<p class=\"meta labels\">", f);
+    json_object_foreach((json_t *)json_object_get(doc, "labels"), key, v) {
+        html_text(f, key);
+        fputc('=', f);
+        html_text(f, json_string_value(v) ? json_string_value(v) : "");
+        fputc(' ', f);
+    }
+    if (json_is_true(json_object_get(doc, "insecure")))
+        fputs("<strong>--insecure: server certificates were not verified</strong>", f);
+    fprintf(f, "</p>\n<p class=\"legend\">Bars share one scale (the full width is %.1f ms):", scale);
+    for (int p = 0; p < 5; p++)
+        fprintf(f, "<span class=\"%s\"></span>%s", phases[p], phases[p]);
+    fputs("</p>\n", f);
+    json_array_foreach(journeys, i, j) {
+        int ok = json_is_true(json_object_get(j, "passed"));
+        report_run_label(j, numbered, label, sizeof label);
+        fprintf(f, "<section class=\"run %s\"><h2>", ok ? "passed" : "failed");
+        html_text(f, label);
+        fprintf(f, " <span class=\"badge %s\">%s</span></h2>\n<p class=\"meta\">",
+                ok ? "passed" : "failed", ok ? "passed" : "failed");
+        html_text(f, str(j, "file"));
+        fputs(" &middot; trace ", f);
+        html_text(f, str(j, "trace_id"));
+        fprintf(f, " &middot; %.1f ms</p>\n<table class=\"steps\">\n", num(j, "duration_ms"));
+        json_array_foreach(json_object_get(j, "steps"), k, st)
+            html_step(f, st, scale);
+        fputs("</table></section>\n", f);
+    }
+    fputs("</body>\n</html>\n", f);
     return close_out(f, path, err, errlen);
 }

@@ -15,6 +15,10 @@ struct console {
     int numbered;   /* name runs "journey #N" (with --repeat) */
 };
 
+/* Writes the name of a journey run into dst: "checkout", "checkout [row 3]" with --data,
+ * and " #N" after it when numbered (--repeat). */
+void report_run_label(const json_t *journey, int numbered, char *dst, size_t dstlen);
+
 /* Prints one settled step: PASS, FAIL (with each failure indented below) or SKIP. */
 void report_console_step(const struct console *c, const json_t *journey, const json_t *step);
 
@@ -28,5 +32,12 @@ int report_write_json(const json_t *doc, const char *path, char *err, size_t err
  * step. Returns 0, or -1 with err. */
 int report_write_junit(const json_t *doc, const char *path, int numbered,
                        char *err, size_t errlen);
+
+/* Writes one self-contained HTML page to path ("-" for stdout): every run, each step's
+ * timings as bars on one scale, its request and response as recorded (runner_opts.record),
+ * and each failure with its expected and actual values. No script, style or image is
+ * fetched from anywhere: the page opens offline. Returns 0, or -1 with err. */
+int report_write_html(const json_t *doc, const char *path, int numbered,
+                      char *err, size_t errlen);
 
 #endif

@@ -32,7 +32,10 @@ struct run {
     struct runner *r;
     const struct journey *j;
     int iteration;
+    size_t row;                /* 1-based row of o->rows, 0 without rows */
     CURL *easy;
+    curl_mime *mime;           /* a multipart body of the step in progress */
+    json_t *request;           /* with o->record: what was sent, as the result shows it */
     json_t *vars;              /* variables and captures of this run */
     size_t step;               /* index of the step in progress */
     long attempt;              /* attempts already made of this step */
@@ -131,6 +134,19 @@ static json_t *lookup(void *ctx, const char *name)
     }
     json_t *v = json_object_get(run->vars, name);
     return v ? json_incref(v) : NULL;
+}
+
+/* A new string: the first RUNNER_RECORD_BODY_MAX bytes of s (len bytes), secrets masked
+ * before the cut so that no part of one is left at the edge. */
+static json_t *recorded_text(const struct runner *r, const char *s, size_t len)
+{
+    char *m = r->nsecrets ? text_mask(s, (const char *const *)r->secrets, r->nsecrets) : NULL;
+    char *e = m ? text_excerpt(m, strlen(m), RUNNER_RECORD_BODY_MAX)
+                : text_excerpt(s, len, RUNNER_RECORD_BODY_MAX);
+    json_t *v = json_string(e ? e : "");
+    free(m);
+    free(e);
+    return v;
 }
 
 /* Masks every secret inside v (strings in objects and arrays), in place. */
@@ -250,6 +266,78 @@ static char *encode_pairs(struct run *run, const json_t *obj, const char *what,
     return buf_steal(&b);
 }
 
+/* Builds the multipart body of step s with libcurl's mime API (curl_mime_init(3)): a
+ * file part streams the file, named after it unless "filename" says otherwise. With
+ * o->record, run->payload gets a readable summary of the parts (never sent). */
+static int render_multipart(struct run *run, const struct step *s, char *err, size_t errlen)
+{
+    struct buf sum;
+    size_t i;
+    json_t *p;
+    int rc = -1;
+
+    buf_init(&sum, 0);
+    buf_puts(&sum, "");
+    if (!(run->mime = curl_mime_init(run->easy))) {
+        snprintf(err, errlen, "cannot build the multipart body (out of memory)");
+        goto out;
+    }
+    json_array_foreach(s->body, i, p) {
+        const char *name = json_string_value(json_object_get(p, "name"));
+        const char *file = json_string_value(json_object_get(p, "file"));
+        const char *type = json_string_value(json_object_get(p, "content_type"));
+        const char *fname = json_string_value(json_object_get(p, "filename"));
+        curl_mimepart *part = curl_mime_addpart(run->mime);
+        CURLcode cc = part ? curl_mime_name(part, name) : CURLE_OUT_OF_MEMORY;
+        if (cc == CURLE_OK && file) {
+            cc = curl_mime_filedata(part, file);
+            buf_printf(&sum, "%s=@%s", name, file);
+        } else if (cc == CURLE_OK) {
+            char msg[256];
+            char *val = template_render(json_string_value(json_object_get(p, "value")), lookup,
+                                        run, msg, sizeof msg);
+            if (!val) {
+                snprintf(err, errlen, "%s in request.multipart[%zu].value", msg, i);
+                goto out;
+            }
+            cc = curl_mime_data(part, val, CURL_ZERO_TERMINATED);
+            buf_printf(&sum, "%s=%s", name, val);
+            free(val);
+        }
+        if (cc == CURLE_OK && fname)
+            cc = curl_mime_filename(part, fname);
+        if (cc == CURLE_OK && type)
+            cc = curl_mime_type(part, type);
+        if (cc != CURLE_OK) {
+            snprintf(err, errlen, "multipart part \"%s\": %s", name, curl_easy_strerror(cc));
+            goto out;
+        }
+        buf_printf(&sum, "%s%s%s\n", type ? " (" : "", type ? type : "", type ? ")" : "");
+    }
+    if (run->r->o->record)
+        run->payload = buf_steal(&sum);
+    rc = 0;
+out:
+    buf_fini(&sum);
+    return rc;
+}
+
+/* Keeps what is about to be sent (headers and body excerpt) for the step's result. */
+static void record_request(struct run *run)
+{
+    json_t *hdrs = json_array();
+    /* "Name:" with nothing after it tells curl not to send that header: not shown. */
+    for (struct curl_slist *l = run->hdrs; l; l = l->next) {
+        size_t n = strlen(l->data);
+        if (n && l->data[n - 1] != ':')
+            json_array_append_new(hdrs, json_string(l->data));
+    }
+    run->request = json_pack("{s:o}", "headers", hdrs);
+    if (run->payload)
+        json_object_set_new(run->request, "body",
+                            recorded_text(run->r, run->payload, strlen(run->payload)));
+}
+
 /* Applies an include's variables and renders the request of the current step into the
  * run (url, headers, payload). Returns 0, or -1 with the reason in err. */
 static int render_request(struct run *run, const struct step *s, char *err, size_t errlen)
@@ -308,16 +396,24 @@ static int render_request(struct run *run, const struct step *s, char *err, size
         free(val);
         run->hdrs = curl_slist_append(run->hdrs, line);
     }
-    if (s->body_kind == BODY_JSON) {
+    if (s->body_kind == BODY_JSON || s->body_kind == BODY_GRAPHQL) {
         json_t *body = template_render_json(s->body, lookup, run, msg, sizeof msg);
         if (!body) {
-            snprintf(err, errlen, "%s in request.json", msg);
+            snprintf(err, errlen, "%s in request.%s", msg,
+                     s->body_kind == BODY_JSON ? "json" : "graphql");
             return -1;
         }
         run->payload = json_dumps(body, JSON_ENCODE_ANY | JSON_COMPACT);
         json_decref(body);
         if (!has_header(s->headers, "Content-Type"))
             run->hdrs = curl_slist_append(run->hdrs, "Content-Type: application/json");
+        /* GraphQL over HTTP, section "Accept": the new media type first, then JSON. */
+        if (s->body_kind == BODY_GRAPHQL && !has_header(s->headers, "Accept"))
+            run->hdrs = curl_slist_append(run->hdrs, "Accept: application/graphql-response+json,"
+                                          " application/json");
+    } else if (s->body_kind == BODY_MULTIPART) {
+        if (render_multipart(run, s, err, errlen) < 0)
+            return -1;
     } else if (s->body_kind == BODY_FORM) {
         if (!(run->payload = encode_pairs(run, s->body, "form", err, errlen)))
             return -1;
@@ -476,7 +572,11 @@ static void configure(struct run *run, const struct step *s)
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-    if (s->body_kind != BODY_NONE || strcmp(s->method, "POST") == 0) {
+    if (s->body_kind == BODY_MULTIPART) {
+        curl_easy_setopt(e, CURLOPT_MIMEPOST, run->mime);
+        if (strcmp(s->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s->method);
+    } else if (s->body_kind != BODY_NONE || strcmp(s->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)run->payload_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, run->payload ? run->payload : "");
         if (strcmp(s->method, "POST") != 0)
@@ -496,6 +596,15 @@ static void clear_request(struct run *run)
     run->url = NULL;
     free(run->payload);
     run->payload = NULL;
+    if (run->mime) {
+        /* The handle keeps a reference to the mime tree: drop it before the tree. */
+        if (run->easy)
+            curl_easy_setopt(run->easy, CURLOPT_MIMEPOST, NULL);
+        curl_mime_free(run->mime);
+        run->mime = NULL;
+    }
+    json_decref(run->request);
+    run->request = NULL;
     buf_reset(&run->body);
     run->body_overflow = 0;
 }
@@ -534,6 +643,8 @@ static void start_step(struct run *run)
         return;
     }
     configure(run, s);
+    if (run->r->o->record)
+        record_request(run);
     curl_multi_add_handle(run->r->multi, run->easy);
     run->in_flight = 1;
 }
@@ -674,6 +785,52 @@ static void add_proxy_note(const struct run *run, char *why, size_t whylen)
         snprintf(why + n, whylen - n, "; through proxy %s", proxy);
 }
 
+/* A GraphQL response with a non-empty "errors" array failed (GraphQL spec, section
+ * "Response": errors is present and non-empty when something went wrong) unless the step
+ * expects errors, in which case a response without them fails. */
+static void check_graphql(struct run *run, const struct step *s, json_t *failures,
+                          json_t **parsed, int *tried)
+{
+    char why[600];
+    const json_t *doc = body_json(run, parsed, tried, why, sizeof why);
+    if (!doc) {
+        add_not_json(run, failures, "graphql errors", why);
+        return;
+    }
+    const json_t *errs = json_object_get(doc, "errors");
+    size_t n = json_is_array(errs) ? json_array_size(errs) : 0;
+    if (n && !s->graphql_errors) {
+        const json_t *first = json_array_get(errs, 0);
+        const char *m = json_string_value(json_object_get(first, "message"));
+        char *text = m ? NULL : json_dumps(first, JSON_COMPACT | JSON_ENCODE_ANY);
+        snprintf(why, sizeof why, "the GraphQL response has %zu error(s), the first: %.400s",
+                 n, m ? m : text ? text : "?");
+        add_failure(failures, "graphql errors", "no errors", m ? m : text ? text : "?", why);
+        free(text);
+    } else if (!n && s->graphql_errors) {
+        add_failure(failures, "graphql errors", "errors", "none",
+                    "the step expects GraphQL errors (\"graphql_errors\": true) and the"
+                    " response has none");
+    }
+}
+
+/* Adds what was sent and what came back (headers, body excerpts) to a step result. */
+static void record_exchange(struct run *run, json_t *res)
+{
+    struct curl_header *h, *prev = NULL;
+    json_t *hdrs = json_array();
+    char line[8300];
+    if (run->request)
+        json_object_set(res, "request", run->request);
+    while ((h = curl_easy_nextheader(run->easy, CURLH_HEADER, -1, prev))) {
+        snprintf(line, sizeof line, "%s: %s", h->name, h->value);
+        json_array_append_new(hdrs, json_string(line));
+        prev = h;
+    }
+    json_object_set_new(res, "response", json_pack("{s:o,s:o}", "headers", hdrs, "body",
+        recorded_text(run->r, run->body.data ? run->body.data : "", run->body.len)));
+}
+
 /* Checks the finished transfer of the current step and settles or retries it. */
 static void finish_step(struct run *run, CURLcode rc)
 {
@@ -797,6 +954,8 @@ static void finish_step(struct run *run, CURLcode rc)
             add_miss(failures, check, &miss);
         json_decref(v);
     }
+    if (s->body_kind == BODY_GRAPHQL)
+        check_graphql(run, s, failures, &parsed, &tried);
     if (s->tls_days) {
         if (!https || !have_expiry) {
             add_failure(failures, "tls.days_to_expiry", "a server certificate", "none",
@@ -850,6 +1009,8 @@ static void finish_step(struct run *run, CURLcode rc)
         json_object_set_new(captured, c->name, v);
     }
 settle:
+    if (run->r->o->record)
+        record_exchange(run, res);
     json_decref(parsed);
     if (json_array_size(failures) == 0) {
         json_object_update(run->vars, captured);
@@ -933,6 +1094,8 @@ static int start_run(struct runner *r, struct run *run)
     curl_easy_setopt(run->easy, CURLOPT_ERRORBUFFER, run->errbuf);
     run->vars = json_deep_copy(run->j->variables);
     json_object_update(run->vars, r->o->vars);
+    if (run->row)
+        json_object_update(run->vars, json_array_get(r->o->rows, run->row - 1));
     buf_init(&run->body, r->o->max_body);
     random_hex(run->trace_id, 16);
     run->started = now_us();
@@ -944,11 +1107,21 @@ static int start_run(struct runner *r, struct run *run)
                             "iteration", run->iteration, "trace_id", run->trace_id,
                             "started_at", when, "passed", 0, "steps");
     run->steps = json_object_get(run->result, "steps");
+    if (run->row)
+        json_object_set_new(run->result, "row", json_integer((json_int_t)run->row));
     return 0;
 }
 
 static void collect_secrets(struct runner *r, struct journey *const *js, size_t n)
 {
+    for (size_t i = 0; i < r->o->nsecrets; i++) {
+        char **list = realloc(r->secrets, (r->nsecrets + 1) * sizeof *list);
+        if (!list)
+            return;
+        r->secrets = list;
+        if (*r->o->secrets[i] && (list[r->nsecrets] = strdup(r->o->secrets[i])))
+            r->nsecrets++;
+    }
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < js[i]->nsecret_names; k++) {
             const char *v = getenv(js[i]->secret_names[k]);
@@ -1002,12 +1175,20 @@ json_t *runner_run(struct journey *const *js, size_t n, const struct runner_opts
                    runner_step_fn on_step, void *ctx, char *err, size_t errlen)
 {
     struct runner r = {.o = o, .on_step = on_step, .ctx = ctx};
-    size_t nruns = n * (size_t)o->repeat, next = 0, active = 0;
-    struct run *runs = calloc(nruns ? nruns : 1, sizeof *runs);
+    size_t nrows = o->rows ? json_array_size(o->rows) : 0;
+    size_t per = (size_t)o->repeat * (nrows ? nrows : 1);
+    size_t nruns = n * per, next = 0, active = 0;
+    struct run *runs = nruns <= RUNNER_RUNS_MAX ? calloc(nruns ? nruns : 1, sizeof *runs) : NULL;
     long long started_ms = clock_wall_ms();
     int64_t started = now_us();
     json_t *doc = NULL;
 
+    if (nruns > RUNNER_RUNS_MAX) {
+        snprintf(err, errlen, "%zu journey runs (journeys x --repeat x --data rows) is more than"
+                 " %d", nruns, RUNNER_RUNS_MAX);
+        free(runs);
+        return NULL;
+    }
     r.multi = curl_multi_init();
     r.pool = calloc((size_t)o->parallel, sizeof *r.pool);
     if (!runs || !r.multi || !r.pool) {
@@ -1016,11 +1197,12 @@ json_t *runner_run(struct journey *const *js, size_t n, const struct runner_opts
     }
     collect_secrets(&r, js, n);
     for (size_t i = 0; i < n; i++) {
-        for (int k = 0; k < o->repeat; k++) {
-            struct run *run = &runs[i * (size_t)o->repeat + (size_t)k];
+        for (size_t k = 0; k < per; k++) {
+            struct run *run = &runs[i * per + k];
             run->r = &r;
             run->j = js[i];
-            run->iteration = k + 1;
+            run->row = nrows ? k / (size_t)o->repeat + 1 : 0;
+            run->iteration = (int)(k % (size_t)o->repeat) + 1;
         }
     }
 

@@ -27,6 +27,12 @@ struct runner_opts {
     struct curl_slist *connect_to;  /* CURLOPT_CONNECT_TO entries */
     size_t max_body;                /* bytes of response body kept */
     const char *proxy;              /* --proxy URL; "" for none; NULL: the environment's */
+    const json_t *rows;             /* --data: array of objects, one run per row and journey
+                                     * (row values win over vars); NULL for none */
+    int record;                     /* keep each step's request and response (excerpts,
+                                     * secrets masked) in its result, for --report html */
+    const char *const *secrets;     /* more values to mask (--env-file secrets) */
+    size_t nsecrets;
 };
 
 /* Writes into dst the proxy a request to url goes through, as "URL (from SOURCE)" where
@@ -45,7 +51,14 @@ void runner_tls_options(CURL *e, const struct runner_opts *o);
  * that run's journey result and the step's result, secrets already masked. */
 typedef void (*runner_step_fn)(void *ctx, const json_t *journey, const json_t *step);
 
-/* Runs each of the n journeys o->repeat times. Returns the new result document (the
+/* Journey runs of one call (journeys x repeat x rows): each keeps its state until the end. */
+#define RUNNER_RUNS_MAX 10000000
+
+/* Bytes of a request or response body kept in a step's result with o->record. */
+#define RUNNER_RECORD_BODY_MAX 4096
+
+/* Runs each of the n journeys o->repeat times (for each row of o->rows, if any: the
+ * journey result then has "row", the row's number from 1). Returns the new result document (the
  * caller owns it), or NULL with a message in err if libcurl could not be set up. */
 json_t *runner_run(struct journey *const *journeys, size_t n, const struct runner_opts *o,
                    runner_step_fn on_step, void *ctx, char *err, size_t errlen);

@@ -158,15 +158,7 @@ export async function startCollector(dir, name, opts = {}) {
             proc.kill('SIGKILL');
     };
     onCleanup(stop);
-    const port = await waitFor(() => {
-        if (exited)
-            return -1;
-        try {
-            return +readFileSync(portFile, 'utf8').trim() || 0;
-        } catch (e) {
-            return 0;
-        }
-    }, 5000, 20);
+    const port = await waitPortFile(portFile, () => exited, 5000);
     if (!(port > 0))
         throw new Error(`collector ${name} did not start: ${stderr.trim()}`);
     const url = `http://127.0.0.1:${port}`;
@@ -180,6 +172,44 @@ export async function startCollector(dir, name, opts = {}) {
             return line ? +line.slice(sample.length + 1) : 0;
         },
     };
+}
+
+/* The port a server wrote to portFile once it listens: > 0, or -1 when exited() says
+ * it is gone, or 0 when ms passed. */
+export function waitPortFile(portFile, exited, ms) {
+    return waitFor(() => {
+        if (exited())
+            return -1;
+        try {
+            return +readFileSync(portFile, 'utf8').trim() || 0;
+        } catch (e) {
+            return 0;
+        }
+    }, ms, 20);
+}
+
+/* Runs a browser test's main() to the end within ms: cleanup() on a signal, a crash or
+ * the time limit, then the summary line and the exit code (1 on any failure). */
+export async function runTest(name, main, ms) {
+    const timer = setTimeout(() => {
+        console.log(`not ok - ${name} finished within ${ms / 1000} s`);
+        cleanup().finally(() => process.exit(1));
+    }, ms);
+    let crashed = false;
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
+        process.on(sig, () => cleanup().finally(() => process.exit(1)));
+    try {
+        await main();
+    } catch (e) {
+        crashed = true;
+        console.log(`not ok - ${name} ran to the end`);
+        note(e.stack || String(e));
+    } finally {
+        await cleanup();
+        clearTimeout(timer);
+    }
+    summary();
+    process.exit(crashed || failures() ? 1 : 0);
 }
 
 /* A folder for what a test leaves behind (screenshots): $VIGIL_TEST_OUT if set, else a new

@@ -7,9 +7,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-    ROOT, buildWeb, check, cleanup, failures, freePort, launchChromium, note,
+    ROOT, buildWeb, check, freePort, launchChromium, note,
     prerequisites, q, sleep,
-    sql, startCollector, summary, tempDir, waitFor,
+    runTest, sql, startCollector, tempDir, waitFor,
 } from './lib.mjs';
 
 const WEB = join(ROOT, 'web');
@@ -459,22 +459,4 @@ window.esmReady = true;
           rejected == 0, B.stderr());
 }
 
-const timer = setTimeout(() => {
-    console.log('not ok - browser tests finished within 150 s');
-    cleanup().finally(() => process.exit(1));
-}, 150000);
-let crashed = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
-    process.on(sig, () => cleanup().finally(() => process.exit(1)));
-try {
-    await main();
-} catch (e) {
-    crashed = true;
-    console.log(`not ok - browser tests ran to the end`);
-    note(e.stack || String(e));
-} finally {
-    await cleanup();
-    clearTimeout(timer);
-}
-summary();
-process.exit(crashed || failures() ? 1 : 0);
+await runTest('browser tests', main, 150000);

@@ -13,9 +13,9 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-    ROOT, buildWeb, check, cleanup, failures, freePort, launchChromium, note,
+    ROOT, buildWeb, check, freePort, launchChromium, note,
     outputDir, prerequisites,
-    sleep, startCollector, summary, tempDir, waitFor,
+    runTest, sleep, startCollector, tempDir, waitFor,
 } from './lib.mjs';
 
 const WEB = join(ROOT, 'web');
@@ -564,22 +564,4 @@ async function main() {
     note(`the dashboard test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-const timer = setTimeout(() => {
-    console.log('not ok - dashboard tests finished within 120 s');
-    cleanup().finally(() => process.exit(1));
-}, 120000 + 1000 * (+process.env.VIGIL_DASHBOARD_HOLD || 0));
-let crashed = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
-    process.on(sig, () => cleanup().finally(() => process.exit(1)));
-try {
-    await main();
-} catch (e) {
-    crashed = true;
-    console.log('not ok - dashboard tests ran to the end');
-    note(e.stack || String(e));
-} finally {
-    await cleanup();
-    clearTimeout(timer);
-}
-summary();
-process.exit(crashed || failures() ? 1 : 0);
+await runTest('dashboard tests', main, 120000 + 1000 * (+process.env.VIGIL_DASHBOARD_HOLD || 0));

@@ -119,7 +119,30 @@ int main(void)
     CHECK_STR(load_error("e7.json", "{\"name\": \"x\", \"steps\": []}"),
               "e7.json:1:24: the journey needs \"steps\" (a non-empty array)", "error: empty steps");
     CHECK_STR(load_error("e8.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"u\", \"json\": 1, \"body\": \"b\"}}]}"),
-              "e8.json:1:61: give only one of \"json\", \"form\" and \"body\"", "error: two bodies");
+              "e8.json:1:61: give only one of \"json\", \"form\", \"body\", \"multipart\" and"
+              " \"graphql\"", "error: two bodies");
+    /* Request shapes of issue 17; columns counted by hand from the texts. */
+    const char *m1 = load_error("m1.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\":"
+                                " \"http://h/\",\n \"multipart\": [{\"name\": \"f\", \"file\": \"nope.png\"}]}}]}");
+    CHECK(strncmp(m1, "m1.json:2:38: cannot read nope.png (", 36) == 0
+          && strstr(m1, "/nope.png): No such file or directory"),
+          "error: a missing multipart file at its value, resolved beside the journey: %s", m1);
+    CHECK_STR(load_error("m2.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"http://h/\",\n"
+                         " \"multipart\": [{\"name\": \"f\"}]}}]}"),
+              "m2.json:2:16: multipart part 1 needs a \"name\" and exactly one of \"value\" and"
+              " \"file\"", "error: a part with neither value nor file");
+    CHECK_STR(load_error("m3.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"http://h/\",\n"
+                         " \"multipart\": [{\"name\": \"f\", \"valeu\": \"v\"}]}}]}"),
+              "m3.json:2:30: unknown key \"valeu\" in multipart part 1; did you mean \"value\"?",
+              "error: unknown part key with suggestion");
+    CHECK_STR(load_error("g1.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"http://h/\",\n"
+                         " \"graphql\": {\"variables\": {}}}}]}"),
+              "g1.json:2:13: \"graphql\" needs a \"query\" (a non-empty string)",
+              "error: graphql without a query");
+    CHECK_STR(load_error("g2.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"http://h/\",\n"
+                         " \"graphql\": {\"query\": \"{ a }\", \"variables\": {\"id\": \"{{nope}}\"}}}}]}"),
+              "g2.json:2:52: undefined variable \"nope\" (not in \"variables\", captured by an earlier"
+              " step, or built in)", "error: an undefined name in graphql variables");
     CHECK_STR(load_error("e9.json", "{\"name\": \"x\", \"steps\": [{\"request\": {\"url\": \"u\"}, \"retries\": -1}]}"),
               "e9.json:1:62: \"retries\" must be a whole number from 0 to 100", "error: negative retries");
     write_file("c1.json", "{\"name\": \"c1\", \"steps\": [{\"include\": \"c2.json\"}]}");
