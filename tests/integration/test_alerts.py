@@ -200,6 +200,9 @@ def test_events(ctx):
     check("... and its next silence is a second alert", len(ok.of("probe_silent")) == 2,
           json.dumps(ok.of("probe_silent"))[:500])
 
+    # The second webhook may still be receiving the last event: wait for its delivery
+    # (bounded) before reading the counters.
+    wait_for(lambda: metric_value(metrics(c.port), "vigil_alerts_sent_total") == 8, 15)
     text = metrics(c.port)
     ctx.metrics_text = text
     check("/metrics: vigil_alerts_sent_total 8 (4 events x 2 webhooks)",
