@@ -32,7 +32,7 @@
 #include "store.h"
 
 #define ANSWER_MS 50        /* how long an answer from another thread may take to begin */
-#define CLOSE_MS 8000       /* above --idle-timeout (5 s): the server's own limit applies */
+#define CLOSE_MS 15000      /* --idle-timeout (5 s) and a reader queue under load */
 
 static struct server_opts opts;
 static struct sign_keys *keys;
