@@ -14,8 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     err[0] = '\0';
     json_t *list = beacon_parse((const char *)data, size, field, sizeof field, err, sizeof err);
-    if (!list && !err[0])
-        abort();    /* a refusal always says why */
+    fuzzkit_refused(!list, err);
     json_decref(list);
 
     char *name = fuzzkit_strndup(data, size < 80 ? size : 80);

@@ -32,8 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     err[0] = '\0';
     struct jsonpath *p = jsonpath_compile(expr, err, sizeof err);
-    if (!p && !err[0])
-        abort();    /* a refusal always says why */
+    fuzzkit_refused(!p, err);
     if (p) {
         json_decref(jsonpath_query(p, fixed));
         if (nl) {

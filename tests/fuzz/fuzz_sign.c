@@ -31,8 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzzkit_write("keys", data, klen, 0600, path, sizeof path);
     err[0] = '\0';
-    if (sign_keys_load(path, &keys, err, sizeof err) < 0 && !err[0])
-        abort();    /* a refusal always says why */
+    fuzzkit_refused(sign_keys_load(path, &keys, err, sizeof err) < 0, err);
     sign_read_secret(path, secret, sizeof secret, err, sizeof err);
 
     const uint8_t *p = nul ? nul + 1 : data + size;

@@ -54,6 +54,15 @@ void fuzzkit_write(const char *name, const void *data, size_t size, mode_t mode,
     }
 }
 
+int fuzzkit_refused(int failed, const char *err)
+{
+    if (failed && !err[0]) {
+        fprintf(stderr, "fuzzkit: refused without saying why\n");
+        abort();
+    }
+    return failed;
+}
+
 char *fuzzkit_strndup(const uint8_t *data, size_t size)
 {
     char *s = malloc(size + 1);

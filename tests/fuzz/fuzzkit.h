@@ -23,6 +23,10 @@ const char *fuzzkit_dir(void);
 void fuzzkit_write(const char *name, const void *data, size_t size, mode_t mode, char *path,
                    size_t pathlen);
 
+/* The property every harness checks on a parser's refusal: when failed, err says why
+ * (is not empty), else the harness aborts. Returns failed. */
+int fuzzkit_refused(int failed, const char *err);
+
 /* Returns a newly allocated NUL-terminated copy of data (the caller frees it). */
 char *fuzzkit_strndup(const uint8_t *data, size_t size);
 
