@@ -39,7 +39,7 @@ PROBE_OBJ  := $(PROBE_SRC:%.c=$(OBJ)/%.o)
 COLL_OBJ   := $(COLL_SRC:%.c=$(OBJ)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
 
-.PHONY: all test asan bench bench-stats demo clean setup
+.PHONY: all test asan bench bench-stats demo clean setup fuzz
 .SECONDARY:
 all: $(BIN)/probe $(BIN)/collector $(UNIT_BIN) web/dist/vigil.js
 
@@ -107,8 +107,35 @@ bench: setup all $(BIN)/stat-sim
 demo: setup all
 	scripts/demo
 
+# Fuzzing (tests/fuzz/README.md): libFuzzer harnesses built with clang, ASan and UBSan into
+# bin/fuzz/, the project's modules compiled again for them with coverage instrumentation.
+# `make fuzz` runs each for FUZZ_S seconds and fails on any crash, leak or timeout.
+FUZZ_CC     := clang
+FUZZ_S      ?= 60
+FUZZ_OBJ    := bin/fuzz/.obj
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer \
+               $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ishared -Iprobe -Icollector \
+               -I$(LWS)/include $(PKG_CFLAGS) -MMD -MP
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=bin/fuzz/%)
+FUZZ_LIBOBJ := $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(SHARED_SRC) $(PROBE_SRC) $(COLL_SRC))
+
+$(FUZZ_OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_LIBOBJ): | $(LWS_LIB)
+
+bin/fuzz/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/tests/fuzz/fuzzkit.o $(FUZZ_LIBOBJ) \
+            $(LWS_LIB)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lpthread -lm -lz -lcap
+
+fuzz: $(FUZZ_BIN)
+	tests/fuzz/run $(FUZZ_S) $(FUZZ_BIN)
+
 # Keeps bin/lws: rebuilding it means fetching Debian's source again.
 clean:
 	rm -rf bin/.obj bin/asan bin/tests bin/probe bin/collector
 
--include $(shell find bin/.obj -name '*.d' 2>/dev/null)
+-include $(shell find bin/.obj bin/fuzz/.obj -name '*.d' 2>/dev/null)
