@@ -218,7 +218,7 @@ def test_migration():
         n = db.execute("SELECT sum(n) FROM rollups WHERE metric = 'LCP' AND dim = ''").fetchone()[0]
         views = db.execute("SELECT sum(n), sum(hits) FROM rollups WHERE metric = 'errors'"
                            " AND dim = ''").fetchone()
-    check("migration: the schema is current (4)", ver == 4, ver)
+    check("migration: the schema is current (5)", ver == 5, ver)
     check("migration: every raw value is in the rollups (6000)", n == 6000, n)
     check("migration: page views and page views with an error (6000, 120)",
           tuple(views) == (6000, 120), views)
