@@ -16,23 +16,30 @@
 #include "rollup.h"
 #include "stats.h"
 
+/* The columns of the first schema's pageviews and metrics, which version 5 rebuilds with
+ * other keys. */
+#define PAGEVIEW_COLUMNS                                                                    \
+    "  id INTEGER PRIMARY KEY,"                                                             \
+    "  app TEXT NOT NULL, version TEXT NOT NULL,"                                           \
+    "  pv TEXT, session TEXT, page TEXT, nav TEXT,"                                         \
+    "  client_ts INTEGER, received INTEGER NOT NULL, last_received INTEGER NOT NULL,"       \
+    "  browser TEXT, browser_major INTEGER, os TEXT, device TEXT, country TEXT,"            \
+    "  conn TEXT, device_hint TEXT, viewport TEXT, dpr REAL, attrs TEXT,"
+#define METRIC_COLUMNS                                                                      \
+    "  id INTEGER PRIMARY KEY,"                                                             \
+    "  pageview INTEGER NOT NULL REFERENCES pageviews(id),"                                 \
+    "  app TEXT NOT NULL, version TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,"  \
+    "  rating TEXT, mid TEXT, received INTEGER NOT NULL, updated INTEGER NOT NULL,"         \
+    "  attribution TEXT,"
+
 /* Each entry moves the schema from version i to i + 1 (PRAGMA user_version). */
 static const char *const migrations[] = {
     "CREATE TABLE pageviews ("
-    "  id INTEGER PRIMARY KEY,"
-    "  app TEXT NOT NULL, version TEXT NOT NULL,"
-    "  pv TEXT, session TEXT, page TEXT, nav TEXT,"
-    "  client_ts INTEGER, received INTEGER NOT NULL, last_received INTEGER NOT NULL,"
-    "  browser TEXT, browser_major INTEGER, os TEXT, device TEXT, country TEXT,"
-    "  conn TEXT, device_hint TEXT, viewport TEXT, dpr REAL, attrs TEXT,"
+    PAGEVIEW_COLUMNS
     "  UNIQUE (app, pv));"
     "CREATE INDEX pageviews_by_version ON pageviews(app, version, received);"
     "CREATE TABLE metrics ("
-    "  id INTEGER PRIMARY KEY,"
-    "  pageview INTEGER NOT NULL REFERENCES pageviews(id),"
-    "  app TEXT NOT NULL, version TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,"
-    "  rating TEXT, mid TEXT, received INTEGER NOT NULL, updated INTEGER NOT NULL,"
-    "  attribution TEXT,"
+    METRIC_COLUMNS
     "  UNIQUE (app, mid));"
     "CREATE INDEX metrics_by_version ON metrics(app, name, version, received);"
     "CREATE TABLE error_groups ("
@@ -99,12 +106,7 @@ static const char *const migrations[] = {
      * which grows with each new page view: its index is appended to instead of being
      * written at a random place, which keeps ingest from slowing as the table grows. */
     "CREATE TABLE pageviews_v5 ("
-    "  id INTEGER PRIMARY KEY,"
-    "  app TEXT NOT NULL, version TEXT NOT NULL,"
-    "  pv TEXT, session TEXT, page TEXT, nav TEXT,"
-    "  client_ts INTEGER, received INTEGER NOT NULL, last_received INTEGER NOT NULL,"
-    "  browser TEXT, browser_major INTEGER, os TEXT, device TEXT, country TEXT,"
-    "  conn TEXT, device_hint TEXT, viewport TEXT, dpr REAL, attrs TEXT,"
+    PAGEVIEW_COLUMNS
     "  beacons INTEGER NOT NULL DEFAULT 1, has_error INTEGER NOT NULL DEFAULT 0,"
     "  UNIQUE (app, version, pv));"
     "INSERT INTO pageviews_v5 SELECT id, app, version, pv, session, page, nav, client_ts,"
@@ -114,11 +116,7 @@ static const char *const migrations[] = {
     "ALTER TABLE pageviews_v5 RENAME TO pageviews;"
     "CREATE INDEX pageviews_by_version ON pageviews(app, version, received);"
     "CREATE TABLE metrics_v5 ("
-    "  id INTEGER PRIMARY KEY,"
-    "  pageview INTEGER NOT NULL REFERENCES pageviews(id),"
-    "  app TEXT NOT NULL, version TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,"
-    "  rating TEXT, mid TEXT, received INTEGER NOT NULL, updated INTEGER NOT NULL,"
-    "  attribution TEXT,"
+    METRIC_COLUMNS
     "  UNIQUE (pageview, name, mid));"
     "INSERT INTO metrics_v5 SELECT id, pageview, app, version, name, value, rating, mid,"
     "  received, updated, attribution FROM metrics ORDER BY id;"
