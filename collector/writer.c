@@ -266,7 +266,8 @@ static void *writer_main(void *arg)
  * scripts/bench-collector that was 45% of the writer's time (perf: shrink_heap <-
  * sqlite3PagerSavepoint, then sysmalloc's page faults). A trim threshold of
  * WRITER_TRIM_BYTES keeps what the writer freed for its next statement; memory held stays
- * bounded by the peak in use (mallopt(3)). */
+ * bounded by the peak in use (mallopt(3)). The setting is the process's, for every
+ * thread's arena; the collector's other threads free little at a time and lose nothing. */
 #define WRITER_TRIM_BYTES (32 << 20)
 
 static void keep_freed_memory(void)
