@@ -155,8 +155,47 @@ def test_overwrite():
     c.stop()
 
 
+def test_migrated():
+    """A database of the first schema, keyed by (app, pv) and (app, mid), migrated to version 5:
+    its rows keep their ids and references, and then follow the same rule."""
+    import time
+    from test_rollups import V3_SCHEMA
+    path = os.path.join(harness.tempdir(), "v3.db")
+    t = int(time.time() * 1000) - 10 * 60000
+    with sqlite3.connect(path) as db:
+        db.executescript(V3_SCHEMA)
+        db.execute("INSERT INTO pageviews (id, app, version, pv, received, last_received)"
+                   " VALUES (7, ?, '2.0', 'pv-1', ?, ?)", (APP, t, t))
+        db.execute("INSERT INTO metrics (id, pageview, app, version, name, value, mid, received,"
+                   " updated) VALUES (11, 7, ?, '2.0', 'LCP', 2000, 'm-1', ?, ?)", (APP, t, t))
+    later = [{"app": APP, "version": "9.9", "pv": "pv-1", "page": "/attacker", "received": t + 1000,
+              "events": [metric("LCP", 999, "m-1")]},
+             {"app": APP, "version": "2.0", "pv": "pv-1", "received": t + 2000,
+              "events": [metric("LCP", 2500, "m-1")]}]
+    p = subprocess.run([harness.COLLECTOR, "import", "--db", path, "-"],
+                       input="\n".join(json.dumps(b) for b in later).encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    check("migrated: import of two later beacons into a schema-3 database succeeds",
+          p.returncode == 0, p.stderr.decode()[-300:])
+    check("migrated: the schema is version 5", rows(path, "PRAGMA user_version") == [(5,)],
+          rows(path, "PRAGMA user_version"))
+    check("migrated: 2.0's page view keeps id 7 and its empty page, its LCP id 11 and page view 7,"
+          " updated to 2500 by the same (version, pv, name, id)",
+          rows(path, "SELECT p.id, p.page, m.id, m.pageview, m.value FROM metrics m JOIN pageviews p"
+               " ON p.id = m.pageview WHERE p.version = '2.0'") == [(7, None, 11, 7, 2500.0)],
+          rows(path, "SELECT * FROM metrics"))
+    check("migrated: 9.9's pv-1 is a page view of its own with its own LCP",
+          rows(path, "SELECT p.page, m.value FROM metrics m JOIN pageviews p ON p.id = m.pageview"
+               " WHERE p.version = '9.9' AND p.pv = 'pv-1'") == [("/attacker", 999.0)])
+    check("migrated: the rollups hold 2.0's one LCP at 2500 and 9.9's at 999",
+          rows(path, "SELECT version, n FROM rollups WHERE app = ? AND metric = 'LCP' AND dim = ''"
+               " ORDER BY version", (APP,)) == [("2.0", 1), ("9.9", 1)]
+          and within(stats(path, "2.0", "LCP").get("p50"), 2500), stats(path, "2.0", "LCP"))
+
+
 def main():
     harness.run_group(test_overwrite)
+    harness.run_group(test_migrated)
     return harness.finish()
 
 
