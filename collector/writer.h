@@ -75,8 +75,9 @@ extern const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS];
 
 struct writer;
 
-/* Starts the writer thread on an open store (which it then owns and closes). Returns 0
- * with *out, or -1 with err. */
+/* Starts the writer thread on an open store (which it then owns and closes). It also sets
+ * glibc's trim threshold for the process (writer.c says why). Returns 0 with *out, or -1
+ * with err. */
 int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t batch_rows,
                  int batch_ms, void (*wake)(void *ctx), void *ctx, char *err, size_t errlen);
 

@@ -9,7 +9,7 @@ than its timeout is killed or abandoned and counted as "timed out", never waited
   http  NAME REPS BUDGET TIMEOUT BASE PATH...        time GETs (one sample = all PATHs)
   poll  NAME BASE SECONDS RATE VERDICT_PATH [N]      beacons under N (4) verdict pollers
   sizes NAME DB RAW_TABLES                           file and per-table sizes
-  strip DB VERSION RAW_TABLES                        drop all but RAW_TABLES, set version
+  strip DB VERSION RAW_TABLES INDEXES COLUMNS KEYS   drop all but RAW_TABLES, set version
   put   NAME JSON                                    record a figure
   retention NAME SAMPLE MINUTES BEACONS TODAY PV     30 days extrapolated from SAMPLE
   retcheck NAME COLLECTOR GEN DAYS PER_DAY DAY_S DIR  retention on a clock sped up
@@ -244,7 +244,8 @@ def cmd_sizes(a):
 def cmd_strip(a):
     """Turns a database back into what the collector before rollups had: drops every table
     not in TABLES, every index not in INDEXES (or SQLite's own) and the COLUMNS
-    (table.column) that later migrations added, and sets the schema version."""
+    (table.column) that later migrations added, gives back the unique KEYS that schema 6
+    changed, and sets the schema version."""
     db, version = a[0], int(a[1])
     tables, indexes = set(a[2].split(",")), set(a[3].split(","))
     columns = [c.split(".") for c in a[4].split(",") if c]
@@ -261,6 +262,12 @@ def cmd_strip(a):
             c.execute('DROP %s IF EXISTS "%s"' % (typ.upper(), n))
     for t, col in columns:
         c.execute('ALTER TABLE "%s" DROP COLUMN "%s"' % (t, col))
+    # The unique keys the collector before rollups names in its ON CONFLICT clauses
+    # (KEYS: table:col+col,...); schema 6 rebuilt those tables with other keys.
+    for i, key in enumerate(k for k in (a[5].split(",") if len(a) > 5 else []) if k):
+        t, cols = key.split(":")
+        c.execute('CREATE UNIQUE INDEX "strip_key_%d" ON "%s"(%s)'
+                  % (i, t, ", ".join('"%s"' % x for x in cols.split("+"))))
     c.execute("PRAGMA user_version = %d" % version)
     c.execute("COMMIT")
     c.close()

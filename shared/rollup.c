@@ -235,9 +235,9 @@ static int by_weight(const void *a, const void *b)
 
 /* A delta is added to its row in SQL, so that a row is found once: Q_ADD adds to a row
  * that exists (for pages, which must know), Q_PUT adds or inserts. Counts never go below
- * zero: a replaced metric whose page view gained a page or a connection type after the
- * value was filed is taken out of another slice than the one it went into, and a slice's
- * count stays a count. */
+ * zero. Since schema version 5 a page view's slices never change, so a replaced value
+ * leaves the very row it went into; a page view stored before that may have gained a page
+ * or a connection type after its value was filed, and a slice's count stays a count. */
 #define ROLLUP_ADD_SET                                                                     \
     "n = max(0, n + ?7), hits = max(0, hits + ?8), sketch = vigil_sketch_add(sketch, ?9)"
 static const char *const flush_sql[Q_N] = {

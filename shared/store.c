@@ -18,23 +18,30 @@
 #include "stats.h"
 #include "uaclass.h"
 
+/* The columns of the first schema's pageviews and metrics, which version 6 rebuilds with
+ * other keys. */
+#define PAGEVIEW_COLUMNS                                                                    \
+    "  id INTEGER PRIMARY KEY,"                                                             \
+    "  app TEXT NOT NULL, version TEXT NOT NULL,"                                           \
+    "  pv TEXT, session TEXT, page TEXT, nav TEXT,"                                         \
+    "  client_ts INTEGER, received INTEGER NOT NULL, last_received INTEGER NOT NULL,"       \
+    "  browser TEXT, browser_major INTEGER, os TEXT, device TEXT, country TEXT,"            \
+    "  conn TEXT, device_hint TEXT, viewport TEXT, dpr REAL, attrs TEXT,"
+#define METRIC_COLUMNS                                                                      \
+    "  id INTEGER PRIMARY KEY,"                                                             \
+    "  pageview INTEGER NOT NULL REFERENCES pageviews(id),"                                 \
+    "  app TEXT NOT NULL, version TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,"  \
+    "  rating TEXT, mid TEXT, received INTEGER NOT NULL, updated INTEGER NOT NULL,"         \
+    "  attribution TEXT,"
+
 /* Each entry moves the schema from version i to i + 1 (PRAGMA user_version). */
 static const char *const migrations[] = {
     "CREATE TABLE pageviews ("
-    "  id INTEGER PRIMARY KEY,"
-    "  app TEXT NOT NULL, version TEXT NOT NULL,"
-    "  pv TEXT, session TEXT, page TEXT, nav TEXT,"
-    "  client_ts INTEGER, received INTEGER NOT NULL, last_received INTEGER NOT NULL,"
-    "  browser TEXT, browser_major INTEGER, os TEXT, device TEXT, country TEXT,"
-    "  conn TEXT, device_hint TEXT, viewport TEXT, dpr REAL, attrs TEXT,"
+    PAGEVIEW_COLUMNS
     "  UNIQUE (app, pv));"
     "CREATE INDEX pageviews_by_version ON pageviews(app, version, received);"
     "CREATE TABLE metrics ("
-    "  id INTEGER PRIMARY KEY,"
-    "  pageview INTEGER NOT NULL REFERENCES pageviews(id),"
-    "  app TEXT NOT NULL, version TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,"
-    "  rating TEXT, mid TEXT, received INTEGER NOT NULL, updated INTEGER NOT NULL,"
-    "  attribution TEXT,"
+    METRIC_COLUMNS
     "  UNIQUE (app, mid));"
     "CREATE INDEX metrics_by_version ON metrics(app, name, version, received);"
     "CREATE TABLE error_groups ("
@@ -94,6 +101,34 @@ static const char *const migrations[] = {
     /* The traffic share a rollout step promises the canary (shared/srm.h), in percent;
      * NULL for a marker without one. */
     "ALTER TABLE deployments ADD COLUMN weight REAL;",
+
+    /* A later beacon may update only the same (app, version, pv, metric name) (issue 16):
+     * a page view is named by (app, version, pv), not (app, pv), and a metric by its page
+     * view, name and id, not (app, id), so that another version or another metric name
+     * gets rows of its own instead of rewriting stored ones. SQLite cannot change a
+     * table's UNIQUE constraint, so both tables are rebuilt (sqlite.org/lang_altertable.html,
+     * "Making Other Kinds Of Table Schema Changes"); row ids are kept, and with them the
+     * metrics' and errors' references. A metric's key starts with its page view's id,
+     * which grows with each new page view: its index is appended to instead of being
+     * written at a random place, which keeps ingest from slowing as the table grows. */
+    "CREATE TABLE pageviews_v6 ("
+    PAGEVIEW_COLUMNS
+    "  beacons INTEGER NOT NULL DEFAULT 1, has_error INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (app, version, pv));"
+    "INSERT INTO pageviews_v6 SELECT id, app, version, pv, session, page, nav, client_ts,"
+    "  received, last_received, browser, browser_major, os, device, country, conn,"
+    "  device_hint, viewport, dpr, attrs, beacons, has_error FROM pageviews ORDER BY id;"
+    "DROP TABLE pageviews;"
+    "ALTER TABLE pageviews_v6 RENAME TO pageviews;"
+    "CREATE INDEX pageviews_by_version ON pageviews(app, version, received);"
+    "CREATE TABLE metrics_v6 ("
+    METRIC_COLUMNS
+    "  UNIQUE (pageview, name, mid));"
+    "INSERT INTO metrics_v6 SELECT id, pageview, app, version, name, value, rating, mid,"
+    "  received, updated, attribution FROM metrics ORDER BY id;"
+    "DROP TABLE metrics;"
+    "ALTER TABLE metrics_v6 RENAME TO metrics;"
+    "CREATE INDEX metrics_by_version ON metrics(app, name, version, received);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -109,27 +144,33 @@ enum { ST_PAGEVIEW, ST_METRIC, ST_METRIC_OLD, ST_METRIC_SET, ST_ERROR, ST_HAS_ER
        ST_N };
 
 static const char *const statements[ST_N] = {
+    /* A later beacon of the same (app, version, pv) joins its page view. It may fill what
+     * the first one left out (nav comes with the first metric), but not the columns the
+     * rollups slice by (page, conn; browser, os, device and country are the server's):
+     * the slices a page view's values were filed under never change, so that an update
+     * of a value takes it out of the slice it went into. */
     "INSERT INTO pageviews (app, version, pv, session, page, nav, client_ts, received,"
     " last_received, browser, browser_major, os, device, country, conn, device_hint,"
     " viewport, dpr, attrs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (app, pv) DO UPDATE SET last_received = excluded.last_received,"
-    " session = coalesce(session, excluded.session), page = coalesce(page, excluded.page),"
+    " ON CONFLICT (app, version, pv) DO UPDATE SET last_received = excluded.last_received,"
+    " session = coalesce(session, excluded.session),"
     " nav = coalesce(nav, excluded.nav), client_ts = coalesce(client_ts, excluded.client_ts),"
-    " conn = coalesce(conn, excluded.conn),"
     " device_hint = coalesce(device_hint, excluded.device_hint),"
     " viewport = coalesce(viewport, excluded.viewport), dpr = coalesce(dpr, excluded.dpr),"
     " attrs = coalesce(attrs, excluded.attrs), beacons = beacons + 1"
     " RETURNING id, beacons, has_error, version, received, " PV_DIMS,
-    /* A metric id seen before is an update of that measurement (web-vitals reports CLS and
-     * INP again as they grow): the writer reads the old value (ST_METRIC_OLD) to take it
-     * out of the rollups, then sets the new one (ST_METRIC_SET). */
+    /* A metric id seen before in the same page view under the same name is an update of
+     * that measurement (web-vitals reports CLS and INP again as they grow), whose value
+     * beacon_validate checked against that name's limit: the writer reads the old value
+     * (ST_METRIC_OLD) to take it out of the rollups, then sets the new one
+     * (ST_METRIC_SET). The same id under another name or page view is another
+     * measurement. */
     "INSERT INTO metrics (pageview, app, version, name, value, rating, mid, received,"
     " updated, attribution) VALUES (?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (app, mid) DO NOTHING",
-    "SELECT m.version, m.name, m.value, m.received, " PV_DIMS_OF("pv")
-    " FROM metrics m JOIN pageviews pv ON pv.id = m.pageview WHERE m.app = ?1 AND m.mid = ?2",
-    "UPDATE metrics SET value = ?3, rating = ?4, updated = ?5, attribution = ?6"
-    " WHERE app = ?1 AND mid = ?2",
+    " ON CONFLICT (pageview, name, mid) DO NOTHING",
+    "SELECT value, received FROM metrics WHERE pageview = ?1 AND name = ?2 AND mid = ?3",
+    "UPDATE metrics SET value = ?4, rating = ?5, updated = ?6, attribution = ?7"
+    " WHERE pageview = ?1 AND name = ?2 AND mid = ?3",
     "INSERT INTO errors (pageview, app, version, fingerprint, message, source, line, col,"
     " stack, kind, received) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     "UPDATE pageviews SET has_error = 1 WHERE id = ?1 AND has_error = 0",
@@ -513,9 +554,19 @@ static int rollup_failed(char *err, size_t errlen)
     return -1;
 }
 
+/* Binds a metric's key, (page view, name, id), to ?1 ?2 ?3 of st. */
+static void bind_metric_key(sqlite3_stmt *st, long long pageview, const json_t *name,
+                            const json_t *id)
+{
+    sqlite3_bind_int64(st, 1, pageview);
+    bind_text(st, 2, name);
+    bind_text(st, 3, id);
+}
+
 /* Stores one metric event of a beacon and files it in the rollups under the page view's
- * dimensions (pvp, with the beacon's version and the time received). A metric id seen
- * before replaces the earlier value, in the raw row and in the rollups. */
+ * dimensions (pvp, with the beacon's version, which is the page view's, and the time
+ * received). The same (page view, name, id) seen before replaces the earlier value, in
+ * the raw row and in the rollups, under the minute the old value was filed in. */
 static int insert_metric(struct store *s, const json_t *e, const json_t *app, const json_t *version,
                          long long pageview, const struct beacon_meta *m,
                          const struct rollup_point *pvp, char *err, size_t errlen)
@@ -524,6 +575,7 @@ static int insert_metric(struct store *s, const json_t *e, const json_t *app, co
     char *attribution = NULL;
     const json_t *name = json_object_get(e, "name"), *id = json_object_get(e, "id");
     double value = json_number_value(json_object_get(e, "value"));
+    struct rollup_point p = *pvp;
     int rc;
 
     sqlite3_bind_int64(st, 1, pageview);
@@ -540,21 +592,15 @@ static int insert_metric(struct store *s, const json_t *e, const json_t *app, co
     if (rc < 0)
         goto out;
     if (sqlite3_changes(s->db) == 1) {
-        struct rollup_point p = *pvp;
-        p.version = json_string_value(version);
         p.received_ms = m->received_ms;
         if (rollup_value(s->rollup, &p, json_string_value(name), value, 1) < 0)
             rc = rollup_failed(err, errlen);
         goto out;
     }
-    /* An update of a measurement stored before: out with the old value, in with the new,
-     * under the old row's version, name and minute, which the update keeps. */
-    struct point_copy old;
-    char old_name[BEACON_NAME_MAX + 1];
+    /* An update of a measurement stored before: out with the old value, in with the new. */
     double old_value;
     st = s->st[ST_METRIC_OLD];
-    bind_text(st, 1, app);
-    bind_text(st, 2, id);
+    bind_metric_key(st, pageview, name, id);
     if (sqlite3_step(st) != SQLITE_ROW) {
         rc = run(s, st, "reading a metric's earlier value", err, errlen);
         if (rc == 0) {
@@ -563,22 +609,20 @@ static int insert_metric(struct store *s, const json_t *e, const json_t *app, co
         }
         goto out;
     }
-    copy_point(&old, json_string_value(app), st, 0, 3, 4);
-    snprintf(old_name, sizeof old_name, "%s", (const char *)sqlite3_column_text(st, 1));
-    old_value = sqlite3_column_double(st, 2);
+    old_value = sqlite3_column_double(st, 0);
+    p.received_ms = sqlite3_column_int64(st, 1);
     if ((rc = run(s, st, "reading a metric's earlier value", err, errlen)) < 0)
         goto out;
     st = s->st[ST_METRIC_SET];
-    bind_text(st, 1, app);
-    bind_text(st, 2, id);
-    sqlite3_bind_double(st, 3, value);
-    bind_text(st, 4, json_object_get(e, "rating"));
-    sqlite3_bind_int64(st, 5, m->received_ms);
-    bind_str(st, 6, attribution);
+    bind_metric_key(st, pageview, name, id);
+    sqlite3_bind_double(st, 4, value);
+    bind_text(st, 5, json_object_get(e, "rating"));
+    sqlite3_bind_int64(st, 6, m->received_ms);
+    bind_str(st, 7, attribution);
     if ((rc = run(s, st, "updating a metric", err, errlen)) < 0)
         goto out;
-    if (rollup_value(s->rollup, &old.p, old_name, old_value, -1) < 0
-        || rollup_value(s->rollup, &old.p, old_name, value, 1) < 0)
+    if (rollup_value(s->rollup, &p, json_string_value(name), old_value, -1) < 0
+        || rollup_value(s->rollup, &p, json_string_value(name), value, 1) < 0)
         rc = rollup_failed(err, errlen);
 out:
     free(attribution);

@@ -13,7 +13,7 @@
 
 #include "sketch.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_GROUPS_MAX 1000       /* values of a dimension in one breakdown; the rest: "(other)" */
 
 struct store;

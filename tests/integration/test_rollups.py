@@ -218,7 +218,7 @@ def test_migration():
         n = db.execute("SELECT sum(n) FROM rollups WHERE metric = 'LCP' AND dim = ''").fetchone()[0]
         views = db.execute("SELECT sum(n), sum(hits) FROM rollups WHERE metric = 'errors'"
                            " AND dim = ''").fetchone()
-    check("migration: the schema is current (5)", ver == 5, ver)
+    check("migration: the schema is current (6)", ver == 6, ver)
     with sqlite3.connect(path) as db:
         cols = [r[1] for r in db.execute("PRAGMA table_info(deployments)")]
     check("migration: deployments has the weight column of schema 5", "weight" in cols, cols)

@@ -201,10 +201,10 @@ static void schema(void)
     CHECK(q_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
                 " ('pageviews', 'metrics', 'errors', 'error_groups')") == 4,
           "tables pageviews, metrics, errors, error_groups exist");
-    CHECK(has_index("pageviews", "app,pv", 1), "pageviews: UNIQUE(app, pv)");
+    CHECK(has_index("pageviews", "app,version,pv", 1), "pageviews: UNIQUE(app, version, pv)");
     CHECK(has_index("pageviews", "app,version,received", 0),
           "pageviews: index (app, version, received)");
-    CHECK(has_index("metrics", "app,mid", 1), "metrics: UNIQUE(app, mid)");
+    CHECK(has_index("metrics", "pageview,name,mid", 1), "metrics: UNIQUE(pageview, name, mid)");
     CHECK(has_index("metrics", "app,name,version,received", 0),
           "metrics: index (app, name, version, received)");
     CHECK(has_index("errors", "app,version,received", 0),
