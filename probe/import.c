@@ -321,7 +321,7 @@ static int secret_key(const char *key)
 }
 
 static void secret_fields_in(struct import_ctx *c, json_t *v, const char *ptr, int line, int col,
-                             int depth)
+                             const char *where, int depth)
 {
     const char *key;
     json_t *e;
@@ -330,26 +330,26 @@ static void secret_fields_in(struct import_ctx *c, json_t *v, const char *ptr, i
         return;
     if (json_is_array(v))
         json_array_foreach(v, i, e)
-            secret_fields_in(c, e, ptr, line, col, depth + 1);
+            secret_fields_in(c, e, ptr, line, col, where, depth + 1);
     if (!json_is_object(v))
         return;
     json_object_foreach(v, key, e) {
         const char *s = json_string_value(e);
         if (s && *s && secret_key(key) && import_literal_ok(s)) {
-            char where[200];
-            snprintf(where, sizeof where, "body field \"%.100s\"", key);
-            json_object_set_new(v, key, import_secret(c, key, s, ptr, line, col, where));
+            char w[800];
+            snprintf(w, sizeof w, "%.600s: body field \"%.100s\"", where, key);
+            json_object_set_new(v, key, import_secret(c, key, s, ptr, line, col, w));
         } else {
-            secret_fields_in(c, e, ptr, line, col, depth + 1);
+            secret_fields_in(c, e, ptr, line, col, where, depth + 1);
         }
     }
 }
 
 void import_secret_fields(struct import_ctx *c, json_t *request, const char *ptr, int line,
-                          int col)
+                          int col, const char *where)
 {
-    secret_fields_in(c, json_object_get(request, "json"), ptr, line, col, 0);
-    secret_fields_in(c, json_object_get(request, "form"), ptr, line, col, 0);
+    secret_fields_in(c, json_object_get(request, "json"), ptr, line, col, where, 0);
+    secret_fields_in(c, json_object_get(request, "form"), ptr, line, col, where, 0);
 }
 
 /* Collects the names used by the templates inside v into the object names. */

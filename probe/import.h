@@ -106,9 +106,9 @@ void import_set_body(json_t *request, const char *text, const char *mime);
 
 /* Replaces each string in the request's "json" or "form" body whose key names a secret
  * (password, passwd, secret, token, api_key, apikey) with a {{secret.KEY}} placeholder
- * (import_secret), noted at ptr (or line and col). */
+ * (import_secret), noted at ptr (or line and col) as "WHERE: body field KEY". */
 void import_secret_fields(struct import_ctx *c, json_t *request, const char *ptr, int line,
-                          int col);
+                          int col, const char *where);
 
 /* Returns a new string "Basic BASE64(user:password)" (RFC 7617), or NULL when memory
  * ran out. The caller frees it. */

@@ -596,7 +596,7 @@ static void command(struct import_ctx *c, json_t *j, const struct words *w, size
             import_skip_at(c, first->line, first->col, "-d beside -F: not converted");
     } else if (m.has_data && !m.get) {
         import_set_body(req, m.data.data, ct);
-        import_secret_fields(c, req, NULL, first->line, first->col);
+        import_secret_fields(c, req, NULL, first->line, first->col, "the request");
     }
     char name[300];
     const char *rest = import_split_origin(url.data, origin, sizeof origin);

@@ -1,3 +1,12 @@
+/*
+ * import_har: a HAR 1.2 file (http://www.softwareishard.com/blog/har-12-spec/), as the
+ * DevTools of Chrome and Firefox and Playwright's recordHar write it, into one journey:
+ * the main document and the XHR/fetch requests in the order they were sent, each
+ * expecting the status it got. Static assets (images, scripts, styles, fonts) are skipped
+ * unless --all. Cookie headers are dropped (the journey's cookie jar sends what its own
+ * responses set); credentials in headers (Authorization and the like) and in body fields
+ * (password, token...) become {{secret.NAME}} placeholders. probe/README.md, "Import".
+ */
 #ifndef VIGIL_IMPORT_HAR_H
 #define VIGIL_IMPORT_HAR_H
 
@@ -5,6 +14,8 @@
 
 #include "import.h"
 
+/* Reads the HAR c->opts->input, adds its journey to c. Returns 0, or -1 with
+ * "FILE:LINE:COL: what" in err when it is not a HAR. */
 int import_har(struct import_ctx *c, char *err, size_t errlen);
 
 #endif
