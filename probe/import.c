@@ -502,6 +502,25 @@ static size_t write_all(struct import_ctx *c, const json_t *paths)
     return written;
 }
 
+/* Creates the folder path and its missing parents, as mkdir -p. Returns 0 or -1. */
+static int make_dirs(const char *path)
+{
+    char p[4096];
+    struct stat st;
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (stat(p, &st) < 0 && mkdir(p, 0777) < 0 && errno != EEXIST)
+            return -1;
+        *s = '/';
+    }
+    if (stat(p, &st) == 0)
+        return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+    return mkdir(p, 0777) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "probe import: ");
@@ -613,8 +632,7 @@ int import_main(int argc, char **argv)
     json_t *j;
     json_array_foreach(c.journeys, i, j)
         declare_names(&c, j);
-    struct stat st;
-    if (stat(o.outdir, &st) < 0 && mkdir(o.outdir, 0777) < 0) {
+    if (make_dirs(o.outdir) < 0) {
         fprintf(stderr, "probe import: cannot create %s: %s; nothing was written\n", o.outdir,
                 strerror(errno));
         rc = IMPORT_INVALID;
