@@ -81,8 +81,95 @@ static const char *kind(const json_t *e)
          : strstr(mime, "javascript") ? "script" : strstr(mime, "font") ? "font" : "other";
 }
 
+/* Finds the string want inside v; writes its JSONPath ("$['token']", "$['data'][0]['id']")
+ * into path and the last member's name into key. Returns 1 if found. */
+static int find_string(const json_t *v, const char *want, char *path, size_t pathlen,
+                       char *key, size_t keylen, int depth)
+{
+    size_t n = strlen(path);
+    if (json_is_string(v))
+        return strcmp(json_string_value(v), want) == 0;
+    if (depth > 16 || n + 16 >= pathlen)
+        return 0;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e) {
+            if (strchr(k, '\'') || n + strlen(k) + 5 >= pathlen)
+                continue;
+            snprintf(path + n, pathlen - n, "['%s']", k);
+            if (find_string(e, want, path, pathlen, key, keylen, depth + 1)) {
+                if (!key[0])
+                    snprintf(key, keylen, "%s", k);
+                return 1;
+            }
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            if (i >= 100)
+                break;
+            snprintf(path + n, pathlen - n, "[%zu]", i);
+            if (find_string(e, want, path, pathlen, key, keylen, depth + 1))
+                return 1;
+        }
+    }
+    path[n] = '\0';
+    return 0;
+}
+
+/* A credential the page got from an earlier response (a token from the login's JSON
+ * body) is captured there and used as {{name}}, so the journey logs in itself rather than
+ * replaying a token that expires. bodies holds the parsed JSON body of each step so far
+ * (null when none). Returns the header's new value, or NULL when no earlier step gave it. */
+static json_t *correlate(struct import_ctx *c, json_t *j, const json_t *bodies, const char *value,
+                         const char *ptr, const char *where)
+{
+    size_t skip = strncasecmp(value, "Bearer ", 7) == 0 ? 7 : 0;
+    const char *token = value + skip;
+    if (strlen(token) < 8)
+        return NULL;
+    for (size_t k = json_array_size(bodies); k-- > 0;) {
+        char path[512] = "$", key[128] = "", name[160], text[300];
+        if (!find_string(json_array_get(bodies, k), token, path, sizeof path, key, sizeof key, 0))
+            continue;
+        json_t *step = json_array_get(json_object_get(j, "steps"), k);
+        json_t *cap = json_object_get(step, "capture");
+        if (!cap) {
+            cap = json_object();
+            json_object_set_new(step, "capture", cap);
+        }
+        size_t n = 0;
+        for (const char *p = key; *p && n + 1 < sizeof name; p++)
+            name[n++] = isalnum((unsigned char)*p) || *p == '_' ? *p : '_';
+        name[n] = '\0';
+        if (!n || !strcmp(name, "base"))
+            snprintf(name, sizeof name, "token");
+        json_object_set_new(cap, name, json_pack("{s:s}", "json", path));
+        import_note(c, ptr, "%s: the value step %zu's response gave (%s) is captured there as"
+                    " {{%s}}", where, k + 1, path, name);
+        snprintf(text, sizeof text, "%.*s{{%s}}", (int)skip, value, name);
+        return json_string(text);
+    }
+    return NULL;
+}
+
+/* The JSON body of an entry's response, or null. */
+static json_t *response_json(const json_t *e)
+{
+    const json_t *content = json_object_get(json_object_get(e, "response"), "content");
+    const char *mime = json_string_value(json_object_get(content, "mimeType"));
+    const char *text = json_string_value(json_object_get(content, "text"));
+    const char *enc = json_string_value(json_object_get(content, "encoding"));
+    json_t *v = mime && strstr(mime, "json") && text && !enc ? json_loads(text, JSON_DECODE_ANY, NULL)
+                                                              : NULL;
+    return v ? v : json_null();
+}
+
 /* One entry as a step of journey j. Returns 1 if a Cookie header was dropped. */
-static int entry(struct import_ctx *c, json_t *j, const json_t *e, size_t idx, const char *ptr)
+static int entry(struct import_ctx *c, json_t *j, json_t *bodies, const json_t *e, size_t idx,
+                 const char *ptr)
 {
     const json_t *req = json_object_get(e, "request");
     const char *method = json_string_value(json_object_get(req, "method"));
@@ -152,7 +239,8 @@ static int entry(struct import_ctx *c, json_t *j, const json_t *e, size_t idx, c
         if (import_secret_header(name)) {
             char w[700];
             snprintf(w, sizeof w, "%s: header %s", where, name);
-            json_object_set_new(hdrs, name, import_secret(c, name, v, at2, 0, 0, w));
+            json_t *cv = correlate(c, j, bodies, v, at2, w);
+            json_object_set_new(hdrs, name, cv ? cv : import_secret(c, name, v, at2, 0, 0, w));
         } else {
             json_object_set_new(hdrs, name, json_string(v));
         }
@@ -186,6 +274,7 @@ static int entry(struct import_ctx *c, json_t *j, const json_t *e, size_t idx, c
         import_note(c, atr, "%s: no response recorded: the step expects any 2xx", where);
     }
     json_array_append_new(json_object_get(j, "steps"), step);
+    json_array_append_new(bodies, response_json(e));
     json_decref(hdrs);
     return cookie;
 }
@@ -226,11 +315,13 @@ int import_har(struct import_ctx *c, char *err, size_t errlen)
         *dot = '\0';
     json_t *j = import_journey_new(name, origin);
     size_t cookies = 0;
+    json_t *bodies = json_array();
     json_array_foreach(entries, i, e) {
         char at[PTR_MAX];
         snprintf(at, sizeof at, "/log/entries/%zu", i);
-        cookies += (size_t)entry(c, j, e, i, at);
+        cookies += (size_t)entry(c, j, bodies, e, i, at);
     }
+    json_decref(bodies);
     if (cookies)
         import_note(c, NULL, "the Cookie header of %zu request%s dropped: a journey's cookie jar"
                     " sends the cookies its own responses set", cookies, cookies == 1 ? "" : "s");

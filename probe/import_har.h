@@ -4,8 +4,10 @@
  * the main document and the XHR/fetch requests in the order they were sent, each
  * expecting the status it got. Static assets (images, scripts, styles, fonts) are skipped
  * unless --all. Cookie headers are dropped (the journey's cookie jar sends what its own
- * responses set); credentials in headers (Authorization and the like) and in body fields
- * (password, token...) become {{secret.NAME}} placeholders. probe/README.md, "Import".
+ * responses set). A credential in a header (Authorization and the like) that an earlier
+ * response's JSON gave (the login's token) is captured from that response and sent as
+ * {{name}}; any other, and credentials in body fields (password, token...), become
+ * {{secret.NAME}} placeholders. probe/README.md, "Import".
  */
 #ifndef VIGIL_IMPORT_HAR_H
 #define VIGIL_IMPORT_HAR_H

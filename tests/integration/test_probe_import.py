@@ -274,7 +274,7 @@ def test_har(shop):
     want = [(e["request"]["method"], e["request"]["url"].replace(shop.base, "{{base}}")) for e in kept]
     got = [(s["request"].get("method"), s["request"]["url"]) for s in steps]
     check("the document and the XHR/fetch requests, in the HAR's order, the shop's origin as {{base}}",
-          got == want and len(want) == 5, (got, want))
+          got == want and len(want) == 6, (got, want))
     check("each step expects the status recorded", [s.get("expect", {}).get("status") for s in steps]
           == [e["response"]["status"] for e in kept], steps)
     check("the image and the script are listed as skipped static assets",
@@ -285,14 +285,21 @@ def test_har(shop):
           "cookie" not in text.lower().replace("cookie jar", "") and len(cookies) > 0
           and "Cookie header of" in r.stderr, r.stderr[-500:])
     auth = [h["value"] for e in kept for h in e["request"]["headers"] if h["name"].lower() == "authorization"]
-    check("the recorded bearer token is nowhere in the journey; {{secret.AUTHORIZATION}} stands for it",
-          auth and auth[0] not in text and "{{secret.AUTHORIZATION}}" in text
-          and "set AUTHORIZATION in the environment" in r.stderr, (auth[:1], r.stderr[-500:]))
+    login = [i for i, e in enumerate(kept) if e["request"]["url"].endswith("/api/login")]
+    token = json.loads(kept[login[0]]["response"]["content"]["text"])["token"] if login else None
+    check("the bearer token the login answered is captured there ($.token) and sent as {{token}}",
+          auth and auth[0] == "Bearer " + token and token not in text
+          and steps[login[0]].get("capture") == {"token": {"json": "$['token']"}}
+          and sum(s["request"].get("headers", {}).get("Authorization") == "Bearer {{token}}"
+                  for s in steps) == len(auth), (auth[:1], steps))
+    key = [h["value"] for e in kept for h in e["request"]["headers"] if h["name"].lower() == "x-api-key"]
+    check("an API key no response gave is a {{secret.X_API_KEY}} placeholder, said on stderr",
+          key and key[0] not in text and '"X-Api-Key": "{{secret.X_API_KEY}}"' in text
+          and "set X_API_KEY in the environment" in r.stderr, (key, r.stderr[-500:]))
     check("the login password is a {{secret.PASSWORD}} placeholder too",
           '"password": "{{secret.PASSWORD}}"' in text and '"secret"' not in text, text[:800])
-    run = run_probe(["run", files[0]], env={"AUTHORIZATION": auth[0] if auth else "",
-                                           "PASSWORD": shop.password})
-    check("the imported HAR journey runs against the shop and passes", run.code == 0, run.brief())
+    run = run_probe(["run", files[0]], env={"X_API_KEY": key[0] if key else "", "PASSWORD": shop.password})
+    check("the imported HAR journey logs in itself against the shop and passes", run.code == 0, run.brief())
     out_all = os.path.join(d, "all")
     r = imp("har", har_path, out_all, "--all")
     files = written(out_all)

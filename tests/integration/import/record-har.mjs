@@ -1,7 +1,8 @@
 // Records a HAR with headless Chromium (Debian's /usr/bin/chromium, driven by web/'s
 // playwright-core and its recordHar option) while a page of the example shop is loaded
 // and that page's script logs in, adds to the cart and reads it with fetch and
-// XMLHttpRequest, and pulls in an image and a script (static assets the import skips).
+// XMLHttpRequest, sends an API key no response gave it, and pulls in an image and a
+// script (static assets the import skips).
 // Usage: node record-har.mjs BASE_URL OUT.har
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -41,6 +42,7 @@ try {
             x.onloadend = resolve;
             x.send();
         });
+        await fetch('/echo/key', { headers: { 'X-Api-Key': 'k-0123456789' } });
         await fetch('/echo/form', {
             method: 'POST', body: new URLSearchParams({ q: 'shoes', page: '2' }) });
     });
