@@ -132,6 +132,16 @@ static int env_ref(const char **p, struct buf *b)
     return 1;
 }
 
+/* At the end of the text inside a quote (ch == 0): says where the quote opened. */
+static int unclosed(struct import_ctx *c, char ch, const char *quote, int line, int col,
+                    char *err, size_t errlen)
+{
+    if (ch)
+        return 0;
+    snprintf(err, errlen, "%s:%d:%d: a %s quote that is never closed", c->input, line, col, quote);
+    return 1;
+}
+
 /* Splits text into words as bash would for a simple command. Returns 0, or -1 with
  * "FILE:LINE:COL: what" in err (an unclosed quote). */
 static int split(struct import_ctx *c, const char *text, struct words *w, char *err,
@@ -228,10 +238,8 @@ static int split(struct import_ctx *c, const char *text, struct words *w, char *
                     ADVANCE();
                 }
             }
-            if (!*p) {
-                snprintf(err, errlen, "%s:%d:%d: a $' quote that is never closed", c->input, ql, qc);
+            if (unclosed(c, *p, "$'", ql, qc, err, errlen))
                 goto fail;
-            }
             ADVANCE();
             continue;
         }
@@ -242,10 +250,8 @@ static int split(struct import_ctx *c, const char *text, struct words *w, char *
                 LITERAL(*p);
                 ADVANCE();
             }
-            if (!*p) {
-                snprintf(err, errlen, "%s:%d:%d: a ' quote that is never closed", c->input, ql, qc);
+            if (unclosed(c, *p, "'", ql, qc, err, errlen))
                 goto fail;
-            }
             ADVANCE();
             continue;
         }
@@ -265,10 +271,8 @@ static int split(struct import_ctx *c, const char *text, struct words *w, char *
                     ADVANCE();
                 }
             }
-            if (!*p) {
-                snprintf(err, errlen, "%s:%d:%d: a \" quote that is never closed", c->input, ql, qc);
+            if (unclosed(c, *p, "\"", ql, qc, err, errlen))
                 goto fail;
-            }
             ADVANCE();
             continue;
         }

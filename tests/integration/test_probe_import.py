@@ -104,24 +104,22 @@ def test_usage_and_invalid_input():
           r.code == 2 and where and where in r.stderr, "%s; want %s" % (r.brief(), where))
     check("nothing is written for invalid input", written(out) == [], written(out))
 
-    r = imp("postman", os.path.join(d, "missing.json"), out)
-    check("a missing file exits 2 naming it", r.code == 2 and "missing.json: cannot open" in r.stderr,
-          r.brief())
-    r = imp("postman", os.path.join(NEWMAN, "examples", "v1.postman_collection.json"), out)
-    check("newman's v1 collection is refused: exit 2, export as v2.1", r.code == 2
-          and "v1" in r.stderr and "v2.1" in r.stderr, r.brief())
-    r = imp("openapi", os.path.join(OAS, "2.0", "json", "petstore.json"), out)
-    check("a Swagger 2.0 petstore is refused: exit 2", r.code == 2 and "Swagger 2.0" in r.stderr, r.brief())
     y = harness.write_file(os.path.join(d, "api.yaml"), "openapi: 3.0.0\ninfo:\n  title: x\n")
-    r = imp("openapi", y, out)
-    check("OpenAPI YAML is refused with how to convert it (exit 2)", r.code == 2
-          and "JSON only" in r.stderr and "convert" in r.stderr, r.brief())
-    r = imp("har", os.path.join(OAS, "3.0", "json", "petstore.json"), out)
-    check("a file that is no HAR exits 2", r.code == 2 and "not a HAR" in r.stderr, r.brief())
     q = harness.write_file(os.path.join(d, "q.sh"), "curl 'http://127.0.0.1:1/x \\\n  -H 'a: b'\n")
-    r = imp("curl", q, out)
-    check("a curl line with a quote never closed exits 2 at the quote", r.code == 2
-          and "q.sh:2:" in r.stderr and "never closed" in r.stderr, r.brief())
+    for what, fmt, path, needles in (
+            ("a missing file, named", "postman", os.path.join(d, "missing.json"),
+             ["missing.json: cannot open"]),
+            ("newman's v1 collection: export as v2.1", "postman",
+             os.path.join(NEWMAN, "examples", "v1.postman_collection.json"), ["v1", "v2.1"]),
+            ("a Swagger 2.0 petstore", "openapi", os.path.join(OAS, "2.0", "json", "petstore.json"),
+             ["Swagger 2.0"]),
+            ("OpenAPI YAML, with how to convert it", "openapi", y, ["JSON only", "convert"]),
+            ("a file that is no HAR", "har", os.path.join(OAS, "3.0", "json", "petstore.json"),
+             ["not a HAR"]),
+            ("a curl quote never closed, at the quote", "curl", q, ["q.sh:2:", "never closed"])):
+        r = imp(fmt, path, out)
+        check("refused with exit 2: %s" % what, r.code == 2 and all(n in r.stderr for n in needles),
+              r.brief())
     empty = harness.write_file(os.path.join(d, "empty.sh"), "# nothing here\n\n")
     r = imp("curl", empty, out)
     check("nothing to convert exits 3", r.code == 3 and written(out) == [], r.brief())
@@ -200,6 +198,10 @@ def test_postman_sample():
               steps[1]["request"].get("body") == doc["item"][1]["request"]["body"]["raw"]
               and steps[1]["request"]["headers"].get("Content-Type") == "text/plain", steps[1]["request"])
         check("newman follows redirects, so the steps do", all(s.get("follow_redirects") for s in steps), steps)
+    strict = os.path.join(d, "strict")
+    r2 = imp("postman", src, strict, "--strict")
+    check("--strict exits 1 when an item is listed, the journeys written all the same",
+          r2.code == 1 and len(written(strict)) == 1, r2.brief())
     n, col = line_of(src, ".and.equal('newman-sample-github-collection')")
     want = "%s:%d:" % (src, n)
     lines = [l for l in listing(r) if "not converted" in l]
