@@ -412,6 +412,11 @@ static int take_option(struct import_ctx *c, struct cmd *m, const struct words *
     if (in_list(opt, quiet_value_opts))
         return 0;
     if (!strcmp(opt, "-X") || !strcmp(opt, "--request")) {
+        if (!import_token_ok(val)) {
+            import_skip_at(c, o->line, o->col, "%s \"%s\" is not an HTTP method: not converted",
+                           opt, val);
+            return -1;
+        }
         m->method = val;
     } else if (!strcmp(opt, "-H") || !strcmp(opt, "--header")) {
         const char *colon = strchr(val, ':');
@@ -425,6 +430,10 @@ static int take_option(struct import_ctx *c, struct cmd *m, const struct words *
             v++;
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(colon - val), val);
+        if (!import_token_ok(name)) {
+            import_skip_at(c, o->line, o->col, "header name \"%s\" is not a token: not converted", name);
+            return -1;
+        }
         if (*v)
             json_array_append_new(m->headers, json_pack("[s,s,I]", name, v, (json_int_t)*i));
     } else if (!strcmp(opt, "-A") || !strcmp(opt, "--user-agent")) {

@@ -184,6 +184,10 @@ static int entry(struct import_ctx *c, json_t *j, json_t *bodies, const json_t *
         import_skip(c, at, "entry %zu: no request method or url: not converted", idx + 1);
         return 0;
     }
+    if (!import_token_ok(method)) {
+        import_skip(c, at, "%s: the method is not an HTTP method: not converted", where);
+        return 0;
+    }
     if (!import_split_origin(url, origin, sizeof origin)) {
         import_skip(c, at, "%s: not an http or https URL: not converted", where);
         return 0;
@@ -223,6 +227,10 @@ static int entry(struct import_ctx *c, json_t *j, json_t *bodies, const json_t *
         snprintf(at2, sizeof at2, "%s/%zu", ath, i);
         if (!name || !v || dropped_header(name))
             continue;
+        if (!import_token_ok(name)) {
+            import_skip(c, at2, "%s: header name \"%.60s\" is not a token: not converted", where, name);
+            continue;
+        }
         if (!strcasecmp(name, "Cookie")) {
             cookie = 1;
             continue;

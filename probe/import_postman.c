@@ -706,6 +706,12 @@ static void set_header(struct pm *p, json_t *hdrs, const char *name, json_t *val
 {
     const char *k;
     json_t *v;
+    if (!import_token_ok(name)) {
+        import_skip(p->c, ptr, "%s: header name \"%.60s\" is not a token: not converted", where,
+                    name);
+        json_decref(value);
+        return;
+    }
     json_object_foreach(hdrs, k, v) {
         if (!strcasecmp(k, name)) {
             import_skip(p->c, ptr, "%s: a second header %s: not converted", where, name);
@@ -959,6 +965,11 @@ static void request_item(struct pm *p, const json_t *item, const char *ptr, cons
     else
         json_incref((json_t *)r);
     const char *method = json_string_value(json_object_get(r, "method"));
+    if (method && *method && !import_token_ok(method)) {
+        import_skip(p->c, at, "%s: method \"%.40s\" is not an HTTP method: not converted", where,
+                    method);
+        goto out;
+    }
     char aturl[PTR_MAX];
     child(aturl, at, "url");
     char *url = request_url(p, json_object_get(r, "url"), aturl, where);
