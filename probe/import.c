@@ -230,32 +230,37 @@ const char *import_split_origin(const char *url, char *origin, size_t originlen)
     return url + n;
 }
 
-int import_multipart_supported(void)
+int import_shape_supported(const char *shape)
 {
-    /* The "multipart" shape belongs to journey.c; ask it rather than assume, so that
-     * importers emit the shape as soon as the loader takes it. */
-    static int known = -1;
-    char path[] = "/tmp/probe-import-XXXXXX";
-    static const char probe_journey[] =
-        "{\"name\": \"m\", \"steps\": [{\"request\": {\"method\": \"POST\","
-        " \"url\": \"http://127.0.0.1/\", \"multipart\": [{\"name\": \"f\", \"value\": \"v\"}]}}]}";
-    if (known >= 0)
-        return known;
-    known = 0;
+    /* Ask the loader rather than assume, so that the importers emit a shape as soon as
+     * journey.c takes it. */
+    static const char *const shapes[][2] = {
+        {"multipart", "[{\"name\": \"f\", \"value\": \"v\"}]"},
+        {"graphql", "{\"query\": \"{ a }\"}"},
+    };
+    static int known[2] = {-1, -1};
+    int k = strcmp(shape, "graphql") == 0;
+    char path[] = "/tmp/probe-import-XXXXXX", text[512];
+    if (known[k] >= 0)
+        return known[k];
+    known[k] = 0;
+    int n = snprintf(text, sizeof text, "{\"name\": \"m\", \"steps\": [{\"request\": {\"method\":"
+                     " \"POST\", \"url\": \"http://127.0.0.1/\", \"%s\": %s}}]}", shapes[k][0],
+                     shapes[k][1]);
     int fd = mkstemp(path);
     if (fd < 0)
-        return known;
-    if (write(fd, probe_journey, sizeof probe_journey - 1) == (ssize_t)(sizeof probe_journey - 1)) {
+        return known[k];
+    if (write(fd, text, (size_t)n) == n) {
         struct journey *j;
         char err[512];
         if (journey_load(path, &j, err, sizeof err) == 0) {
-            known = 1;
+            known[k] = 1;
             journey_free(j);
         }
     }
     close(fd);
     unlink(path);
-    return known;
+    return known[k];
 }
 
 void import_set_body(json_t *request, const char *text, const char *mime)

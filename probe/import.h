@@ -100,9 +100,10 @@ int import_literal_ok(const char *s);
  * http or https. */
 const char *import_split_origin(const char *url, char *origin, size_t originlen);
 
-/* 1 if journey_load takes a "multipart" request body (the shape is another module's;
- * until it takes it, form-data with files is listed as not converted). */
-int import_multipart_supported(void);
+/* 1 if journey_load takes a request body of this shape, "multipart" or "graphql" (the
+ * shapes are journey.c's to define; until it takes one, bodies of that kind are listed as
+ * not converted). */
+int import_shape_supported(const char *shape);
 
 /* A step's "json" or "body" from a request body text and its media type: JSON that
  * parses becomes "json", anything else a raw "body". Sets it on the request object. */

@@ -600,7 +600,7 @@ static void command(struct import_ctx *c, json_t *j, const struct words *w, size
         json_object_set(req, "headers", hdrs);
     json_decref(hdrs);
     if (m.multipart) {
-        if (import_multipart_supported())
+        if (import_shape_supported("multipart"))
             json_object_set(req, "multipart", m.multipart);
         else
             import_skip_at(c, first->line, first->col, "-F (multipart/form-data body): not"

@@ -901,7 +901,7 @@ static void body(struct pm *p, const json_t *bd, const char *ptr, const char *wh
         }
     } else if (!strcmp(mode, "urlencoded") || !strcmp(mode, "formdata")) {
         int form = !strcmp(mode, "urlencoded");
-        int multipart = !form && import_multipart_supported();
+        int multipart = !form && import_shape_supported("multipart");
         json_t *out = multipart ? json_array() : json_object();
         size_t i;
         json_t *e;
@@ -943,9 +943,24 @@ static void body(struct pm *p, const json_t *bd, const char *ptr, const char *wh
         if ((multipart ? json_array_size(out) : json_object_size(out)) > 0)
             json_object_set(req, form ? "form" : "multipart", out);
         json_decref(out);
+    } else if (!strcmp(mode, "graphql") && import_shape_supported("graphql")) {
+        const json_t *g = json_object_get(bd, "graphql");
+        const char *q = json_string_value(json_object_get(g, "query"));
+        const char *vars = json_string_value(json_object_get(g, "variables"));
+        json_t *pv = vars && *skip_ws(vars) ? json_loads(vars, 0, NULL) : json_object();
+        json_t *qv = q ? pm_text(p, q, at, where) : NULL;
+        json_t *vv = json_is_object(pv) ? pm_json(p, pv, at, where) : NULL;
+        if (qv && vv)
+            json_object_set_new(req, "graphql", json_pack("{s:O,s:O}", "query", qv, "variables", vv));
+        else
+            import_skip(p->c, at, "%s: a GraphQL body without a query or with variables that are"
+                        " not a JSON object: not converted", where);
+        json_decref(qv);
+        json_decref(vv);
+        json_decref(pv);
     } else {
-        import_skip(p->c, at, "%s: %s body not converted (raw, urlencoded and form-data are)",
-                    where, mode);
+        import_skip(p->c, at, "%s: %s body not converted (raw, urlencoded, form-data%s are)",
+                    where, mode, import_shape_supported("graphql") ? " and graphql" : "");
     }
 }
 
@@ -1009,8 +1024,8 @@ static void request_item(struct pm *p, const json_t *item, const char *ptr, cons
         json_object_set(req, "query", query);
     /* Keep the body after the headers, as a person writes a request. */
     json_t *bodyv;
-    static const char *const bodies[] = {"json", "form", "multipart", "body"};
-    for (int k = 0; k < 4; k++)
+    static const char *const bodies[] = {"json", "form", "multipart", "graphql", "body"};
+    for (int k = 0; k < 5; k++)
         if ((bodyv = json_object_get(req, bodies[k]))) {
             json_incref(bodyv);
             json_object_del(req, bodies[k]);
