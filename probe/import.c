@@ -632,8 +632,8 @@ int import_main(int argc, char **argv)
         goto out;
     }
     if (json_array_size(c.journeys) == 0) {
-        fprintf(stderr, "probe import: %s holds no request to convert; nothing was written\n",
-                c.input);
+        fprintf(stderr, "probe import: %s: %s; nothing was written\n", c.input,
+                c.nnotes ? "no request could be converted (listed above)" : "holds no request to convert");
         rc = IMPORT_NOTHING;
         goto out;
     }
