@@ -11,6 +11,7 @@ Imported journeys must pass `probe validate`, and run against the example shop w
 fit. Reference values come from the inputs themselves, read here with Python's json.
 """
 
+import base64
 import json
 import os
 import re
@@ -453,7 +454,6 @@ def test_curl(shop):
     check("-k is said to be probe run's --insecure", "-k is not part of a journey" in r.stderr, r.stderr)
     check("-d @file is listed as not converted at its line", (src + ":11:") in r.stderr
           and "-d @payload.json reads the body from a file: not converted" in r.stderr, r.stderr)
-    import base64
     basic = "Basic " + base64.b64encode(b"probe:hunter2").decode()
     rep = os.path.join(d, "run.json")
     run = run_probe(["run", files[0], "--report", "json:" + rep],
