@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "datafile.h"
+#include "import.h"
 #include "journey.h"
 #include "push.h"
 #include "report.h"
@@ -39,6 +40,9 @@ static const char usage[] =
     "       probe validate PATH...           check journey files without sending anything\n"
     "       probe schedule --every DUR --push URL [options] PATH...\n"
     "                                        run the journeys on a schedule, push every result\n"
+    "       probe import postman|har|openapi|curl FILE [-o DIR]\n"
+    "                                        turn other tools' files into journey files\n"
+    "                                        (probe import --help for its options)\n"
     "\n"
     "options of run:\n"
     "  --var NAME=VALUE        set a variable (repeatable)\n"
@@ -750,9 +754,11 @@ int main(int argc, char **argv)
         printf("probe %s (%s)\n", PROBE_VERSION, curl_version());
         return EXIT_PASS;
     }
+    if (strcmp(argv[1], "import") == 0)
+        return import_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "validate") != 0
         && strcmp(argv[1], "schedule") != 0) {
-        fprintf(stderr, "probe: unknown command \"%s\"; use run, validate or schedule\n"
+        fprintf(stderr, "probe: unknown command \"%s\"; use run, validate, schedule or import\n"
                 "(probe --help for usage)\n", argv[1]);
         return EXIT_INVALID;
     }
