@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ static const char usage[] =
     "usage: probe import postman|har|openapi|curl FILE [-o DIR] [options]\n"
     "  -o DIR, --output DIR    where the journey files go (default: the current folder)\n"
     "  --environment FILE      postman: an environment file (its values win)\n"
+    "  --working-dir DIR       postman: where form-data files are (default: the collection's folder)\n"
     "  --all                   har: keep static assets (images, scripts, styles, fonts)\n"
     "  --base-url URL          openapi: the service's base URL instead of servers[0]\n"
     "  --force                 overwrite journey files that exist\n"
@@ -33,6 +35,67 @@ static const char usage[] =
     "exit: 0 written (what was not converted is listed on stderr), 1 with --strict and\n"
     "      something listed, 2 usage error or invalid input (nothing written), 3 nothing\n"
     "      to convert. Reference: probe/README.md, \"Import\"\n";
+
+/* realpath() of a folder that may not exist yet (import creates it when it writes): the
+ * longest existing prefix resolved, the rest appended. Returns a malloc'd path or NULL. */
+static char *realpath_made(const char *dir)
+{
+    char head[PATH_MAX], tail[PATH_MAX] = "";
+
+    snprintf(head, sizeof head, "%s", dir);
+    for (;;) {
+        char *r = realpath(head, NULL);
+        if (r) {
+            char *out = NULL;
+            if (asprintf(&out, "%s%s", r, tail) < 0)
+                out = NULL;
+            free(r);
+            return out;
+        }
+        char *slash = strrchr(head, '/');
+        char rest[PATH_MAX];
+        snprintf(rest, sizeof rest, "/%s%s", slash ? slash + 1 : head, tail);
+        snprintf(tail, sizeof tail, "%s", rest);
+        if (!slash)
+            snprintf(head, sizeof head, ".");
+        else if (slash == head)
+            return NULL;
+        else
+            *slash = 0;
+    }
+}
+
+void import_relpath(const char *src, const char *dir, const char *outdir, char *out,
+                    size_t outlen)
+{
+    char joined[PATH_MAX], *file = NULL, *to = NULL;
+
+    snprintf(out, outlen, "%s", src);
+    if (src[0] == '/')
+        snprintf(joined, sizeof joined, "%s", src);
+    else
+        snprintf(joined, sizeof joined, "%s/%s", dir, src);
+    file = realpath(joined, NULL);
+    to = realpath_made(outdir);
+    if (file && to) {
+        /* Skip the folders both paths share, then climb out of the rest of outdir. */
+        size_t common = 0, i;
+        for (i = 0; file[i] && file[i] == to[i]; i++)
+            if (file[i] == '/')
+                common = i;
+        if (!to[i] && file[i] == '/')
+            common = i;
+        size_t n = 0;
+        for (const char *c = to + common; *c; c++)
+            n += *c == '/';
+        out[0] = 0;
+        for (size_t k = 0; k < n; k++)
+            strncat(out, "../", outlen - strlen(out) - 1);
+        strncat(out, file + common + 1, outlen - strlen(out) - 1);
+    }
+    free(file);
+    free(to);
+}
 
 json_t *import_read_json(const char *path, struct jsonpos **pos, char *err, size_t errlen)
 {
@@ -572,6 +635,8 @@ static int parse_args(struct import_opts *o, int argc, char **argv)
             val = &o->environment;
         else if (strcmp(a, "--base-url") == 0)
             val = &o->base_url;
+        else if (strcmp(a, "--working-dir") == 0)
+            val = &o->working_dir;
         if (val) {
             if (i + 1 >= argc)
                 return usage_error("%s needs a value", a);
@@ -594,6 +659,8 @@ static int parse_args(struct import_opts *o, int argc, char **argv)
         return usage_error("unknown format \"%s\": postman, har, openapi or curl", o->format);
     if (o->environment && strcmp(o->format, "postman"))
         return usage_error("%s", "--environment goes with postman only");
+    if (o->working_dir && strcmp(o->format, "postman"))
+        return usage_error("%s", "--working-dir goes with postman only");
     if (o->base_url && strcmp(o->format, "openapi"))
         return usage_error("%s", "--base-url goes with openapi only");
     if (o->all && strcmp(o->format, "har"))

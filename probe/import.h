@@ -31,6 +31,8 @@ struct import_opts {
     const char *input;          /* the file to read ("-" for stdin with curl) */
     const char *outdir;         /* where journey files go; default "." */
     const char *environment;    /* postman: an environment file, or NULL */
+    const char *working_dir;    /* postman: where form-data files are read from (newman's
+                                 * --working-dir); NULL: the collection's folder */
     const char *base_url;       /* openapi: overrides servers[0] */
     int all;                    /* har: keep static assets too */
     int force;                  /* overwrite existing journey files */
@@ -46,6 +48,12 @@ struct import_ctx {
     json_t *secrets;            /* object: placeholder NAME -> the value it stands for */
     size_t nnotes;              /* items listed as not converted */
 };
+
+/* The path of the file src (relative to dir when not absolute) as a journey written into
+ * outdir names it: relative to outdir when both exist, else src unchanged (the journey's
+ * load then says the file is missing). Fills out (outlen bytes). */
+void import_relpath(const char *src, const char *dir, const char *outdir, char *out,
+                    size_t outlen);
 
 /* Runs `probe import` with the arguments after "import". Returns an IMPORT_* exit code. */
 int import_main(int argc, char **argv);

@@ -1,6 +1,8 @@
 #include "import_postman.h"
 
 #include <ctype.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@ struct pm {
     struct import_ctx *c;
     json_t *vars;               /* name (as Postman writes it) -> value text */
     json_t *secret_vars;        /* names of environment values of type "secret" */
+    const char *dir;            /* where form-data files are read from */
 };
 
 /* What the test script of one request says, gathered line by line. */
@@ -927,6 +930,15 @@ static void body(struct pm *p, const json_t *bd, const char *ptr, const char *wh
             free(val);
             if (!v)
                 continue;
+            if (multipart && file && json_is_string(v)) {
+                /* newman reads a file part from its working folder; the journey names it
+                 * relative to itself. */
+                char rel[PATH_MAX];
+                import_relpath(json_string_value(v), p->dir, p->c->opts->outdir, rel,
+                               sizeof rel);
+                json_decref(v);
+                v = json_string(rel);
+            }
             if (multipart) {
                 json_array_append_new(out, json_pack("{s:s,s:o}", "name", key, file ? "file" : "value", v));
                 if (file)
@@ -1213,7 +1225,10 @@ static json_t *journey_vars(struct pm *p)
 
 int import_postman(struct import_ctx *c, char *err, size_t errlen)
 {
-    struct pm p = {c, json_object(), json_object()};
+    char *input_copy = strdup(c->opts->input);
+    struct pm p = {c, json_object(), json_object(),
+                   c->opts->working_dir ? c->opts->working_dir
+                                        : input_copy ? dirname(input_copy) : "."};
     json_t *root = import_read_json(c->opts->input, &c->pos, err, errlen);
     json_t *env = NULL;
     int rc = -1;
@@ -1268,5 +1283,6 @@ out:
     json_decref(env);
     json_decref(p.vars);
     json_decref(p.secret_vars);
+    free(input_copy);
     return rc;
 }

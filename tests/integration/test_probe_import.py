@@ -12,6 +12,7 @@ fit. Reference values come from the inputs themselves, read here with Python's j
 """
 
 import base64
+import glob
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from harness import check, run_probe  # noqa: E402
 
 FIXTURES = os.path.join(harness.ROOT, "bin", "fixtures")
 NEWMAN = os.path.join(FIXTURES, "newman")
+WORKDIR = os.path.join(NEWMAN, "test", "fixtures", "files", "work-dir")
 OAS = os.path.join(FIXTURES, "oas-examples")
 RECORD_HAR = os.path.join(harness.HERE, "import", "record-har.mjs")
 SUMMARY = re.compile(r"^probe import: (\d+) journey files? written, (\d+) items? not converted")
@@ -146,7 +148,10 @@ def test_postman_corpus():
     failed, unplaced, miscounted = [], [], []
     for i, c in enumerate(colls):
         out = os.path.join(d, "c%02d" % i)
-        r = imp("postman", c, out)
+        # newman's own tests run fixtures/run with --working-dir test/fixtures/files/work-dir
+        # and the integration collections from newman's root
+        wd = WORKDIR if "/fixtures/run/" in c else NEWMAN
+        r = imp("postman", c, out, "--working-dir", wd)
         files = written(out)
         v = run_probe(["validate"] + files) if files else None
         if r.code != 0 or not files or v.code != 0:
@@ -162,6 +167,19 @@ def test_postman_corpus():
                 unplaced.append(l)
     check("every v2 collection of newman imports (exit 0) into journeys that pass probe validate",
           not failed, failed[:3])
+    inside = [f for f in glob.glob(os.path.join(d, "*", "*.json"))
+              if '"multipart"' in harness.read_text(f)]
+    parts = [p for f in inside for st in harness.load_json(f).get("steps", [])
+             for p in st.get("request", {}).get("multipart", []) if "file" in p]
+    check("form-data files become multipart parts naming newman's work-dir files relative"
+          " to the journey", parts and all(
+              os.path.samefile(os.path.join(os.path.dirname(f), p["file"]),
+                               os.path.join(WORKDIR, "test.json")) or
+              os.path.samefile(os.path.join(os.path.dirname(f), p["file"]),
+                               os.path.join(WORKDIR, "..", "outside.json")) or
+              os.path.basename(p["file"]).startswith("upload-file")
+              for f in inside for st in harness.load_json(f).get("steps", [])
+              for p in st.get("request", {}).get("multipart", []) if "file" in p), parts[:4])
     check("every listed item starts with the collection's name", not unplaced, unplaced[:3])
     check("the summary counts the journey files written and the items listed", not miscounted,
           miscounted[:3])
