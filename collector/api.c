@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "cmp.h"
 #include "gate.h"
+#include "probe_result.h"
 #include "sketch.h"
 #include "stats.h"
 #include "text.h"
@@ -82,72 +83,40 @@ static int fail_store(const char *err, json_t **resp)
     return 503;
 }
 
+int api_probe_run(struct store *s, const struct probe_result *r, int is_signed,
+                  const char *key_id, json_t **resp)
+{
+    char err[512];
+    *resp = NULL;
+    if (is_signed && !key_id) {
+        *resp = api_error("a signed run needs its key id", NULL);
+        return 500;
+    }
+    int rc = store_insert_probe_result(s, r, clock_wall_ms(), is_signed, key_id, err,
+                                       sizeof err);
+    if (rc < 0)
+        return fail_store(err, resp);
+    *resp = json_pack("{s:s,s:b,s:b}", "run_id", r->run_id, "stored", rc == 1,
+                      "signed", is_signed);
+    return rc == 1 ? 201 : 200;
+}
+
 /* POST /v1/probe-runs: a probe result document, stored once per run_id. "signed" and
  * "key_id" are set by the server when it verified the request's signature; they never
  * come from the request body (that is all in "document"). */
 static int probe_run(struct store *s, const json_t *args, json_t **resp)
 {
-    const json_t *doc = json_object_get(args, "document");
-    int is_signed = json_is_true(json_object_get(args, "signed"));
-    const char *key_id = json_string_value(json_object_get(args, "key_id"));
-    const json_t *labels = json_object_get(doc, "labels");
-    char err[512];
-
-    if (!json_is_object(doc)) {
-        *resp = api_error("the body must be a probe result document (probe --report json)", NULL);
+    struct probe_result *r;
+    char field[128], err[512];
+    if (probe_result_parse(json_object_get(args, "document"), &r, field, sizeof field, err,
+                           sizeof err) < 0) {
+        *resp = api_error(err, field[0] ? field : NULL);
         return 400;
     }
-    const char *schema = json_string_value(json_object_get(doc, "schema"));
-    if (!schema || strcmp(schema, "vigil.probe-result/1") != 0) {
-        *resp = api_error("schema must be \"vigil.probe-result/1\"", "schema");
-        return 400;
-    }
-    if (!name_arg(doc, "run_id", 1, resp))
-        return 400;
-    if (!json_is_object(labels)) {
-        *resp = api_error("labels.app and labels.version are required (probe --app --version)",
-                          "labels");
-        return 400;
-    }
-    if (!name_in(labels, "labels.", "app", 1, resp) || !name_in(labels, "labels.", "version", 1, resp))
-        return 400;
-    if (json_object_get(labels, "region") && !name_in(labels, "labels.", "region", 1, resp))
-        return 400;
-    if (!json_is_boolean(json_object_get(doc, "passed"))
-        || !json_is_string(json_object_get(doc, "started_at"))) {
-        *resp = api_error("passed (boolean) and started_at (RFC 3339) are required", "passed");
-        return 400;
-    }
-    const json_t *journeys = json_object_get(doc, "journeys");
-    size_t i;
-    json_t *j;
-    if (!json_is_array(journeys) || json_array_size(journeys) == 0) {
-        *resp = api_error("journeys must be a non-empty array", "journeys");
-        return 400;
-    }
-    json_array_foreach(journeys, i, j) {
-        if (!json_is_string(json_object_get(j, "name")) || !json_is_boolean(json_object_get(j, "passed"))
-            || !json_is_string(json_object_get(j, "started_at"))
-            || !json_is_array(json_object_get(j, "steps"))) {
-            char f[64];
-            snprintf(f, sizeof f, "journeys[%zu]", i);
-            *resp = api_error("a journey needs name, passed, started_at and steps", f);
-            return 400;
-        }
-    }
-    char *text = json_dumps(doc, JSON_COMPACT);
-    if (is_signed && !key_id) {
-        *resp = api_error("a signed run needs its key id", NULL);
-        return 500;
-    }
-    int rc = text ? store_insert_probe_run(s, text, clock_wall_ms(), is_signed, key_id, err, sizeof err)
-                  : -1;
-    free(text);
-    if (rc < 0)
-        return fail_store(err, resp);
-    *resp = json_pack("{s:s,s:b,s:b}", "run_id", json_string_value(json_object_get(doc, "run_id")),
-                      "stored", rc == 1, "signed", is_signed);
-    return rc == 1 ? 201 : 200;
+    int status = api_probe_run(s, r, json_is_true(json_object_get(args, "signed")),
+                               json_string_value(json_object_get(args, "key_id")), resp);
+    probe_result_free(r);
+    return status;
 }
 
 /* POST /v1/deployments: a deployment marker. */

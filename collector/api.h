@@ -24,6 +24,14 @@
  * HTTP status. */
 int api_call(struct store *s, const char *name, const json_t *args, json_t **resp);
 
+struct probe_result;
+
+/* POST /v1/probe-runs with a parsed document (probe_result.h): stores it once per run id
+ * (201 {"run_id", "stored": true, "signed"}; 200 with "stored": false when it was there
+ * before). is_signed and key_id are the server's, from the headers it verified. */
+int api_probe_run(struct store *s, const struct probe_result *r, int is_signed,
+                  const char *key_id, json_t **resp);
+
 /* 1 when the call writes to the store (it must run on the writer's connection), 0 when
  * it only reads. */
 int api_writes(const char *name);

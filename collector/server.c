@@ -24,6 +24,7 @@
 #include "beacon.h"
 #include "buf.h"
 #include "clock.h"
+#include "probe_result.h"
 #include "promtext.h"
 #include "ratelimit.h"
 #include "readers.h"
@@ -41,7 +42,7 @@
 
 enum route { R_NONE, R_RUM, R_RUM_OPTIONS, R_HEALTH, R_METRICS, R_STATIC, R_CALL };
 
-#define CALL_BODY_MAX (4 * 1024 * 1024)   /* a probe result document, at most */
+#define CALL_BODY_MAX PROBE_RESULT_BODY_MAX  /* a probe result document, at most */
 #define PROBE_PATH "/v1/probe-runs"        /* the path in a push's canonical string */
 #define JOURNEY_LABEL_MAX 128              /* bytes of a journey name kept as a label */
 
@@ -104,6 +105,7 @@ struct pss {
     int close;
     const char *call;           /* R_CALL: the api call to make */
     json_t *args;               /* its arguments */
+    struct probe_result *probe; /* POST /v1/probe-runs: the document, parsed */
     int body_arg;               /* the body (JSON) is an argument: 1 as "document", 2 as all */
     const char *flagger;        /* a Flagger webhook: the decisions it answers 200 to
                                    (space-separated), NULL for every other call */
@@ -500,6 +502,8 @@ static void forget(struct server *srv, struct pss *pss)
     pss->resp = NULL;
     json_decref(pss->args);
     pss->args = NULL;
+    probe_result_free(pss->probe);
+    pss->probe = NULL;
 }
 
 static int has_body(struct lws *wsi)
@@ -657,9 +661,15 @@ static void finish_rum(struct server *srv, struct pss *pss)
  * connection's time limit (readers have one). */
 static void run_call(struct store *s, struct writer_item *item)
 {
+    const json_t *args = json_object_get(item->request, "args");
     store_start_read(s);
-    item->status = api_call(s, json_string_value(json_object_get(item->request, "call")),
-                            json_object_get(item->request, "args"), &item->response);
+    if (item->probe)
+        item->status = api_probe_run(s, item->probe, json_is_true(json_object_get(args, "signed")),
+                                     json_string_value(json_object_get(args, "key_id")),
+                                     &item->response);
+    else
+        item->status = api_call(s, json_string_value(json_object_get(item->request, "call")),
+                                args, &item->response);
 }
 
 /* Copies the named query arguments of the request into a new object. "regions" is a
@@ -887,6 +897,8 @@ static void submit_call(struct server *srv, struct pss *pss)
     if (item) {
         item->call = run_call;
         item->request = json_pack("{s:s,s:O}", "call", pss->call, "args", pss->args);
+        item->probe = pss->probe;
+        pss->probe = NULL;
     }
     enqueue(srv, pss, item);
 }
@@ -942,8 +954,16 @@ static void finish_call(struct server *srv, struct pss *pss)
         json_decref(regions);
         json_decref(body);
     } else if (pss->body_arg == 1) {
+        /* The document is checked here, whole, before anything goes to the writer: a bad
+         * one is 400 naming its field, and nothing of it is stored. */
+        char field[128];
+        int bad = probe_result_parse(body, &pss->probe, field, sizeof field, msg, sizeof msg);
+        json_decref(body);
+        if (bad < 0) {
+            reject(srv, pss, 400, field[0] ? REJ_SCHEMA : REJ_MALFORMED, msg, field);
+            return;
+        }
         /* Whether the run was signed is the server's to say, never the client's. */
-        json_object_set_new(pss->args, "document", body);
         json_object_set_new(pss->args, "signed", json_boolean(pss->sig));
         if (pss->sig)
             json_object_set_new(pss->args, "key_id", json_string(pss->key_id));
@@ -954,40 +974,6 @@ static void finish_call(struct server *srv, struct pss *pss)
         pss->args = body;
     }
     submit_call(srv, pss);
-}
-
-/* Unix ms of an RFC 3339 time ("2026-11-28T02:16:40.123Z", or with an offset), or -1. */
-static long long rfc3339_ms(const char *t)
-{
-    struct tm tm;
-    int y, mo, d, h, mi, sec, n = 0;
-    double frac = 0;
-
-    if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6
-        || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    t += n;
-    if (*t == '.') {
-        char *end;
-        frac = strtod(t, &end);
-        t = end;
-    }
-    long long offset_s = 0;
-    if ((*t == '+' || *t == '-') && strlen(t) == 6 && t[3] == ':') {
-        offset_s = ((t[1] - '0') * 10 + (t[2] - '0')) * 3600 + ((t[4] - '0') * 10 + (t[5] - '0')) * 60;
-        if (*t == '+')
-            offset_s = -offset_s;
-    } else if (strcmp(t, "Z") != 0 && strcmp(t, "z") != 0) {
-        return -1;
-    }
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    return ((long long)timegm(&tm) + offset_s) * 1000 + (long long)(frac * 1000);
 }
 
 /* The series of one (app, journey, region, version): found, or a new one, taking the
@@ -1026,16 +1012,12 @@ static struct probe_series *series_slot(struct server *srv, const char *app,
  * later, and at the total at the latest, so that no phase is negative and the phases add
  * up to the total. Without a first byte (ttfb 0: no response) the wait after tls is all
  * processing. Missing or bad numbers count as 0. */
-static void step_phases(const json_t *t, double out[PHASE_N])
+static void step_phases(const struct probe_result_step *st, double out[PHASE_N])
 {
-    static const char *const keys[] = {"dns", "connect", "tls", "ttfb", "total"};
-    double v[5], end[PHASE_N], prev = 0;
+    double v[PROBE_T_N], end[PHASE_N], prev = 0;
 
-    for (int i = 0; i < 5; i++) {
-        v[i] = json_number_value(json_object_get(t, keys[i])) / 1000.0;
-        if (!isfinite(v[i]) || v[i] < 0)
-            v[i] = 0;
-    }
+    for (int i = 0; i < PROBE_T_N; i++)
+        v[i] = st->has_timings ? st->timings[i] / 1000.0 : 0;
     double total = v[4];
     end[PHASE_RESOLVE] = v[0];
     end[PHASE_CONNECT] = v[0] + v[1];
@@ -1049,80 +1031,87 @@ static void step_phases(const json_t *t, double out[PHASE_N])
     }
 }
 
-/* Takes the journey runs of a probe result document the writer has just stored (so it
- * passed api.c's checks) into the /metrics table. Runs on the service thread, from
- * memory: the document is the one the request carried. */
-static void series_update(struct server *srv, const json_t *doc)
+/* Takes one journey run of app/version/region into the /metrics table, unless the
+ * series holds a newer run already. Runs on the service thread, from memory. */
+static void series_journey(struct server *srv, const char *app, const char *version,
+                           const char *region, const struct probe_result_journey *j)
 {
-    const json_t *labels = json_object_get(doc, "labels");
-    const char *app = json_string_value(json_object_get(labels, "app"));
-    const char *version = json_string_value(json_object_get(labels, "version"));
-    const char *region = json_string_value(json_object_get(labels, "region"));
-    size_t i, k;
-    json_t *j, *st;
-
-    if (!app || !version)
+    char journey[JOURNEY_LABEL_MAX + 1];
+    /* A long name is cut at a character boundary, so that the label stays UTF-8. */
+    size_t n = strlen(j->name);
+    if (n > JOURNEY_LABEL_MAX) {
+        n = JOURNEY_LABEL_MAX;
+        while (n > 0 && ((unsigned char)j->name[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(journey, j->name, n);
+    journey[n] = '\0';
+    struct probe_series *p = series_slot(srv, app, version, region, journey);
+    if (!p || j->started_ms < p->started_ms)
         return;
-    json_array_foreach(json_object_get(doc, "journeys"), i, j) {
-        char journey[JOURNEY_LABEL_MAX + 1];
-        const char *name = json_string_value(json_object_get(j, "name"));
-        long long started = rfc3339_ms(json_string_value(json_object_get(j, "started_at")));
-        if (!name)
-            continue;
-        /* A long name is cut at a character boundary, so that the label stays UTF-8. */
-        size_t n = strlen(name);
-        if (n > JOURNEY_LABEL_MAX) {
-            n = JOURNEY_LABEL_MAX;
-            while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
-                n--;
+    p->started_ms = j->started_ms;
+    p->seq = ++srv->series_seq;
+    p->success = j->passed;
+    p->cert_expiry = -1;
+    p->http_status = 0;
+    p->http_version = 0;
+    for (int ph = 0; ph < PHASE_N; ph++)
+        p->phase_s[ph] = 0;
+    p->nsteps = 0;
+    for (size_t k = 0; k < j->nsteps; k++) {
+        const struct probe_result_step *st = &j->steps[k];
+        int own = p->nsteps < SERIES_STEPS_MAX && st->has_timings;
+        double phases[PHASE_N];
+        /* A skipped step sent nothing: the status is the last answer's (0: none). */
+        if (st->status >= 0) {
+            p->http_status = st->status;
+            p->http_version = strtod(st->http_version, NULL);
+            if (!isfinite(p->http_version) || p->http_version < 0)
+                p->http_version = 0;
         }
-        memcpy(journey, name, n);
-        journey[n] = '\0';
-        struct probe_series *p = series_slot(srv, app, version, region ? region : "", journey);
-        if (!p)
-            return;
-        if (started < p->started_ms)
-            continue;
-        p->started_ms = started;
-        p->seq = ++srv->series_seq;
-        p->success = json_is_true(json_object_get(j, "passed"));
-        p->cert_expiry = -1;
-        p->http_status = 0;
-        p->http_version = 0;
-        for (int ph = 0; ph < PHASE_N; ph++)
-            p->phase_s[ph] = 0;
-        p->nsteps = 0;
-        json_array_foreach(json_object_get(j, "steps"), k, st) {
-            const json_t *t = json_object_get(st, "timings_ms");
-            const json_t *status = json_object_get(st, "status");
-            int own = p->nsteps < SERIES_STEPS_MAX && t;
-            double phases[PHASE_N];
-            /* A skipped step sent nothing: the status is the last answer's (0: none). */
-            if (json_is_integer(status)) {
-                json_int_t code = json_integer_value(status);
-                const char *hv = json_string_value(json_object_get(st, "http_version"));
-                p->http_status = code >= 0 && code <= 999 ? (int)code : 0;
-                p->http_version = hv ? strtod(hv, NULL) : 0;
-                if (!isfinite(p->http_version) || p->http_version < 0)
-                    p->http_version = 0;
-            }
+        if (own)
+            snprintf(p->steps[p->nsteps].name, sizeof p->steps[p->nsteps].name, "%.*s",
+                     STEP_LABEL_MAX, st->name);
+        step_phases(st, phases);
+        for (int ph = 0; ph < PHASE_N; ph++) {
+            p->phase_s[ph] += phases[ph];
             if (own)
-                snprintf(p->steps[p->nsteps].name, sizeof p->steps[p->nsteps].name, "%.*s",
-                         STEP_LABEL_MAX, json_string_value(json_object_get(st, "name")) ?
-                         json_string_value(json_object_get(st, "name")) : "?");
-            step_phases(t, phases);
-            for (int ph = 0; ph < PHASE_N; ph++) {
-                p->phase_s[ph] += phases[ph];
-                if (own)
-                    p->steps[p->nsteps].phase_s[ph] = phases[ph];
-            }
-            if (own)
-                p->nsteps++;
-            long long expiry = rfc3339_ms(json_string_value(
-                json_object_get(json_object_get(st, "tls"), "cert_expiry")));
-            if (expiry >= 0 && (p->cert_expiry < 0 || expiry / 1000 < p->cert_expiry))
-                p->cert_expiry = expiry / 1000;
+                p->steps[p->nsteps].phase_s[ph] = phases[ph];
         }
+        if (own)
+            p->nsteps++;
+        long long expiry = st->cert_expiry_ms;
+        if (expiry >= 0 && (p->cert_expiry < 0 || expiry / 1000 < p->cert_expiry))
+            p->cert_expiry = expiry / 1000;
+    }
+}
+
+/* Takes the journey runs of a probe result the writer has just stored into the /metrics
+ * table. */
+static void series_update(struct server *srv, const struct probe_result *r)
+{
+    for (size_t i = 0; i < r->njourneys; i++)
+        series_journey(srv, r->app, r->version, r->region, &r->journeys[i]);
+}
+
+/* The probe series as the database left them (watch_rebuild_item's answer: documents of
+ * one journey each, oldest first); a run pushed since is newer. */
+static void series_rebuild(struct server *srv, const json_t *docs)
+{
+    char field[128], err[256];
+    size_t k;
+    json_t *doc;
+    json_array_foreach(docs, k, doc) {
+        const json_t *labels = json_object_get(doc, "labels");
+        const char *app = json_string_value(json_object_get(labels, "app"));
+        const char *version = json_string_value(json_object_get(labels, "version"));
+        const char *region = json_string_value(json_object_get(labels, "region"));
+        struct probe_result_journey j;
+        if (!app || !version || probe_result_parse_journey(json_array_get(json_object_get(
+                doc, "journeys"), 0), "", &j, field, sizeof field, err, sizeof err) < 0)
+            continue;
+        series_journey(srv, app, version, region ? region : "", &j);
+        probe_result_journey_fini(&j);
     }
 }
 
@@ -1288,16 +1277,11 @@ static void collect_done(struct server *srv)
             if (watch_owns(d)) {
                 watch_rum_done(srv->watch, d);
             } else if (watch_is_rebuild(d)) {
-                /* The series as the database left them; a run pushed since is newer. */
-                size_t k;
-                json_t *doc;
-                json_array_foreach(d->response, k, doc)
-                    series_update(srv, doc);
-            } else if ((d->status == 200 || d->status == 201) && call && strcmp(call, "probe-run") == 0) {
-                series_update(srv, json_object_get(args, "document"));
-                watch_probe_run(srv->watch, json_object_get(args, "document"));
-                mark_changed(srv, json_string_value(json_object_get(json_object_get(
-                    json_object_get(args, "document"), "labels"), "app")), CH_PROBES);
+                series_rebuild(srv, d->response);
+            } else if ((d->status == 200 || d->status == 201) && d->probe) {
+                series_update(srv, d->probe);
+                watch_probe_run(srv->watch, d->probe->app, d->probe->region);
+                mark_changed(srv, d->probe->app, CH_PROBES);
             } else if (d->status == 201 && call && strcmp(call, "deployment") == 0) {
                 mark_changed(srv, json_string_value(json_object_get(args, "app")), CH_DEPLOYMENTS);
             } else if (d->status == 200 && call && strcmp(call, "verdict") == 0) {

@@ -36,6 +36,7 @@ void writer_item_free(struct writer_item *item)
     json_decref(item->beacons);
     json_decref(item->request);
     json_decref(item->response);
+    probe_result_free(item->probe);
     free(item);
 }
 

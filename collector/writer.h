@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probe_result.h"
 #include "store.h"
 
 #define WRITER_LATENCY_BUCKETS 12
@@ -34,6 +35,7 @@ struct writer_item {
     size_t rows;                /* rows the item will write (page views + events) */
     writer_call_fn call;        /* instead of beacons */
     json_t *request;            /* the call's arguments (owned) */
+    struct probe_result *probe; /* a probe result to store (owned), or NULL */
     json_t *response;           /* the call's answer body (owned), set by the call */
     int status;                 /* filled by the writer: 204 or 503 for beacons */
     struct writer_item *next;

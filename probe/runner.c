@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "probe_result.h"
 #include "template.h"
 #include "text.h"
 
@@ -981,7 +982,7 @@ static json_t *document(struct runner *r, struct run *runs, size_t nruns, long l
     new_uuid(id);
     text_rfc3339(when, sizeof when, started_ms);
     return json_pack("{s:s,s:s,s:s,s:f,s:b,s:O,s:b,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:o}",
-        "schema", "vigil.probe-result/1", "run_id", id, "started_at", when,
+        "schema", PROBE_RESULT_SCHEMA, "run_id", id, "started_at", when,
         "duration_ms", (double)(now_us() - started) / 1000.0,
         "passed", nruns > 0 && jp == nruns, "labels", r->o->labels,
         "insecure", r->o->insecure,
