@@ -27,54 +27,24 @@ json_t *api_error(const char *msg, const char *field)
     return e;
 }
 
-int api_duration(const char *text, long long *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || v < 0 || !isfinite(v))
-        return -1;
-    double unit = 1000;
-    if (strcmp(end, "ms") == 0)
-        unit = 1;
-    else if (strcmp(end, "m") == 0)
-        unit = 60000;
-    else if (strcmp(end, "h") == 0)
-        unit = 3600000;
-    else if (strcmp(end, "d") == 0)
-        unit = 86400000;
-    else if (*end && strcmp(end, "s") != 0)
-        return -1;
-    *ms = (long long)(v * unit);
-    return 0;
-}
-
-/* A required (or optional) name (text_name_ok); the field is named
- * with prefix ("labels.") in errors. */
-static const char *name_in(const json_t *args, const char *prefix, const char *key,
-                           int required, json_t **resp)
+/* A required (or optional) name argument (text_name_ok). */
+static const char *name_arg(const json_t *args, const char *key, int required, json_t **resp)
 {
     const char *v = json_string_value(json_object_get(args, key));
-    char msg[128], field[64];
-    snprintf(field, sizeof field, "%s%s", prefix, key);
+    char msg[128];
     if (!v || !*v) {
         if (required) {
-            snprintf(msg, sizeof msg, "%s is required", field);
-            *resp = api_error(msg, field);
+            snprintf(msg, sizeof msg, "%s is required", key);
+            *resp = api_error(msg, key);
         }
         return NULL;
     }
     if (!text_name_ok(v)) {
-        snprintf(msg, sizeof msg, "%s must be " TEXT_NAME_RULE, field);
-        *resp = api_error(msg, field);
+        snprintf(msg, sizeof msg, "%s must be " TEXT_NAME_RULE, key);
+        *resp = api_error(msg, key);
         return NULL;
     }
     return v;
-}
-
-static const char *name_arg(const json_t *args, const char *key, int required, json_t **resp)
-{
-    return name_in(args, "", key, required, resp);
 }
 
 static int fail_store(const char *err, json_t **resp)
@@ -219,13 +189,14 @@ static int duration_arg(const json_t *args, const char *key, long long dflt, lon
     *out = dflt;
     if (!v)
         return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+    if (json_is_integer(v) && json_integer_value(v) >= 0
+        && json_integer_value(v) <= TEXT_DURATION_MAX_MS) {
         *out = json_integer_value(v);
         return 0;
     }
-    if (json_is_string(v) && api_duration(json_string_value(v), out) == 0)
+    if (json_is_string(v) && text_duration_ms(json_string_value(v), out) == 0)
         return 0;
-    snprintf(msg, sizeof msg, "%s takes a duration such as 90s, 15m or 1h", key);
+    snprintf(msg, sizeof msg, "%s takes a duration: " TEXT_DURATION_RULE, key);
     *resp = api_error(msg, key);
     return -1;
 }
@@ -474,7 +445,7 @@ static const char *time_text(char *buf, size_t len, long long ms)
 
 /* GET /v1/verdict: the canary against the baseline over the same window. It only reads:
  * the caller records it with the "verdict-record" call (on the writer's connection). */
-static int verdict(struct store *s, const json_t *args, json_t **resp)
+static int verdict(struct store *s, enum api_caller who, const json_t *args, json_t **resp)
 {
     struct cmp_policy policy;
     struct cmp_data data[CMP_METRICS_MAX];
@@ -491,7 +462,7 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
     if (json_object_get(args, "from_marker")) {
         json_t *a = marker_args(s, args, "canary", 1, &status, resp);
         if (a) {
-            status = verdict(s, a, resp);
+            status = verdict(s, who, a, resp);
             json_decref(a);
         }
         return status;
@@ -507,6 +478,13 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         m = CMP_MANN_WHITNEY;
     } else if (method && strcmp(method, "sequential") != 0) {
         *resp = api_error("method is sequential (default) or mann-whitney", "method");
+        return 400;
+    }
+    /* A policy FILE is read only for the CLI on this machine: an HTTP client must not
+     * make the collector open a path of its choosing. */
+    if (pfile && who != API_LOCAL) {
+        *resp = api_error("policy is conservative or aggressive (a FILE only from the CLI)",
+                          "policy");
         return 400;
     }
     if (pfile) {
@@ -861,30 +839,56 @@ static int probe_results(struct store *s, const json_t *args, json_t **resp)
     return 200;
 }
 
+/* The calls, in enum api_fn's order. verdict alone takes who: it may read a policy
+ * file, and only for the CLI. */
 static const struct {
     const char *name;
     int (*fn)(struct store *, const json_t *, json_t **);
-} calls[] = {
-    {"apps", apps}, {"versions", versions}, {"series", series}, {"breakdown", breakdown},
-    {"errors", new_errors}, {"probe-results", probe_results},
-    {"probe-run", probe_run}, {"deployment", deployment}, {"probe-runs", probe_runs},
-    {"deployments", deployments}, {"gate", gate}, {"verdict", verdict}, {"verdicts", verdicts},
-    {"verdict-record", verdict_record},
+    int (*fn_who)(struct store *, enum api_caller, const json_t *, json_t **);
+    int writes;                 /* runs on the writer's connection */
+} calls[API_N] = {
+    [API_PROBE_RUN] = {"probe-run", probe_run, NULL, 1},
+    [API_PROBE_RUNS] = {"probe-runs", probe_runs, NULL, 0},
+    [API_DEPLOYMENT] = {"deployment", deployment, NULL, 1},
+    [API_DEPLOYMENTS] = {"deployments", deployments, NULL, 0},
+    [API_GATE] = {"gate", gate, NULL, 0},
+    [API_VERDICT] = {"verdict", NULL, verdict, 0},
+    [API_VERDICTS] = {"verdicts", verdicts, NULL, 0},
+    [API_APPS] = {"apps", apps, NULL, 0},
+    [API_VERSIONS] = {"versions", versions, NULL, 0},
+    [API_SERIES] = {"series", series, NULL, 0},
+    [API_BREAKDOWN] = {"breakdown", breakdown, NULL, 0},
+    [API_ERRORS] = {"errors", new_errors, NULL, 0},
+    [API_PROBE_RESULTS] = {"probe-results", probe_results, NULL, 0},
+    [API_VERDICT_RECORD] = {"verdict-record", verdict_record, NULL, 1},
 };
 
-/* The calls that write: they run on the writer thread, every other on a reader. */
-int api_writes(const char *name)
+int api_writes(enum api_fn fn)
 {
-    return strcmp(name, "probe-run") == 0 || strcmp(name, "deployment") == 0
-           || strcmp(name, "verdict-record") == 0;
+    return calls[fn].writes;
+}
+
+const char *api_name(enum api_fn fn)
+{
+    return calls[fn].name;
+}
+
+int api_run(struct store *s, enum api_fn fn, enum api_caller who, const json_t *args,
+            json_t **resp)
+{
+    *resp = NULL;
+    if ((unsigned)fn >= API_N) {
+        *resp = api_error("no such call", NULL);
+        return 404;
+    }
+    return calls[fn].fn_who ? calls[fn].fn_who(s, who, args, resp) : calls[fn].fn(s, args, resp);
 }
 
 int api_call(struct store *s, const char *name, const json_t *args, json_t **resp)
 {
-    *resp = NULL;
-    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+    for (int i = 0; i < API_N; i++)
         if (strcmp(calls[i].name, name) == 0)
-            return calls[i].fn(s, args, resp);
+            return api_run(s, (enum api_fn)i, API_LOCAL, args, resp);
     *resp = api_error("no such call", NULL);
     return 404;
 }

@@ -1,7 +1,8 @@
 #include "text.h"
 
 #include <ctype.h>
-
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,4 +142,32 @@ int text_name_ok(const char *name)
         if (!isalnum((unsigned char)name[i]) && !strchr("._+-", name[i]))
             return 0;
     return 1;
+}
+
+int text_duration_ms(const char *text, long long *ms)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+                 {"d", 86400000}};
+    char *end;
+
+    /* strtod alone would take " 5", "+5", "inf", "nan" and hex: a digit or a point first. */
+    if (!text || !(isdigit((unsigned char)text[0]) || text[0] == '.'))
+        return -1;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || !isfinite(v) || v < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) != 0)
+            continue;
+        double total = v * units[i].ms;
+        if (!isfinite(total) || total > (double)TEXT_DURATION_MAX_MS)
+            return -1;
+        *ms = (long long)total;
+        return 0;
+    }
+    return -1;
 }
