@@ -153,13 +153,21 @@ int text_duration_ms(const char *text, long long *ms)
                  {"d", 86400000}};
     char *end;
 
-    /* strtod alone would take " 5", "+5", "inf", "nan" and hex: a digit or a point first. */
-    if (!text || !(isdigit((unsigned char)text[0]) || text[0] == '.'))
+    /* Decimal digits and one point only: strtod alone would also take " 5", "+5",
+     * "inf", "nan", exponents and hex. */
+    size_t n = text ? strspn(text, "0123456789.") : 0;
+    const char *point = text ? memchr(text, '.', n) : NULL;
+    if (n == 0 || n > 32 || (point && memchr(point + 1, '.', n - (size_t)(point - text) - 1))
+        || strspn(text, ".") == n)
         return -1;
+    char number[33];
+    memcpy(number, text, n);
+    number[n] = '\0';
     errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || !isfinite(v) || v < 0)
+    double v = strtod(number, &end);
+    if (errno || *end || !isfinite(v))
         return -1;
+    end = (char *)text + n;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcmp(end, units[i].unit) != 0)
             continue;
