@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "buf.h"
 #include "http.h"
 #include "server.h"
 
@@ -121,9 +122,13 @@ static int serve_static(struct server *srv, struct http_req *req, struct lws *ws
                 chosen_st = cst;
             }
         }
-        FILE *f = fopen(coding ? chosen : path, "rb");
-        if (!f)
+        struct buf content;
+        char err[64];
+        buf_init(&content, FILES_MAX_BYTES);
+        if (buf_read_file(&content, coding ? chosen : path, err, sizeof err) < 0) {
+            buf_fini(&content);
             continue;
+        }
         if (coding)
             st = chosen_st;
         req->encoding = coding;
@@ -134,24 +139,23 @@ static int serve_static(struct server *srv, struct http_req *req, struct lws *ws
         req->cache = "public, max-age=300";
         if (lws_hdr_copy(wsi, inm, sizeof inm, WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
             && strstr(inm, req->etag)) {
-            fclose(f);
+            buf_fini(&content);
             http_answer(req, 304, NULL, NULL);
             return 1;
         }
         free(req->resp);
-        req->resp = malloc(LWS_PRE + (size_t)st.st_size + 1);
-        if (!req->resp || fread(req->resp + LWS_PRE, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-            fclose(f);
-            free(req->resp);
-            req->resp = NULL;
+        req->resp = malloc(LWS_PRE + content.len + 1);
+        if (!req->resp) {
+            buf_fini(&content);
             req->etag[0] = '\0';
             req->cache = NULL;
             req->encoding = NULL;
             http_answer(req, 500, "cannot read the file", NULL);
             return 1;
         }
-        fclose(f);
-        req->resp_len = (size_t)st.st_size;
+        memcpy(req->resp + LWS_PRE, content.data, content.len + 1);
+        req->resp_len = content.len;
+        buf_fini(&content);
         req->ctype = type;
         http_answer(req, 200, NULL, NULL);
         return 1;
