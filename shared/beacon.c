@@ -47,19 +47,14 @@ __attribute__((format(printf, 3, 4)))
 static int bad(struct ctx *c, const char *field, const char *fmt, ...)
 {
     va_list ap;
-    char msg[256];
     if (*field)
         snprintf(c->field, c->fieldlen, "%s%s", c->prefix, field);
     else    /* the beacon itself: "[1]", not "[1]." */
         snprintf(c->field, c->fieldlen, "%.*s", (int)(strlen(c->prefix) ? strlen(c->prefix) - 1 : 0),
                  c->prefix);
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    text_field_error(c->err, c->errlen, c->field, fmt, ap);
     va_end(ap);
-    if (c->field[0])
-        snprintf(c->err, c->errlen, "%s: %s", c->field, msg);
-    else
-        snprintf(c->err, c->errlen, "%s", msg);
     return -1;
 }
 

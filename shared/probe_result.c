@@ -25,15 +25,10 @@ __attribute__((format(printf, 4, 5)))
 static int bad(struct ctx *c, const char *prefix, const char *name, const char *fmt, ...)
 {
     va_list ap;
-    char msg[256];
     snprintf(c->field, c->fieldlen, "%s%s%s", prefix, *prefix && *name ? "." : "", name);
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    text_field_error(c->err, c->errlen, c->field, fmt, ap);
     va_end(ap);
-    if (c->field[0])
-        snprintf(c->err, c->errlen, "%s: %s", c->field, msg);
-    else
-        snprintf(c->err, c->errlen, "%s", msg);
     return -1;
 }
 

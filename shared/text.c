@@ -179,3 +179,13 @@ int text_duration_ms(const char *text, long long *ms)
     }
     return -1;
 }
+
+void text_field_error(char *err, size_t errlen, const char *field, const char *fmt, va_list ap)
+{
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (field[0])
+        snprintf(err, errlen, "%s: %s", field, msg);
+    else
+        snprintf(err, errlen, "%s", msg);
+}
