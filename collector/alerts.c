@@ -146,10 +146,7 @@ static void *alerts_main(void *arg)
                 pthread_cond_wait(&a->cond, &a->lock);
             } else {
                 struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                long long ns = (long long)ts.tv_nsec + (long long)(wait_ms * 1e6) + 1000000;
-                ts.tv_sec += (time_t)(ns / 1000000000LL);
-                ts.tv_nsec = (long)(ns % 1000000000LL);
+                clock_mono_deadline(&ts, wait_ms + 1);
                 pthread_cond_timedwait(&a->cond, &a->lock, &ts);
             }
             continue;

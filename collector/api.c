@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "cmp.h"
 #include "gate.h"
+#include "probe_result.h"
 #include "sketch.h"
 #include "srm.h"
 #include "stats.h"
@@ -27,54 +28,24 @@ json_t *api_error(const char *msg, const char *field)
     return e;
 }
 
-int api_duration(const char *text, long long *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || v < 0 || !isfinite(v))
-        return -1;
-    double unit = 1000;
-    if (strcmp(end, "ms") == 0)
-        unit = 1;
-    else if (strcmp(end, "m") == 0)
-        unit = 60000;
-    else if (strcmp(end, "h") == 0)
-        unit = 3600000;
-    else if (strcmp(end, "d") == 0)
-        unit = 86400000;
-    else if (*end && strcmp(end, "s") != 0)
-        return -1;
-    *ms = (long long)(v * unit);
-    return 0;
-}
-
-/* A required (or optional) name (text_name_ok); the field is named
- * with prefix ("labels.") in errors. */
-static const char *name_in(const json_t *args, const char *prefix, const char *key,
-                           int required, json_t **resp)
+/* A required (or optional) name argument (text_name_ok). */
+static const char *name_arg(const json_t *args, const char *key, int required, json_t **resp)
 {
     const char *v = json_string_value(json_object_get(args, key));
-    char msg[128], field[64];
-    snprintf(field, sizeof field, "%s%s", prefix, key);
+    char msg[128];
     if (!v || !*v) {
         if (required) {
-            snprintf(msg, sizeof msg, "%s is required", field);
-            *resp = api_error(msg, field);
+            snprintf(msg, sizeof msg, "%s is required", key);
+            *resp = api_error(msg, key);
         }
         return NULL;
     }
     if (!text_name_ok(v)) {
-        snprintf(msg, sizeof msg, "%s must be " TEXT_NAME_RULE, field);
-        *resp = api_error(msg, field);
+        snprintf(msg, sizeof msg, "%s must be " TEXT_NAME_RULE, key);
+        *resp = api_error(msg, key);
         return NULL;
     }
     return v;
-}
-
-static const char *name_arg(const json_t *args, const char *key, int required, json_t **resp)
-{
-    return name_in(args, "", key, required, resp);
 }
 
 static int fail_store(const char *err, json_t **resp)
@@ -83,72 +54,40 @@ static int fail_store(const char *err, json_t **resp)
     return 503;
 }
 
+int api_probe_run(struct store *s, const struct probe_result *r, int is_signed,
+                  const char *key_id, json_t **resp)
+{
+    char err[512];
+    *resp = NULL;
+    if (is_signed && !key_id) {
+        *resp = api_error("a signed run needs its key id", NULL);
+        return 500;
+    }
+    int rc = store_insert_probe_result(s, r, clock_wall_ms(), is_signed, key_id, err,
+                                       sizeof err);
+    if (rc < 0)
+        return fail_store(err, resp);
+    *resp = json_pack("{s:s,s:b,s:b}", "run_id", r->run_id, "stored", rc == 1,
+                      "signed", is_signed);
+    return rc == 1 ? 201 : 200;
+}
+
 /* POST /v1/probe-runs: a probe result document, stored once per run_id. "signed" and
  * "key_id" are set by the server when it verified the request's signature; they never
  * come from the request body (that is all in "document"). */
 static int probe_run(struct store *s, const json_t *args, json_t **resp)
 {
-    const json_t *doc = json_object_get(args, "document");
-    int is_signed = json_is_true(json_object_get(args, "signed"));
-    const char *key_id = json_string_value(json_object_get(args, "key_id"));
-    const json_t *labels = json_object_get(doc, "labels");
-    char err[512];
-
-    if (!json_is_object(doc)) {
-        *resp = api_error("the body must be a probe result document (probe --report json)", NULL);
+    struct probe_result *r;
+    char field[128], err[512];
+    if (probe_result_parse(json_object_get(args, "document"), &r, field, sizeof field, err,
+                           sizeof err) < 0) {
+        *resp = api_error(err, field[0] ? field : NULL);
         return 400;
     }
-    const char *schema = json_string_value(json_object_get(doc, "schema"));
-    if (!schema || strcmp(schema, "vigil.probe-result/1") != 0) {
-        *resp = api_error("schema must be \"vigil.probe-result/1\"", "schema");
-        return 400;
-    }
-    if (!name_arg(doc, "run_id", 1, resp))
-        return 400;
-    if (!json_is_object(labels)) {
-        *resp = api_error("labels.app and labels.version are required (probe --app --version)",
-                          "labels");
-        return 400;
-    }
-    if (!name_in(labels, "labels.", "app", 1, resp) || !name_in(labels, "labels.", "version", 1, resp))
-        return 400;
-    if (json_object_get(labels, "region") && !name_in(labels, "labels.", "region", 1, resp))
-        return 400;
-    if (!json_is_boolean(json_object_get(doc, "passed"))
-        || !json_is_string(json_object_get(doc, "started_at"))) {
-        *resp = api_error("passed (boolean) and started_at (RFC 3339) are required", "passed");
-        return 400;
-    }
-    const json_t *journeys = json_object_get(doc, "journeys");
-    size_t i;
-    json_t *j;
-    if (!json_is_array(journeys) || json_array_size(journeys) == 0) {
-        *resp = api_error("journeys must be a non-empty array", "journeys");
-        return 400;
-    }
-    json_array_foreach(journeys, i, j) {
-        if (!json_is_string(json_object_get(j, "name")) || !json_is_boolean(json_object_get(j, "passed"))
-            || !json_is_string(json_object_get(j, "started_at"))
-            || !json_is_array(json_object_get(j, "steps"))) {
-            char f[64];
-            snprintf(f, sizeof f, "journeys[%zu]", i);
-            *resp = api_error("a journey needs name, passed, started_at and steps", f);
-            return 400;
-        }
-    }
-    char *text = json_dumps(doc, JSON_COMPACT);
-    if (is_signed && !key_id) {
-        *resp = api_error("a signed run needs its key id", NULL);
-        return 500;
-    }
-    int rc = text ? store_insert_probe_run(s, text, clock_wall_ms(), is_signed, key_id, err, sizeof err)
-                  : -1;
-    free(text);
-    if (rc < 0)
-        return fail_store(err, resp);
-    *resp = json_pack("{s:s,s:b,s:b}", "run_id", json_string_value(json_object_get(doc, "run_id")),
-                      "stored", rc == 1, "signed", is_signed);
-    return rc == 1 ? 201 : 200;
+    int status = api_probe_run(s, r, json_is_true(json_object_get(args, "signed")),
+                               json_string_value(json_object_get(args, "key_id")), resp);
+    probe_result_free(r);
+    return status;
 }
 
 /* "weight": the canary's percentage of the traffic (srm.h), a number or, from a query or
@@ -276,13 +215,14 @@ static int duration_arg(const json_t *args, const char *key, long long dflt, lon
     *out = dflt;
     if (!v)
         return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+    if (json_is_integer(v) && json_integer_value(v) >= 0
+        && json_integer_value(v) <= TEXT_DURATION_MAX_MS) {
         *out = json_integer_value(v);
         return 0;
     }
-    if (json_is_string(v) && api_duration(json_string_value(v), out) == 0)
+    if (json_is_string(v) && text_duration_ms(json_string_value(v), out) == 0)
         return 0;
-    snprintf(msg, sizeof msg, "%s takes a duration such as 90s, 15m or 1h", key);
+    snprintf(msg, sizeof msg, "%s takes a duration: " TEXT_DURATION_RULE, key);
     *resp = api_error(msg, key);
     return -1;
 }
@@ -552,7 +492,7 @@ static int traffic_check(struct store *s, const char *app, const char *baseline,
 
 /* GET /v1/verdict: the canary against the baseline over the same window. It only reads:
  * the caller records it with the "verdict-record" call (on the writer's connection). */
-static int verdict(struct store *s, const json_t *args, json_t **resp)
+static int verdict(struct store *s, enum api_caller who, const json_t *args, json_t **resp)
 {
     struct cmp_policy policy;
     double weight;
@@ -570,7 +510,7 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
     if (json_object_get(args, "from_marker")) {
         json_t *a = marker_args(s, args, "canary", 1, &status, resp);
         if (a) {
-            status = verdict(s, a, resp);
+            status = verdict(s, who, a, resp);
             json_decref(a);
         }
         return status;
@@ -586,6 +526,13 @@ static int verdict(struct store *s, const json_t *args, json_t **resp)
         m = CMP_MANN_WHITNEY;
     } else if (method && strcmp(method, "sequential") != 0) {
         *resp = api_error("method is sequential (default) or mann-whitney", "method");
+        return 400;
+    }
+    /* A policy FILE is read only for the CLI on this machine: an HTTP client must not
+     * make the collector open a path of its choosing. */
+    if (pfile && who != API_LOCAL) {
+        *resp = api_error("policy is conservative or aggressive (a FILE only from the CLI)",
+                          "policy");
         return 400;
     }
     if (pfile) {
@@ -1001,30 +948,57 @@ static int traffic(struct store *s, const json_t *args, json_t **resp)
     return 200;
 }
 
+/* The calls, in enum api_fn's order. verdict alone takes who: it may read a policy
+ * file, and only for the CLI. */
 static const struct {
     const char *name;
     int (*fn)(struct store *, const json_t *, json_t **);
-} calls[] = {
-    {"apps", apps}, {"versions", versions}, {"series", series}, {"breakdown", breakdown},
-    {"errors", new_errors}, {"probe-results", probe_results},
-    {"probe-run", probe_run}, {"deployment", deployment}, {"probe-runs", probe_runs},
-    {"deployments", deployments}, {"gate", gate}, {"verdict", verdict}, {"verdicts", verdicts},
-    {"verdict-record", verdict_record}, {"traffic", traffic},
+    int (*fn_who)(struct store *, enum api_caller, const json_t *, json_t **);
+    int writes;                 /* runs on the writer's connection */
+} calls[API_N] = {
+    [API_PROBE_RUN] = {"probe-run", probe_run, NULL, 1},
+    [API_PROBE_RUNS] = {"probe-runs", probe_runs, NULL, 0},
+    [API_DEPLOYMENT] = {"deployment", deployment, NULL, 1},
+    [API_DEPLOYMENTS] = {"deployments", deployments, NULL, 0},
+    [API_GATE] = {"gate", gate, NULL, 0},
+    [API_VERDICT] = {"verdict", NULL, verdict, 0},
+    [API_VERDICTS] = {"verdicts", verdicts, NULL, 0},
+    [API_APPS] = {"apps", apps, NULL, 0},
+    [API_VERSIONS] = {"versions", versions, NULL, 0},
+    [API_SERIES] = {"series", series, NULL, 0},
+    [API_BREAKDOWN] = {"breakdown", breakdown, NULL, 0},
+    [API_ERRORS] = {"errors", new_errors, NULL, 0},
+    [API_PROBE_RESULTS] = {"probe-results", probe_results, NULL, 0},
+    [API_VERDICT_RECORD] = {"verdict-record", verdict_record, NULL, 1},
+    [API_TRAFFIC] = {"traffic", traffic, NULL, 0},
 };
 
-/* The calls that write: they run on the writer thread, every other on a reader. */
-int api_writes(const char *name)
+int api_writes(enum api_fn fn)
 {
-    return strcmp(name, "probe-run") == 0 || strcmp(name, "deployment") == 0
-           || strcmp(name, "verdict-record") == 0;
+    return calls[fn].writes;
+}
+
+const char *api_name(enum api_fn fn)
+{
+    return calls[fn].name;
+}
+
+int api_run(struct store *s, enum api_fn fn, enum api_caller who, const json_t *args,
+            json_t **resp)
+{
+    *resp = NULL;
+    if ((unsigned)fn >= API_N) {
+        *resp = api_error("no such call", NULL);
+        return 404;
+    }
+    return calls[fn].fn_who ? calls[fn].fn_who(s, who, args, resp) : calls[fn].fn(s, args, resp);
 }
 
 int api_call(struct store *s, const char *name, const json_t *args, json_t **resp)
 {
-    *resp = NULL;
-    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+    for (int i = 0; i < API_N; i++)
         if (strcmp(calls[i].name, name) == 0)
-            return calls[i].fn(s, args, resp);
+            return api_run(s, (enum api_fn)i, API_LOCAL, args, resp);
     *resp = api_error("no such call", NULL);
     return 404;
 }

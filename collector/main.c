@@ -81,7 +81,7 @@ static const char usage[] =
     "  --rum-refresh SECS       how often vigil_rum_p75 is read from the rollups (default 30)\n"
     "\n"
     "--exact (stats, compare) reads raw rows instead of the per-minute rollups.\n"
-    "durations: 90s, 15m, 1h, 7d. Reference: collector/README.md\n";
+    "durations: 500ms, 90s, 15m, 1h, 7d. Reference: collector/README.md\n";
 
 static int bad_usage(const char *fmt, const char *arg)
 {
@@ -109,29 +109,6 @@ static int is_option(const char *opt, const char *const *known)
     return 0;
 }
 
-/* Parses a duration such as 90s, 15m, 1h, 7d (a bare number is seconds) into ms. */
-static int parse_duration(const char *s, long long *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0 || !isfinite(v))
-        return -1;
-    double unit = 1000;
-    if (*end == 's' && !end[1])
-        unit = 1000;
-    else if (*end == 'm' && !end[1])
-        unit = 60000;
-    else if (*end == 'h' && !end[1])
-        unit = 3600000;
-    else if (*end == 'd' && !end[1])
-        unit = 86400000;
-    else if (*end)
-        return -1;
-    *ms = (long long)(v * unit);
-    return 0;
-}
-
 static int parse_number(const char *opt, const char *v, double lo, double hi, double *out)
 {
     char *end;
@@ -145,29 +122,13 @@ static int parse_number(const char *opt, const char *v, double lo, double hi, do
     return 0;
 }
 
-/* Reads a token: the first line of path, which must not be readable by others. */
+/* Reads a token file (sign_read_secret: the first line, mode 600, 16 characters at
+ * least). Returns 0, or -1 having said why. */
 static int read_token(const char *path, char *out, size_t outlen)
 {
-    struct stat st;
-    FILE *f = fopen(path, "r");
-    if (!f || fstat(fileno(f), &st) < 0) {
-        fprintf(stderr, "collector: cannot read %s: %s\n", path, strerror(errno));
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    if (st.st_mode & 0077) {
-        fprintf(stderr, "collector: %s is readable by others (mode %o): chmod 600 it\n", path,
-                (unsigned)(st.st_mode & 0777));
-        fclose(f);
-        return -1;
-    }
-    if (!fgets(out, (int)outlen, f))
-        out[0] = '\0';
-    fclose(f);
-    out[strcspn(out, "\r\n")] = '\0';
-    if (strlen(out) < 16) {
-        fprintf(stderr, "collector: the token in %s is shorter than 16 characters\n", path);
+    char err[512];
+    if (sign_read_secret(path, out, outlen, err, sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
         return -1;
     }
     return 0;
@@ -270,7 +231,7 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
         } else if (strcmp(a, "--trust-proxy") == 0) {
             if (o.nproxies == SERVER_PROXIES_MAX)
                 return bad_usage("at most 32 --trust-proxy%s", "");
-            if (server_parse_cidr(v, &o.proxies[o.nproxies++]) < 0)
+            if (cidr_parse(v, &o.proxies[o.nproxies++]) < 0)
                 return bad_usage("--trust-proxy takes an address or CIDR such as 10.0.0.0/8,"
                                  " not \"%s\"", v);
         } else if (strcmp(a, "--static") == 0) {
@@ -286,9 +247,9 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
                 return bad_usage("--alert-webhook takes an http:// or https:// URL, not \"%s\"", v);
             o.alert_urls[o.nalert_urls++] = v;
         } else if (strcmp(a, "--probe-silence") == 0) {
-            if (api_duration(v, &o.probe_silence_ms) < 0 || o.probe_silence_ms <= 0)
-                return bad_usage("--probe-silence takes a duration such as 90s, 15m or 1h,"
-                                 " not \"%s\"", v);
+            if (text_duration_ms(v, &o.probe_silence_ms) < 0 || o.probe_silence_ms <= 0)
+                return bad_usage("--probe-silence takes a duration above 0, "
+                                 TEXT_DURATION_RULE ", not \"%s\"", v);
         } else if (strcmp(a, "--probe-token-file") == 0) {
             if (read_token(v, token, sizeof token) < 0)
                 return EXIT_USAGE;
@@ -444,8 +405,9 @@ static int cmd_stats(int argc, char **argv)
         else if (strcmp(a, "--metric") == 0)
             metric = v;
         else if (strcmp(a, "--since") == 0) {
-            if (parse_duration(v, &since) < 0)
-                return bad_usage("--since takes a duration such as 15m or 1h, not \"%s\"", v);
+            if (text_duration_ms(v, &since) < 0)
+                return bad_usage("--since takes a duration, " TEXT_DURATION_RULE ", not \"%s\"",
+                                 v);
         } else
             return unknown_option(a, stats_options);
     }
@@ -499,17 +461,18 @@ static int cmd_stats(int argc, char **argv)
 /* A verb that is one api call: its options (--max-age becomes "max_age") are the call's
  * arguments, the answer is printed, and the exit code comes from its decision. */
 struct verb {
-    const char *name, *call;
+    const char *name;
+    enum api_fn call;
     const char *const *options;     /* accepted --options besides --db and --json */
     const char *const *required;
 };
 
-static int decision_exit(const char *call, const json_t *resp)
+static int decision_exit(enum api_fn call, const json_t *resp)
 {
     const char *d = json_string_value(json_object_get(resp, "decision"));
-    if (strcmp(call, "gate") == 0)
+    if (call == API_GATE)
         return d && strcmp(d, "allow") == 0 ? 0 : 1;
-    if (strcmp(call, "verdict") == 0)
+    if (call == API_VERDICT)
         return !d ? 2 : strcmp(d, "promote") == 0 ? 0 : strcmp(d, "rollback") == 0 ? 1 : 3;
     return 0;
 }
@@ -517,7 +480,7 @@ static int decision_exit(const char *call, const json_t *resp)
 static int cmd_call(const struct verb *vb, int argc, char **argv)
 {
     const char *db = NULL, *known[VERB_OPTIONS_MAX + 4] = {"--db", "--json", "--help"};
-    int as_json = 0, writes = strcmp(vb->call, "gate") != 0;
+    int as_json = 0, writes = api_writes(vb->call) || vb->call == API_VERDICT;
     char err[512];
     size_t nknown = 3;
 
@@ -614,11 +577,11 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
         return EXIT_USAGE;
     }
     json_t *resp = NULL;
-    int status = api_call(s, vb->call, args, &resp);
+    int status = api_run(s, vb->call, API_LOCAL, args, &resp);
     /* A verdict is recorded as the server records it, by a call of its own. */
-    if (status == 200 && strcmp(vb->call, "verdict") == 0 && api_records(args)) {
+    if (status == 200 && vb->call == API_VERDICT && api_records(args)) {
         json_t *rec = NULL;
-        if (api_call(s, "verdict-record", resp, &rec) >= 400)
+        if (api_run(s, API_VERDICT_RECORD, API_LOCAL, resp, &rec) >= 400)
             fprintf(stderr, "collector: the verdict was not recorded: %s\n",
                     json_string_value(json_object_get(rec, "error")));
         json_decref(rec);
@@ -838,9 +801,9 @@ static const char *const mark_opts[] = {"--app", "--version", "--baseline", "--s
                                         "--ts", "--weight", NULL};
 static const char *const mark_req[] = {"--app", "--version", NULL};
 static const struct verb verbs[] = {
-    {"gate", "gate", gate_opts, gate_req},
-    {"compare", "verdict", compare_opts, compare_req},
-    {"mark", "deployment", mark_opts, mark_req},
+    {"gate", API_GATE, gate_opts, gate_req},
+    {"compare", API_VERDICT, compare_opts, compare_req},
+    {"mark", API_DEPLOYMENT, mark_opts, mark_req},
 };
 
 int main(int argc, char **argv)

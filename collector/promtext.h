@@ -1,6 +1,6 @@
 /*
  * promtext: the Prometheus text exposition format's pieces that /metrics writes in
- * more than one module (server.c, watch.c).
+ * more than one module (metrics.c, watch.c).
  */
 #ifndef VIGIL_PROMTEXT_H
 #define VIGIL_PROMTEXT_H

@@ -2,29 +2,31 @@
  * server: the collector's HTTP service on libwebsockets (API: collector/README.md).
  *
  * Everything here runs on the one lws service thread; disk work goes to the writer
- * thread (writer.h), and its results come back through lws_cancel_service.
+ * thread (writer.h) or a reader (readers.h), and its results come back through
+ * lws_cancel_service. This module is the service's lifecycle: it starts the threads and
+ * the lws context, serves until a signal, drains, and hands finished items to the rooms
+ * that wait for them (ingest.h, calls.h, metrics.h, watch.h). Routing is routes.h.
  */
 #ifndef VIGIL_SERVER_H
 #define VIGIL_SERVER_H
 
+#include <libwebsockets.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "cidr.h"
 #include "store.h"
 
 #define SERVER_ORIGINS_MAX 32
 #define SERVER_STATIC_MAX 8
-#define SERVER_FILE_MAX (8 * 1024 * 1024)   /* largest static file served */
 #define SERVER_PROXIES_MAX 32
-#define SERVER_PROBE_SERIES_MAX 1024   /* (app, journey, region, version) in /metrics */
 #define SERVER_ALERT_URLS_MAX 8         /* --alert-webhook URLs (alerts.h) */
+#define SERVER_PENDING_BUCKETS 4096     /* requests waiting for the writer, by id */
+#define SERVER_DRAIN_SECONDS 3          /* how long a stop waits for answers to go out */
 
 struct sign_keys;
-
-struct cidr {
-    int family;                 /* AF_INET or AF_INET6 */
-    unsigned char addr[16];
-    int bits;
-};
+struct http_req;
+struct writer_item;
 
 struct server_opts {
     const char *host;           /* address to listen on; NULL for all */
@@ -57,12 +59,44 @@ struct server_opts {
     size_t nstatic;             /* GET of other paths: files under these, first match */
 };
 
-/* Parses "10.0.0.0/8", "::1" or "192.168.1.7" into c. Returns 0 or -1. */
-int server_parse_cidr(const char *text, struct cidr *c);
-
 /* Serves until SIGTERM or SIGINT, then stops accepting requests, stores and answers what
  * was accepted, and closes the store. Takes ownership of store. Returns 0 after a clean
  * stop, or -1 with err if the server could not start. */
 int server_run(const struct server_opts *o, struct store *store, char *err, size_t errlen);
+
+/* The service's context, shared by the rooms (http, routes, ingest, calls, live,
+ * metrics, files), all on the one lws service thread. */
+struct server {
+    const struct server_opts *o;
+    struct lws_context *ctx;
+    struct writer *writer;
+    struct readers *readers;
+    struct ratelimit *rl;
+    struct ingest *ingest;
+    struct metrics *metrics;
+    struct live *live;
+    struct alerts *alerts;      /* the webhook sender, NULL without --alert-webhook */
+    struct watch *watch;        /* alert rules and their series (watch.h) */
+    lws_sorted_usec_list_t tick;
+    struct http_req *pending[SERVER_PENDING_BUCKETS];
+    uint64_t next_id;
+    int draining;               /* stopping: refuse new beacons */
+};
+
+/* Hands an item to the writer thread (write != 0) or to the readers and keeps req
+ * waiting for it, or answers 503 when memory or the queue is exhausted (item NULL: out
+ * of memory; it is freed then). */
+void server_enqueue(struct server *srv, struct http_req *req, struct writer_item *item,
+                    int write);
+
+/* Answers the requests whose items the writer or the readers finished (on
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED, which their wake() causes). */
+void server_collect_done(struct server *srv);
+
+/* The request's connection is gone: it no longer waits, and what it holds is freed. */
+void server_forget(struct server *srv, struct http_req *req);
+
+/* Route handler of GET /healthz: 200, or 503 while stopping. */
+void server_health(struct server *srv, struct http_req *req);
 
 #endif

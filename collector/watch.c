@@ -184,11 +184,8 @@ void watch_gate(struct watch *w, const json_t *g)
     json_decref(ev);
 }
 
-void watch_probe_run(struct watch *w, const json_t *doc)
+void watch_probe_run(struct watch *w, const char *app, const char *region)
 {
-    const json_t *labels = json_object_get(doc, "labels");
-    const char *app = json_string_value(json_object_get(labels, "app"));
-    const char *region = json_string_value(json_object_get(labels, "region"));
     double now = clock_mono_ms();
     size_t k = 0;
 

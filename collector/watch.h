@@ -43,8 +43,8 @@ void watch_gate(struct watch *w, const json_t *decision);
 /* A verdict (cmp.h's JSON with app, baseline, canary) answered to a client. */
 void watch_verdict(struct watch *w, const json_t *verdict);
 
-/* A probe result document the writer stored: its app and region reported. */
-void watch_probe_run(struct watch *w, const json_t *doc);
+/* A probe result the writer stored: its app and region ("" none) reported. */
+void watch_probe_run(struct watch *w, const char *app, const char *region);
 
 /* n beacons of app stored. */
 void watch_beacons(struct watch *w, const char *app, long long n);

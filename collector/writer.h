@@ -13,9 +13,11 @@
 #define VIGIL_WRITER_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probe_result.h"
 #include "store.h"
 
 #define WRITER_LATENCY_BUCKETS 12
@@ -33,7 +35,10 @@ struct writer_item {
     struct beacon_meta meta;
     size_t rows;                /* rows the item will write (page views + events) */
     writer_call_fn call;        /* instead of beacons */
+    int api;                    /* the API call the item runs (api.h enum api_fn), when
+                                   its call is the API's (calls.h) */
     json_t *request;            /* the call's arguments (owned) */
+    struct probe_result *probe; /* a probe result to store (owned), or NULL */
     json_t *response;           /* the call's answer body (owned), set by the call */
     int status;                 /* filled by the writer: 204 or 503 for beacons */
     struct writer_item *next;
@@ -55,20 +60,22 @@ struct writer_item *writer_list_take(struct writer_list *l);
 /* Frees a chain of items. */
 void writer_items_free(struct writer_item *first);
 
-/* Figures for /metrics, read without locking (each is one aligned word). */
+/* Figures for /metrics: the writer thread updates them, the service thread reads them
+ * without locking, so each is atomic (C11 <stdatomic.h>; plain reads and updates are
+ * sequentially consistent, and a statistic needs no more than that). */
 struct writer_stats {
-    volatile long long queued;          /* items waiting */
-    volatile long long committed_items;
-    volatile long long rows_stored;
-    volatile long long batches;
-    volatile long long failed_batches;
-    volatile long long db_bytes;
-    volatile long long oldest_raw_ms;       /* the oldest raw metric kept, -1 none */
-    volatile long long oldest_rollup_ms;    /* the oldest rollup minute kept, -1 none */
-    volatile long long expired_rows;        /* deleted by retention */
+    _Atomic long long queued;           /* items waiting */
+    _Atomic long long committed_items;
+    _Atomic long long rows_stored;
+    _Atomic long long batches;
+    _Atomic long long failed_batches;
+    _Atomic long long db_bytes;
+    _Atomic long long oldest_raw_ms;        /* the oldest raw metric kept, -1 none */
+    _Atomic long long oldest_rollup_ms;     /* the oldest rollup minute kept, -1 none */
+    _Atomic long long expired_rows;         /* deleted by retention */
     /* Commit latency histogram: counts of batches at or under each bound (ms). */
-    volatile long long latency_le[WRITER_LATENCY_BUCKETS];
-    volatile double latency_sum_ms;
+    _Atomic long long latency_le[WRITER_LATENCY_BUCKETS];
+    _Atomic double latency_sum_ms;
 };
 
 extern const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS];

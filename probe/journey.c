@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "jsonpos.h"
 #include "template.h"
 #include "text.h"
@@ -881,39 +882,23 @@ static int parse_step(struct loader *ld, const struct src *f, const json_t *e,
 static int read_src(struct loader *ld, const char *path, struct src *f)
 {
     json_error_t je;
-    FILE *fp = fopen(path, "rb");
-    char *text = NULL;
-    long size;
+    struct buf text;
     int rc = -1;
 
     memset(f, 0, sizeof *f);
     f->path = strdup(path);
-    if (!fp) {
-        snprintf(ld->err, ld->errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fseek(fp, 0, SEEK_END) < 0 || (size = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) < 0) {
-        snprintf(ld->err, ld->errlen, "%s: cannot read: %s", path, strerror(errno));
+    buf_init(&text, JOURNEY_FILE_MAX);
+    if (buf_read_file(&text, path, ld->err, ld->errlen) < 0)
         goto out;
-    }
-    if (size > JOURNEY_FILE_MAX) {
-        snprintf(ld->err, ld->errlen, "%s: larger than %d bytes", path, JOURNEY_FILE_MAX);
-        goto out;
-    }
-    if (!(text = malloc((size_t)size + 1)) || fread(text, 1, (size_t)size, fp) != (size_t)size) {
-        snprintf(ld->err, ld->errlen, "%s: cannot read", path);
-        goto out;
-    }
-    f->root = json_loadb(text, (size_t)size, JSON_REJECT_DUPLICATES, &je);
+    f->root = json_loadb(text.data, text.len, JSON_REJECT_DUPLICATES, &je);
     if (!f->root) {
         snprintf(ld->err, ld->errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
         goto out;
     }
-    f->pos = jsonpos_new(text, (size_t)size);
+    f->pos = jsonpos_new(text.data, text.len);
     rc = 0;
 out:
-    free(text);
-    fclose(fp);
+    buf_fini(&text);
     return rc;
 }
 

@@ -567,7 +567,6 @@ static int cmd_schedule(struct cli *c)
 {
     struct schedule_opts so;
     char secret[SIGN_SECRET_MAX + 2], err[1024];
-    double d;
 
     memset(&so, 0, sizeof so);
     if (!c->every || !c->push_url || c->npaths == 0) {
@@ -576,15 +575,12 @@ static int cmd_schedule(struct cli *c)
         return EXIT_INVALID;
     }
     char *end;
-    d = strtod(c->every, &end);
-    double unit = strcmp(end, "ms") == 0 ? 1 : strcmp(end, "s") == 0 || !*end ? 1000
-                : strcmp(end, "m") == 0 ? 60000 : strcmp(end, "h") == 0 ? 3600000 : -1;
-    if (end == c->every || unit < 0 || d * unit < 100 || d * unit > 86400000.0) {
+    if (text_duration_ms(c->every, &so.every_ms) < 0 || so.every_ms < 100
+        || so.every_ms > 86400000LL) {
         fprintf(stderr, "probe: --every takes a duration from 100ms to 24h such as 30s or 5m,"
                 " not \"%s\"\n", c->every);
         return EXIT_INVALID;
     }
-    so.every_ms = (long long)(d * unit);
     so.jitter = 0.1;
     if (c->jitter) {
         so.jitter = strtod(c->jitter, &end);

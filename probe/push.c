@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "sign.h"
 #include "text.h"
 
@@ -65,7 +66,7 @@ enum push_result push_send(const char *body, size_t len, const char *url,
     }
     if (auth->key_id && auth->secret) {
         char sig[65];
-        long long ts = (long long)time(NULL);
+        long long ts = clock_wall_ms() / 1000;   /* a peer compares it: wall time */
         sign_request(auth->secret, "POST", suffix, ts, body, len, sig);
         snprintf(line, sizeof line, "X-Vigil-Key-Id: %s", auth->key_id);
         hdrs = curl_slist_append(hdrs, line);

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "probe_result.h"
 #include "template.h"
 #include "text.h"
 
@@ -67,11 +68,10 @@ struct runner {
     void *ctx;
 };
 
+/* Monotonic microseconds, for a run's timings and waits (clock.h). */
 static int64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)(clock_mono_ms() * 1000.0);
 }
 
 static void random_hex(char *dst, size_t nbytes)
@@ -1161,7 +1161,7 @@ static json_t *document(struct runner *r, struct run *runs, size_t nruns, long l
     new_uuid(id);
     text_rfc3339(when, sizeof when, started_ms);
     return json_pack("{s:s,s:s,s:s,s:f,s:b,s:O,s:b,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:o}",
-        "schema", "vigil.probe-result/1", "run_id", id, "started_at", when,
+        "schema", PROBE_RESULT_SCHEMA, "run_id", id, "started_at", when,
         "duration_ms", (double)(now_us() - started) / 1000.0,
         "passed", nruns > 0 && jp == nruns, "labels", r->o->labels,
         "insecure", r->o->insecure,

@@ -29,6 +29,13 @@ static void on_hup(int sig)
 }
 
 /* A uniform number in [0, 1). */
+/* Monotonic ms: the schedule's plans and waits, which must not shift when NTP steps the
+ * wall clock (that is only for the log's timestamps). */
+static long long mono_ms(void)
+{
+    return (long long)clock_mono_ms();
+}
+
 static double uniform(void)
 {
     unsigned int r;
@@ -49,11 +56,11 @@ struct scheduler {
     const struct runner_opts *ro;
     struct journey **js;
     size_t n;
-    long long *due;             /* next planned start of each journey, Unix ms */
+    long long *due;             /* next planned start of each journey, monotonic ms */
     int *running;               /* a run of the journey is in flight */
     size_t active;              /* runs in flight */
     struct spool *spool;
-    long long retry_at, retry_ms;
+    long long retry_at, retry_ms;   /* next delivery try (monotonic ms, 0 none), its backoff */
     /* The lock guards everything above once runs are in flight, and keeps log lines
      * and deliveries (hence the spool's order) one at a time. */
     pthread_mutex_t lock;
@@ -107,7 +114,7 @@ static void set_journeys(struct scheduler *sc, struct journey **js, size_t n)
     sc->running = calloc(n ? n : 1, sizeof *sc->running);
     /* Spread the first runs over the first interval's jitter, so that hosts started
      * together do not fire together. */
-    long long now = clock_wall_ms();
+    long long now = mono_ms();
     for (size_t i = 0; i < n; i++)
         sc->due[i] = now + (long long)(uniform() * sc->so->jitter * (double)sc->so->every_ms);
 }
@@ -128,7 +135,7 @@ static int drain(struct scheduler *sc)
         const char *run_id = json_string_value(json_object_get(doc, "run_id"));
         free(text);
         if (pr == PUSH_RETRY) {
-            sc->retry_at = clock_wall_ms() + sc->retry_ms;
+            sc->retry_at = mono_ms() + sc->retry_ms;
             log_event(sc, "delivery", json_pack("{s:s,s:s,s:s,s:I,s:I}", "run_id",
                       run_id ? run_id : "?", "delivery", "spooled", "error", err, "retry_in_ms",
                       (json_int_t)sc->retry_ms, "spooled", (json_int_t)spool_count(sc->spool)));
@@ -172,7 +179,7 @@ static const char *deliver(struct scheduler *sc, json_t *doc, char *why, size_t 
             free(text);
             return "dropped";
         }
-        sc->retry_at = clock_wall_ms() + sc->retry_ms;
+        sc->retry_at = mono_ms() + sc->retry_ms;
     }
     size_t dropped = spool_dropped(sc->spool);
     if (spool_add(sc->spool, text, strlen(text), err, sizeof err) < 0) {
@@ -202,10 +209,10 @@ static void *job_main(void *arg)
     struct scheduler *sc = jb->sc;
     struct journey *one[1] = {sc->js[jb->idx]};
     char err[512], why[512];
-    long long start = clock_wall_ms();
+    long long start = mono_ms();
 
     json_t *doc = runner_run(one, 1, sc->ro, on_step, NULL, err, sizeof err);
-    long long end = clock_wall_ms();
+    long long end = mono_ms();
 
     pthread_mutex_lock(&sc->lock);
     const char *state = doc ? deliver(sc, doc, why, sizeof why) : "dropped";
@@ -249,7 +256,7 @@ static void *job_main(void *arg)
 /* Starts the runs that are due, up to --parallel at once. Called locked. */
 static void start_due(struct scheduler *sc)
 {
-    long long now = clock_wall_ms();
+    long long now = mono_ms();
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -301,7 +308,11 @@ int schedule_run(const struct schedule_opts *so, const struct runner_opts *ro,
         return -1;
     }
     pthread_mutex_init(&sc.lock, NULL);
-    pthread_cond_init(&sc.changed, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sc.changed, &ca);
+    pthread_condattr_destroy(&ca);
     set_journeys(&sc, js, n);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -332,7 +343,7 @@ int schedule_run(const struct schedule_opts *so, const struct runner_opts *ro,
             }
         }
         start_due(&sc);
-        long long now = clock_wall_ms();
+        long long now = mono_ms();
         if (sc.retry_at && sc.retry_at <= now)
             drain(&sc);
         /* Sleep until the next start or retry, a run's end, or 200 ms at most, so that
@@ -345,10 +356,7 @@ int schedule_run(const struct schedule_opts *so, const struct runner_opts *ro,
             wake = sc.retry_at;
         if (wake > now && !stop_requested && !reload_requested) {
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            long long ns = (long long)until.tv_nsec + (wake - now) * 1000000LL;
-            until.tv_sec += (time_t)(ns / 1000000000LL);
-            until.tv_nsec = (long)(ns % 1000000000LL);
+            clock_mono_deadline(&until, (double)(wake - now));
             pthread_cond_timedwait(&sc.changed, &sc.lock, &until);
         }
     }

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
+
 struct spool {
     char *dir;
     size_t max;
@@ -156,25 +158,18 @@ int spool_oldest(struct spool *s, char *name, size_t namelen, char **text, size_
     snprintf(name, namelen, "%s", v[0]->d_name);
     free_list(v, n);
     snprintf(path, sizeof path, "%s/%s", s->dir, name);
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    if (!f || fstat(fileno(f), &st) < 0 || st.st_size > SPOOL_FILE_MAX) {
-        snprintf(err, errlen, "cannot read %s: %s", path, f ? "too large" : strerror(errno));
-        if (f)
-            fclose(f);
+    struct buf b;
+    buf_init(&b, SPOOL_FILE_MAX);
+    if (buf_read_file(&b, path, err, errlen) < 0) {
+        buf_fini(&b);
         return -1;
     }
-    *text = malloc((size_t)st.st_size + 1);
-    if (!*text || fread(*text, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        snprintf(err, errlen, "cannot read %s", path);
-        free(*text);
-        *text = NULL;
-        fclose(f);
+    *len = b.len;
+    *text = buf_steal(&b);
+    if (!*text) {
+        snprintf(err, errlen, "%s: cannot read: out of memory", path);
         return -1;
     }
-    fclose(f);
-    (*text)[st.st_size] = '\0';
-    *len = (size_t)st.st_size;
     return 1;
 }
 

@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text.h"
+
+_Static_assert(BEACON_NAME_MAX == TEXT_NAME_MAX, "app and version follow the one name rule");
+
 static const char *const top_keys[] = {
     "app", "version", "session", "pv", "page", "nav", "ts", "events", "ctx", "attrs", NULL
 };
@@ -43,19 +47,14 @@ __attribute__((format(printf, 3, 4)))
 static int bad(struct ctx *c, const char *field, const char *fmt, ...)
 {
     va_list ap;
-    char msg[256];
     if (*field)
         snprintf(c->field, c->fieldlen, "%s%s", c->prefix, field);
     else    /* the beacon itself: "[1]", not "[1]." */
         snprintf(c->field, c->fieldlen, "%.*s", (int)(strlen(c->prefix) ? strlen(c->prefix) - 1 : 0),
                  c->prefix);
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    text_field_error(c->err, c->errlen, c->field, fmt, ap);
     va_end(ap);
-    if (c->field[0])
-        snprintf(c->err, c->errlen, "%s: %s", c->field, msg);
-    else
-        snprintf(c->err, c->errlen, "%s", msg);
     return -1;
 }
 
@@ -82,7 +81,7 @@ static int check_keys(struct ctx *c, const json_t *obj, const char *where,
     return 0;
 }
 
-/* A string of 1..max bytes; with token != 0 only letters, digits and . _ + - */
+/* A string of 1..max bytes; with token != 0 a name (text_name_ok: max is TEXT_NAME_MAX). */
 static int check_string(struct ctx *c, const json_t *v, const char *field, size_t max,
                         int required, int token)
 {
@@ -98,9 +97,9 @@ static int check_string(struct ctx *c, const json_t *v, const char *field, size_
         return bad(c, field, "longer than %zu bytes", max);
     if (strlen(s) != n)
         return bad(c, field, "contains a NUL character");
-    for (size_t i = 0; token && i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr("._+-", s[i]))
-            return bad(c, field, "may hold only letters, digits and . _ + -");
+    /* The name rule of apps and versions is text_name_ok's, as everywhere. */
+    if (token && n && !text_name_ok(s))
+        return bad(c, field, "may hold only letters, digits and . _ + -");
     return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,4 +84,40 @@ char *buf_steal(struct buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
     return s;
+}
+
+int buf_read_file(struct buf *b, const char *path, char *err, size_t errlen)
+{
+    char chunk[16384];
+    size_t n;
+    int rc = -1;
+    FILE *f = fopen(path, "rb");
+
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (buf_append(b, chunk, n) < 0) {
+            if (b->len + n > b->max)
+                snprintf(err, errlen, "%s: larger than %zu bytes", path, b->max);
+            else
+                snprintf(err, errlen, "%s: cannot read: out of memory", path);
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        goto out;
+    }
+    if (buf_puts(b, "") < 0) {
+        snprintf(err, errlen, "%s: cannot read: out of memory", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        buf_reset(b);
+    fclose(f);
+    return rc;
 }

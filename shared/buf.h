@@ -36,6 +36,12 @@ int buf_puts(struct buf *b, const char *s);
 /* Appends printf-style formatted text; as buf_append. */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Reads the whole file at path into the (empty) buffer, within its cap: the one capped
+ * file read of the project. Returns 0 (data is never NULL then, "" for an empty file), or
+ * -1 with "PATH: cannot open: ...", "PATH: larger than N bytes" or "PATH: cannot read:
+ * ..." in err; the buffer then holds nothing. */
+int buf_read_file(struct buf *b, const char *path, char *err, size_t errlen);
+
 /* Hands the content to the caller (free() it; never NULL on success: "" for empty)
  * and leaves the buffer empty. Returns NULL only when memory ran out. */
 char *buf_steal(struct buf *b);

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "beacon.h"
+#include "buf.h"
 #include "jsonpos.h"
 #include "stats.h"
 #include "text.h"
@@ -263,34 +264,18 @@ int cmp_policy_load(const char *path, struct cmp_policy *p, char *err, size_t er
     struct cmp_policy tmp;
     json_error_t je;
     json_t *root = NULL;
-    char *text = NULL;
-    long size;
+    struct buf text;
     int rc = -1;
-    FILE *fp = fopen(path, "rb");
 
-    if (!fp) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fseek(fp, 0, SEEK_END) < 0 || (size = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) < 0) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    buf_init(&text, CMP_POLICY_FILE_MAX);
+    if (buf_read_file(&text, path, err, errlen) < 0)
         goto out;
-    }
-    if (size > CMP_POLICY_FILE_MAX) {
-        snprintf(err, errlen, "%s: larger than %d bytes; a policy is a few lines", path,
-                 CMP_POLICY_FILE_MAX);
-        goto out;
-    }
-    if (!(text = malloc((size_t)size + 1)) || fread(text, 1, (size_t)size, fp) != (size_t)size) {
-        snprintf(err, errlen, "%s: cannot read", path);
-        goto out;
-    }
-    root = json_loadb(text, (size_t)size, JSON_REJECT_DUPLICATES, &je);
+    root = json_loadb(text.data, text.len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
         goto out;
     }
-    if (!(f.pos = jsonpos_new(text, (size_t)size))) {
+    if (!(f.pos = jsonpos_new(text.data, text.len))) {
         snprintf(err, errlen, "%s: out of memory", path);
         goto out;
     }
@@ -301,8 +286,7 @@ int cmp_policy_load(const char *path, struct cmp_policy *p, char *err, size_t er
 out:
     jsonpos_free(f.pos);
     json_decref(root);
-    free(text);
-    fclose(fp);
+    buf_fini(&text);
     return rc;
 }
 

@@ -14,6 +14,7 @@
 #include "beacon.h"
 #include "buf.h"
 #include "clock.h"
+#include "probe_result.h"
 #include "rollup.h"
 #include "stats.h"
 #include "uaclass.h"
@@ -810,44 +811,70 @@ static int exec_params(struct store *s, const char *sql, const char *const *para
     return sqlite3_changes(s->db);
 }
 
-/* Unix ms of an RFC 3339 time, in SQL: julianday understands the trailing Z. */
-#define SQL_MS(x) "CAST(round((julianday(" x ") - 2440587.5) * 86400000) AS INTEGER)"
-
 int store_insert_probe_run(struct store *s, const char *document, long long received_ms,
                            int is_signed, const char *key_id, char *err, size_t errlen)
 {
-    const char *p[] = {document, is_signed ? key_id : NULL};
-    long long r[] = {received_ms, is_signed ? 1 : 0};
-    int n = exec_params(s,
-        "INSERT OR IGNORE INTO probe_runs (run_id, app, version, region, host, passed,"
-        " started, received, document, key_id) SELECT json_extract(?1, '$.run_id'),"
-        " json_extract(?1, '$.labels.app'), json_extract(?1, '$.labels.version'),"
-        " coalesce(json_extract(?1, '$.labels.region'), ''), json_extract(?1, '$.labels.host'),"
-        " json_extract(?1, '$.passed'), " SQL_MS("json_extract(?1, '$.started_at')") ", ?3, ?1,"
-        " ?2",
-        p, 2, r, 1, "storing a probe run", err, errlen);
-    if (n <= 0)
-        return n;
-    if (exec_params(s,
-        "INSERT INTO probe_journeys (run_id, idx, app, version, region, journey, passed,"
-        " started, failed_step, failure, retried, signed)"
-        " SELECT json_extract(?1, '$.run_id'), j.key, json_extract(?1, '$.labels.app'),"
-        " json_extract(?1, '$.labels.version'), coalesce(json_extract(?1, '$.labels.region'), ''),"
-        " json_extract(j.value, '$.name'), json_extract(j.value, '$.passed'),"
-        " " SQL_MS("json_extract(j.value, '$.started_at')") ","
-        " (SELECT json_extract(st.value, '$.name') FROM json_each(j.value, '$.steps') st"
-        "   WHERE json_extract(st.value, '$.result') = 'failed' LIMIT 1),"
-        " (SELECT json_extract(st.value, '$.failures[0].check') || ': ' ||"
-        "         json_extract(st.value, '$.failures[0].message')"
-        "   FROM json_each(j.value, '$.steps') st"
-        "   WHERE json_extract(st.value, '$.result') = 'failed' LIMIT 1),"
-        " (SELECT count(*) FROM json_each(j.value, '$.steps') st"
-        "   WHERE json_extract(st.value, '$.result') = 'passed'"
-        "     AND json_extract(st.value, '$.attempts') > 1), ?2"
-        " FROM json_each(?1, '$.journeys') j",
-        p, 1, r + 1, 1, "storing probe journeys", err, errlen) < 0)
+    struct probe_result *r;
+    char field[128];
+    if (probe_result_parse_text(document, strlen(document), &r, field, sizeof field, err,
+                                errlen) < 0)
         return -1;
-    return 1;
+    int rc = store_insert_probe_result(s, r, received_ms, is_signed, key_id, err, errlen);
+    probe_result_free(r);
+    return rc;
+}
+
+/* The run, then its journey runs, in one transaction: all of it or nothing. A run id
+ * stored before leaves the transaction empty (ON CONFLICT DO NOTHING) and answers 0. */
+int store_insert_probe_result(struct store *s, const struct probe_result *r,
+                              long long received_ms, int is_signed, const char *key_id,
+                              char *err, size_t errlen)
+{
+    char *text = json_dumps(r->doc, JSON_COMPACT);
+    int n = -1;
+
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (store_begin(s, err, errlen) < 0) {
+        free(text);
+        return -1;
+    }
+    const char *p[] = {r->run_id, r->app, r->version, r->region, r->host, text,
+                       is_signed ? key_id : NULL};
+    long long t[] = {r->passed, r->started_ms, received_ms};
+    n = exec_params(s,
+        "INSERT INTO probe_runs (run_id, app, version, region, host, document, key_id, passed,"
+        " started, received) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        " ON CONFLICT (run_id) DO NOTHING",
+        p, 7, t, 3, "storing a probe run", err, errlen);
+    for (size_t i = 0; n > 0 && i < r->njourneys; i++) {
+        const struct probe_result_journey *j = &r->journeys[i];
+        char *failure = NULL;
+        if (j->failed && j->failed->failure_check && j->failed->failure_message
+            && asprintf(&failure, "%s: %s", j->failed->failure_check,
+                        j->failed->failure_message) < 0)
+            failure = NULL;
+        const char *jp[] = {r->run_id, r->app, r->version, r->region, j->name,
+                            j->failed ? j->failed->name : NULL, failure};
+        long long jt[] = {(long long)i, j->passed, j->started_ms, j->retried, is_signed ? 1 : 0};
+        if (exec_params(s,
+                "INSERT INTO probe_journeys (run_id, app, version, region, journey, failed_step,"
+                " failure, idx, passed, started, retried, signed)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                jp, 7, jt, 5, "storing probe journeys", err, errlen) < 0)
+            n = -1;
+        free(failure);
+    }
+    free(text);
+    if (n < 0) {
+        store_rollback(s);
+        return -1;
+    }
+    if (store_commit(s, err, errlen) < 0)
+        return -1;
+    return n > 0 ? 1 : 0;
 }
 
 json_t *store_probe_runs(struct store *s, const char *app, const char *version, long long limit,

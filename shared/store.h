@@ -57,11 +57,20 @@ int store_metric_values(struct store *s, const char *app, const char *version,
 /* Size of the database file and its WAL, in bytes. */
 long long store_bytes(struct store *s);
 
-/* Probe results (the JSON document of probe/README.md, already validated). Stores the
- * run and one row per journey run, unless a run with that run_id is stored already.
+struct probe_result;
+
+/* Probe results (shared/probe_result.h, parsed and checked): stores the run and one row
+ * per journey run in one transaction, unless a run with that run_id is stored already.
  * is_signed says the collector verified the push's signature with key key_id (shared/
  * sign.h); 0 for a push with the bearer token (key_id is then ignored). Returns 1 when
- * stored, 0 when it was there before (the earlier row stays as it was), -1 with err. */
+ * stored, 0 when it was there before (the earlier rows stay as they were), -1 with err
+ * (nothing stored). */
+int store_insert_probe_result(struct store *s, const struct probe_result *r,
+                              long long received_ms, int is_signed, const char *key_id,
+                              char *err, size_t errlen);
+
+/* The same from the document's text, parsed with probe_result_parse_text (a document
+ * that is not valid is -1 with "field: reason" in err). */
 int store_insert_probe_run(struct store *s, const char *document, long long received_ms,
                            int is_signed, const char *key_id, char *err, size_t errlen);
 

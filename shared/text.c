@@ -1,7 +1,8 @@
 #include "text.h"
 
 #include <ctype.h>
-
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,4 +142,50 @@ int text_name_ok(const char *name)
         if (!isalnum((unsigned char)name[i]) && !strchr("._+-", name[i]))
             return 0;
     return 1;
+}
+
+int text_duration_ms(const char *text, long long *ms)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+                 {"d", 86400000}};
+    char *end;
+
+    /* Decimal digits and one point only: strtod alone would also take " 5", "+5",
+     * "inf", "nan", exponents and hex. */
+    size_t n = text ? strspn(text, "0123456789.") : 0;
+    const char *point = text ? memchr(text, '.', n) : NULL;
+    if (n == 0 || n > 32 || (point && memchr(point + 1, '.', n - (size_t)(point - text) - 1))
+        || strspn(text, ".") == n)
+        return -1;
+    char number[33];
+    memcpy(number, text, n);
+    number[n] = '\0';
+    errno = 0;
+    double v = strtod(number, &end);
+    if (errno || *end || !isfinite(v))
+        return -1;
+    end = (char *)text + n;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) != 0)
+            continue;
+        double total = v * units[i].ms;
+        if (!isfinite(total) || total > (double)TEXT_DURATION_MAX_MS)
+            return -1;
+        *ms = (long long)total;
+        return 0;
+    }
+    return -1;
+}
+
+void text_field_error(char *err, size_t errlen, const char *field, const char *fmt, va_list ap)
+{
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (field[0])
+        snprintf(err, errlen, "%s: %s", field, msg);
+    else
+        snprintf(err, errlen, "%s", msg);
 }

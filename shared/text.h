@@ -5,6 +5,7 @@
 #ifndef VIGIL_TEXT_H
 #define VIGIL_TEXT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Returns a newly allocated copy of the first bytes of s (len bytes) that is valid UTF-8
@@ -27,6 +28,20 @@ char *text_mask(const char *s, const char *const *secrets, size_t n);
 #define TEXT_NAME_MAX 64
 #define TEXT_NAME_RULE "1-64 letters, digits or . _ + -"
 int text_name_ok(const char *name);
+
+/* The duration syntax of every option and query argument (probe --every, collector
+ * --since, --probe-silence, max_age, warmup, since): a non-negative decimal number and a
+ * unit, ms, s, m, h or d (a bare number is seconds), at most TEXT_DURATION_MAX_MS.
+ * TEXT_DURATION_RULE says it in words. Returns 0 with *ms, or -1 (nothing else, no
+ * sign, no exponent overflow: "1e300" and "9223372036854775807ms" are errors). */
+#define TEXT_DURATION_MAX_MS (3650LL * 86400000LL)   /* ten years */
+#define TEXT_DURATION_RULE "a number and a unit: ms, s, m, h or d (90s, 15m, 1h)"
+int text_duration_ms(const char *text, long long *ms);
+
+/* Writes a document's error as "field: reason" (the reason alone when field is ""),
+ * the shape of every error that names a field (beacons, probe results). */
+void text_field_error(char *err, size_t errlen, const char *field, const char *fmt,
+                      va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* Writes the current UTC time, or the given Unix time in ms, as RFC 3339 with
  * milliseconds ("2026-11-28T02:16:40.123Z") into dst (at least 25 bytes). */

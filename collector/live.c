@@ -1,0 +1,163 @@
+#include "live.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "text.h"
+
+static const char *const change_names[LIVE_N] = {"beacons", "probes", "deployments",
+                                                 "verdicts"};
+
+struct live_app {
+    char app[TEXT_NAME_MAX + 1];
+    long long seq[LIVE_N];      /* when each kind of data last changed */
+};
+
+/* Per connection: lws allocates it (live_pss_size). */
+struct live_pss {
+    struct lws *wsi;
+    char app[TEXT_NAME_MAX + 1];  /* subscribed app, "" before the page said */
+    long long seen[LIVE_N];     /* what the page was told */
+    long long sent_ms;          /* when it was last sent an update */
+    int hello;                  /* owes the page its "subscribed" answer */
+    struct live_pss *next;
+};
+
+const size_t live_pss_size = sizeof(struct live_pss);
+
+struct live {
+    struct live_app apps[LIVE_APPS_MAX];
+    size_t napps;
+    long long seq;
+    struct live_pss *conns;     /* open live connections */
+};
+
+struct live *live_new(void)
+{
+    return calloc(1, sizeof(struct live));
+}
+
+void live_free(struct live *l)
+{
+    free(l);
+}
+
+static struct live_app *live_app(struct live *l, const char *app, int create)
+{
+    for (size_t i = 0; i < l->napps; i++)
+        if (strcmp(l->apps[i].app, app) == 0)
+            return &l->apps[i];
+    if (!create || strlen(app) >= sizeof l->apps[0].app)
+        return NULL;
+    /* Full: the app changed longest ago makes room. */
+    size_t slot = l->napps;
+    if (slot == LIVE_APPS_MAX) {
+        slot = 0;
+        for (size_t i = 1; i < LIVE_APPS_MAX; i++) {
+            long long a = 0, b = 0;
+            for (int c = 0; c < LIVE_N; c++) {
+                a = l->apps[i].seq[c] > a ? l->apps[i].seq[c] : a;
+                b = l->apps[slot].seq[c] > b ? l->apps[slot].seq[c] : b;
+            }
+            if (a < b)
+                slot = i;
+        }
+    } else {
+        l->napps++;
+    }
+    memset(&l->apps[slot], 0, sizeof l->apps[slot]);
+    snprintf(l->apps[slot].app, sizeof l->apps[slot].app, "%s", app);
+    return &l->apps[slot];
+}
+
+void live_changed(struct live *l, const char *app, enum live_change what)
+{
+    struct live_app *a = app ? live_app(l, app, 1) : NULL;
+    if (a)
+        a->seq[what] = ++l->seq;
+}
+
+void live_tick(struct live *l)
+{
+    for (struct live_pss *p = l->conns; p; p = p->next) {
+        const struct live_app *a = p->app[0] ? live_app(l, p->app, 0) : NULL;
+        int changed = p->hello;
+        for (int c = 0; a && c < LIVE_N; c++)
+            changed |= a->seq[c] > p->seen[c];
+        if (changed)
+            lws_callback_on_writable(p->wsi);
+    }
+}
+
+int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                         void *in, size_t len)
+{
+    struct live_pss *p = user;
+    struct live *l = ((struct server *)lws_context_user(lws_get_context(wsi)))->live;
+
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(p, 0, sizeof *p);
+        p->wsi = wsi;
+        p->next = l->conns;
+        l->conns = p;
+        return 0;
+    case LWS_CALLBACK_RECEIVE: {
+        json_t *msg = len < 1024 ? json_loadb(in, len, 0, NULL) : NULL;
+        const char *app = json_string_value(json_object_get(msg, "app"));
+        if (text_name_ok(app)) {
+            snprintf(p->app, sizeof p->app, "%s", app);
+            const struct live_app *a = live_app(l, p->app, 0);
+            for (int c = 0; c < LIVE_N; c++)
+                p->seen[c] = a ? a->seq[c] : 0;
+            p->hello = 1;
+            lws_callback_on_writable(wsi);
+        }
+        json_decref(msg);
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        unsigned char buf[LWS_PRE + LIVE_MSG_MAX];
+        char *out = (char *)buf + LWS_PRE;
+        int n;
+        if (p->hello) {
+            p->hello = 0;
+            n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"subscribed\",\"app\":\"%s\",\"seq\":%lld}",
+                         p->app, l->seq);
+        } else {
+            const struct live_app *a = live_app(l, p->app, 0);
+            if (!a)
+                return 0;
+            n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"update\",\"app\":\"%s\",\"seq\":%lld,"
+                         "\"changed\":[", p->app, l->seq);
+            int first = 1;
+            for (int c = 0; c < LIVE_N; c++) {
+                if (a->seq[c] <= p->seen[c])
+                    continue;
+                n += snprintf(out + n, (size_t)(LIVE_MSG_MAX - n), "%s\"%s\"", first ? "" : ",",
+                              change_names[c]);
+                first = 0;
+                p->seen[c] = a->seq[c];
+            }
+            n += snprintf(out + n, (size_t)(LIVE_MSG_MAX - n), "]}");
+            if (first)
+                return 0;
+        }
+        if (n >= LIVE_MSG_MAX || lws_write(wsi, (unsigned char *)out, (size_t)n, LWS_WRITE_TEXT) < n)
+            return -1;
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED:
+        for (struct live_pss **q = &l->conns; *q; q = &(*q)->next) {
+            if (*q == p) {
+                *q = p->next;
+                break;
+            }
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,242 @@
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "beacon.h"
+#include "calls.h"
+#include "files.h"
+#include "http.h"
+#include "ingest.h"
+#include "metrics.h"
+#include "probe_result.h"
+#include "server.h"
+
+#define CALL_BODY PROBE_RESULT_BODY_MAX, 4 * (size_t)PROBE_RESULT_BODY_MAX
+
+/* Every route of the collector, in the order they are looked up (the first whose method
+ * and path match wins; ROUTE_ANY_PATH only for a path no exact route has). Flagger's
+ * webhooks (docs/gitbook/usage/webhooks.md) go on at 2xx and count anything else toward
+ * the analysis' threshold: the rollout hook lets "pause" through so that only "rollback"
+ * counts, and confirm-promotion holds the promotion until "promote". */
+const struct route route_table[] = {
+    {ROUTE_POST, "/v1/rum", ROUTE_ANYONE, -1, BODY_BEACONS, BEACON_BODY_MAX, INGEST_DISCARD_MAX,
+     NULL, 0, ingest_start, ingest_finish,
+     "beacons (allowed origins, per-client rate limits)"},
+    {ROUTE_OPTIONS, "/v1/rum", ROUTE_ANYONE, -1, BODY_NONE, 0, 0, NULL, 0, ingest_preflight,
+     NULL, "CORS preflight of the beacon"},
+    {ROUTE_GET, "/healthz", ROUTE_ANYONE, -1, BODY_NONE, 0, 0, NULL, 0, server_health, NULL,
+     "health (503 while stopping)"},
+    {ROUTE_GET | ROUTE_HEAD, "/metrics", ROUTE_ANYONE, -1, BODY_NONE, 0, 0, NULL, 0,
+     metrics_start, NULL, "Prometheus metrics"},
+    {ROUTE_POST, "/v1/probe-runs", ROUTE_PUSH, API_PROBE_RUN, BODY_DOCUMENT, CALL_BODY, NULL, 0,
+     calls_start, calls_finish, "store a probe result document"},
+    {ROUTE_GET, "/v1/probe-runs", ROUTE_READ, API_PROBE_RUNS, BODY_NONE, 0, 0, NULL, 0,
+     calls_start, NULL, "journey runs"},
+    {ROUTE_POST, "/v1/deployments", ROUTE_TOKEN, API_DEPLOYMENT, BODY_ARGS, CALL_BODY, NULL, 0,
+     calls_start, calls_finish, "store a deployment marker"},
+    {ROUTE_GET, "/v1/deployments", ROUTE_READ, API_DEPLOYMENTS, BODY_NONE, 0, 0, NULL, 0,
+     calls_start, NULL, "deployment markers"},
+    {ROUTE_GET, "/v1/gate", ROUTE_READ, API_GATE, BODY_NONE, 0, 0, NULL, 0, calls_start, NULL,
+     "the pre-exposure gate"},
+    {ROUTE_GET, "/v1/verdict", ROUTE_READ, API_VERDICT, BODY_NONE, 0, 0, NULL, 0, calls_start,
+     NULL, "the canary verdict (recorded)"},
+    {ROUTE_GET, "/v1/verdicts", ROUTE_READ, API_VERDICTS, BODY_NONE, 0, 0, NULL, 0, calls_start,
+     NULL, "recorded verdicts"},
+    {ROUTE_GET, "/v1/apps", ROUTE_READ, API_APPS, BODY_NONE, 0, 0, NULL, 0, calls_start, NULL,
+     "dashboard: apps"},
+    {ROUTE_GET, "/v1/versions", ROUTE_READ, API_VERSIONS, BODY_NONE, 0, 0, NULL, 0, calls_start,
+     NULL, "dashboard: versions"},
+    {ROUTE_GET, "/v1/series", ROUTE_READ, API_SERIES, BODY_NONE, 0, 0, NULL, 0, calls_start,
+     NULL, "dashboard: a metric over time"},
+    {ROUTE_GET, "/v1/breakdown", ROUTE_READ, API_BREAKDOWN, BODY_NONE, 0, 0, NULL, 0,
+     calls_start, NULL, "dashboard: where canary and baseline differ"},
+    {ROUTE_GET, "/v1/errors", ROUTE_READ, API_ERRORS, BODY_NONE, 0, 0, NULL, 0, calls_start,
+     NULL, "dashboard: new JS errors"},
+    {ROUTE_GET, "/v1/probe-results", ROUTE_READ, API_PROBE_RESULTS, BODY_NONE, 0, 0, NULL, 0,
+     calls_start, NULL, "dashboard: latest probe results"},
+    {ROUTE_GET, "/v1/traffic", ROUTE_READ, API_TRAFFIC, BODY_NONE, 0, 0, NULL, 0, calls_start,
+     NULL, "dashboard: the canary's share of page views per marker segment"},
+    {ROUTE_POST, "/v1/hooks/flagger/pre-rollout", ROUTE_READ, API_GATE, BODY_FLAGGER, CALL_BODY,
+     "allow", 0, calls_start, calls_finish, "Flagger: the gate (200 on allow)"},
+    {ROUTE_POST, "/v1/hooks/flagger/confirm-promotion", ROUTE_READ, API_VERDICT, BODY_FLAGGER,
+     CALL_BODY, "promote", 0, calls_start, calls_finish, "Flagger: the verdict (200 on promote)"},
+    {ROUTE_POST, "/v1/hooks/flagger/rollout", ROUTE_READ, API_VERDICT, BODY_FLAGGER, CALL_BODY,
+     "promote pause", 0, calls_start, calls_finish,
+     "Flagger: the verdict (200 on promote or pause)"},
+    {ROUTE_GET, "/v1/live", ROUTE_READ, -1, BODY_NONE, 0, 0, NULL, 1, NULL, NULL,
+     "WebSocket `vigil-live`: live updates"},
+    {ROUTE_GET | ROUTE_HEAD, ROUTE_ANY_PATH, ROUTE_ANYONE, -1, BODY_NONE, 0, 0, NULL, 0, files_start, NULL,
+     "static files (`--static`)"},
+};
+const size_t route_count = sizeof route_table / sizeof route_table[0];
+
+static const char *const auth_docs[ROUTE_AUTH_N] = {
+    [ROUTE_ANYONE] = "anyone",
+    [ROUTE_READ] = "anyone, or with `--read-token-file` its holders",
+    [ROUTE_TOKEN] = "the probe token (`--probe-token-file`)",
+    [ROUTE_PUSH] = "the probe token (`--probe-token-file`), or a probe host's signature"
+                   " (`--probe-keys`)",
+};
+
+const char *route_auth_doc(enum route_auth a)
+{
+    return auth_docs[a];
+}
+
+const struct route *route_find(unsigned method, const char *path, int *known)
+{
+    const struct route *fallback = NULL;
+    *known = 0;
+    for (size_t i = 0; i < route_count; i++) {
+        const struct route *r = &route_table[i];
+        if (strcmp(r->path, ROUTE_ANY_PATH) == 0) {
+            if (r->methods & method)
+                fallback = r;
+            continue;
+        }
+        /* A WebSocket route is reached by its upgrade only; as plain HTTP it is unknown. */
+        if (r->websocket || strcmp(r->path, path) != 0)
+            continue;
+        *known = 1;
+        if (r->methods & method)
+            return r;
+    }
+    return *known ? NULL : fallback;
+}
+
+int route_doc_table(struct buf *b)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } methods[] = {{ROUTE_GET, "GET"}, {ROUTE_HEAD, "HEAD"}, {ROUTE_POST, "POST"},
+                   {ROUTE_OPTIONS, "OPTIONS"}};
+    int rc = buf_puts(b, "| route | who may call it | what |\n| --- | --- | --- |\n");
+    for (size_t i = 0; i < route_count && rc == 0; i++) {
+        const struct route *r = &route_table[i];
+        rc |= buf_puts(b, "| `");
+        for (size_t k = 0, n = 0; k < sizeof methods / sizeof methods[0]; k++)
+            if (r->methods & methods[k].bit)
+                rc |= buf_printf(b, "%s%s", n++ ? ", " : "", methods[k].name);
+        rc |= buf_printf(b, " %s` | %s | %s |\n", r->path, route_auth_doc(r->auth), r->doc);
+    }
+    return rc ? -1 : 0;
+}
+
+/* The request's method as a route bit; 0 for one no route takes. */
+static unsigned method_of(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+        return ROUTE_POST;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+        return ROUTE_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
+        return ROUTE_OPTIONS;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0)
+        return ROUTE_HEAD;
+    return 0;
+}
+
+/* A new request: find its route (405 for a known path and another method, 404 for an
+ * unknown one), check who may call it, and hand it to the route's start handler. */
+static void route_request(struct server *srv, struct http_req *req, const char *uri)
+{
+    unsigned method = method_of(req->wsi);
+    int known;
+    const struct route *r = route_find(method, uri, &known);
+
+    http_origin(srv, req);
+    if (!r) {
+        req->close = http_has_body(req->wsi);
+        if (known)
+            http_reject(srv, req, 405, REJ_METHOD, "method not allowed", NULL);
+        else
+            http_reject(srv, req, 404, REJ_NOT_FOUND, "not found", NULL);
+        return;
+    }
+    req->route = r;
+    req->head = method == ROUTE_HEAD;
+    req->uri = uri;
+    /* Refused by its auth class: at once without a body, else once the body is read. */
+    if (!calls_authorize(srv, req) && r->body == BODY_NONE) {
+        http_reject(srv, req, req->reject, req->reject_reason, req->reject_msg, NULL);
+        return;
+    }
+    r->start(srv, req);
+    req->uri = NULL;
+}
+
+int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                        void *in, size_t len)
+{
+    struct http_req *req = user;
+    struct server *srv = lws_context_user(lws_get_context(wsi));
+
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv)
+            server_collect_done(srv);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        /* Only a WebSocket route is upgraded, and only for a caller its auth class lets
+         * in (/v1/live: the read token). */
+        char uri[64];
+        const struct route *r = NULL;
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0)
+            for (size_t i = 0; !r && i < route_count; i++)
+                if (route_table[i].websocket && strcmp(route_table[i].path, uri) == 0)
+                    r = &route_table[i];
+        if (!r || !(r->auth == ROUTE_ANYONE || (r->auth == ROUTE_READ
+                                                && calls_may_read(srv, wsi))))
+            return 1;
+        return 0;
+    }
+
+    case LWS_CALLBACK_WSI_CREATE:
+        metrics_connections(srv->metrics, 1);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        metrics_connections(srv->metrics, -1);
+        return 0;
+
+    case LWS_CALLBACK_HTTP:
+        memset(req, 0, sizeof *req);
+        req->wsi = wsi;
+        route_request(srv, req, in);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!req->route || req->route->body == BODY_NONE)
+            return 0;
+        req->body_seen += len;
+        /* Far past any limit: stop reading and close. */
+        if (req->body_seen > req->route->drop_max)
+            return -1;
+        /* Past the buffer's cap the body is dropped; finishing answers 413. */
+        if (!req->reject && buf_append(&req->body, in, len) < 0)
+            req->body.len = 0;
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (req->route && req->route->finish && !req->status && !req->waiting)
+            req->route->finish(srv, req);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!req || !req->status)
+            return 0;
+        return http_send(req);
+
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (req)
+            server_forget(srv, req);
+        return 0;
+
+    default:
+        return 0;
+    }
+}
