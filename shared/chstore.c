@@ -1,0 +1,360 @@
+#include "chstore.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The single-node schema. Only what both 18.16 and current ClickHouse accept: the
+ * MergeTree syntax with PARTITION BY / ORDER BY (custom partitioning, 1.1.54310 and
+ * later), String, Int16/Int64, Float64, UInt8 and DateTime columns, no Map, no TTL
+ * (19.6), no LowCardinality (19.x). https://clickhouse.com/docs/engines/table-engines/
+ * mergetree-family/summingmergetree and .../replacingmergetree.
+ *
+ * hist: one row per (app, version, metric, dim, key, minute, bucket) with a count, the
+ * bucket being shared/sketch.h's index (SKETCH_ZERO_BUCKET for zeros). SummingMergeTree
+ * adds the counts of rows with the same ORDER BY key when it merges parts, so the table
+ * converges to what SQLite's rollups hold; a read sums anyway (rows of parts not merged
+ * yet). counters: page views and those with a JS error per slice and minute, the
+ * "errors" rows of the rollups. Both are partitioned by UTC day, so that retention drops
+ * whole partitions (ALTER TABLE ... DROP PARTITION) and a batch's part is one partition.
+ *
+ * The raw tables keep SQLite's columns and are ReplacingMergeTree on their natural keys
+ * (the version column keeps the newest row of a key: a metric's later value replaces the
+ * earlier one, as in SQLite); a read that must not see an unmerged duplicate uses FINAL
+ * or argMax. Their ORDER BY starts with what the reads filter on.
+ */
+const char *const chstore_ddl[] = {
+    "CREATE TABLE IF NOT EXISTS hist ("
+    " app String, version String, metric String, dim String, key String,"
+    " minute DateTime('UTC'), bucket Int16, count Int64"
+    ") ENGINE = SummingMergeTree() PARTITION BY toYYYYMMDD(minute)"
+    " ORDER BY (app, version, metric, dim, key, minute, bucket)",
+
+    "CREATE TABLE IF NOT EXISTS counters ("
+    " app String, version String, metric String, dim String, key String,"
+    " minute DateTime('UTC'), views Int64, hits Int64"
+    ") ENGINE = SummingMergeTree() PARTITION BY toYYYYMMDD(minute)"
+    " ORDER BY (app, version, metric, dim, key, minute)",
+
+    "CREATE TABLE IF NOT EXISTS pageviews ("
+    " app String, pv String, version String, session String, page String, nav String,"
+    " client_ts Int64, received DateTime, received_ms Int64, last_received_ms Int64,"
+    " browser String, browser_major Int32, os String, device String, country String,"
+    " conn String, device_hint String, viewport String, dpr Float64, attrs String"
+    ") ENGINE = ReplacingMergeTree(last_received_ms) PARTITION BY toYYYYMMDD(received)"
+    " ORDER BY (app, pv)",
+
+    "CREATE TABLE IF NOT EXISTS metrics ("
+    " app String, version String, name String, mid String, pv String, value Float64,"
+    " rating String, received DateTime, received_ms Int64, updated_ms Int64,"
+    " attribution String"
+    ") ENGINE = ReplacingMergeTree(updated_ms) PARTITION BY toYYYYMMDD(received)"
+    " ORDER BY (app, version, name, mid)",
+
+    "CREATE TABLE IF NOT EXISTS errors ("
+    " app String, version String, eid String, pv String, fingerprint String,"
+    " message String, source String, line Int64, col Int64, stack String, kind String,"
+    " received DateTime, received_ms Int64"
+    ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMMDD(received)"
+    " ORDER BY (app, version, fingerprint, eid)",
+
+    "CREATE TABLE IF NOT EXISTS probe_runs ("
+    " run_id String, app String, version String, region String, host String,"
+    " passed UInt8, started_ms Int64, received DateTime, key_id String, document String"
+    ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(received) ORDER BY (run_id)",
+
+    "CREATE TABLE IF NOT EXISTS probe_journeys ("
+    " run_id String, idx Int32, app String, version String, region String,"
+    " journey String, passed UInt8, started DateTime, started_ms Int64, failed_step String,"
+    " failure String, retried UInt8, signed UInt8"
+    ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(started)"
+    " ORDER BY (app, version, run_id, idx)",
+
+    "CREATE TABLE IF NOT EXISTS deployments ("
+    " app String, version String, did String, baseline String, stage String,"
+    " ts DateTime, ts_ms Int64, note String, received_ms Int64"
+    ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (app, version, did)",
+
+    "CREATE TABLE IF NOT EXISTS verdicts ("
+    " app String, vid String, baseline String, canary String, policy String,"
+    " method String, decision String, ts DateTime, ts_ms Int64, window_start_ms Int64,"
+    " n_baseline Int64, n_canary Int64, result String"
+    ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (app, vid)",
+};
+const size_t chstore_ddl_n = sizeof chstore_ddl / sizeof *chstore_ddl;
+
+int chstore_init(struct clickhouse *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < chstore_ddl_n; i++)
+        if (clickhouse_exec(c, chstore_ddl[i], err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+int chstore_batch_id(char out[CHSTORE_BATCH_LEN + 1], char *err, size_t errlen)
+{
+    unsigned char raw[CHSTORE_BATCH_LEN / 2];
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        snprintf(err, errlen, "no random bytes for a batch id (OpenSSL RAND_bytes)");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+int chstore_quote(struct buf *b, const char *s)
+{
+    size_t start = b->len;
+    int bad = buf_puts(b, "'") < 0;
+    for (const char *p = s; *p && !bad;) {
+        size_t run = strcspn(p, "\\'");
+        bad = buf_append(b, p, run) < 0 || (p[run] && buf_printf(b, "\\%c", p[run]) < 0);
+        p += run + (p[run] != '\0');
+    }
+    if (bad || buf_puts(b, "'") < 0) {
+        b->len = start;
+        if (b->data)
+            b->data[start] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+void chstore_batch_fini(struct chstore_batch *b)
+{
+    for (size_t i = 0; i < b->nparts; i++)
+        buf_fini(&b->part[i].rows);
+    b->nparts = 0;
+}
+
+#define DAY_MINUTES (24 * 60)
+
+/* The part of b for table and day, started with its marker row when new; NULL with err
+ * past CHSTORE_DAYS_MAX days. */
+static struct chstore_part *part_of(struct chstore_batch *b, const char *table, long long day,
+                                    char *err, size_t errlen)
+{
+    struct chstore_part *p;
+    for (size_t i = 0; i < b->nparts; i++)
+        if (b->part[i].day == day && strcmp(b->part[i].table, table) == 0)
+            return &b->part[i];
+    if (b->nparts == sizeof b->part / sizeof *b->part) {
+        snprintf(err, errlen, "a batch's rows span more than %d days", CHSTORE_DAYS_MAX);
+        return NULL;
+    }
+    p = &b->part[b->nparts++];
+    p->table = table;
+    p->day = day;
+    buf_init(&p->rows, CHSTORE_BATCH_MAX);
+    /* The marker: app '', version the batch id, metric and dim "#batch", the day's start;
+     * a count of 1 (views 1) so that SummingMergeTree, which drops rows whose sums are
+     * all zero, keeps it. */
+    if (buf_printf(&p->rows, "\t%s\t%s\t%s\t\t%lld\t%s\n", b->id, CHSTORE_MARKER,
+                   CHSTORE_MARKER, day * DAY_MINUTES * 60,
+                   strcmp(table, "hist") == 0 ? "0\t1" : "1\t0") < 0) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    return p;
+}
+
+struct build {
+    struct chstore_batch *b;
+    char *err;
+    size_t errlen;
+};
+
+/* The key columns of a row, TabSeparated, up to and with the minute (Unix seconds). */
+static int key_fields(struct buf *o, const struct rollup_row *row)
+{
+    const char *f[] = {row->app, row->version, row->metric, row->dim, row->key};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        if (clickhouse_tsv_field(o, f[i]) < 0 || buf_puts(o, "\t") < 0)
+            return -1;
+    return buf_printf(o, "%lld", row->minute * (ROLLUP_MINUTE_MS / 1000));
+}
+
+static int add_row(const struct rollup_row *row, void *arg)
+{
+    struct build *x = arg;
+    long long day = row->minute / DAY_MINUTES;
+    struct chstore_part *p;
+    int bad = 0;
+
+    if (!row->sk) {
+        if (row->n == 0 && row->hits == 0)
+            return 0;
+        if (!(p = part_of(x->b, "counters", day, x->err, x->errlen)))
+            return -1;
+        bad = key_fields(&p->rows, row) < 0
+              || buf_printf(&p->rows, "\t%lld\t%lld\n", row->n, row->hits) < 0;
+    } else if (!sketch_empty(row->sk)) {
+        const struct sketch *s = row->sk;
+        if (!(p = part_of(x->b, "hist", day, x->err, x->errlen)))
+            return -1;
+        for (size_t k = 0; k <= s->len && !bad; k++) {
+            /* k == s->len is the zero bucket. */
+            long long n = k < s->len ? s->counts[k] : s->zeros;
+            int bucket = k < s->len ? s->first + (int)k : SKETCH_ZERO_BUCKET;
+            if (n != 0)
+                bad = key_fields(&p->rows, row) < 0
+                      || buf_printf(&p->rows, "\t%d\t%lld\n", bucket, n) < 0;
+        }
+    } else {
+        return 0;
+    }
+    if (bad) {
+        snprintf(x->err, x->errlen, "a batch's %s rows pass %u bytes (or memory ran out)",
+                 p->table, CHSTORE_BATCH_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+int chstore_batch_build(struct chstore_batch *b, const char *id, const struct rollup *r,
+                        char *err, size_t errlen)
+{
+    struct build x = {b, err, errlen};
+    memset(b, 0, sizeof *b);
+    if (strlen(id) != CHSTORE_BATCH_LEN || strspn(id, "0123456789abcdef") != CHSTORE_BATCH_LEN) {
+        snprintf(err, errlen, "a batch id is %d lower-case hex digits", CHSTORE_BATCH_LEN);
+        return -1;
+    }
+    memcpy(b->id, id, sizeof b->id);
+    return rollup_each(r, add_row, &x) ? -1 : 0;
+}
+
+static const char *const columns[] = {
+    "hist (app, version, metric, dim, key, minute, bucket, count)",
+    "counters (app, version, metric, dim, key, minute, views, hits)",
+};
+
+/* Whether the marker of part p of batch id is in its table: 1, 0, or -1 with err. */
+static int has_marker(struct clickhouse *c, const char *id, const struct chstore_part *p,
+                      char *err, size_t errlen)
+{
+    char sql[512], *out = NULL;
+    int rc;
+    snprintf(sql, sizeof sql,
+             "SELECT count() FROM %s WHERE app = '' AND version = '%s' AND metric = '%s'"
+             " AND dim = '%s' AND key = '' AND minute = toDateTime(%lld)",
+             p->table, id, CHSTORE_MARKER, CHSTORE_MARKER, p->day * DAY_MINUTES * 60);
+    if (clickhouse_query(c, sql, 64, &out, NULL, err, errlen) < 0)
+        return -1;
+    rc = strtoll(out, NULL, 10) > 0;
+    free(out);
+    return rc;
+}
+
+int chstore_batch_send(struct clickhouse *c, const struct chstore_batch *b, int replay,
+                       size_t *sent, char *err, size_t errlen)
+{
+    if (sent)
+        *sent = 0;
+    for (size_t i = 0; i < b->nparts; i++) {
+        const struct chstore_part *p = &b->part[i];
+        int done = replay ? has_marker(c, b->id, p, err, errlen) : 0;
+        if (done < 0)
+            return -1;
+        if (done)
+            continue;
+        if (clickhouse_insert(c, columns[strcmp(p->table, "hist") != 0], "TabSeparated",
+                              p->rows.data, p->rows.len, err, errlen) < 0)
+            return -1;
+        if (sent)
+            (*sent)++;
+    }
+    return 0;
+}
+
+/* WHERE of a read of one version's whole-version rows over the minutes of a window. */
+static int where_version(struct buf *q, const char *app, const char *version,
+                         const char *metric, long long since_ms, long long until_ms)
+{
+    long long first = since_ms / ROLLUP_MINUTE_MS, last = (until_ms - 1) / ROLLUP_MINUTE_MS;
+    return buf_puts(q, " WHERE app = ") < 0 || chstore_quote(q, app) < 0
+           || buf_puts(q, " AND version = ") < 0 || chstore_quote(q, version) < 0
+           || buf_puts(q, " AND metric = ") < 0 || chstore_quote(q, metric) < 0
+           || buf_printf(q, " AND dim = '' AND key = '' AND minute >= toDateTime(%lld)"
+                         " AND minute <= toDateTime(%lld)", first * 60, last * 60) < 0
+           ? -1 : 0;
+}
+
+int chstore_read_sketch(struct clickhouse *c, const char *app, const char *version,
+                        const char *metric, long long since_ms, long long until_ms,
+                        struct sketch *out, char *err, size_t errlen)
+{
+    struct buf q;
+    json_t *rows = NULL;
+    int rc = -1;
+
+    sketch_clear(out);
+    out->n = out->zeros = 0;
+    buf_init(&q, 0);
+    if (buf_puts(&q, "SELECT bucket, sum(count) AS n FROM hist") < 0
+        || where_version(&q, app, version, metric, since_ms, until_ms) < 0
+        || buf_puts(&q, " GROUP BY bucket HAVING n > 0 ORDER BY bucket") < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    /* At most every bucket of the mapping and the zero bucket. */
+    if (clickhouse_query_json(c, q.data, SKETCH_INDEX_MAX - SKETCH_INDEX_MIN + 2, &rows, err,
+                              errlen) < 0)
+        goto out;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        long long bucket, n;
+        const json_t *row = json_array_get(rows, i);
+        if (clickhouse_json_int(row, "bucket", &bucket) < 0 || clickhouse_json_int(row, "n", &n) < 0
+            || (bucket != SKETCH_ZERO_BUCKET
+                && (bucket < SKETCH_INDEX_MIN || bucket > SKETCH_INDEX_MAX))) {
+            snprintf(err, errlen, "ClickHouse at %s: hist of %s/%s has a row that is not a "
+                     "bucket of this version's sketch", clickhouse_name(c), app, version);
+            goto out;
+        }
+        if (sketch_add_bucket(out, (int)bucket, n) < 0) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        sketch_clear(out);
+    json_decref(rows);
+    buf_fini(&q);
+    return rc;
+}
+
+int chstore_read_errors(struct clickhouse *c, const char *app, const char *version,
+                        long long since_ms, long long until_ms, long long *views,
+                        long long *hits, char *err, size_t errlen)
+{
+    struct buf q;
+    json_t *rows = NULL;
+    int rc = -1;
+
+    *views = *hits = 0;
+    buf_init(&q, 0);
+    if (buf_puts(&q, "SELECT sum(views) AS views, sum(hits) AS hits FROM counters") < 0
+        || where_version(&q, app, version, ROLLUP_ERRORS, since_ms, until_ms) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (clickhouse_query_json(c, q.data, 1, &rows, err, errlen) < 0)
+        goto out;
+    const json_t *row = json_array_get(rows, 0);
+    if (row && (clickhouse_json_int(row, "views", views) < 0
+                || clickhouse_json_int(row, "hits", hits) < 0)) {
+        snprintf(err, errlen, "ClickHouse at %s: counters answered without views and hits",
+                 clickhouse_name(c));
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(rows);
+    buf_fini(&q);
+    return rc;
+}
