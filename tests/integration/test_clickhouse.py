@@ -6,6 +6,7 @@ of SQLite and ClickHouse rollups, the exactly-once replay and the password check
 of an unreachable ClickHouse comes within the client's timeout."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ def run(args, env):
     p = subprocess.run([TEST] + args, env=env, capture_output=True, text=True, timeout=300)
     for line in p.stdout.splitlines():
         if line.startswith("ok ") or line.startswith("not ok "):
-            harness.check(line.split(" - ", 1)[1], line.startswith("ok "), line)
+            harness.check(line.split(" - ", 1)[1], line.startswith("ok "), "in test_chstore")
     harness.check("test_chstore %s exits 0" % " ".join(args), p.returncode == 0,
                   p.stderr[-2000:])
 
@@ -42,6 +43,21 @@ def main():
         # The client's total timeout there is 3 s; a refused connection is immediate.
         harness.check("unreachable: the error comes within the timeout (%.1f s)" % took,
                       took < 3 + 2, "took %.1f s" % took)
+
+    # A server that takes the connection and never answers (a hung ClickHouse): the
+    # client's total timeout (3 s there) ends the request with the same sentence.
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    try:
+        t0 = time.monotonic()
+        run(["--unreachable", "clickhouse://127.0.0.1:%d/vigil" % hung.getsockname()[1]],
+            dict(os.environ))
+        took = time.monotonic() - t0
+        harness.check("hung: the error comes after the 3 s timeout, not later (%.1f s)" % took,
+                      2.5 < took < 3 + 2, "took %.1f s" % took)
+    finally:
+        hung.close()
 
 
 harness.run_group(main)
