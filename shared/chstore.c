@@ -40,7 +40,7 @@ const char *const chstore_ddl[] = {
 
     "CREATE TABLE IF NOT EXISTS pageviews ("
     " app String, pv String, version String, session String, page String, nav String,"
-    " client_ts Int64, received DateTime, received_ms Int64, last_received_ms Int64,"
+    " client_ts Int64, received DateTime('UTC'), received_ms Int64, last_received_ms Int64,"
     " browser String, browser_major Int32, os String, device String, country String,"
     " conn String, device_hint String, viewport String, dpr Float64, attrs String"
     ") ENGINE = ReplacingMergeTree(last_received_ms) PARTITION BY toYYYYMMDD(received)"
@@ -48,7 +48,7 @@ const char *const chstore_ddl[] = {
 
     "CREATE TABLE IF NOT EXISTS metrics ("
     " app String, version String, name String, mid String, pv String, value Float64,"
-    " rating String, received DateTime, received_ms Int64, updated_ms Int64,"
+    " rating String, received DateTime('UTC'), received_ms Int64, updated_ms Int64,"
     " attribution String"
     ") ENGINE = ReplacingMergeTree(updated_ms) PARTITION BY toYYYYMMDD(received)"
     " ORDER BY (app, version, name, mid)",
@@ -56,30 +56,30 @@ const char *const chstore_ddl[] = {
     "CREATE TABLE IF NOT EXISTS errors ("
     " app String, version String, eid String, pv String, fingerprint String,"
     " message String, source String, line Int64, col Int64, stack String, kind String,"
-    " received DateTime, received_ms Int64"
+    " received DateTime('UTC'), received_ms Int64"
     ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMMDD(received)"
     " ORDER BY (app, version, fingerprint, eid)",
 
     "CREATE TABLE IF NOT EXISTS probe_runs ("
     " run_id String, app String, version String, region String, host String,"
-    " passed UInt8, started_ms Int64, received DateTime, key_id String, document String"
+    " passed UInt8, started_ms Int64, received DateTime('UTC'), key_id String, document String"
     ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(received) ORDER BY (run_id)",
 
     "CREATE TABLE IF NOT EXISTS probe_journeys ("
     " run_id String, idx Int32, app String, version String, region String,"
-    " journey String, passed UInt8, started DateTime, started_ms Int64, failed_step String,"
+    " journey String, passed UInt8, started DateTime('UTC'), started_ms Int64, failed_step String,"
     " failure String, retried UInt8, signed UInt8"
     ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(started)"
     " ORDER BY (app, version, run_id, idx)",
 
     "CREATE TABLE IF NOT EXISTS deployments ("
     " app String, version String, did String, baseline String, stage String,"
-    " ts DateTime, ts_ms Int64, note String, received_ms Int64"
+    " ts DateTime('UTC'), ts_ms Int64, note String, received_ms Int64"
     ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (app, version, did)",
 
     "CREATE TABLE IF NOT EXISTS verdicts ("
     " app String, vid String, baseline String, canary String, policy String,"
-    " method String, decision String, ts DateTime, ts_ms Int64, window_start_ms Int64,"
+    " method String, decision String, ts DateTime('UTC'), ts_ms Int64, window_start_ms Int64,"
     " n_baseline Int64, n_canary Int64, result String"
     ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (app, vid)",
 };

@@ -131,6 +131,41 @@ static void test_quoting(void)
     buf_fini(&b);
 }
 
+/* Copies s without its white space into a new string (the caller frees it). */
+static char *squeeze(const char *s)
+{
+    char *out = malloc(strlen(s) + 1), *o = out;
+    for (; out && *s; s++)
+        if (*s != ' ' && *s != '\n' && *s != '\t')
+            *o++ = *s;
+    if (out)
+        *o = '\0';
+    return out;
+}
+
+/* collector/README.md shows the DDL the code runs: each statement, white space aside. */
+static void test_readme(void)
+{
+    char path[4096];
+    const char *root = getenv("VIGIL_ROOT");
+    snprintf(path, sizeof path, "%s/collector/README.md", root ? root : ".");
+    FILE *f = fopen(path, "r");
+    static char text[1 << 20];
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose(f);
+    text[n] = '\0';
+    char *readme = squeeze(text);
+    CHECK(n > 0 && readme, "readme: %s is read", path);
+    for (size_t i = 0; readme && i < chstore_ddl_n; i++) {
+        char *stmt = squeeze(chstore_ddl[i]);
+        CHECK(stmt && strstr(readme, stmt), "readme: shows DDL statement %zu (%.40s...)", i + 1,
+              chstore_ddl[i]);
+        free(stmt);
+    }
+    free(readme);
+}
+
 /* ---- against a real server ------------------------------------------------------- */
 
 /* 2026-12-01 00:00 UTC (1764547200 = 20423 days of 86400 s): the values straddle it, so
@@ -416,6 +451,7 @@ int main(int argc, char **argv)
         test_url();
         test_reason();
         test_quoting();
+        test_readme();
         if (url) {
             test_server(url, getenv("VIGIL_CLICKHOUSE_PASSWORD_FILE"));
             test_wrong_password(url);
