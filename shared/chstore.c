@@ -227,6 +227,77 @@ int chstore_batch_build(struct chstore_batch *b, const char *id, const struct ro
     return rollup_each(r, add_row, &x) ? -1 : 0;
 }
 
+#define SPOOL_MAGIC "vigil-chbatch 1"
+
+int chstore_batch_encode(const struct chstore_batch *b, struct buf *out)
+{
+    if (buf_printf(out, SPOOL_MAGIC " %s %zu\n", b->id, b->nparts) < 0)
+        return -1;
+    for (size_t i = 0; i < b->nparts; i++) {
+        const struct chstore_part *p = &b->part[i];
+        if (buf_printf(out, "%s %lld %zu\n", p->table, p->day, p->rows.len) < 0
+            || buf_append(out, p->rows.data, p->rows.len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The line at *pos (without its newline, at most 127 bytes) into line; advances *pos. */
+static int next_line(const char *data, size_t len, size_t *pos, char line[128])
+{
+    const char *nl = memchr(data + *pos, '\n', len - *pos);
+    size_t n = nl ? (size_t)(nl - (data + *pos)) : 0;
+    if (!nl || n >= 128)
+        return -1;
+    memcpy(line, data + *pos, n);
+    line[n] = '\0';
+    *pos += n + 1;
+    return 0;
+}
+
+int chstore_batch_decode(struct chstore_batch *b, const char *data, size_t len, char *err,
+                         size_t errlen)
+{
+    char line[128], id[CHSTORE_BATCH_LEN + 2], table[16], extra[2];
+    size_t pos = 0, nparts, at;
+    memset(b, 0, sizeof *b);
+    if (next_line(data, len, &pos, line) < 0
+        || sscanf(line, SPOOL_MAGIC " %33s %zu %1s", id, &nparts, extra) != 2
+        || strlen(id) != CHSTORE_BATCH_LEN
+        || strspn(id, "0123456789abcdef") != CHSTORE_BATCH_LEN || nparts > sizeof b->part / sizeof *b->part) {
+        snprintf(err, errlen, "byte 0: not a batch of this version (expected \"" SPOOL_MAGIC
+                 " ID PARTS\")");
+        return -1;
+    }
+    memcpy(b->id, id, sizeof b->id);
+    for (size_t i = 0; i < nparts; i++) {
+        struct chstore_part *p = &b->part[b->nparts];
+        size_t n;
+        at = pos;
+        if (next_line(data, len, &pos, line) < 0
+            || sscanf(line, "%15s %lld %zu %1s", table, &p->day, &n, extra) != 3
+            || (strcmp(table, "hist") != 0 && strcmp(table, "counters") != 0)
+            || n > CHSTORE_BATCH_MAX || n > len - pos) {
+            snprintf(err, errlen, "byte %zu: part %zu is not \"hist|counters DAY LENGTH\" "
+                     "with LENGTH bytes after it", at, i + 1);
+            return -1;
+        }
+        p->table = strcmp(table, "hist") == 0 ? "hist" : "counters";
+        buf_init(&p->rows, CHSTORE_BATCH_MAX);
+        b->nparts++;
+        if (buf_append(&p->rows, data + pos, n) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        pos += n;
+    }
+    if (pos != len) {
+        snprintf(err, errlen, "byte %zu: %zu bytes after the last part", pos, len - pos);
+        return -1;
+    }
+    return 0;
+}
+
 static const char *const columns[] = {
     "hist (app, version, metric, dim, key, minute, bucket, count)",
     "counters (app, version, metric, dim, key, minute, views, hits)",

@@ -66,6 +66,17 @@ int chstore_batch_build(struct chstore_batch *b, const char *id, const struct ro
                         char *err, size_t errlen);
 void chstore_batch_fini(struct chstore_batch *b);
 
+/* The spool form of a batch (shared/fspool.h records), a header line and each part's rows
+ * as they are sent:
+ *   vigil-chbatch 1 ID NPARTS\n
+ *   TABLE DAY LENGTH\n  then LENGTH bytes of TabSeparated rows, for each part
+ * chstore_batch_encode appends it to out (0, or -1 past out's cap); chstore_batch_decode
+ * fills b from it (0, or -1 with "byte N: what is wrong"; free b with chstore_batch_fini
+ * either way). */
+int chstore_batch_encode(const struct chstore_batch *b, struct buf *out);
+int chstore_batch_decode(struct chstore_batch *b, const char *data, size_t len, char *err,
+                         size_t errlen);
+
 /* Sends every part of b as its own INSERT. With replay set, a part whose marker is
  * already in its table is skipped (it was acknowledged before, or committed just before
  * a crash), so that a replayed batch counts once. Returns 0 when every part is stored,

@@ -32,6 +32,7 @@
 #include "chstore.h"
 #include "clickhouse.h"
 #include "cmp.h"
+#include "fspool.h"
 #include "rng.h"
 #include "rollup.h"
 #include "sketch.h"
@@ -299,6 +300,57 @@ static void compare(struct clickhouse *ch, sqlite3 *db, long long since, long lo
         }
 }
 
+/* 1 when both batches have the same id and the same parts, byte for byte. */
+static int same_batch(const struct chstore_batch *x, const struct chstore_batch *y)
+{
+    if (strcmp(x->id, y->id) != 0 || x->nparts != y->nparts)
+        return 0;
+    for (size_t i = 0; i < x->nparts; i++)
+        if (strcmp(x->part[i].table, y->part[i].table) != 0 || x->part[i].day != y->part[i].day
+            || x->part[i].rows.len != y->part[i].rows.len
+            || memcmp(x->part[i].rows.data, y->part[i].rows.data, x->part[i].rows.len) != 0)
+            return 0;
+    return 1;
+}
+
+/* The spool form of a batch: a round trip, and broken forms refused with the byte. */
+static void test_batch_form(void)
+{
+    struct rollup *r = rollup_new();
+    struct counts c = {0};
+    struct chstore_batch b = {0}, d = {0};
+    struct buf enc;
+    char err[256] = "";
+    static const char id[] = "00112233445566778899aabbccddeeff";
+
+    buf_init(&enc, 0);
+    CHECK(r && fill(r, 3, &c) == 0 && chstore_batch_build(&b, id, r, err, sizeof err) == 0
+              && chstore_batch_encode(&b, &enc) == 0, "form: a batch encoded (%s)", err);
+    CHECK(chstore_batch_decode(&d, enc.data, enc.len, err, sizeof err) == 0 && same_batch(&b, &d),
+          "form: decoded, the same id and parts (%zu parts)", d.nparts);
+    chstore_batch_fini(&d);
+    CHECK(chstore_batch_decode(&d, enc.data, enc.len - 1, err, sizeof err) == -1
+              && strstr(err, "byte "), "form: one byte short is refused (%s)", err);
+    chstore_batch_fini(&d);
+    CHECK(chstore_batch_build(&d, "0011223344556677889'aabbccddeeff", r, err, sizeof err) == -1,
+          "form: an id that is not hex is refused when building");
+    chstore_batch_fini(&d);
+    enc.data[20] = 'X';
+    CHECK(chstore_batch_decode(&d, enc.data, enc.len, err, sizeof err) == -1
+              && strstr(err, "byte 0"), "form: an id that is not hex is refused when decoding "
+          "(%s)", err);
+    chstore_batch_fini(&d);
+    enc.data[20] = '2';
+    buf_puts(&enc, "x");
+    CHECK(chstore_batch_decode(&d, enc.data, enc.len, err, sizeof err) == -1
+              && strstr(err, "after the last part"), "form: bytes after the last part are "
+          "refused (%s)", err);
+    chstore_batch_fini(&d);
+    chstore_batch_fini(&b);
+    buf_fini(&enc);
+    rollup_free(r);
+}
+
 static long long ch_count(struct clickhouse *ch, const char *sql)
 {
     char err[512], *out = NULL;
@@ -307,6 +359,35 @@ static long long ch_count(struct clickhouse *ch, const char *sql)
         n = strtoll(out, NULL, 10);
     free(out);
     return n;
+}
+
+/* The batch through a spool and back, replayed: nothing is sent twice. */
+static void replay_from_spool(struct clickhouse *ch, const struct chstore_batch *b)
+{
+    char dir[64], err[512] = "", name[FSPOOL_NAME_MAX], *data = NULL;
+    struct fspool_opts o = {".batch", 0, 1ull << 30, 0, 1, CHSTORE_BATCH_MAX};
+    struct fspool *sp = NULL;
+    struct chstore_batch d = {0};
+    struct buf enc;
+    size_t len = 0, sent = 99;
+
+    snprintf(dir, sizeof dir, "/tmp/vigil-chspool-%d", (int)getpid());
+    buf_init(&enc, 0);
+    CHECK(fspool_open(&sp, dir, &o, err, sizeof err) == 0 && chstore_batch_encode(b, &enc) == 0
+              && fspool_add(sp, enc.data, enc.len, err, sizeof err) == 0,
+          "spool: the batch is spooled (%s)", err);
+    CHECK(sp && fspool_oldest(sp, name, &data, &len, err, sizeof err) == 1
+              && chstore_batch_decode(&d, data, len, err, sizeof err) == 0
+              && chstore_batch_send(ch, &d, 1, &sent, err, sizeof err) == 0 && sent == 0
+              && fspool_remove(sp, name, err, sizeof err) == 0 && fspool_files(sp) == 0,
+          "spool: read back, replayed (no part sent again: %zu) and removed (%s)", sent, err);
+    chstore_batch_fini(&d);
+    free(data);
+    buf_fini(&enc);
+    fspool_close(sp);
+    snprintf(name, sizeof name, "%s/.lock", dir);
+    unlink(name);
+    rmdir(dir);
 }
 
 static void test_server(const char *url, const char *password_file)
@@ -357,6 +438,7 @@ static void test_server(const char *url, const char *password_file)
     /* Exactly once. */
     CHECK(chstore_batch_send(ch, &b, 1, &sent, err, sizeof err) == 0 && sent == 0,
           "dedupe: a replay of an acknowledged batch sends no part (%zu)", sent);
+    replay_from_spool(ch, &b);
     compare(ch, db, since, until, (const long long(*)[2])c.values, "dedupe, after the replay");
     /* A part that never arrived (the crash came before its INSERT): its rows and its
      * marker are not there. */
@@ -452,6 +534,7 @@ int main(int argc, char **argv)
         test_reason();
         test_quoting();
         test_readme();
+        test_batch_form();
         if (url) {
             test_server(url, getenv("VIGIL_CLICKHOUSE_PASSWORD_FILE"));
             test_wrong_password(url);
