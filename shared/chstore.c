@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
+
 /*
  * The single-node schema. Only what both 18.16 and current ClickHouse accept: the
  * MergeTree syntax with PARTITION BY / ORDER BY (custom partitioning, 1.1.54310 and
@@ -341,17 +343,31 @@ int chstore_batch_send(struct clickhouse *c, const struct chstore_batch *b, int 
     return 0;
 }
 
-/* WHERE of a read of one version's whole-version rows over the minutes of a window. */
-static int where_version(struct buf *q, const char *app, const char *version,
-                         const char *metric, long long since_ms, long long until_ms)
+/* WHERE of a read of one version's rows of metric and dimension dim (key "" too when
+ * dim is ""), over the minutes that hold [since_ms, until_ms). */
+static int where_rows(struct buf *q, const char *app, const char *version, const char *metric,
+                      const char *dim, long long since_ms, long long until_ms)
 {
     long long first = since_ms / ROLLUP_MINUTE_MS, last = (until_ms - 1) / ROLLUP_MINUTE_MS;
     return buf_puts(q, " WHERE app = ") < 0 || chstore_quote(q, app) < 0
            || buf_puts(q, " AND version = ") < 0 || chstore_quote(q, version) < 0
            || buf_puts(q, " AND metric = ") < 0 || chstore_quote(q, metric) < 0
-           || buf_printf(q, " AND dim = '' AND key = '' AND minute >= toDateTime(%lld)"
-                         " AND minute <= toDateTime(%lld)", first * 60, last * 60) < 0
+           || buf_puts(q, " AND dim = ") < 0 || chstore_quote(q, dim) < 0
+           || (!*dim && buf_puts(q, " AND key = ''") < 0)
+           || buf_printf(q, " AND minute >= toDateTime(%lld) AND minute <= toDateTime(%lld)",
+                         first * 60, last * 60) < 0
            ? -1 : 0;
+}
+
+/* The bucket and count of a hist row, checked against the mapping. 0 or -1. */
+static int row_bucket(const json_t *row, int *bucket, long long *n)
+{
+    long long b;
+    if (clickhouse_json_int(row, "bucket", &b) < 0 || clickhouse_json_int(row, "n", n) < 0
+        || (b != SKETCH_ZERO_BUCKET && (b < SKETCH_INDEX_MIN || b > SKETCH_INDEX_MAX)))
+        return -1;
+    *bucket = (int)b;
+    return 0;
 }
 
 int chstore_read_sketch(struct clickhouse *c, const char *app, const char *version,
@@ -366,7 +382,7 @@ int chstore_read_sketch(struct clickhouse *c, const char *app, const char *versi
     out->n = out->zeros = 0;
     buf_init(&q, 0);
     if (buf_puts(&q, "SELECT bucket, sum(count) AS n FROM hist") < 0
-        || where_version(&q, app, version, metric, since_ms, until_ms) < 0
+        || where_rows(&q, app, version, metric, "", since_ms, until_ms) < 0
         || buf_puts(&q, " GROUP BY bucket HAVING n > 0 ORDER BY bucket") < 0) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -376,16 +392,14 @@ int chstore_read_sketch(struct clickhouse *c, const char *app, const char *versi
                               errlen) < 0)
         goto out;
     for (size_t i = 0; i < json_array_size(rows); i++) {
-        long long bucket, n;
-        const json_t *row = json_array_get(rows, i);
-        if (clickhouse_json_int(row, "bucket", &bucket) < 0 || clickhouse_json_int(row, "n", &n) < 0
-            || (bucket != SKETCH_ZERO_BUCKET
-                && (bucket < SKETCH_INDEX_MIN || bucket > SKETCH_INDEX_MAX))) {
+        long long n;
+        int bucket;
+        if (row_bucket(json_array_get(rows, i), &bucket, &n) < 0) {
             snprintf(err, errlen, "ClickHouse at %s: hist of %s/%s has a row that is not a "
                      "bucket of this version's sketch", clickhouse_name(c), app, version);
             goto out;
         }
-        if (sketch_add_bucket(out, (int)bucket, n) < 0) {
+        if (sketch_add_bucket(out, bucket, n) < 0) {
             snprintf(err, errlen, "out of memory");
             goto out;
         }
@@ -410,7 +424,7 @@ int chstore_read_errors(struct clickhouse *c, const char *app, const char *versi
     *views = *hits = 0;
     buf_init(&q, 0);
     if (buf_puts(&q, "SELECT sum(views) AS views, sum(hits) AS hits FROM counters") < 0
-        || where_version(&q, app, version, ROLLUP_ERRORS, since_ms, until_ms) < 0) {
+        || where_rows(&q, app, version, ROLLUP_ERRORS, "", since_ms, until_ms) < 0) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -425,6 +439,135 @@ int chstore_read_errors(struct clickhouse *c, const char *app, const char *versi
     }
     rc = 0;
 out:
+    json_decref(rows);
+    buf_fini(&q);
+    return rc;
+}
+
+void chstore_groups_free(struct store_group *g, size_t n)
+{
+    for (size_t i = 0; g && i < n; i++)
+        sketch_fini(&g[i].sk);
+    free(g);
+}
+
+/* The group a row of time t or value key goes to: the last one when the same, else a new
+ * one; past STORE_GROUPS_MAX values of a dimension, "(other)" (an existing "(other)", else
+ * the last group renamed), the rule of store_rollup_groups. NULL when out of memory. */
+static struct store_group *group_of(struct store_group **g, size_t *n, size_t *cap,
+                                    const char *by, long long t, const char *key)
+{
+    int same = *n > 0 && (by ? strcmp((*g)[*n - 1].key, key) == 0 : (*g)[*n - 1].t == t);
+    if (!same && by && *n == STORE_GROUPS_MAX) {
+        size_t k = 0;
+        while (k < *n && strcmp((*g)[k].key, ROLLUP_OTHER) != 0)
+            k++;
+        if (k == *n)
+            k = *n - 1;
+        struct store_group tmp = (*g)[k];
+        (*g)[k] = (*g)[*n - 1];
+        (*g)[*n - 1] = tmp;
+        snprintf((*g)[*n - 1].key, sizeof (*g)[*n - 1].key, "%s", ROLLUP_OTHER);
+        same = 1;
+    }
+    if (!same) {
+        if (*n == *cap) {
+            size_t ncap = *cap ? 2 * *cap : 64;
+            struct store_group *bigger = realloc(*g, ncap * sizeof **g);
+            if (!bigger)
+                return NULL;
+            *g = bigger;
+            *cap = ncap;
+        }
+        memset(&(*g)[*n], 0, sizeof (*g)[*n]);
+        sketch_init(&(*g)[*n].sk);
+        (*g)[*n].t = by ? 0 : t;
+        snprintf((*g)[*n].key, sizeof (*g)[*n].key, "%s", by ? key : "");
+        (*n)++;
+    }
+    return &(*g)[*n - 1];
+}
+
+/* The query of chstore_rollup_groups. By page, the keys outside the window's busiest
+ * ROLLUP_PAGES_MAX - 1 pages are read as "(other)" (a subquery on the same rows). */
+static int groups_sql(struct buf *q, const char *app, const char *version, const char *metric,
+                      const char *by, long long since_ms, long long until_ms, long long step_ms)
+{
+    int errors = strcmp(metric, ROLLUP_ERRORS) == 0, page = by && strcmp(by, "page") == 0;
+    const char *table = errors ? "counters" : "hist", *weight = errors ? "views" : "count";
+    int bad = buf_puts(q, "SELECT ") < 0;
+    if (page)
+        bad = bad || buf_printf(q, "if(key IN (SELECT key FROM %s", table) < 0
+              || where_rows(q, app, version, metric, by, since_ms, until_ms) < 0
+              || buf_printf(q, " GROUP BY key ORDER BY sum(%s) DESC, key LIMIT %d), key, '%s')"
+                            " AS g", weight, ROLLUP_PAGES_MAX - 1, ROLLUP_OTHER) < 0;
+    else if (by)
+        bad = bad || buf_puts(q, "key AS g") < 0;
+    else if (step_ms >= ROLLUP_MINUTE_MS)
+        bad = bad || buf_printf(q, "intDiv(toUInt32(minute), %lld) * %lld AS g",
+                                step_ms / 1000, step_ms / 1000) < 0;
+    else
+        bad = bad || buf_puts(q, "toUInt32(0) AS g") < 0;
+    bad = bad || buf_printf(q, errors ? ", sum(views) AS n, sum(hits) AS hits FROM counters"
+                                      : ", bucket, sum(count) AS n FROM hist") < 0
+          || where_rows(q, app, version, metric, by ? by : "", since_ms, until_ms) < 0
+          || buf_printf(q, errors ? " GROUP BY g ORDER BY g LIMIT %d"
+                                  : " GROUP BY g, bucket HAVING n > 0 ORDER BY g, bucket LIMIT %d",
+                        CHSTORE_GROUP_ROWS_MAX + 1) < 0;
+    return bad ? -1 : 0;
+}
+
+int chstore_rollup_groups(struct clickhouse *c, const char *app, const char *version,
+                          const char *metric, const char *by, long long since_ms,
+                          long long until_ms, long long step_ms, struct store_group **out,
+                          size_t *nout, char *err, size_t errlen)
+{
+    int errors = strcmp(metric, ROLLUP_ERRORS) == 0, rc = -1;
+    struct store_group *g = NULL;
+    size_t n = 0, cap = 0;
+    json_t *rows = NULL;
+    struct buf q;
+
+    *out = NULL;
+    *nout = 0;
+    buf_init(&q, 0);
+    if (groups_sql(&q, app, version, metric, by, since_ms, until_ms, step_ms) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (clickhouse_query_json(c, q.data, CHSTORE_GROUP_ROWS_MAX, &rows, err, errlen) < 0) {
+        if (strstr(err, "more than"))
+            snprintf(err, errlen, "reading %s of %s/%s: more than %d rows: ask for a shorter "
+                     "window or a coarser step", metric, app, version, CHSTORE_GROUP_ROWS_MAX);
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        const json_t *row = json_array_get(rows, i);
+        const char *key = json_string_value(json_object_get(row, "g"));
+        long long t = 0, v = 0, hits = 0;
+        int bucket = 0;
+        if ((by ? !key : clickhouse_json_int(row, "g", &t) < 0)
+            || (errors ? clickhouse_json_int(row, "n", &v) < 0
+                         || clickhouse_json_int(row, "hits", &hits) < 0
+                       : row_bucket(row, &bucket, &v) < 0)) {
+            snprintf(err, errlen, "ClickHouse at %s: row %zu of %s of %s/%s is not a group of "
+                     "the rollups", clickhouse_name(c), i + 1, metric, app, version);
+            goto out;
+        }
+        struct store_group *cur = group_of(&g, &n, &cap, by, t * 1000, key ? key : "");
+        if (!cur || (!errors && sketch_add_bucket(&cur->sk, bucket, v) < 0)) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        cur->n += v;
+        cur->hits += hits;
+    }
+    *out = g;
+    *nout = n;
+    g = NULL;
+    rc = 0;
+out:
+    chstore_groups_free(g, n);
     json_decref(rows);
     buf_fini(&q);
     return rc;

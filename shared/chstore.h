@@ -92,6 +92,23 @@ int chstore_read_sketch(struct clickhouse *c, const char *app, const char *versi
                         const char *metric, long long since_ms, long long until_ms,
                         struct sketch *out, char *err, size_t errlen);
 
+/* The same read as store_rollup_groups (shared/store.h), same arguments and result, from
+ * ClickHouse: one metric (or "errors") of app/version over the minutes that hold
+ * [since_ms, until_ms), in time buckets of step_ms (by NULL; 0 for one group) or by the
+ * values of dimension by, in byte order, the values past STORE_GROUPS_MAX folded into
+ * "(other)" as store_rollup_groups does. A page is capped when read (SQLite caps the pages
+ * of each minute when it writes): the ROLLUP_PAGES_MAX - 1 pages with the most values (or
+ * page views) over the window keep their rows, the rest count under "(other)". Reads at
+ * most CHSTORE_GROUP_ROWS_MAX (group, bucket) rows; past that, an error asking for a
+ * shorter window. Free *out with chstore_groups_free. 0 or -1 with err. */
+#define CHSTORE_GROUP_ROWS_MAX 200000
+struct store_group;
+int chstore_rollup_groups(struct clickhouse *c, const char *app, const char *version,
+                          const char *metric, const char *by, long long since_ms,
+                          long long until_ms, long long step_ms, struct store_group **out,
+                          size_t *n, char *err, size_t errlen);
+void chstore_groups_free(struct store_group *g, size_t n);
+
 /* Page views and page views with an error of app/version over the same minutes. */
 int chstore_read_errors(struct clickhouse *c, const char *app, const char *version,
                         long long since_ms, long long until_ms, long long *views,

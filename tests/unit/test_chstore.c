@@ -36,6 +36,7 @@
 #include "rng.h"
 #include "rollup.h"
 #include "sketch.h"
+#include "store.h"
 
 static void test_url(void)
 {
@@ -192,9 +193,11 @@ static int fill(struct rollup *r, uint64_t seed, struct counts *c)
         for (int i = 0; i < PER_MINUTE; i++) {
             int v = i % 2;
             static const char *const browsers[] = {"Chrome", "Firefox", "Safari"};
+            static const char *const pages[] = {"/", "/cart", "/checkout", "/p/1", "/p/2"};
             struct rollup_point p = {"shop", versions[v],
                                      MIDNIGHT_MS + (m - MINUTES / 2) * ROLLUP_MINUTE_MS + i * 97,
-                                     {browsers[i % 3], "Linux", "desktop", "DE", "4g", "/cart"}};
+                                     {browsers[i % 3], "Linux", "desktop", i % 3 ? "DE" : NULL,
+                                      "4g", pages[i % 5]}};
             double lcp = (v ? 2600 : 2300) * exp(0.5 * rng_normal());
             /* CLS: 60% exact zeros, the rest small. */
             double cls = rng_unit() < 0.6 ? 0 : 0.3 * rng_unit();
@@ -351,6 +354,59 @@ static void test_batch_form(void)
     rollup_free(r);
 }
 
+/* Frees groups one by one (store_groups_free frees only the first group's sketch). */
+static void free_groups(struct store_group *g, size_t n)
+{
+    for (size_t i = 0; g && i < n; i++)
+        sketch_fini(&g[i].sk);
+    free(g);
+}
+
+/* store_rollup_groups on the SQLite file against chstore_rollup_groups, for time buckets
+ * and for each dimension, for a metric and for errors. */
+static void compare_groups(struct clickhouse *ch, const char *dbpath, long long since,
+                           long long until)
+{
+    static const struct {
+        const char *metric, *by;
+        long long step;
+    } reads[] = {
+        {"LCP", NULL, 0}, {"LCP", NULL, 2 * ROLLUP_MINUTE_MS}, {"CLS", NULL, ROLLUP_MINUTE_MS},
+        {"LCP", "browser", 0}, {"CLS", "country", 0}, {"LCP", "page", 0},
+        {"errors", NULL, 0}, {"errors", NULL, 3 * ROLLUP_MINUTE_MS}, {"errors", "browser", 0},
+        {"errors", "page", 0},
+    };
+    struct store *st = NULL;
+    char err[512] = "";
+    if (store_open(&st, dbpath, 1, err, sizeof err) < 0) {
+        CHECK(0, "groups: open the store (%s)", err);
+        return;
+    }
+    for (size_t i = 0; i < sizeof reads / sizeof *reads; i++) {
+        struct store_group *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0, same = 0;
+        int ra = chstore_rollup_groups(ch, "shop", "v2", reads[i].metric, reads[i].by,
+                                       since + 30000, until, reads[i].step, &a, &na, err,
+                                       sizeof err);
+        CHECK(ra == 0, "groups %s by %s step %lld: ClickHouse answers (%s)", reads[i].metric,
+              reads[i].by ? reads[i].by : "time", reads[i].step, ra ? err : "ok");
+        int rb = store_rollup_groups(st, "shop", "v2", reads[i].metric, reads[i].by,
+                                     since + 30000, until, reads[i].step, &b, &nb, err,
+                                     sizeof err);
+        CHECK(rb == 0, "groups %s: SQLite answers (%s)", reads[i].metric, rb ? err : "ok");
+        for (size_t k = 0; k < na && k < nb; k++)
+            same += a[k].t == b[k].t && strcmp(a[k].key, b[k].key) == 0 && a[k].n == b[k].n
+                    && a[k].hits == b[k].hits && same_sketch(&a[k].sk, &b[k].sk);
+        CHECK(na > 0 && na == nb && same == na, "groups %s by %s step %lld: the same %zu groups"
+              " (SQLite %zu, equal %zu; first %s/%lld: n %lld)", reads[i].metric,
+              reads[i].by ? reads[i].by : "time", reads[i].step, na, nb, same,
+              na ? a[0].key : "-", na ? a[0].t : 0, na ? a[0].n : 0);
+        free_groups(a, na);
+        free_groups(b, nb);
+    }
+    store_close(st);
+}
+
 static long long ch_count(struct clickhouse *ch, const char *sql)
 {
     char err[512], *out = NULL;
@@ -401,7 +457,9 @@ static void test_server(const char *url, const char *password_file)
     size_t sent = 0;
     long long since = MIDNIGHT_MS - MINUTES / 2 * ROLLUP_MINUTE_MS;
     long long until = MIDNIGHT_MS + MINUTES / 2 * ROLLUP_MINUTE_MS;
+    char dbpath[64];
 
+    snprintf(dbpath, sizeof dbpath, "/tmp/vigil-chstore-%d.db", (int)getpid());
     if (clickhouse_open(&ch, url, password_file, err, sizeof err) < 0) {
         CHECK(0, "open %s (%s)", url, err);
         goto out;
@@ -420,8 +478,11 @@ static void test_server(const char *url, const char *password_file)
     CHECK(chstore_batch_send(ch, &b, 0, &sent, err, sizeof err) == 0 && sent == b.nparts,
           "parity: the batch is acknowledged (%s)", err);
 
-    CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK
-              && sqlite3_exec(db, ROLLUP_DDL "BEGIN", NULL, NULL, NULL) == SQLITE_OK
+    struct store *st = NULL;
+    CHECK(store_open(&st, dbpath, 0, err, sizeof err) == 0, "parity: a new store (%s)", err);
+    store_close(st);
+    CHECK(sqlite3_open(dbpath, &db) == SQLITE_OK
+              && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
               && rollup_flush(r, db, err, sizeof err) == 0
               && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK,
           "parity: the same rollup into SQLite");
@@ -473,9 +534,15 @@ static void test_server(const char *url, const char *password_file)
     CHECK(ch_count(ch, "SELECT count() FROM hist WHERE app = '' AND metric = '#batch'") == 4,
           "dedupe: one marker row per batch and day after the merge");
     chstore_batch_fini(&b2);
+    compare_groups(ch, dbpath, since, until);
 out:
     chstore_batch_fini(&b);
     sqlite3_close(db);
+    for (const char *sfx = ""; sfx; sfx = *sfx ? (sfx[1] == 'w' ? "-shm" : NULL) : "-wal") {
+        char f[80];
+        snprintf(f, sizeof f, "%s%s", dbpath, sfx);
+        unlink(f);
+    }
     rollup_free(r);
     clickhouse_close(ch);
 }
