@@ -407,6 +407,46 @@ static void compare_groups(struct clickhouse *ch, const char *dbpath, long long 
     store_close(st);
 }
 
+/* 150 pages in one minute, page k with 150 - k values: the breakdown by page keeps the 99
+ * busiest (k < 99) and counts the other 51 pages' 1 + 2 + ... + 51 = 1326 values under
+ * "(other)". */
+static void test_page_cap(struct clickhouse *ch)
+{
+    struct rollup *r = rollup_new();
+    struct chstore_batch b = {0};
+    struct store_group *g = NULL;
+    char err[512] = "", id[CHSTORE_BATCH_LEN + 1], page[150][8];
+    size_t n = 0, right = 0;
+    int ok = r != NULL;
+
+    for (int k = 0; k < 150 && ok; k++) {
+        snprintf(page[k], sizeof page[k], "/p%03d", k);
+        struct rollup_point p = {"big", "v1", MIDNIGHT_MS, {"Chrome", NULL, NULL, NULL, NULL,
+                                                            page[k]}};
+        for (int j = 0; j < 150 - k && ok; j++)
+            ok = rollup_value(r, &p, "LCP", 100, 1) == 0;
+    }
+    CHECK(ok && chstore_batch_id(id, err, sizeof err) == 0
+              && chstore_batch_build(&b, id, r, err, sizeof err) == 0
+              && chstore_batch_send(ch, &b, 0, NULL, err, sizeof err) == 0,
+          "pages: 150 pages stored (%s)", err);
+    CHECK(chstore_rollup_groups(ch, "big", "v1", "LCP", "page", MIDNIGHT_MS,
+                                MIDNIGHT_MS + ROLLUP_MINUTE_MS, 0, &g, &n, err, sizeof err) == 0,
+          "pages: read by page (%s)", err);
+    for (size_t i = 0; i < n; i++) {
+        int k = -1;
+        if (strcmp(g[i].key, ROLLUP_OTHER) == 0)
+            right += g[i].n == 1326;
+        else if (sscanf(g[i].key, "/p%d", &k) == 1)
+            right += k >= 0 && k < 99 && g[i].n == 150 - k;
+    }
+    CHECK(n == 100 && right == 100, "pages: the 99 busiest and (other) with 1326 values "
+          "(%zu groups, %zu right)", n, right);
+    chstore_groups_free(g, n);
+    chstore_batch_fini(&b);
+    rollup_free(r);
+}
+
 static long long ch_count(struct clickhouse *ch, const char *sql)
 {
     char err[512], *out = NULL;
@@ -535,6 +575,7 @@ static void test_server(const char *url, const char *password_file)
           "dedupe: one marker row per batch and day after the merge");
     chstore_batch_fini(&b2);
     compare_groups(ch, dbpath, since, until);
+    test_page_cap(ch);
 out:
     chstore_batch_fini(&b);
     sqlite3_close(db);
