@@ -41,7 +41,7 @@
 static void test_url(void)
 {
     struct clickhouse_url u;
-    char err[512];
+    char err[512] = "";
     static const struct {
         const char *url, *part;
     } bad[] = {
@@ -221,7 +221,7 @@ static int sqlite_sketch(sqlite3 *db, const char *version, const char *metric,
                          long long first, long long last, struct sketch *out)
 {
     sqlite3_stmt *q;
-    char err[256];
+    char err[256] = "";
     int rc = 0;
     sketch_clear(out);
     out->n = out->zeros = 0;
@@ -268,7 +268,7 @@ static int same_bins(const struct sketch_bins *x, const struct sketch_bins *y)
 static void compare(struct clickhouse *ch, sqlite3 *db, long long since, long long until,
                     const long long want[2][2], const char *label)
 {
-    char err[512];
+    char err[512] = "";
     for (int v = 0; v < 2; v++)
         for (int k = 0; k < 2; k++) {
             struct sketch a, b;
@@ -449,7 +449,7 @@ static void test_page_cap(struct clickhouse *ch)
 
 static long long ch_count(struct clickhouse *ch, const char *sql)
 {
-    char err[512], *out = NULL;
+    char err[512] = "", *out = NULL;
     long long n = -1;
     if (clickhouse_query(ch, sql, 64, &out, NULL, err, sizeof err) == 0)
         n = strtoll(out, NULL, 10);
@@ -493,7 +493,7 @@ static void test_server(const char *url, const char *password_file)
     struct chstore_batch b = {0};
     struct counts c = {0};
     sqlite3 *db = NULL;
-    char err[512], id[CHSTORE_BATCH_LEN + 1];
+    char err[512] = "", id[CHSTORE_BATCH_LEN + 1];
     size_t sent = 0;
     long long since = MIDNIGHT_MS - MINUTES / 2 * ROLLUP_MINUTE_MS;
     long long until = MIDNIGHT_MS + MINUTES / 2 * ROLLUP_MINUTE_MS;
@@ -578,20 +578,21 @@ static void test_server(const char *url, const char *password_file)
     test_page_cap(ch);
 out:
     chstore_batch_fini(&b);
+    /* The rollup's prepared statements go before the connection they were made on. */
+    rollup_free(r);
     sqlite3_close(db);
     for (const char *sfx = ""; sfx; sfx = *sfx ? (sfx[1] == 'w' ? "-shm" : NULL) : "-wal") {
         char f[80];
         snprintf(f, sizeof f, "%s%s", dbpath, sfx);
         unlink(f);
     }
-    rollup_free(r);
     clickhouse_close(ch);
 }
 
 /* A password file with a wrong password: ClickHouse's refusal, without the password. */
 static void test_wrong_password(const char *url)
 {
-    char path[] = "/tmp/vigil-chpw-XXXXXX", err[512];
+    char path[] = "/tmp/vigil-chpw-XXXXXX", err[512] = "";
     static const char pw[] = "wrong-password-0123456789";
     struct clickhouse *ch = NULL;
     int fd = mkstemp(path);
@@ -616,7 +617,7 @@ static void test_wrong_password(const char *url)
 static void test_unreachable(const char *url)
 {
     struct clickhouse *ch = NULL;
-    char err[512], want[300];
+    char err[512] = "", want[300];
     struct clickhouse_url u;
     if (clickhouse_parse_url(url, &u, err, sizeof err) < 0
         || clickhouse_open(&ch, url, NULL, err, sizeof err) < 0) {

@@ -25,7 +25,7 @@ static int add(struct fspool *s, const char *text, char *err, size_t errlen)
 static const char *oldest(struct fspool *s, char name[FSPOOL_NAME_MAX])
 {
     static char text[256];
-    char err[256], *data = NULL;
+    char err[256] = "", *data = NULL;
     size_t len;
     text[0] = '\0';
     name[0] = '\0';
