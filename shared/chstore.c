@@ -343,15 +343,19 @@ int chstore_batch_send(struct clickhouse *c, const struct chstore_batch *b, int 
     return 0;
 }
 
-/* WHERE of a read of one version's rows of metric and dimension dim (key "" too when
+/* WHERE of a read of one version's rows of n metrics and dimension dim (key "" too when
  * dim is ""), over the minutes that hold [since_ms, until_ms). */
-static int where_rows(struct buf *q, const char *app, const char *version, const char *metric,
-                      const char *dim, long long since_ms, long long until_ms)
+static int where_rows(struct buf *q, const char *app, const char *version,
+                      const char *const *metrics, size_t n, const char *dim,
+                      long long since_ms, long long until_ms)
 {
     long long first = since_ms / ROLLUP_MINUTE_MS, last = (until_ms - 1) / ROLLUP_MINUTE_MS;
-    return buf_puts(q, " WHERE app = ") < 0 || chstore_quote(q, app) < 0
-           || buf_puts(q, " AND version = ") < 0 || chstore_quote(q, version) < 0
-           || buf_puts(q, " AND metric = ") < 0 || chstore_quote(q, metric) < 0
+    int bad = buf_puts(q, " WHERE app = ") < 0 || chstore_quote(q, app) < 0
+              || buf_puts(q, " AND version = ") < 0 || chstore_quote(q, version) < 0
+              || buf_puts(q, n == 1 ? " AND metric = " : " AND metric IN (") < 0;
+    for (size_t i = 0; i < n; i++)
+        bad = bad || (i > 0 && buf_puts(q, ", ") < 0) || chstore_quote(q, metrics[i]) < 0;
+    return bad || (n > 1 && buf_puts(q, ")") < 0)
            || buf_puts(q, " AND dim = ") < 0 || chstore_quote(q, dim) < 0
            || (!*dim && buf_puts(q, " AND key = ''") < 0)
            || buf_printf(q, " AND minute >= toDateTime(%lld) AND minute <= toDateTime(%lld)",
@@ -374,40 +378,60 @@ int chstore_read_sketch(struct clickhouse *c, const char *app, const char *versi
                         const char *metric, long long since_ms, long long until_ms,
                         struct sketch *out, char *err, size_t errlen)
 {
+    return chstore_read_sketches(c, app, version, &metric, 1, since_ms, until_ms, out, err,
+                                 errlen);
+}
+
+int chstore_read_sketches(struct clickhouse *c, const char *app, const char *version,
+                          const char *const *metrics, size_t n, long long since_ms,
+                          long long until_ms, struct sketch *out, char *err, size_t errlen)
+{
     struct buf q;
     json_t *rows = NULL;
-    int rc = -1;
+    int rc = -1, bad;
 
-    sketch_clear(out);
-    out->n = out->zeros = 0;
+    for (size_t i = 0; i < n; i++) {
+        sketch_clear(&out[i]);
+        out[i].n = out[i].zeros = 0;
+    }
+    if (n == 0 || n > CHSTORE_METRICS_MAX) {
+        snprintf(err, errlen, "a read of %zu metrics (1 to %d)", n, CHSTORE_METRICS_MAX);
+        return -1;
+    }
     buf_init(&q, 0);
-    if (buf_puts(&q, "SELECT bucket, sum(count) AS n FROM hist") < 0
-        || where_rows(&q, app, version, metric, "", since_ms, until_ms) < 0
-        || buf_puts(&q, " GROUP BY bucket HAVING n > 0 ORDER BY bucket") < 0) {
+    bad = buf_puts(&q, "SELECT metric, bucket, sum(count) AS n FROM hist") < 0
+          || where_rows(&q, app, version, metrics, n, "", since_ms, until_ms) < 0
+          || buf_puts(&q, " GROUP BY metric, bucket HAVING n > 0 ORDER BY metric, bucket") < 0;
+    if (bad) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    /* At most every bucket of the mapping and the zero bucket. */
-    if (clickhouse_query_json(c, q.data, SKETCH_INDEX_MAX - SKETCH_INDEX_MIN + 2, &rows, err,
-                              errlen) < 0)
+    /* At most every bucket of the mapping and the zero bucket, per metric. */
+    if (clickhouse_query_json(c, q.data, n * (SKETCH_INDEX_MAX - SKETCH_INDEX_MIN + 2), &rows,
+                              err, errlen) < 0)
         goto out;
     for (size_t i = 0; i < json_array_size(rows); i++) {
-        long long n;
+        const json_t *row = json_array_get(rows, i);
+        const char *metric = json_string_value(json_object_get(row, "metric"));
+        long long count;
         int bucket;
-        if (row_bucket(json_array_get(rows, i), &bucket, &n) < 0) {
+        size_t k = 0;
+        while (metric && k < n && strcmp(metrics[k], metric) != 0)
+            k++;
+        if (k == n || row_bucket(row, &bucket, &count) < 0) {
             snprintf(err, errlen, "ClickHouse at %s: hist of %s/%s has a row that is not a "
                      "bucket of this version's sketch", clickhouse_name(c), app, version);
             goto out;
         }
-        if (sketch_add_bucket(out, bucket, n) < 0) {
+        if (sketch_add_bucket(&out[k], bucket, count) < 0) {
             snprintf(err, errlen, "out of memory");
             goto out;
         }
     }
     rc = 0;
 out:
-    if (rc < 0)
-        sketch_clear(out);
+    for (size_t i = 0; rc < 0 && i < n; i++)
+        sketch_clear(&out[i]);
     json_decref(rows);
     buf_fini(&q);
     return rc;
@@ -424,7 +448,8 @@ int chstore_read_errors(struct clickhouse *c, const char *app, const char *versi
     *views = *hits = 0;
     buf_init(&q, 0);
     if (buf_puts(&q, "SELECT sum(views) AS views, sum(hits) AS hits FROM counters") < 0
-        || where_rows(&q, app, version, ROLLUP_ERRORS, "", since_ms, until_ms) < 0) {
+        || where_rows(&q, app, version, (const char *[]){ROLLUP_ERRORS}, 1, "", since_ms,
+                         until_ms) < 0) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -498,7 +523,7 @@ static int groups_sql(struct buf *q, const char *app, const char *version, const
     int bad = buf_puts(q, "SELECT ") < 0;
     if (page)
         bad = bad || buf_printf(q, "if(key IN (SELECT key FROM %s", table) < 0
-              || where_rows(q, app, version, metric, by, since_ms, until_ms) < 0
+              || where_rows(q, app, version, &metric, 1, by, since_ms, until_ms) < 0
               || buf_printf(q, " GROUP BY key ORDER BY sum(%s) DESC, key LIMIT %d), key, '%s')"
                             " AS g", weight, ROLLUP_PAGES_MAX - 1, ROLLUP_OTHER) < 0;
     else if (by)
@@ -510,7 +535,7 @@ static int groups_sql(struct buf *q, const char *app, const char *version, const
         bad = bad || buf_puts(q, "toUInt32(0) AS g") < 0;
     bad = bad || buf_printf(q, errors ? ", sum(views) AS n, sum(hits) AS hits FROM counters"
                                       : ", bucket, sum(count) AS n FROM hist") < 0
-          || where_rows(q, app, version, metric, by ? by : "", since_ms, until_ms) < 0
+          || where_rows(q, app, version, &metric, 1, by ? by : "", since_ms, until_ms) < 0
           || buf_printf(q, errors ? " GROUP BY g ORDER BY g LIMIT %d"
                                   : " GROUP BY g, bucket HAVING n > 0 ORDER BY g, bucket LIMIT %d",
                         CHSTORE_GROUP_ROWS_MAX + 1) < 0;

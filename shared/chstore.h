@@ -92,6 +92,15 @@ int chstore_read_sketch(struct clickhouse *c, const char *app, const char *versi
                         const char *metric, long long since_ms, long long until_ms,
                         struct sketch *out, char *err, size_t errlen);
 
+/* The histograms of n metrics of app/version over the same minutes in one query (a
+ * verdict's: one round trip instead of one per metric): out[i] (initialised by the
+ * caller) gets metrics[i]'s, as chstore_read_sketch would give it. n is at most
+ * CHSTORE_METRICS_MAX. 0 or -1 with err (every out[i] then empty). */
+#define CHSTORE_METRICS_MAX 32
+int chstore_read_sketches(struct clickhouse *c, const char *app, const char *version,
+                          const char *const *metrics, size_t n, long long since_ms,
+                          long long until_ms, struct sketch *out, char *err, size_t errlen);
+
 /* The same read as store_rollup_groups (shared/store.h), same arguments and result, from
  * ClickHouse: one metric (or "errors") of app/version over the minutes that hold
  * [since_ms, until_ms), in time buckets of step_ms (by NULL; 0 for one group) or by the

@@ -447,6 +447,35 @@ static void test_page_cap(struct clickhouse *ch)
     rollup_free(r);
 }
 
+/* The verdict's read: both metrics and one without data in one query, each equal to
+ * SQLite's sketch. */
+static void compare_multi(struct clickhouse *ch, sqlite3 *db, long long since, long long until)
+{
+    static const char *const names[] = {"LCP", "CLS", "INP"};
+    char err[512] = "";
+    for (int v = 0; v < 2; v++) {
+        struct sketch out[3], want;
+        sketch_init(&want);
+        for (int k = 0; k < 3; k++)
+            sketch_init(&out[k]);
+        int rc = chstore_read_sketches(ch, "shop", versions[v], names, 3, since, until, out, err,
+                                       sizeof err);
+        CHECK(rc == 0, "sketches %s: one query for three metrics (%s)", versions[v],
+              rc ? err : "ok");
+        for (int k = 0; k < 2; k++)
+            CHECK(sqlite_sketch(db, versions[v], names[k], since / ROLLUP_MINUTE_MS,
+                                (until - 1) / ROLLUP_MINUTE_MS, &want) == 0
+                      && out[k].n > 0 && same_sketch(&out[k], &want),
+                  "sketches %s %s: SQLite's buckets (%lld values)", versions[v], names[k],
+                  out[k].n);
+        CHECK(out[2].n == 0 && out[2].zeros == 0, "sketches %s INP: no data, an empty sketch",
+              versions[v]);
+        for (int k = 0; k < 3; k++)
+            sketch_fini(&out[k]);
+        sketch_fini(&want);
+    }
+}
+
 static long long ch_count(struct clickhouse *ch, const char *sql)
 {
     char err[512] = "", *out = NULL;
@@ -529,6 +558,7 @@ static void test_server(const char *url, const char *password_file)
     compare(ch, db, since, until, (const long long(*)[2])c.values, "parity, whole window");
     compare(ch, db, MIDNIGHT_MS - 2 * ROLLUP_MINUTE_MS + 5, MIDNIGHT_MS + 90 * 1000, NULL,
             "parity, minutes on both days");
+    compare_multi(ch, db, since, until);
 
     long long views = 0, hits = 0;
     CHECK(chstore_read_errors(ch, "shop", "v2", since, until, &views, &hits, err, sizeof err)
