@@ -358,6 +358,22 @@ out:
     return rc;
 }
 
+int rollup_each(const struct rollup *r, int (*fn)(const struct rollup_row *row, void *arg),
+                void *arg)
+{
+    for (size_t i = 0; i < r->cap; i++) {
+        const struct entry *e = r->slots[i];
+        if (!e || !e->dirty)
+            continue;
+        struct rollup_row row = {e->app, e->version, e->metric, e->dim, e->key, e->minute,
+                                 e->n, e->hits, e->has_sketch ? &e->sk : NULL};
+        int rc = fn(&row, arg);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* Drops the entries that no transaction touched since the last flush. */
 static int compact(struct rollup *r)
 {

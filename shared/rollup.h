@@ -72,6 +72,21 @@ size_t rollup_pending(const struct rollup *r);
  * the caller's transaction, and empties r. Returns 0 or -1 with err. */
 int rollup_flush(struct rollup *r, sqlite3 *db, char *err, size_t errlen);
 
+/* One pending row as rollup_each shows it; everything is borrowed from r and valid
+ * until r changes. */
+struct rollup_row {
+    const char *app, *version, *metric, *dim, *key;
+    long long minute;           /* received_ms / ROLLUP_MINUTE_MS */
+    long long n, hits;          /* deltas; for "errors", page views and those with an error */
+    const struct sketch *sk;    /* the values' delta; NULL for "errors" */
+};
+
+/* Calls fn on every row with a delta since the last flush or clear, in no particular
+ * order, without emptying r (another store than SQLite writes them: shared/chstore.h).
+ * Stops at the first non-zero return of fn and returns it; 0 when all were visited. */
+int rollup_each(const struct rollup *r, int (*fn)(const struct rollup_row *row, void *arg),
+                void *arg);
+
 /* Forgets what was accumulated (the transaction rolled back). */
 void rollup_clear(struct rollup *r);
 

@@ -1,0 +1,177 @@
+"""A real ClickHouse server for the integration tests (stdlib only).
+
+    with ClickHouse(password="...") as ch:
+        ch.query("SELECT 1")            # over HTTP, as the collector talks to it
+        ch.url                          # clickhouse://127.0.0.1:PORT/default
+
+ClickHouse starts Debian's /usr/sbin/clickhouse-server (scripts/setup installs it) with a
+generated minimal config in a temp folder: the HTTP interface on 127.0.0.1 at a free port
+(harness.free_port), data, logs and tmp in the folder, a `default` user limited to
+127.0.0.1 with the given password (or none), and no system service. It waits (bounded)
+until `SELECT 1` answers, and stops the server on exit from the `with` block, at
+interpreter exit (harness's atexit cleanups) and on SIGTERM, so that a failing test never
+leaves one running. stop() and start() may be called in between (the outage tests).
+"""
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from xml.sax.saxutils import escape
+
+import harness
+
+SERVER = os.environ.get("VIGIL_CLICKHOUSE_SERVER", "/usr/sbin/clickhouse-server")
+START_TIMEOUT_S = 60
+
+# The element names are 18.16's (config.xml of the Debian package); current releases read
+# the same ones (https://clickhouse.com/docs/operations/server-configuration-parameters/settings).
+CONFIG = """<?xml version="1.0"?>
+<yandex>
+  <logger>
+    <level>warning</level>
+    <log>{dir}/log/server.log</log>
+    <errorlog>{dir}/log/error.log</errorlog>
+    <size>10M</size>
+    <count>1</count>
+    <console>0</console>
+  </logger>
+  <http_port>{port}</http_port>
+  <listen_host>127.0.0.1</listen_host>
+  <max_connections>64</max_connections>
+  <path>{dir}/data/</path>
+  <tmp_path>{dir}/tmp/</tmp_path>
+  <user_files_path>{dir}/user_files/</user_files_path>
+  <format_schema_path>{dir}/format_schemas/</format_schema_path>
+  <users_config>{dir}/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>16777216</mark_cache_size>
+  <uncompressed_cache_size>16777216</uncompressed_cache_size>
+</yandex>
+"""
+
+USERS = """<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <users>
+    <default>
+      <password>{password}</password>
+      <networks><ip>127.0.0.1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
+    <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time>
+  </interval></default></quotas>
+</yandex>
+"""
+
+
+class ClickHouseError(Exception):
+    pass
+
+
+class ClickHouse:
+    def __init__(self, password="", database="default"):
+        self.password = password
+        self.database = database
+        self.dir = harness.tempdir("vigil-ch-")
+        self.port = harness.free_port()
+        self.proc = None
+        for sub in ("log", "data", "tmp", "user_files", "format_schemas"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        self.config = harness.write_file(os.path.join(self.dir, "config.xml"),
+                                         CONFIG.format(dir=self.dir, port=self.port))
+        harness.write_file(os.path.join(self.dir, "users.xml"),
+                           USERS.format(password=escape(password)))
+        harness._cleanups.append(self.stop)
+
+    @property
+    def url(self):
+        return "clickhouse://127.0.0.1:%d/%s" % (self.port, self.database)
+
+    def start(self):
+        """Starts the server and waits until SELECT 1 answers (at most START_TIMEOUT_S)."""
+        if self.proc and self.proc.poll() is None:
+            return self
+        if not os.access(SERVER, os.X_OK):
+            raise ClickHouseError("%s is missing: run scripts/setup" % SERVER)
+        self.out = open(os.path.join(self.dir, "log", "stdout"), "ab")
+        self.proc = subprocess.Popen([SERVER, "--config-file=" + self.config],
+                                     cwd=self.dir, stdin=subprocess.DEVNULL,
+                                     stdout=self.out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ClickHouseError("clickhouse-server exited with %s: %s"
+                                      % (self.proc.returncode, self.log_tail()))
+            try:
+                if self.query("SELECT 1", timeout=2, database="default").strip() == "1":
+                    if self.database != "default":
+                        self.query("CREATE DATABASE IF NOT EXISTS %s" % self.database,
+                                   database="default")
+                    return self
+            except (OSError, ClickHouseError) as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        self.stop()
+        raise ClickHouseError("clickhouse-server did not answer SELECT 1 within %d s (%s): %s"
+                              % (START_TIMEOUT_S, last, self.log_tail()))
+
+    def stop(self):
+        """Stops the server (SIGTERM, then SIGKILL after 20 s); a no-op when stopped."""
+        p, self.proc = self.proc, None
+        if not p or p.poll() is not None:
+            return
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        self.out.close()
+
+    def log_tail(self, n=2000):
+        text = ""
+        for name in ("error.log", "stdout"):
+            try:
+                text += harness.read_text(os.path.join(self.dir, "log", name))[-n:]
+            except OSError:
+                pass
+        return text.strip()[-n:]
+
+    def query(self, sql, timeout=30, data=None, database=None):
+        """Runs sql over HTTP (POST; with data, sql is in the URL and data is the body, as
+        for an INSERT); returns the response text or raises ClickHouseError."""
+        params = {"database": database or self.database}
+        if data is not None:
+            params["query"] = sql
+        url = "http://127.0.0.1:%d/?%s" % (self.port, urllib.parse.urlencode(params))
+        body = data if data is not None else sql
+        req = urllib.request.Request(url, data=body.encode(), method="POST")
+        auth = base64.b64encode(("default:%s" % self.password).encode()).decode()
+        req.add_header("Authorization", "Basic " + auth)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            raise ClickHouseError("HTTP %d: %s" % (e.code, e.read().decode(errors="replace")))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
