@@ -37,14 +37,22 @@
 #define CMP_NAME_MAX 48
 
 enum cmp_kind { CMP_QUANTILE, CMP_RATE };
-enum cmp_method { CMP_SEQUENTIAL, CMP_MANN_WHITNEY };
+/* CMP_SEQUENTIAL: two-sample tests within time slices (shared/seqtest.h), valid at every
+ * look; CMP_POOLED: the first version's per-version confidence sequences over the pooled
+ * window (kept for comparison in the simulation and on request); CMP_MANN_WHITNEY: one
+ * look only. */
+enum cmp_method { CMP_SEQUENTIAL, CMP_MANN_WHITNEY, CMP_POOLED };
 enum cmp_decision { CMP_PROMOTE, CMP_PAUSE, CMP_ROLLBACK };
 
 struct cmp_policy_metric {
     char name[CMP_NAME_MAX];    /* LCP, INP, CLS, FCP, TTFB, errors, or a custom metric */
     enum cmp_kind kind;         /* errors is CMP_RATE; every other metric CMP_QUANTILE */
     double quantile;            /* e.g. 0.75 */
-    double tolerance;           /* relative (0.10 = +10%) or, for a rate, absolute (0.001 = +0.1 point) */
+    double tolerance;           /* relative (0.10 = +10%) or absolute (metric units; for a
+                                   rate 0.001 = +0.1 point): promote needs it shown */
+    double rollback_tolerance;  /* roll back once the canary is shown beyond this (same
+                                   kind as tolerance; a policy file defaults it to tolerance) */
+    int absolute;               /* the tolerances are absolute differences, else relative */
     double weight;
     int critical;               /* a rollback of this metric rolls back the canary */
     size_t min_sample;          /* canary observations needed before promoting */
@@ -53,6 +61,8 @@ struct cmp_policy_metric {
 struct cmp_policy {
     char name[64];
     double alpha;               /* overall error level, e.g. 0.05 */
+    int method_set;             /* the policy names a method ("method" in a file) */
+    enum cmp_method method;
     struct cmp_policy_metric m[CMP_METRICS_MAX];
     size_t n;
 };
@@ -64,6 +74,13 @@ int cmp_policy_builtin(const char *name, struct cmp_policy *p);
  * "FILE:LINE:COL: what is wrong" in err. */
 int cmp_policy_load(const char *path, struct cmp_policy *p, char *err, size_t errlen);
 
+/* One time slice (a minute of the rollups) of one metric, both versions: the sequential
+ * method compares the versions within each slice. Bins as in struct cmp_data. */
+struct cmp_slice {
+    const struct sketch_bins *base, *canary;
+    long long base_hits, base_views, canary_hits, canary_views;
+};
+
 /* One metric's data for both versions, over the same window. A quantile metric's samples
  * are sorted weighted bins (shared/sketch.h): exact ones from raw values, or a sketch's
  * from the rollups; both versions' sketch bins share the bucket mapping. The caller owns
@@ -73,6 +90,9 @@ struct cmp_data {
     const struct sketch_bins *base, *canary;  /* CMP_QUANTILE: NULL or total 0 is no data */
     long long base_hits, base_views;      /* CMP_RATE: page views with an error, and all */
     long long canary_hits, canary_views;
+    const struct cmp_slice *slices;     /* the window in time order, or NULL: then the
+                                           sequential method has one slice, the totals */
+    size_t nslices;
 };
 
 /* Judges the canary. data holds an entry per metric of the policy (missing ones count as
@@ -86,6 +106,16 @@ struct cmp_data {
  *                 "promote"|"pause"|"rollback"|"no data", "reason"}]} */
 json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_t n,
                   enum cmp_method method);
+
+/* cmp_judge with flags: CMP_NO_BOUNDS leaves the sequential method's bounds and estimate
+ * out (decisions only; for simulations, where the bisections would dominate). */
+#define CMP_NO_BOUNDS 1
+json_t *cmp_judge_flags(const struct cmp_policy *p, const struct cmp_data *data, size_t n,
+                        enum cmp_method method, int flags);
+
+/* "sequential", "mann-whitney" or "pooled", and back: 0, or -1 for another name. */
+const char *cmp_method_name(enum cmp_method m);
+int cmp_method_parse(const char *name, enum cmp_method *m);
 
 /* Time-uniform DKW radius e_n for n observations at level alpha. */
 double cmp_dkw_radius(size_t n, double alpha);
