@@ -642,6 +642,8 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
             size_t i;
             json_t *r;
             printf("%s\n", json_string_value(json_object_get(resp, "decision")));
+            if (json_object_get(resp, "warning"))
+                printf("warning: %s\n", json_string_value(json_object_get(resp, "warning")));
             json_array_foreach(json_object_get(resp, "reasons"), i, r)
                 printf("  %s\n", json_string_value(r));
         } else {

@@ -29,6 +29,7 @@
 #include "readers.h"
 #include "sign.h"
 #include "uaclass.h"
+#include "text.h"
 #include "watch.h"
 #include "writer.h"
 
@@ -668,7 +669,8 @@ static json_t *url_args(struct lws *wsi)
 {
     static const char *const names[] = {
         "app", "version", "baseline", "canary", "policy", "method", "warmup", "max_age",
-        "regions", "min_runs", "require_signed", "metric", "q", "step", "since", "by", "record", NULL
+        "regions", "min_runs", "require_signed", "metric", "q", "step", "since", "by", "record",
+        "at", NULL
     };
     json_t *args = json_object();
     char buf[512], key[32];
@@ -956,40 +958,6 @@ static void finish_call(struct server *srv, struct pss *pss)
     submit_call(srv, pss);
 }
 
-/* Unix ms of an RFC 3339 time ("2026-11-28T02:16:40.123Z", or with an offset), or -1. */
-static long long rfc3339_ms(const char *t)
-{
-    struct tm tm;
-    int y, mo, d, h, mi, sec, n = 0;
-    double frac = 0;
-
-    if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6
-        || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    t += n;
-    if (*t == '.') {
-        char *end;
-        frac = strtod(t, &end);
-        t = end;
-    }
-    long long offset_s = 0;
-    if ((*t == '+' || *t == '-') && strlen(t) == 6 && t[3] == ':') {
-        offset_s = ((t[1] - '0') * 10 + (t[2] - '0')) * 3600 + ((t[4] - '0') * 10 + (t[5] - '0')) * 60;
-        if (*t == '+')
-            offset_s = -offset_s;
-    } else if (strcmp(t, "Z") != 0 && strcmp(t, "z") != 0) {
-        return -1;
-    }
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    return ((long long)timegm(&tm) + offset_s) * 1000 + (long long)(frac * 1000);
-}
-
 /* The series of one (app, journey, region, version): found, or a new one, taking the
  * place of the least recently updated when the table is full. NULL without memory. */
 static struct probe_series *series_slot(struct server *srv, const char *app,
@@ -1066,7 +1034,7 @@ static void series_update(struct server *srv, const json_t *doc)
     json_array_foreach(json_object_get(doc, "journeys"), i, j) {
         char journey[JOURNEY_LABEL_MAX + 1];
         const char *name = json_string_value(json_object_get(j, "name"));
-        long long started = rfc3339_ms(json_string_value(json_object_get(j, "started_at")));
+        long long started = text_rfc3339_ms(json_string_value(json_object_get(j, "started_at")));
         if (!name)
             continue;
         /* A long name is cut at a character boundary, so that the label stays UTF-8. */
@@ -1118,7 +1086,7 @@ static void series_update(struct server *srv, const json_t *doc)
             }
             if (own)
                 p->nsteps++;
-            long long expiry = rfc3339_ms(json_string_value(
+            long long expiry = text_rfc3339_ms(json_string_value(
                 json_object_get(json_object_get(st, "tls"), "cert_expiry")));
             if (expiry >= 0 && (p->cert_expiry < 0 || expiry / 1000 < p->cert_expiry))
                 p->cert_expiry = expiry / 1000;

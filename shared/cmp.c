@@ -50,10 +50,10 @@ struct builtin {
 static const struct builtin builtins[] = {
     {"conservative", {{"LCP", 1, 0, 0.10, 0.10, 200}, {"INP", 1, 0, 0.10, 0.10, 200},
                       {"CLS", 1, 1, 0.02, 0.02, 200}, {"FCP", 0, 0, 0.10, 0.10, 200},
-                      {"TTFB", 0, 0, 0.10, 0.10, 200}, {"errors", 1, 0, 1.00, 0.0, 1000}}},
+                      {"TTFB", 0, 0, 0.10, 0.10, 200}, {"errors", 1, 0, 0.50, 0.0, 1000}}},
     {"aggressive", {{"LCP", 1, 0, 0.25, 0.25, 100}, {"INP", 1, 0, 0.25, 0.25, 100},
                     {"CLS", 1, 1, 0.05, 0.05, 100}, {"FCP", 0, 0, 0.25, 0.25, 100},
-                    {"TTFB", 0, 0, 0.25, 0.25, 100}, {"errors", 1, 0, 1.50, 0.25, 500}}},
+                    {"TTFB", 0, 0, 0.25, 0.25, 100}, {"errors", 1, 0, 1.00, 0.25, 1000}}},
 };
 
 static void metric_init(struct cmp_policy_metric *m, const char *name, enum cmp_kind kind)

@@ -33,7 +33,9 @@
 
 #include <stddef.h>
 
+#ifndef SEQTEST_TAU
 #define SEQTEST_TAU 0.5   /* scale of the half-normal mixing weight on theta - theta0 */
+#endif
 #define SEQTEST_GRID 24   /* grid points of the mixture */
 
 struct seqtest_slice {

@@ -142,3 +142,36 @@ int text_name_ok(const char *name)
             return 0;
     return 1;
 }
+
+long long text_rfc3339_ms(const char *t)
+{
+    struct tm tm;
+    int y, mo, d, h, mi, sec, n = 0;
+    double frac = 0;
+
+    if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6
+        || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    t += n;
+    if (*t == '.') {
+        char *end;
+        frac = strtod(t, &end);
+        t = end;
+    }
+    long long offset_s = 0;
+    if ((*t == '+' || *t == '-') && strlen(t) == 6 && t[3] == ':') {
+        offset_s = ((t[1] - '0') * 10 + (t[2] - '0')) * 3600 + ((t[4] - '0') * 10 + (t[5] - '0')) * 60;
+        if (*t == '+')
+            offset_s = -offset_s;
+    } else if (strcmp(t, "Z") != 0 && strcmp(t, "z") != 0) {
+        return -1;
+    }
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return ((long long)timegm(&tm) + offset_s) * 1000 + (long long)(frac * 1000);
+}

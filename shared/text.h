@@ -32,4 +32,7 @@ int text_name_ok(const char *name);
  * milliseconds ("2026-11-28T02:16:40.123Z") into dst (at least 25 bytes). */
 void text_rfc3339(char *dst, size_t dstlen, long long unix_ms);
 
+/* Unix ms of an RFC 3339 time ("2026-11-28T02:16:40.123Z", or with an offset), or -1. */
+long long text_rfc3339_ms(const char *t);
+
 #endif
