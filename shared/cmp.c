@@ -64,7 +64,17 @@ static void metric_init(struct cmp_policy_metric *m, const char *name, enum cmp_
     m->quantile = kind == CMP_QUANTILE ? 0.75 : 0;
     m->weight = 1;
     m->min_sample = kind == CMP_QUANTILE ? 200 : 1000;
-    m->absolute = kind == CMP_RATE;
+}
+
+int cmp_tolerance_absolute(const struct cmp_policy_metric *m)
+{
+    return m->tolerance_kind == CMP_TOL_DEFAULT ? m->kind == CMP_RATE
+                                                : m->tolerance_kind == CMP_TOL_ABSOLUTE;
+}
+
+double cmp_rollback_tolerance(const struct cmp_policy_metric *m)
+{
+    return m->rollback_set ? m->rollback_tolerance : m->tolerance;
 }
 
 int cmp_policy_builtin(const char *name, struct cmp_policy *p)
@@ -80,9 +90,10 @@ int cmp_policy_builtin(const char *name, struct cmp_policy *p)
             const struct builtin_metric *bm = &b->m[k];
             struct cmp_policy_metric *m = &p->m[p->n++];
             metric_init(m, bm->name, strcmp(bm->name, "errors") == 0 ? CMP_RATE : CMP_QUANTILE);
-            m->absolute = bm->absolute;
+            m->tolerance_kind = bm->absolute ? CMP_TOL_ABSOLUTE : CMP_TOL_RELATIVE;
             m->tolerance = bm->tolerance;
             m->rollback_tolerance = bm->rollback_tolerance;
+            m->rollback_set = 1;
             m->min_sample = bm->min_sample;
             m->critical = bm->critical;
         }
@@ -209,17 +220,17 @@ static int parse_metric(struct pfile *f, const char *name, const json_t *v, cons
         || opt_number(f, v, at, "tolerance", 0, 1, HUGE_VAL, 0, ">= 0", &m->tolerance) < 0
         || opt_number(f, v, at, "weight", 0, 1, HUGE_VAL, 0, ">= 0", &m->weight) < 0)
         return -1;
-    m->rollback_tolerance = m->tolerance;
     if (opt_number(f, v, at, "rollback_tolerance", 0, 1, HUGE_VAL, 0, ">= 0",
                    &m->rollback_tolerance) < 0)
         return -1;
+    m->rollback_set = json_object_get(v, "rollback_tolerance") != NULL;
     if ((x = json_object_get(v, "tolerance_kind"))) {
         const char *k = json_string_value(x);
         child(sub, at, "tolerance_kind");
         if (!k || (strcmp(k, "relative") != 0 && strcmp(k, "absolute") != 0))
             return pfail(f, sub, 0, "\"tolerance_kind\" must be \"relative\" (0.1 is +10%%) or"
                          " \"absolute\" (in the metric's unit)");
-        m->absolute = strcmp(k, "absolute") == 0;
+        m->tolerance_kind = strcmp(k, "absolute") == 0 ? CMP_TOL_ABSOLUTE : CMP_TOL_RELATIVE;
     }
     if ((x = json_object_get(v, "critical"))) {
         child(sub, at, "critical");
@@ -841,7 +852,7 @@ static double relative(double shift, double base)
  * absolute, (1 + tol) x when relative. */
 static double allowed(const struct cmp_policy_metric *pm, double tol, double x)
 {
-    return pm->absolute ? x + tol : (1 + tol) * x;
+    return cmp_tolerance_absolute(pm) ? x + tol : (1 + tol) * x;
 }
 
 /* The pooled rule: roll back when the canary's lower bound is above what the rollback
@@ -849,7 +860,7 @@ static double allowed(const struct cmp_policy_metric *pm, double tol, double x)
  * is within what the tolerance allows over the baseline's lower bound. */
 static int shown_beyond(const struct cmp_policy_metric *pm, double lo_c, double hi_b)
 {
-    return isfinite(hi_b) && lo_c > allowed(pm, pm->rollback_tolerance, hi_b);
+    return isfinite(hi_b) && lo_c > allowed(pm, cmp_rollback_tolerance(pm), hi_b);
 }
 
 static int shown_within(const struct cmp_policy_metric *pm, double hi_c, double lo_b)
@@ -860,7 +871,7 @@ static int shown_within(const struct cmp_policy_metric *pm, double hi_c, double 
 /* A tolerance for a person: "10%", "0.1-point" (a rate), "0.02" (CLS) or "50 ms". */
 static void fmt_tol(char *dst, size_t len, const struct cmp_policy_metric *pm, double tol)
 {
-    if (!pm->absolute)
+    if (!cmp_tolerance_absolute(pm))
         snprintf(dst, len, "%g%%", tol * 100);
     else if (pm->kind == CMP_RATE)
         snprintf(dst, len, "%g-point", tol * 100);
@@ -936,7 +947,7 @@ static const char *judge_quantile_pooled(struct judge *j, const struct cmp_polic
 
     snprintf(label, sizeof label, "%s p%g", pm->name, q * 100);
     fmt_tol(tol, sizeof tol, pm, pm->tolerance);
-    fmt_tol(rtol, sizeof rtol, pm, pm->rollback_tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     cmp_quantile_bounds_bins(d->base, q, j->a_bound, &lb, &ub);
     fmt_value(vb, sizeof vb, pm->name, valb);
     if (nc > 0) {
@@ -1034,7 +1045,7 @@ static const char *judge_rate_pooled(struct judge *j, const struct cmp_policy_me
     double rb = (double)d->base_hits / (double)d->base_views;
 
     fmt_tol(tol, sizeof tol, pm, pm->tolerance);
-    fmt_tol(rtol, sizeof rtol, pm, pm->rollback_tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     cmp_rate_bounds(d->base_hits, d->base_views, j->a_bound, 0.5, 0.5, &lb, &ub);
     fmt_rate(vb, sizeof vb, rb);
     if (d->canary_views > 0)
@@ -1098,7 +1109,7 @@ static const char *judge_quantile_mw(struct judge *j, const struct cmp_policy_me
     double slo = -INFINITY, shi = INFINITY;
 
     fmt_tol(tol, sizeof tol, pm, pm->tolerance);
-    fmt_tol(rtol, sizeof rtol, pm, pm->rollback_tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     fmt_value(vb, sizeof vb, pm->name, valb);
     if (nc > 0) {
         valc = sketch_bins_quantile(d->canary, q);
@@ -1120,7 +1131,7 @@ static const char *judge_quantile_mw(struct judge *j, const struct cmp_policy_me
         return "pause";
     }
     double rel = relative(shift, medb), rlo = relative(slo, medb), rhi = relative(shi, medb);
-    int rollback = p < j->a_metric && slo > allowed(pm, pm->rollback_tolerance, medb) - medb;
+    int rollback = p < j->a_metric && slo > allowed(pm, cmp_rollback_tolerance(pm), medb) - medb;
     int ready = shi <= allowed(pm, pm->tolerance, medb) - medb;
     const char *res = verdict(rollback, ready, (size_t)nc, pm->min_sample,
                               rel <= pm->tolerance, tol, rtol, tail, sizeof tail);
@@ -1152,7 +1163,7 @@ static const char *judge_rate_mw(struct judge *j, const struct cmp_policy_metric
     double rb = (double)d->base_hits / nb;
 
     fmt_tol(tol, sizeof tol, pm, pm->tolerance);
-    fmt_tol(rtol, sizeof rtol, pm, pm->rollback_tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     fmt_rate(vb, sizeof vb, rb);
     jset(j, o, "baseline", rate_version_obj(j, d->base_hits, d->base_views, NAN, NAN));
     jset(j, o, "canary", rate_version_obj(j, d->canary_hits, d->canary_views, NAN, NAN));
@@ -1174,7 +1185,7 @@ static const char *judge_rate_mw(struct judge *j, const struct cmp_policy_metric
     double se = sqrt(ac * (1 - ac) / (nc + 2) + ab * (1 - ab) / (nb + 2));
     double z = -norm_ppf(j->a_metric);
     double lo = ac - ab - z * se, hi = ac - ab + z * se;
-    int rollback = p < j->a_metric && lo > allowed(pm, pm->rollback_tolerance, rb) - rb;
+    int rollback = p < j->a_metric && lo > allowed(pm, cmp_rollback_tolerance(pm), rb) - rb;
     int ready = hi <= allowed(pm, pm->tolerance, rb) - rb;
     const char *res = verdict(rollback, ready, (size_t)d->canary_views, pm->min_sample,
                               diff <= pm->tolerance, tol, rtol, tail, sizeof tail);
@@ -1359,7 +1370,7 @@ static int q_rejects(struct qsplit *q, const struct cmp_policy_metric *pm, doubl
 static double q_crossing(struct qsplit *q, const struct cmp_policy_metric *pm, double lo,
                          double hi, int side, double a)
 {
-    int rel = !pm->absolute;
+    int rel = !cmp_tolerance_absolute(pm);
 #define Q_TOL(v) (rel ? exp(v) - 1 : (v))
     int r_lo = q_rejects(q, pm, Q_TOL(lo), side, a), r_hi = q_rejects(q, pm, Q_TOL(hi), side, a);
     if (r_lo == r_hi)
@@ -1381,7 +1392,7 @@ static double q_crossing(struct qsplit *q, const struct cmp_policy_metric *pm, d
 static double q_estimate(struct qsplit *q, const struct cmp_policy_metric *pm, double lo,
                          double hi)
 {
-    int rel = !pm->absolute;
+    int rel = !cmp_tolerance_absolute(pm);
     qsplit_fill(q, pm, rel ? exp(lo) - 1 : lo, 1);
     double m_lo = seqtest_mle(q->sl, q->n, 20);
     qsplit_fill(q, pm, rel ? exp(hi) - 1 : hi, 1);
@@ -1441,18 +1452,18 @@ static const char *judge_quantile_split(struct judge *j, const struct cmp_policy
 
     snprintf(label, sizeof label, "%s p%g", pm->name, q * 100);
     fmt_tol(tol, sizeof tol, pm, pm->tolerance);
-    fmt_tol(rtol, sizeof rtol, pm, pm->rollback_tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     fmt_value(vb, sizeof vb, pm->name, valb);
     zero_note(zb, sizeof zb, pm, d->base, "baseline");
     if (nc > 0)
         valc = sketch_bins_quantile(d->canary, q);
     jset(j, o, "baseline", version_obj(j, (double)nb, valb, NAN, NAN));
     jset(j, o, "canary", version_obj(j, (double)nc, valc, NAN, NAN));
-    jset(j, o, "tolerance_kind", json_string(pm->absolute ? "absolute" : "relative"));
+    jset(j, o, "tolerance_kind", json_string(cmp_tolerance_absolute(pm) ? "absolute" : "relative"));
     if (nc == 0) {
         char need[32];
         fmt_count(need, sizeof need, (double)pm->min_sample);
-        jset(j, o, pm->absolute ? "difference" : "ratio", json_null());
+        jset(j, o, cmp_tolerance_absolute(pm) ? "difference" : "ratio", json_null());
         set_pair(j, o, "bounds", NAN, NAN);
         snprintf(reason, REASON_MAX, "%s: no canary data yet (baseline %s%s): pause, needs %s"
                  " more page views", label, vb, zb, need);
@@ -1463,18 +1474,18 @@ static const char *judge_quantile_split(struct judge *j, const struct cmp_policy
         return "pause";
     }
     zero_note(zc, sizeof zc, pm, d->canary, "canary");
-    int rollback = q_rejects(&qs, pm, pm->rollback_tolerance, 1, j->a_rollback);
+    int rollback = q_rejects(&qs, pm, cmp_rollback_tolerance(pm), 1, j->a_rollback);
     int ready = q_rejects(&qs, pm, pm->tolerance, -1, j->a_promote);
-    double est = pm->absolute ? valc - valb : valb > 0 ? valc / valb : (valc > 0 ? INFINITY : 1);
-    double lo = pm->absolute ? -INFINITY : 0, hi = INFINITY;
+    double est = cmp_tolerance_absolute(pm) ? valc - valb : valb > 0 ? valc / valb : (valc > 0 ? INFINITY : 1);
+    double lo = cmp_tolerance_absolute(pm) ? -INFINITY : 0, hi = INFINITY;
     if (!(j->flags & CMP_NO_BOUNDS)) {
         double top = max_value(d) * 1.000001 + 1e-9;
-        double rlo = pm->absolute ? -top : -log(CMP_RATIO_MAX);
-        double rhi = pm->absolute ? top : log(CMP_RATIO_MAX);
+        double rlo = cmp_tolerance_absolute(pm) ? -top : -log(CMP_RATIO_MAX);
+        double rhi = cmp_tolerance_absolute(pm) ? top : log(CMP_RATIO_MAX);
         double e = q_estimate(&qs, pm, rlo, rhi);
         lo = q_crossing(&qs, pm, rlo, rhi, 1, j->a_rollback);
         hi = q_crossing(&qs, pm, rlo, rhi, -1, j->a_promote);
-        if (!pm->absolute) {
+        if (!cmp_tolerance_absolute(pm)) {
             /* Open ends say what is known: a ratio is at least 0 and may be unbounded. */
             lo = lo <= rlo ? 0 : exp(lo);
             hi = hi >= rhi ? INFINITY : exp(hi);
@@ -1488,10 +1499,10 @@ static const char *judge_quantile_split(struct judge *j, const struct cmp_policy
     }
     qsplit_free(&qs);
     const char *res = verdict(rollback, ready, (size_t)nc, pm->min_sample,
-                              pm->absolute ? est <= pm->tolerance : est <= 1 + pm->tolerance,
+                              cmp_tolerance_absolute(pm) ? est <= pm->tolerance : est <= 1 + pm->tolerance,
                               tol, rtol, tail, sizeof tail);
     fmt_value(vc, sizeof vc, pm->name, valc);
-    if (pm->absolute) {
+    if (cmp_tolerance_absolute(pm)) {
         jset(j, o, "difference", jnum(est));
         jset(j, o, "ratio", jnum(valb > 0 ? valc / valb : NAN));
         set_pair(j, o, "bounds", lo, hi);
@@ -1525,11 +1536,11 @@ static const char *judge_rate_split(struct judge *j, const struct cmp_policy_met
     struct seqtest_slice *sl = calloc(n, sizeof *sl);
 
     fmt_tol(tol, sizeof tol, pm, pm->tolerance);
-    fmt_tol(rtol, sizeof rtol, pm, pm->rollback_tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     fmt_rate(vb, sizeof vb, rb);
     jset(j, o, "baseline", rate_version_obj(j, d->base_hits, d->base_views, NAN, NAN));
     jset(j, o, "canary", rate_version_obj(j, d->canary_hits, d->canary_views, NAN, NAN));
-    jset(j, o, "tolerance_kind", json_string(pm->absolute ? "absolute" : "relative"));
+    jset(j, o, "tolerance_kind", json_string(cmp_tolerance_absolute(pm) ? "absolute" : "relative"));
     if (!sl) {
         j->oom = 1;
         return "pause";
@@ -1558,12 +1569,12 @@ static const char *judge_rate_split(struct judge *j, const struct cmp_policy_met
     /* The test is on the ratio of the rates; an absolute tolerance becomes a ratio through
      * the baseline's rate bounds, at half the level each. */
     double ar = j->a_rollback, ap = j->a_promote, lb = rb, ub = rb;
-    double th_r = log1p(pm->rollback_tolerance), th_p = log1p(pm->tolerance);
-    if (pm->absolute) {
+    double th_r = log1p(cmp_rollback_tolerance(pm)), th_p = log1p(pm->tolerance);
+    if (cmp_tolerance_absolute(pm)) {
         ar /= 2;
         ap /= 2;
         cmp_rate_bounds(d->base_hits, d->base_views, ar, 0.5, 0.5, &lb, &ub);
-        th_r = lb > 0 ? log1p(pm->rollback_tolerance / lb) : INFINITY;
+        th_r = lb > 0 ? log1p(cmp_rollback_tolerance(pm) / lb) : INFINITY;
         th_p = log1p(pm->tolerance / ub);
     } else {
         cmp_rate_bounds(d->base_hits, d->base_views, ar, 0.5, 0.5, &lb, &ub);
@@ -1572,7 +1583,7 @@ static const char *judge_rate_split(struct judge *j, const struct cmp_policy_met
     int ready = seqtest_log_e(sl, n, th_p, -1) >= log(1 / ap);
     double rc = (double)d->canary_hits / (double)d->canary_views, diff = rc - rb;
     double ratio = rb > 0 ? rc / rb : (rc > 0 ? INFINITY : 1);
-    int within = pm->absolute ? diff <= pm->tolerance : ratio <= 1 + pm->tolerance;
+    int within = cmp_tolerance_absolute(pm) ? diff <= pm->tolerance : ratio <= 1 + pm->tolerance;
     const char *res = verdict(rollback, ready, (size_t)d->canary_views, pm->min_sample,
                               within, tol, rtol, tail, sizeof tail);
     double rlo = 0, rhi = INFINITY, dlo = -ub, dhi = INFINITY;

@@ -43,6 +43,8 @@ enum cmp_kind { CMP_QUANTILE, CMP_RATE };
  * look only. */
 enum cmp_method { CMP_SEQUENTIAL, CMP_MANN_WHITNEY, CMP_POOLED };
 enum cmp_decision { CMP_PROMOTE, CMP_PAUSE, CMP_ROLLBACK };
+/* CMP_TOL_DEFAULT is relative for a quantile and absolute for a rate. */
+enum cmp_tolerance_kind { CMP_TOL_DEFAULT, CMP_TOL_RELATIVE, CMP_TOL_ABSOLUTE };
 
 struct cmp_policy_metric {
     char name[CMP_NAME_MAX];    /* LCP, INP, CLS, FCP, TTFB, errors, or a custom metric */
@@ -50,9 +52,10 @@ struct cmp_policy_metric {
     double quantile;            /* e.g. 0.75 */
     double tolerance;           /* relative (0.10 = +10%) or absolute (metric units; for a
                                    rate 0.001 = +0.1 point): promote needs it shown */
-    double rollback_tolerance;  /* roll back once the canary is shown beyond this (same
-                                   kind as tolerance; a policy file defaults it to tolerance) */
-    int absolute;               /* the tolerances are absolute differences, else relative */
+    double rollback_tolerance;  /* with rollback_set: roll back once the canary is shown
+                                   beyond this (same kind as tolerance) */
+    int rollback_set;           /* else rollback uses tolerance */
+    enum cmp_tolerance_kind tolerance_kind;
     double weight;
     int critical;               /* a rollback of this metric rolls back the canary */
     size_t min_sample;          /* canary observations needed before promoting */
@@ -66,6 +69,11 @@ struct cmp_policy {
     struct cmp_policy_metric m[CMP_METRICS_MAX];
     size_t n;
 };
+
+/* Whether a metric's tolerances are absolute differences (else relative), and the
+ * tolerance its rollback uses. */
+int cmp_tolerance_absolute(const struct cmp_policy_metric *m);
+double cmp_rollback_tolerance(const struct cmp_policy_metric *m);
 
 /* Fills p with a built-in policy, "conservative" or "aggressive". Returns 0 or -1. */
 int cmp_policy_builtin(const char *name, struct cmp_policy *p);

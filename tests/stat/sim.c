@@ -111,8 +111,9 @@ static void sim_policy_today(const char *name, struct cmp_policy *p)
     for (size_t i = 0; i < p->n; i++) {
         struct cmp_policy_metric *m = &p->m[i];
         int rate = m->kind == CMP_RATE;
-        m->absolute = rate;
-        m->tolerance = m->rollback_tolerance = rate ? (aggr ? 0.005 : 0.001) : (aggr ? 0.5 : 0.1);
+        m->tolerance_kind = CMP_TOL_DEFAULT;
+        m->rollback_set = 0;
+        m->tolerance = rate ? (aggr ? 0.005 : 0.001) : (aggr ? 0.5 : 0.1);
         m->min_sample = rate ? (aggr ? 500 : 1000) : (aggr ? 100 : 200);
     }
 }
