@@ -789,6 +789,15 @@ static void fmt_signed(char *dst, size_t len, double v, int decimals, const char
     snprintf(dst, len, "%+.*f%s", decimals, r, unit);
 }
 
+/* A signed difference in a metric's unit: "+120 ms", "+0.012". */
+static void fmt_diff(char *dst, size_t len, const char *name, double v)
+{
+    if (ms_metric(name))
+        fmt_signed(dst, len, v, 0, " ms");
+    else
+        fmt_signed(dst, len, v, strcmp(name, "CLS") == 0 ? 3 : 4, "");
+}
+
 /* A ratio as a signed percentage change: 1.26 -> "+26%". */
 static void fmt_change(char *dst, size_t len, double ratio)
 {
@@ -1506,9 +1515,9 @@ static const char *judge_quantile_split(struct judge *j, const struct cmp_policy
         jset(j, o, "difference", jnum(est));
         jset(j, o, "ratio", jnum(valb > 0 ? valc / valb : NAN));
         set_pair(j, o, "bounds", lo, hi);
-        fmt_value(ch, sizeof ch, pm->name, est);
-        fmt_value(blo, sizeof blo, pm->name, lo);
-        fmt_value(bhi, sizeof bhi, pm->name, hi);
+        fmt_diff(ch, sizeof ch, pm->name, est);
+        fmt_diff(blo, sizeof blo, pm->name, lo);
+        fmt_diff(bhi, sizeof bhi, pm->name, hi);
         snprintf(reason, REASON_MAX, "%s %s vs %s (difference %s; %.3g%% bounds %s..%s within"
                  " the same minutes%s%s), %s", label, vc, vb, ch, (1 - j->p->alpha) * 100,
                  blo, bhi, zb, zc, tail);

@@ -864,6 +864,26 @@ static void test_policy_files(void)
                  " \"LCP\": {\"tolerance\": 0.2}}}",
                  "2:6: duplicate object key near '\"LCP\"'");
 
+    rc = load("kinds.json", "{\"method\": \"pooled\", \"metrics\": {\n"
+              " \"CLS\": {\"tolerance\": 0.02, \"tolerance_kind\": \"absolute\"},\n"
+              " \"errors\": {\"tolerance\": 0.5, \"rollback_tolerance\": 0.1,"
+              " \"tolerance_kind\": \"relative\"},\n \"LCP\": {\"tolerance\": 0.1}}}", &p, path,
+              err, sizeof err);
+    CHECK(rc == 0 && p.method_set && p.method == CMP_POOLED
+          && cmp_tolerance_absolute(&p.m[0]) && cmp_rollback_tolerance(&p.m[0]) == 0.02
+          && !cmp_tolerance_absolute(&p.m[1]) && cmp_rollback_tolerance(&p.m[1]) == 0.1
+          && !cmp_tolerance_absolute(&p.m[2]) && cmp_rollback_tolerance(&p.m[2]) == 0.1,
+          "method, tolerance_kind and rollback_tolerance load; rollback_tolerance defaults to"
+          " the tolerance (%s)", err);
+    unlink(path);
+    expect_error("kind.json", "{\"metrics\": {\"CLS\": {\"tolerance\": 0.02,"
+                 " \"tolerance_kind\": \"abs\"}}}",
+                 "1:59: \"tolerance_kind\" must be \"relative\" (0.1 is +10%) or \"absolute\""
+                 " (in the metric's unit)");
+    expect_error("method.json", "{\"method\": \"t-test\", \"metrics\": {\"LCP\": {\"tolerance\":"
+                 " 0.1}}}", "1:12: \"method\" must be \"sequential\", \"pooled\" or"
+                 " \"mann-whitney\"");
+
     rc = cmp_policy_load("/nonexistent/policy.json", &p, err, sizeof err);
     CHECK(rc < 0 && strstr(err, "/nonexistent/policy.json: cannot open: "),
           "a missing file is named (%s)", err);
