@@ -41,8 +41,8 @@ static const char usage[] =
     "                                                   exit 0 allow, 1 block\n"
     "       collector compare --db PATH --app APP --baseline V1 --canary V2\n"
     "                      [--policy conservative|aggressive|FILE] [--warmup 5m]\n"
-    "                      [--method sequential|mann-whitney] [--exact] [--json]\n"
-    "                                                   exit 0 promote, 1 roll back, 3 pause\n"
+    "                      [--method sequential|pooled|mann-whitney] [--at TIME]\n"
+    "                      [--exact] [--json]          exit 0 promote, 1 roll back, 3 pause\n"
     "       collector mark --db PATH --app APP --version V [--baseline V0] [--stage S]\n"
     "                      [--note TEXT] [--ts UNIX_MS]  record a deployment marker\n"
     "       collector import --db PATH [--retain-raw DAYS] [--retain DAYS] FILE.jsonl|-\n"
@@ -79,6 +79,8 @@ static const char usage[] =
     "  --rum-refresh SECS       how often vigil_rum_p75 is read from the rollups (default 30)\n"
     "\n"
     "--exact (stats, compare) reads raw rows instead of the per-minute rollups.\n"
+    "--at TIME (compare) replays the verdict as it was at TIME (RFC 3339 or Unix ms), from\n"
+    "the data received by then; it is not recorded. --method mann-whitney is for one look.\n"
     "durations: 90s, 15m, 1h, 7d. Reference: collector/README.md\n";
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -595,6 +597,13 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
         json_decref(args);
         return bad_usage("this verb needs --db PATH%s", "");
     }
+    /* compare is a single look: it may use Mann-Whitney (with a warning in its output),
+     * which the API refuses; and a replay (--at) is never recorded. */
+    if (strcmp(vb->call, "verdict") == 0) {
+        json_object_set_new(args, "one_look", json_true());
+        if (json_object_get(args, "at"))
+            json_object_set_new(args, "record", json_string("0"));
+    }
     /* The verbs read the database a running `collector serve` writes; compare and mark
      * also write (a verdict, a marker), which WAL mode allows beside it. */
     /* An error of the environment (no database, an unknown app or version, a store
@@ -832,7 +841,7 @@ static const char *const gate_opts[] = {"--app", "--version", "--regions", "--ma
                                         "--min-runs", "--require-signed", NULL};
 static const char *const gate_req[] = {"--app", "--version", NULL};
 static const char *const compare_opts[] = {"--app", "--baseline", "--canary", "--policy",
-                                           "--warmup", "--method", "--exact", NULL};
+                                           "--warmup", "--method", "--exact", "--at", NULL};
 static const char *const compare_req[] = {"--app", "--baseline", "--canary", NULL};
 static const char *const mark_opts[] = {"--app", "--version", "--baseline", "--stage", "--note",
                                         "--ts", NULL};

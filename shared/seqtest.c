@@ -22,14 +22,15 @@ static double loglik(const struct seqtest_slice *s, size_t n, double theta)
     return v;
 }
 
-double seqtest_log_e(const struct seqtest_slice *s, size_t n, double theta0, int side)
+double seqtest_log_e(const struct seqtest_slice *s, size_t n, double theta0, int side,
+                     double tau)
 {
-    double terms[SEQTEST_GRID], wsum = 0, top = -INFINITY, step = 4 * SEQTEST_TAU / SEQTEST_GRID;
+    double terms[SEQTEST_GRID], wsum = 0, top = -INFINITY, step = 4 * tau / SEQTEST_GRID;
     double l0 = loglik(s, n, theta0);
 
-    assert(side != 0);
+    assert(side != 0 && tau > 0);
     for (int j = 0; j < SEQTEST_GRID; j++) {
-        double u = (j + 0.5) * step, w = exp(-u * u / (2 * SEQTEST_TAU * SEQTEST_TAU));
+        double u = (j + 0.5) * step, w = exp(-u * u / (2 * tau * tau));
         wsum += w;
         terms[j] = log(w) + loglik(s, n, theta0 + (side > 0 ? u : -u)) - l0;
         if (terms[j] > top)
@@ -68,17 +69,17 @@ double seqtest_mle(const struct seqtest_slice *s, size_t n, double lim)
 
 /* The theta0 in [-lim, lim] where side's test at alpha stops (side +1) or starts
  * (side -1) rejecting, as theta0 grows; the open end when it never changes. */
-static double crossing(const struct seqtest_slice *s, size_t n, double alpha, double lim,
-                       int side)
+static double crossing(const struct seqtest_slice *s, size_t n, double alpha, double tau,
+                       double lim, int side)
 {
     double thr = log(1 / alpha), lo = -lim, hi = lim;
-    int rej_lo = seqtest_log_e(s, n, lo, side) >= thr;
-    int rej_hi = seqtest_log_e(s, n, hi, side) >= thr;
+    int rej_lo = seqtest_log_e(s, n, lo, side, tau) >= thr;
+    int rej_hi = seqtest_log_e(s, n, hi, side, tau) >= thr;
     if (rej_lo == rej_hi)
         return side > 0 ? (rej_lo ? lim : -lim) : (rej_lo ? -lim : lim);
     for (int it = 0; it < SEQTEST_STEPS; it++) {
         double mid = (lo + hi) / 2;
-        if ((seqtest_log_e(s, n, mid, side) >= thr) == rej_lo)
+        if ((seqtest_log_e(s, n, mid, side, tau) >= thr) == rej_lo)
             lo = mid;
         else
             hi = mid;
@@ -88,9 +89,10 @@ static double crossing(const struct seqtest_slice *s, size_t n, double alpha, do
 }
 
 void seqtest_bounds(const struct seqtest_slice *s, size_t n, double alpha_lo,
-                    double alpha_hi, double lim, double *lo, double *hi)
+                    double alpha_hi, double tau_lo, double tau_hi, double lim, double *lo,
+                    double *hi)
 {
     assert(alpha_lo > 0 && alpha_lo < 1 && alpha_hi > 0 && alpha_hi < 1 && lim > 0);
-    *lo = crossing(s, n, alpha_lo, lim, 1);
-    *hi = crossing(s, n, alpha_hi, lim, -1);
+    *lo = crossing(s, n, alpha_lo, tau_lo, lim, 1);
+    *hi = crossing(s, n, alpha_hi, tau_hi, lim, -1);
 }

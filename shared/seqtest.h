@@ -16,7 +16,7 @@
  * deployments through sequential testing") rest on the same conditioning.
  *
  * The e-value for H0: theta <= theta0 (side +1) is the likelihood ratio of theta0 + u
- * against theta0, mixed over u >= 0 with a half-normal weight of scale SEQTEST_TAU on a
+ * against theta0, mixed over u >= 0 with a half-normal weight of scale tau on a
  * fixed grid (a finite mixture of likelihood ratios is itself a test martingale, so the
  * grid costs no validity); side -1 mirrors it. The likelihood ratio for a larger theta is
  * increasing in k, so it is a supermartingale under every theta <= theta0: by Ville's
@@ -33,10 +33,7 @@
 
 #include <stddef.h>
 
-#ifndef SEQTEST_TAU
-#define SEQTEST_TAU 0.5   /* scale of the half-normal mixing weight on theta - theta0 */
-#endif
-#define SEQTEST_GRID 24   /* grid points of the mixture */
+#define SEQTEST_GRID 24   /* grid points of the mixture, over [0, 4 tau] */
 
 struct seqtest_slice {
     double k;       /* the canary's events */
@@ -45,8 +42,10 @@ struct seqtest_slice {
 };
 
 /* log of the mixture e-value of n slices against H0: theta <= theta0 (side > 0) or
- * theta >= theta0 (side < 0). Slices with m = 0 or pi0 at 0 or 1 add nothing. */
-double seqtest_log_e(const struct seqtest_slice *s, size_t n, double theta0, int side);
+ * theta >= theta0 (side < 0), mixing scale tau > 0 (the size of effect it is quickest
+ * to show). Slices with m = 0 or pi0 at 0 or 1 add nothing. */
+double seqtest_log_e(const struct seqtest_slice *s, size_t n, double theta0, int side,
+                     double tau);
 
 /* The maximum-likelihood theta (where the expected canary events equal the observed
  * ones), clamped to [-lim, lim]; 0 without events. */
@@ -58,6 +57,7 @@ double seqtest_mle(const struct seqtest_slice *s, size_t n, double lim);
  * bisection within [-lim, lim] and left at -lim / lim (open) when that end is not
  * reached. */
 void seqtest_bounds(const struct seqtest_slice *s, size_t n, double alpha_lo,
-                    double alpha_hi, double lim, double *lo, double *hi);
+                    double alpha_hi, double tau_lo, double tau_hi, double lim, double *lo,
+                    double *hi);
 
 #endif

@@ -388,9 +388,9 @@ static void test_builtin(void)
           && c.m[0].quantile == 0.75 && c.m[0].tolerance == 0.10 && c.m[0].min_sample == 200
           && c.m[0].critical && c.m[0].weight == 1, "conservative: LCP p75 +10%%, critical, 200");
     CHECK(strcmp(c.m[5].name, "errors") == 0 && c.m[5].kind == CMP_RATE && c.m[5].tolerance_kind == CMP_TOL_RELATIVE
-          && c.m[5].tolerance == 0.5 && c.m[5].rollback_tolerance == 0
+          && c.m[5].tolerance == 0.75 && c.m[5].rollback_tolerance == 0
           && c.m[5].min_sample == 1000 && c.m[5].critical,
-          "conservative: errors promote within +50%% (relative), roll back once shown above"
+          "conservative: errors promote within +75%% (relative), roll back once shown above"
           " the baseline, critical, 1000 page views");
     CHECK(strcmp(c.m[2].name, "CLS") == 0 && c.m[2].tolerance_kind == CMP_TOL_ABSOLUTE && c.m[2].tolerance == 0.02
           && c.m[2].rollback_tolerance == 0.02, "conservative: CLS absolute, 0.02");

@@ -12,8 +12,8 @@
 
 #include "check.h"
 
-#define FALSE_RUNS 60
-#define DETECT_RUNS 30
+#define FALSE_RUNS 50
+#define DETECT_RUNS 25
 #define MINUTES 120
 
 /* P(X <= k) for X ~ Binomial(n, p). */
