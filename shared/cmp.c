@@ -1641,6 +1641,11 @@ static const char *judge_rate_split(struct judge *j, const struct cmp_policy_met
         ratio = exp(seqtest_mle(sl, n, 20));
     }
     free(sl);
+    if (!rollback && !ready && !isfinite(rhi)) {
+        size_t len = strlen(tail);
+        snprintf(tail + len, sizeof tail - len, "; %lld page views with an error in all are"
+                 " too few to bound the ratio yet", d->base_hits + d->canary_hits);
+    }
     jset(j, o, "difference", jnum(diff));
     set_pair(j, o, "bounds", dlo, dhi);
     jset(j, o, "ratio", jnum(ratio));
