@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "cmp.h"
+#include "policy_v1.h"
 #include "sketch.h"
 #include "stats.h"
 
@@ -102,21 +103,6 @@ struct sim_scenario {
     int drift;                  /* the drift-and-share-change scenario (views: the total) */
     int plain;                  /* no ties, zeros or heavy tails */
 };
-
-/* The policy values of the first version ("today"), for the pooled method beside. */
-static void sim_policy_today(const char *name, struct cmp_policy *p)
-{
-    int aggr = strcmp(name, "aggressive") == 0;
-    cmp_policy_builtin(name, p);
-    for (size_t i = 0; i < p->n; i++) {
-        struct cmp_policy_metric *m = &p->m[i];
-        int rate = m->kind == CMP_RATE;
-        m->tolerance_kind = CMP_TOL_DEFAULT;
-        m->rollback_set = 0;
-        m->tolerance = rate ? (aggr ? 0.005 : 0.001) : (aggr ? 0.5 : 0.1);
-        m->min_sample = rate ? (aggr ? 500 : 1000) : (aggr ? 100 : 200);
-    }
-}
 
 /* One page view's value of quantile metric k for a user (slow or not). */
 static double sim_value(struct sim_rng *r, int k, int slow, double lcp_factor, int plain)
@@ -376,7 +362,7 @@ static int sim_scenario_run(const struct sim_scenario *sc, int index, int canari
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!v || minutes > SIM_MINUTES_MAX || cmp_policy_builtin(sc->policy, &now) < 0)
         goto out;
-    sim_policy_today(sc->policy, &today);
+    policy_v1(sc->policy, &today);
     for (int k = 0; k < canaries; k++) {
         struct sim_outcome s, p;
         if (sim_canary(sc, &now, &today, minutes, with_pooled,
@@ -445,7 +431,7 @@ static void sim_print_result(const char *name, const char *policy, const char *m
 
 int main(int argc, char **argv)
 {
-    long det = 200, fals = 500, minutes = 120;
+    long det = 200, fals = 500, minutes = 120, first = 0, last = (long)SIM_NSCENARIOS - 1;
     double total = 0;
     char *end = NULL;
 
@@ -457,8 +443,12 @@ int main(int argc, char **argv)
         fals = strtol(argv[2], &end, 10);
     if (argc > 2 && (*end || fals <= 0 || fals > 100000))
         fals = 0;
-    if (det <= 0 || fals <= 0 || argc > 3) {
-        fprintf(stderr, "usage: stat-sim [detection-runs [false-rate-runs]]\n");
+    /* A range of scenarios (FIRST-LAST, from 0), to share a full run between processes. */
+    if (argc > 3 && (sscanf(argv[3], "%ld-%ld", &first, &last) != 2 || first < 0
+                     || last >= (long)SIM_NSCENARIOS || first > last))
+        fals = 0;
+    if (det <= 0 || fals <= 0 || argc > 4) {
+        fprintf(stderr, "usage: stat-sim [detection-runs [false-rate-runs [FIRST-LAST]]]\n");
         return 2;
     }
     printf("A verdict every minute for %ld minutes; %ld runs per detection scenario, %ld per"
@@ -469,7 +459,7 @@ int main(int argc, char **argv)
            "scenario", "policy", "method", "runs", "rolled back", "in 60 min", "median",
            "promoted", "in 60 min", "median");
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < SIM_NSCENARIOS; i++) {
+    for (size_t i = (size_t)first; i <= (size_t)last; i++) {
         struct sim_totals t;
         int runs = (int)(sim_false_rate[i] ? fals : det);
         if (sim_scenario_run(&sim_scenarios[i], (int)i, runs, (int)minutes, 1, &t) < 0) {

@@ -15,27 +15,11 @@
 #include "check.h"
 #include "rng.h"
 #include "cmp.h"
+#include "../stat/policy_v1.h"
 #include "stats.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-
-/* The built-in policy as the first version had it (the pooled method's tests were
- * written against these values): relative tolerances for quantiles, absolute ones for
- * the error rate, and rollback at the same tolerance. */
-static void policy_v1(const char *name, struct cmp_policy *p)
-{
-    int aggr = strcmp(name, "aggressive") == 0;
-    cmp_policy_builtin(name, p);
-    for (size_t i = 0; i < p->n; i++) {
-        struct cmp_policy_metric *m = &p->m[i];
-        int rate = m->kind == CMP_RATE;
-        m->tolerance_kind = CMP_TOL_DEFAULT;
-        m->rollback_set = 0;
-        m->tolerance = rate ? (aggr ? 0.005 : 0.001) : (aggr ? 0.5 : 0.1);
-        m->min_sample = rate ? (aggr ? 500 : 1000) : (aggr ? 100 : 200);
-    }
-}
 
 static int close_rel(double got, double want, double rel)
 {
