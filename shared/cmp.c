@@ -1227,7 +1227,9 @@ static const char *judge_rate_mw(struct judge *j, const struct cmp_policy_metric
  * of tens of percent; a promotion against a tolerance a few percent away. */
 #define CMP_TAU_ROLLBACK 0.5
 #define CMP_TAU_PROMOTE 0.25
-/* Ratio bounds are searched within [1/CMP_RATIO_MAX, CMP_RATIO_MAX]. */
+/* Ratio bounds are searched within [1/CMP_RATIO_MAX, CMP_RATIO_MAX], by bisection in
+ * CMP_BISECT_STEPS steps: over a log-ratio range of 8.3, 24 halvings leave 5e-7. */
+#define CMP_BISECT_STEPS 24
 #define CMP_RATIO_MAX 64.0
 
 /* One quantile metric's slices for the sequential tests. */
@@ -1419,7 +1421,7 @@ static double q_crossing(struct qsplit *q, const struct cmp_policy_metric *pm, d
     int r_lo = q_rejects(q, pm, Q_TOL(lo), side, a), r_hi = q_rejects(q, pm, Q_TOL(hi), side, a);
     if (r_lo == r_hi)
         return side > 0 ? (r_lo ? hi : lo) : (r_lo ? lo : hi);
-    for (int it = 0; it < 40; it++) {
+    for (int it = 0; it < CMP_BISECT_STEPS; it++) {
         double mid = (lo + hi) / 2;
         if (q_rejects(q, pm, Q_TOL(mid), side, a) == r_lo)
             lo = mid;
@@ -1443,7 +1445,7 @@ static double q_estimate(struct qsplit *q, const struct cmp_policy_metric *pm, d
     double m_hi = seqtest_mle(q->sl, q->n, 20);
     if (!(m_lo > 0 && m_hi < 0))
         return NAN;
-    for (int it = 0; it < 40; it++) {
+    for (int it = 0; it < CMP_BISECT_STEPS; it++) {
         double mid = (lo + hi) / 2;
         qsplit_fill(q, pm, rel ? exp(mid) - 1 : mid, 1);
         if (seqtest_mle(q->sl, q->n, 20) > 0)

@@ -4,8 +4,8 @@
 #include <math.h>
 
 /* Bisection steps for a bound or the estimate: the interval of width 2 lim halves each
- * time, so 50 steps leave it far below any digit a verdict prints. */
-#define SEQTEST_STEPS 50
+ * time, so 36 steps leave it far below any digit a verdict prints. */
+#define SEQTEST_STEPS 36
 
 static int counts(const struct seqtest_slice *s)
 {
