@@ -1115,7 +1115,7 @@ int store_timed_out(const struct store *s)
 void store_groups_free(struct store_group *g, size_t n)
 {
     for (size_t i = 0; g && i < n; i++)
-        sketch_fini(&g->sk);
+        sketch_fini(&g[i].sk);
     free(g);
 }
 
