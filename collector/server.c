@@ -1269,7 +1269,9 @@ static void collect_done(struct server *srv)
             } else if (d->status == 201 && call && strcmp(call, "deployment") == 0) {
                 mark_changed(srv, json_string_value(json_object_get(args, "app")), CH_DEPLOYMENTS);
             } else if (d->status == 200 && call && strcmp(call, "verdict") == 0) {
-                watch_verdict(srv->watch, d->response);
+                /* A replay (at=) is the past: no gauge, no alert. */
+                if (!json_object_get(d->response, "at_ms"))
+                    watch_verdict(srv->watch, d->response);
                 if (api_records(args))
                     record_verdict(srv, d->response);
             } else if (d->status == 200 && call && strcmp(call, "gate") == 0) {
