@@ -40,6 +40,7 @@ struct builtin_metric {
     int critical, absolute;
     double tolerance, rollback_tolerance;
     size_t min_sample;
+    double floor;
 };
 
 struct builtin {
@@ -48,12 +49,12 @@ struct builtin {
 };
 
 static const struct builtin builtins[] = {
-    {"conservative", {{"LCP", 1, 0, 0.10, 0.10, 200}, {"INP", 1, 0, 0.10, 0.10, 200},
-                      {"CLS", 1, 1, 0.02, 0.02, 200}, {"FCP", 0, 0, 0.10, 0.10, 200},
-                      {"TTFB", 0, 0, 0.10, 0.10, 200}, {"errors", 1, 0, 0.75, 0.0, 1000}}},
-    {"aggressive", {{"LCP", 1, 0, 0.25, 0.25, 100}, {"INP", 1, 0, 0.25, 0.25, 100},
-                    {"CLS", 1, 1, 0.05, 0.05, 100}, {"FCP", 0, 0, 0.25, 0.25, 100},
-                    {"TTFB", 0, 0, 0.25, 0.25, 100}, {"errors", 1, 0, 1.00, 0.25, 1000}}},
+    {"conservative", {{"LCP", 1, 0, 0.10, 0.10, 200, 0}, {"INP", 1, 0, 0.10, 0.10, 200, 0},
+                      {"CLS", 1, 1, 0.02, 0.02, 200, 0}, {"FCP", 0, 0, 0.10, 0.10, 200, 0},
+                      {"TTFB", 0, 0, 0.10, 0.10, 200, 0}, {"errors", 1, 0, 0.75, 0.0, 1000, 0.003}}},
+    {"aggressive", {{"LCP", 1, 0, 0.25, 0.25, 100, 0}, {"INP", 1, 0, 0.25, 0.25, 100, 0},
+                    {"CLS", 1, 1, 0.05, 0.05, 100, 0}, {"FCP", 0, 0, 0.25, 0.25, 100, 0},
+                    {"TTFB", 0, 0, 0.25, 0.25, 100, 0}, {"errors", 1, 0, 1.00, 0.25, 1000, 0.005}}},
 };
 
 static void metric_init(struct cmp_policy_metric *m, const char *name, enum cmp_kind kind)
@@ -94,6 +95,7 @@ int cmp_policy_builtin(const char *name, struct cmp_policy *p)
             m->tolerance = bm->tolerance;
             m->rollback_tolerance = bm->rollback_tolerance;
             m->rollback_set = 1;
+            m->floor = bm->floor;
             m->min_sample = bm->min_sample;
             m->critical = bm->critical;
         }
@@ -129,8 +131,8 @@ struct pfile {
 
 static const char *const policy_keys[] = {"name", "alpha", "method", "metrics", NULL};
 static const char *const metric_keys[] = {
-    "quantile", "tolerance", "rollback_tolerance", "tolerance_kind", "weight", "critical",
-    "min_sample", NULL
+    "quantile", "tolerance", "rollback_tolerance", "tolerance_kind", "floor", "weight",
+    "critical", "min_sample", NULL
 };
 static const char *const standard_metrics[] = {"LCP", "INP", "CLS", "FCP", "TTFB", "errors", NULL};
 
@@ -224,6 +226,12 @@ static int parse_metric(struct pfile *f, const char *name, const json_t *v, cons
                    &m->rollback_tolerance) < 0)
         return -1;
     m->rollback_set = json_object_get(v, "rollback_tolerance") != NULL;
+    if (!rate && json_object_get(v, "floor")) {
+        child(sub, at, "floor");
+        return pfail(f, sub, 1, "\"floor\" applies to errors only");
+    }
+    if (opt_number(f, v, at, "floor", 0, 1, 1, 1, "from 0 to 1", &m->floor) < 0)
+        return -1;
     if ((x = json_object_get(v, "tolerance_kind"))) {
         const char *k = json_string_value(x);
         child(sub, at, "tolerance_kind");
@@ -1625,8 +1633,20 @@ static const char *judge_rate_split(struct judge *j, const struct cmp_policy_met
     } else {
         cmp_rate_bounds(d->base_hits, d->base_views, ar, 0.5, 0.5, &lb, &ub);
     }
+    /* A floor is a second way to be ready (the canary's rate bound within it of the
+     * baseline's), which takes a tenth of the promote test's level: with few or no errors
+     * the ratio says nothing, while the rates are plainly small. */
+    double ap_floor = pm->floor > 0 ? ap / 10 : 0, lcf, ucf, lbf, ubf;
+    int by_floor = 0;
+    if (pm->floor > 0) {
+        ap -= ap_floor;
+        cmp_rate_bounds(d->canary_hits, d->canary_views, ap_floor / 2, 0.5, 0.5, &lcf, &ucf);
+        cmp_rate_bounds(d->base_hits, d->base_views, ap_floor / 2, 0.5, 0.5, &lbf, &ubf);
+        by_floor = ucf - lbf <= pm->floor;
+    }
     int rollback = isfinite(th_r) && seqtest_log_e(sl, n, th_r, 1, CMP_TAU_ROLLBACK) >= log(1 / ar);
-    int ready = seqtest_log_e(sl, n, th_p, -1, CMP_TAU_PROMOTE) >= log(1 / ap);
+    int by_ratio = seqtest_log_e(sl, n, th_p, -1, CMP_TAU_PROMOTE) >= log(1 / ap);
+    int ready = by_ratio || by_floor;
     double rc = (double)d->canary_hits / (double)d->canary_views, diff = rc - rb;
     double ratio = rb > 0 ? rc / rb : (rc > 0 ? INFINITY : 1);
     int within = cmp_tolerance_absolute(pm) ? diff <= pm->tolerance : ratio <= 1 + pm->tolerance;
@@ -1643,6 +1663,11 @@ static const char *judge_rate_split(struct judge *j, const struct cmp_policy_met
         ratio = exp(seqtest_mle(sl, n, 20));
     }
     free(sl);
+    if (!rollback && ready && !by_ratio) {
+        size_t len = strlen(tail);
+        snprintf(tail + len, sizeof tail - len, " (its rate is shown within %g point of the"
+                 " baseline's, the floor)", pm->floor * 100);
+    }
     if (!rollback && !ready && !isfinite(rhi)) {
         size_t len = strlen(tail);
         snprintf(tail + len, sizeof tail - len, "; %lld page views with an error in all are"

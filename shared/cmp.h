@@ -55,6 +55,8 @@ struct cmp_policy_metric {
     double rollback_tolerance;  /* with rollback_set: roll back once the canary is shown
                                    beyond this (same kind as tolerance) */
     int rollback_set;           /* else rollback uses tolerance */
+    double floor;               /* errors: a difference (rate units, 0.005 = +0.5 point)
+                                   that is within tolerance whatever the ratio; 0: none */
     enum cmp_tolerance_kind tolerance_kind;
     double weight;
     int critical;               /* a rollback of this metric rolls back the canary */

@@ -119,7 +119,19 @@ static void test_errors(void)
     d.base_hits = d.canary_hits = 0;
     v = cmp_judge(&p, &d, 1, CMP_SEQUENTIAL);
     CHECK_STR(decision(v), "pause", "no errors in 11,000 page views: pause (the split of no"
-              " events says nothing)");
+              " events says nothing, and 1,000 canary page views do not show its rate within"
+              " the 0.3-point floor)");
+    json_decref(v);
+
+    /* No errors in 6,000 page views of each: the canary's rate bound (about 0.2%: 0 of n
+     * gives roughly n q = 11 at this level) is within the 0.3-point floor. */
+    d.base_views = d.canary_views = 6000;
+    v = cmp_judge(&p, &d, 1, CMP_SEQUENTIAL);
+    m = metric(v, "errors");
+    CHECK_STR(decision(v), "promote", "no errors in 6,000 page views of each: promoted on the"
+              " floor");
+    CHECK(strstr(json_string_value(json_object_get(m, "reason")), "the floor") != NULL,
+          "and the reason says so (%s)", json_string_value(json_object_get(m, "reason")));
     json_decref(v);
 }
 
