@@ -1663,6 +1663,8 @@ static const char *judge_rate_split(struct judge *j, const struct cmp_policy_met
         ratio = exp(seqtest_mle(sl, n, 20));
     }
     free(sl);
+    if (by_floor && ucf - lbf < dhi)
+        dhi = ucf - lbf;
     if (!rollback && ready && !by_ratio) {
         size_t len = strlen(tail);
         snprintf(tail + len, sizeof tail - len, " (its rate is shown within %g point of the"

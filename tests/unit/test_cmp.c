@@ -864,6 +864,8 @@ static void test_policy_files(void)
                  " \"tolerance_kind\": \"abs\"}}}",
                  "1:59: \"tolerance_kind\" must be \"relative\" (0.1 is +10%) or \"absolute\""
                  " (in the metric's unit)");
+    expect_error("floor.json", "{\"metrics\": {\"LCP\": {\"tolerance\": 0.1, \"floor\": 0.01}}}",
+                 "1:40: \"floor\" applies to errors only");
     expect_error("method.json", "{\"method\": \"t-test\", \"metrics\": {\"LCP\": {\"tolerance\":"
                  " 0.1}}}", "1:12: \"method\" must be \"sequential\", \"pooled\" or"
                  " \"mann-whitney\"");
