@@ -95,14 +95,14 @@ $(BIN)/stat-sim: $(OBJ)/tests/stat/sim.o $(OBJ)/libvigil.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 bench-stats: setup all $(BIN)/stat-sim
-	$(BIN)/stat-sim
+	nice $(BIN)/stat-sim
 
 bench: setup all $(BIN)/stat-sim
 	scripts/bench-probe
 	scripts/bench-collector
 	scripts/bench-schedule
 	scripts/bench-scale
-	$(BIN)/stat-sim
+	nice $(BIN)/stat-sim
 
 demo: setup all
 	scripts/demo

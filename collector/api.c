@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "cmp.h"
 #include "gate.h"
 #include "probe_result.h"
+#include "rollup.h"
 #include "sketch.h"
 #include "srm.h"
 #include "stats.h"
@@ -413,51 +415,125 @@ static int gate(struct store *s, const json_t *args, json_t **resp)
     return 200;
 }
 
-/* One quantile metric of a version over [since, until) as bins: from the rollups, or
- * with exact from the raw values (today's path, for checking). */
-static int load_bins(struct store *s, int exact, const char *app, const char *version,
-                     const char *metric, long long since, long long until,
-                     struct sketch_bins *out, char *err, size_t errlen)
+/* A verdict compares the versions within time slices of a minute; a window longer than
+ * API_SLICES_MAX minutes gets slices of as many whole minutes as keep it to that many. */
+#define API_SLICES_MAX 1440
+
+/* What a verdict read for one metric: its slices and every bin they point to. */
+struct vmetric {
+    struct cmp_slice *slices;
+    struct sketch_bins *bins;       /* 2 per slice: baseline, canary */
+    size_t nbins;
+    struct sketch_bins total[2];    /* the whole window: baseline, canary */
+};
+
+static void vmetric_fini(struct vmetric *v)
 {
-    int rc;
-    if (exact) {
-        double *v;
-        size_t n;
-        if (store_metric_values(s, app, version, metric, since, until, &v, &n, err, errlen) < 0)
-            return -1;
-        rc = sketch_bins_exact(v, n, out);
-        free(v);
-    } else {
-        struct store_group *g;
-        size_t n;
-        if (store_rollup_groups(s, app, version, metric, NULL, since, until, 0, &g, &n, err,
-                                errlen) < 0)
-            return -1;
-        struct sketch empty;
-        sketch_init(&empty);
-        rc = sketch_bins_of(n ? &g[0].sk : &empty, out);
-        store_groups_free(g, n);
+    for (size_t i = 0; i < v->nbins; i++)
+        sketch_bins_fini(&v->bins[i]);
+    free(v->bins);
+    free(v->slices);
+    sketch_bins_fini(&v->total[0]);
+    sketch_bins_fini(&v->total[1]);
+    memset(v, 0, sizeof *v);
+}
+
+/* One metric of both versions over [since, until) from the rollups, per slice of step_ms
+ * (in time order, a slice for every step either version has data in) and in total, into
+ * d (whose pointers then point into v). Returns 0 or -1 with err. */
+static int load_sliced(struct store *s, const char *app, const char *const ver[2],
+                       const struct cmp_policy_metric *pm, long long since, long long until,
+                       long long step, struct cmp_data *d, struct vmetric *v, char *err,
+                       size_t errlen)
+{
+    const char *metric = pm->kind == CMP_RATE ? "errors" : pm->name;
+    struct store_group *g[2] = {NULL, NULL};
+    size_t n[2] = {0, 0}, slices = 0;
+    struct sketch sum[2];
+    int rc = -1, rate = pm->kind == CMP_RATE;
+
+    sketch_init(&sum[0]);
+    sketch_init(&sum[1]);
+    for (int k = 0; k < 2; k++)
+        if (store_rollup_groups(s, app, ver[k], metric, NULL, since, until, step, &g[k], &n[k],
+                                err, errlen) < 0)
+            goto out;
+    v->slices = calloc(n[0] + n[1] + 1, sizeof *v->slices);
+    v->bins = rate ? NULL : calloc(2 * (n[0] + n[1]) + 1, sizeof *v->bins);
+    if (!v->slices || (!rate && !v->bins))
+        goto oom;
+    /* Walks both versions' groups together by their start time. */
+    for (size_t i = 0, j = 0; i < n[0] || j < n[1]; slices++) {
+        long long t = i < n[0] && (j >= n[1] || g[0][i].t <= g[1][j].t) ? g[0][i].t : g[1][j].t;
+        struct store_group *gb = i < n[0] && g[0][i].t == t ? &g[0][i++] : NULL;
+        struct store_group *gc = j < n[1] && g[1][j].t == t ? &g[1][j++] : NULL;
+        struct cmp_slice *sl = &v->slices[slices];
+        if (rate) {
+            sl->base_views = gb ? gb->n : 0;
+            sl->base_hits = gb ? gb->hits : 0;
+            sl->canary_views = gc ? gc->n : 0;
+            sl->canary_hits = gc ? gc->hits : 0;
+            d->base_views += sl->base_views;
+            d->base_hits += sl->base_hits;
+            d->canary_views += sl->canary_views;
+            d->canary_hits += sl->canary_hits;
+            continue;
+        }
+        struct store_group *both[2] = {gb, gc};
+        for (int k = 0; k < 2; k++) {
+            struct sketch_bins *b = &v->bins[v->nbins++];
+            if (both[k] && (sketch_bins_of(&both[k]->sk, b) < 0
+                            || sketch_merge(&sum[k], &both[k]->sk) < 0))
+                goto oom;
+        }
+        sl->base = &v->bins[v->nbins - 2];
+        sl->canary = &v->bins[v->nbins - 1];
     }
-    if (rc < 0)
-        snprintf(err, errlen, "out of memory");
+    if (!rate) {
+        if (sketch_bins_of(&sum[0], &v->total[0]) < 0 || sketch_bins_of(&sum[1], &v->total[1]) < 0)
+            goto oom;
+        d->base = &v->total[0];
+        d->canary = &v->total[1];
+    }
+    d->slices = v->slices;
+    d->nslices = slices;
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "out of memory");
+out:
+    sketch_fini(&sum[0]);
+    sketch_fini(&sum[1]);
+    store_groups_free(g[0], n[0]);
+    store_groups_free(g[1], n[1]);
     return rc;
 }
 
-/* Page views of a version over [since, until) and how many had a JS error. */
-static int load_views(struct store *s, int exact, const char *app, const char *version,
-                      long long since, long long until, long long *hits, long long *views,
-                      char *err, size_t errlen)
+/* One metric of both versions over [since, until) from the raw rows (--exact, for
+ * checking the rollups): one slice, the window. Returns 0 or -1 with err. */
+static int load_exact(struct store *s, const char *app, const char *const ver[2],
+                      const struct cmp_policy_metric *pm, long long since, long long until,
+                      struct cmp_data *d, struct vmetric *v, char *err, size_t errlen)
 {
-    struct store_group *g;
-    size_t n;
-    if (exact)
-        return store_error_views(s, app, version, since, until, hits, views, err, errlen);
-    if (store_rollup_groups(s, app, version, "errors", NULL, since, until, 0, &g, &n, err,
-                            errlen) < 0)
-        return -1;
-    *views = n ? g[0].n : 0;
-    *hits = n ? g[0].hits : 0;
-    store_groups_free(g, n);
+    if (pm->kind == CMP_RATE)
+        return store_error_views(s, app, ver[0], since, until, &d->base_hits, &d->base_views,
+                                 err, errlen) < 0
+               || store_error_views(s, app, ver[1], since, until, &d->canary_hits,
+                                    &d->canary_views, err, errlen) < 0 ? -1 : 0;
+    for (int k = 0; k < 2; k++) {
+        double *x;
+        size_t n;
+        if (store_metric_values(s, app, ver[k], pm->name, since, until, &x, &n, err, errlen) < 0)
+            return -1;
+        int rc = sketch_bins_exact(x, n, &v->total[k]);
+        free(x);
+        if (rc < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    d->base = &v->total[0];
+    d->canary = &v->total[1];
     return 0;
 }
 
@@ -490,21 +566,72 @@ static int traffic_check(struct store *s, const char *app, const char *baseline,
     return 0;
 }
 
-/* GET /v1/verdict: the canary against the baseline over the same window. It only reads:
- * the caller records it with the "verdict-record" call (on the writer's connection). */
+/* The "at" argument of a replayed verdict: Unix ms or RFC 3339. 0 (absent: *at = -1),
+ * or -1 with a 400 answer in *resp. */
+static int at_arg(const json_t *args, long long now, long long *at, json_t **resp)
+{
+    const json_t *v = json_object_get(args, "at");
+    const char *t = json_string_value(v);
+    char *end;
+
+    *at = -1;
+    if (!v)
+        return 0;
+    if (json_is_integer(v)) {
+        *at = json_integer_value(v);
+    } else if (t && *t) {
+        errno = 0;
+        long long ms = strtoll(t, &end, 10);
+        *at = !errno && !*end ? ms : text_rfc3339_ms(t);
+    }
+    if (*at <= 0 || *at > now) {
+        *resp = api_error("at takes a time up to now, as Unix milliseconds or RFC 3339"
+                          " (2026-11-28T02:16:40Z)", "at");
+        return -1;
+    }
+    return 0;
+}
+
+/* The method of a verdict: the query's, else the policy's, else sequential. The API
+ * refuses Mann-Whitney: a controller asks every minute, and a one-look test asked every
+ * minute rolls back identical canaries many times more often than its level (shared/
+ * README.md "Statistics"); the CLI (one_look) may ask it once. Returns 0 or -1 with a
+ * 400 answer in *resp. */
+static int method_arg(const json_t *args, const struct cmp_policy *p, enum cmp_method *m,
+                      json_t **resp)
+{
+    const char *name = json_string_value(json_object_get(args, "method"));
+    *m = p->method_set ? p->method : CMP_SEQUENTIAL;
+    if (name && cmp_method_parse(name, m) < 0) {
+        *resp = api_error("method is sequential (default), pooled or mann-whitney", "method");
+        return -1;
+    }
+    if (*m == CMP_MANN_WHITNEY && !json_is_true(json_object_get(args, "one_look"))) {
+        *resp = api_error("method mann-whitney is a one-look test: asked every minute it rolls"
+                          " back 11-32% of identical canaries; use the sequential method here,"
+                          " or `collector compare --method mann-whitney` for a single look",
+                          name ? "method" : "policy");
+        return -1;
+    }
+    return 0;
+}
+
+/* GET /v1/verdict: the canary against the baseline over the same window, compared within
+ * each minute. It only reads: the caller records it with the "verdict-record" call (on
+ * the writer's connection). With at, it is the verdict as it was at that time, from the
+ * rollup minutes that ended by then and the markers before it (never recorded). */
 static int verdict(struct store *s, enum api_caller who, const json_t *args, json_t **resp)
 {
     struct cmp_policy policy;
     double weight;
     struct cmp_data data[CMP_METRICS_MAX];
-    struct sketch_bins bins[2 * CMP_METRICS_MAX];
+    struct vmetric vm[CMP_METRICS_MAX];
     char err[512], from[40], to[40];
-    long long warmup, now = clock_wall_ms();
+    long long warmup, now = clock_wall_ms(), at;
     const char *app, *baseline, *canary;
     const char *pname = json_string_value(json_object_get(args, "policy"));
     const char *pfile = json_string_value(json_object_get(args, "policy_file"));
-    const char *method = json_string_value(json_object_get(args, "method"));
-    enum cmp_method m = CMP_SEQUENTIAL;
+    enum cmp_method m;
     int status = 200, exact;
 
     if (json_object_get(args, "from_marker")) {
@@ -515,17 +642,17 @@ static int verdict(struct store *s, enum api_caller who, const json_t *args, jso
         }
         return status;
     }
-    memset(bins, 0, sizeof bins);
+    memset(vm, 0, sizeof vm);
     if (!(app = name_arg(args, "app", 1, resp)) || !(baseline = name_arg(args, "baseline", 1, resp))
         || !(canary = name_arg(args, "canary", 1, resp)))
         return 400;
     if (duration_arg(args, "warmup", API_WARMUP_DEFAULT_MS, &warmup, resp) < 0
-        || bool_arg(args, "exact", &exact, resp) < 0 || weight_arg(args, &weight, resp) < 0)
+        || bool_arg(args, "exact", &exact, resp) < 0 || weight_arg(args, &weight, resp) < 0
+        || at_arg(args, now, &at, resp) < 0)
         return 400;
-    if (method && strcmp(method, "mann-whitney") == 0) {
-        m = CMP_MANN_WHITNEY;
-    } else if (method && strcmp(method, "sequential") != 0) {
-        *resp = api_error("method is sequential (default) or mann-whitney", "method");
+    if (at > 0 && api_records(args)) {
+        *resp = api_error("at replays a past verdict, which is not recorded: add record=0",
+                          "record");
         return 400;
     }
     /* A policy FILE is read only for the CLI on this machine: an HTTP client must not
@@ -545,65 +672,74 @@ static int verdict(struct store *s, enum api_caller who, const json_t *args, jso
                           "policy");
         return 400;
     }
+    if (method_arg(args, &policy, &m, resp) < 0)
+        return 400;
     static const char *const verdict_fields[] = {"canary", "baseline", NULL};
     const char *verdict_versions[] = {canary, baseline, NULL};
     if ((status = known(s, app, verdict_fields, verdict_versions, resp)) != 0)
         return status;
     status = 200;
-    long long start = store_window_start(s, app, canary, err, sizeof err);
+    /* A replay reads whole minutes that ended by at: data received later in at's minute
+     * is not part of it. */
+    long long until = at > 0 ? (exact ? at : at - at % ROLLUP_MINUTE_MS) : now;
+    long long start = store_window_start_before(s, app, canary, at > 0 ? at : LLONG_MAX, err,
+                                                sizeof err);
     if (start == -2)
         return fail_store(err, resp);
-    long long since = start < 0 ? now : start + warmup;
+    long long since = start < 0 ? until : start + warmup;
+    long long step = ROLLUP_MINUTE_MS;
+    if (since < until && (until - since) / ROLLUP_MINUTE_MS > API_SLICES_MAX)
+        step *= ((until - since) / ROLLUP_MINUTE_MS + API_SLICES_MAX - 1) / API_SLICES_MAX;
     memset(data, 0, sizeof data);
     long long nb = 0, nc = 0;
+    const char *const ver[2] = {baseline, canary};
     for (size_t i = 0; i < policy.n; i++) {
         const struct cmp_policy_metric *pm = &policy.m[i];
         struct cmp_data *d = &data[i];
         d->name = pm->name;
-        if (since >= now)
+        if (since >= until)
             continue;
-        if (pm->kind == CMP_RATE) {
-            if (load_views(s, exact, app, baseline, since, now, &d->base_hits, &d->base_views,
-                           err, sizeof err) < 0
-                || load_views(s, exact, app, canary, since, now, &d->canary_hits,
-                              &d->canary_views, err, sizeof err) < 0) {
-                status = fail_store(err, resp);
-                goto out;
-            }
-            nb = d->base_views > nb ? d->base_views : nb;
-            nc = d->canary_views > nc ? d->canary_views : nc;
-        } else {
-            if (load_bins(s, exact, app, baseline, pm->name, since, now, &bins[2 * i], err,
-                          sizeof err) < 0
-                || load_bins(s, exact, app, canary, pm->name, since, now, &bins[2 * i + 1], err,
-                             sizeof err) < 0) {
-                status = fail_store(err, resp);
-                goto out;
-            }
-            d->base = &bins[2 * i];
-            d->canary = &bins[2 * i + 1];
-            nb = d->base->total > nb ? d->base->total : nb;
-            nc = d->canary->total > nc ? d->canary->total : nc;
+        if ((exact ? load_exact(s, app, ver, pm, since, until, d, &vm[i], err, sizeof err)
+                   : load_sliced(s, app, ver, pm, since, until, step, d, &vm[i], err,
+                                 sizeof err)) < 0) {
+            status = fail_store(err, resp);
+            goto out;
         }
+        long long b = pm->kind == CMP_RATE ? d->base_views : d->base ? d->base->total : 0;
+        long long c = pm->kind == CMP_RATE ? d->canary_views : d->canary ? d->canary->total : 0;
+        nb = b > nb ? b : nb;
+        nc = c > nc ? c : nc;
     }
     json_t *v = cmp_judge(&policy, data, policy.n, m);
+    if (!v) {
+        status = fail_store("out of memory", resp);
+        goto out;
+    }
     json_object_set_new(v, "app", json_string(app));
     json_object_set_new(v, "baseline", json_string(baseline));
     json_object_set_new(v, "canary", json_string(canary));
     json_object_set_new(v, "source", json_string(exact ? "raw" : "rollups"));
-    json_object_set_new(v, "window", json_pack("{s:s,s:s,s:I,s:b,s:I,s:I}",
+    json_object_set_new(v, "window", json_pack("{s:s,s:s,s:I,s:b,s:I,s:I,s:I}",
                         "from", time_text(from, sizeof from, since),
-                        "to", time_text(to, sizeof to, now),
+                        "to", time_text(to, sizeof to, until),
                         "warmup_s", (json_int_t)(warmup / 1000), "canary_seen", start >= 0,
-                        "from_ms", (json_int_t)since, "to_ms", (json_int_t)now));
+                        "from_ms", (json_int_t)since, "to_ms", (json_int_t)until,
+                        "slice_s", (json_int_t)(exact ? 0 : step / 1000)));
+    if (at > 0)
+        json_object_set_new(v, "at_ms", json_integer(at));
     json_object_set_new(v, "samples", json_pack("{s:I,s:I}", "baseline", (json_int_t)nb,
                                                  "canary", (json_int_t)nc));
+    if (m == CMP_MANN_WHITNEY)
+        json_object_set_new(v, "warning", json_string(
+            "Mann-Whitney is valid for one look: asked again as data arrive it rolls back"
+            " identical canaries far more often than its level; decide with the sequential"
+            " method"));
     if (start < 0) {
         json_object_set_new(v, "decision", json_string("pause"));
         json_array_insert_new(json_object_get(v, "reasons"), 0, json_string(
             "the canary has sent no beacons and has no deployment marker yet: pause"));
     }
-    if (traffic_check(s, app, baseline, canary, since, now, weight, &policy.traffic, v, err,
+    if (traffic_check(s, app, baseline, canary, since, until, weight, &policy.traffic, v, err,
                       sizeof err) < 0) {
         json_decref(v);
         status = fail_store(err, resp);
@@ -611,8 +747,8 @@ static int verdict(struct store *s, enum api_caller who, const json_t *args, jso
     }
     *resp = v;
 out:
-    for (size_t i = 0; i < 2 * CMP_METRICS_MAX; i++)
-        sketch_bins_fini(&bins[i]);
+    for (size_t i = 0; i < CMP_METRICS_MAX; i++)
+        vmetric_fini(&vm[i]);
     return status;
 }
 

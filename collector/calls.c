@@ -36,7 +36,7 @@ static json_t *url_args(struct lws *wsi)
     static const char *const names[] = {
         "app", "version", "baseline", "canary", "policy", "method", "warmup", "max_age",
         "regions", "min_runs", "require_signed", "metric", "q", "step", "since", "by", "record",
-        "weight", NULL
+        "weight", "at", NULL
     };
     json_t *args = json_object();
     char buf[512], key[32];
@@ -432,7 +432,9 @@ void calls_done(struct server *srv, struct writer_item *d, struct http_req *req)
         break;
     case API_VERDICT:
         if (d->status == 200) {
-            watch_verdict(srv->watch, d->response);
+            /* A replay (at=) is the past: no gauge, no alert. */
+            if (!json_object_get(d->response, "at_ms"))
+                watch_verdict(srv->watch, d->response);
             if (api_records(args))
                 record_verdict(srv, d->response);
         }

@@ -41,8 +41,8 @@ static const char usage[] =
     "                                                   exit 0 allow, 1 block\n"
     "       collector compare --db PATH --app APP --baseline V1 --canary V2\n"
     "                      [--policy conservative|aggressive|FILE] [--warmup 5m]\n"
-    "                      [--method sequential|mann-whitney] [--exact] [--weight PCT]\n"
-    "                      [--json]\n"
+    "                      [--method sequential|pooled|mann-whitney] [--at TIME]\n"
+    "                      [--exact] [--weight PCT] [--json]\n"
     "                                                   exit 0 promote, 1 roll back, 3 pause\n"
     "       collector mark --db PATH --app APP --version V [--baseline V0] [--stage S]\n"
     "                      [--note TEXT] [--ts UNIX_MS] [--weight PCT]\n"
@@ -81,6 +81,8 @@ static const char usage[] =
     "  --rum-refresh SECS       how often vigil_rum_p75 is read from the rollups (default 30)\n"
     "\n"
     "--exact (stats, compare) reads raw rows instead of the per-minute rollups.\n"
+    "--at TIME (compare) replays the verdict as it was at TIME (RFC 3339 or Unix ms), from\n"
+    "the data received by then; it is not recorded. --method mann-whitney is for one look.\n"
     "durations: 500ms, 90s, 15m, 1h, 7d. Reference: collector/README.md\n";
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -560,6 +562,13 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
         json_decref(args);
         return bad_usage("this verb needs --db PATH%s", "");
     }
+    /* compare is a single look: it may use Mann-Whitney (with a warning in its output),
+     * which the API refuses; and a replay (--at) is never recorded. */
+    if (vb->call == API_VERDICT) {
+        json_object_set_new(args, "one_look", json_true());
+        if (json_object_get(args, "at"))
+            json_object_set_new(args, "record", json_string("0"));
+    }
     /* The verbs read the database a running `collector serve` writes; compare and mark
      * also write (a verdict, a marker), which WAL mode allows beside it. */
     /* An error of the environment (no database, an unknown app or version, a store
@@ -607,6 +616,8 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
             size_t i;
             json_t *r;
             printf("%s\n", json_string_value(json_object_get(resp, "decision")));
+            if (json_object_get(resp, "warning"))
+                printf("warning: %s\n", json_string_value(json_object_get(resp, "warning")));
             json_array_foreach(json_object_get(resp, "reasons"), i, r)
                 printf("  %s\n", json_string_value(r));
         } else {
@@ -795,7 +806,8 @@ static const char *const gate_opts[] = {"--app", "--version", "--regions", "--ma
                                         "--min-runs", "--require-signed", NULL};
 static const char *const gate_req[] = {"--app", "--version", NULL};
 static const char *const compare_opts[] = {"--app", "--baseline", "--canary", "--policy",
-                                           "--warmup", "--method", "--exact", "--weight", NULL};
+                                           "--warmup", "--method", "--exact", "--weight",
+                                           "--at", NULL};
 static const char *const compare_req[] = {"--app", "--baseline", "--canary", NULL};
 static const char *const mark_opts[] = {"--app", "--version", "--baseline", "--stage", "--note",
                                         "--ts", "--weight", NULL};

@@ -12,6 +12,7 @@
 #include "beacon.h"
 #include "buf.h"
 #include "jsonpos.h"
+#include "seqtest.h"
 #include "stats.h"
 #include "text.h"
 
@@ -26,23 +27,35 @@
 
 /* --- built-in policies ------------------------------------------------------------ */
 
+/*
+ * The built-in policies, chosen with the simulation (tests/stat/sim.c, shared/README.md
+ * "Statistics"): at 50 canary and 500 baseline page views a minute an identical canary is
+ * promoted within the hour and a clear regression is rolled back within minutes.
+ * Page-view metrics compare p75 with a relative tolerance, CLS (mostly exact zeros) an
+ * absolute one; the error rate rolls back once the canary's rate is shown above the
+ * baseline's by rollback_tolerance, and promotes once it is shown below tolerance: at
+ * these rates ruling out a small increase takes far more than an hour's page views.
+ */
+struct builtin_metric {
+    const char *name;
+    int critical, absolute;
+    double tolerance, rollback_tolerance;
+    size_t min_sample;
+    double floor;
+};
+
 struct builtin {
     const char *name;
-    double rel_tol, rate_tol;
-    size_t min_sample, rate_min_sample;
+    struct builtin_metric m[6];
 };
 
 static const struct builtin builtins[] = {
-    {"conservative", 0.10, 0.001, 200, 1000},
-    {"aggressive", 0.50, 0.005, 100, 500},
-};
-
-/* The metrics of the built-in policies, in the order their reasons are listed. */
-static const struct {
-    const char *name;
-    int critical;
-} builtin_metrics[] = {
-    {"LCP", 1}, {"INP", 1}, {"CLS", 1}, {"FCP", 0}, {"TTFB", 0}, {"errors", 1},
+    {"conservative", {{"LCP", 1, 0, 0.10, 0.10, 200, 0}, {"INP", 1, 0, 0.10, 0.10, 200, 0},
+                      {"CLS", 1, 1, 0.02, 0.02, 200, 0}, {"FCP", 0, 0, 0.10, 0.10, 200, 0},
+                      {"TTFB", 0, 0, 0.10, 0.10, 200, 0}, {"errors", 1, 0, 0.75, 0.0, 1000, 0.003}}},
+    {"aggressive", {{"LCP", 1, 0, 0.25, 0.25, 100, 0}, {"INP", 1, 0, 0.25, 0.25, 100, 0},
+                    {"CLS", 1, 1, 0.05, 0.05, 100, 0}, {"FCP", 0, 0, 0.25, 0.25, 100, 0},
+                    {"TTFB", 0, 0, 0.25, 0.25, 100, 0}, {"errors", 1, 0, 1.00, 0.25, 1000, 0.005}}},
 };
 
 static void metric_init(struct cmp_policy_metric *m, const char *name, enum cmp_kind kind)
@@ -55,6 +68,17 @@ static void metric_init(struct cmp_policy_metric *m, const char *name, enum cmp_
     m->min_sample = kind == CMP_QUANTILE ? 200 : 1000;
 }
 
+int cmp_tolerance_absolute(const struct cmp_policy_metric *m)
+{
+    return m->tolerance_kind == CMP_TOL_DEFAULT ? m->kind == CMP_RATE
+                                                : m->tolerance_kind == CMP_TOL_ABSOLUTE;
+}
+
+double cmp_rollback_tolerance(const struct cmp_policy_metric *m)
+{
+    return m->rollback_set ? m->rollback_tolerance : m->tolerance;
+}
+
 int cmp_policy_builtin(const char *name, struct cmp_policy *p)
 {
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
@@ -65,16 +89,36 @@ int cmp_policy_builtin(const char *name, struct cmp_policy *p)
         snprintf(p->name, sizeof p->name, "%s", b->name);
         p->alpha = 0.05;
         srm_policy_default(&p->traffic);
-        for (size_t k = 0; k < sizeof builtin_metrics / sizeof builtin_metrics[0]; k++) {
+        for (size_t k = 0; k < sizeof b->m / sizeof b->m[0]; k++) {
+            const struct builtin_metric *bm = &b->m[k];
             struct cmp_policy_metric *m = &p->m[p->n++];
-            int rate = strcmp(builtin_metrics[k].name, "errors") == 0;
-            metric_init(m, builtin_metrics[k].name, rate ? CMP_RATE : CMP_QUANTILE);
-            m->tolerance = rate ? b->rate_tol : b->rel_tol;
-            m->min_sample = rate ? b->rate_min_sample : b->min_sample;
-            m->critical = builtin_metrics[k].critical;
+            metric_init(m, bm->name, strcmp(bm->name, "errors") == 0 ? CMP_RATE : CMP_QUANTILE);
+            m->tolerance_kind = bm->absolute ? CMP_TOL_ABSOLUTE : CMP_TOL_RELATIVE;
+            m->tolerance = bm->tolerance;
+            m->rollback_tolerance = bm->rollback_tolerance;
+            m->rollback_set = 1;
+            m->floor = bm->floor;
+            m->min_sample = bm->min_sample;
+            m->critical = bm->critical;
         }
         return 0;
     }
+    return -1;
+}
+
+const char *cmp_method_name(enum cmp_method m)
+{
+    return m == CMP_MANN_WHITNEY ? "mann-whitney" : m == CMP_POOLED ? "pooled" : "sequential";
+}
+
+int cmp_method_parse(const char *name, enum cmp_method *m)
+{
+    static const enum cmp_method all[] = {CMP_SEQUENTIAL, CMP_MANN_WHITNEY, CMP_POOLED};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (name && strcmp(name, cmp_method_name(all[i])) == 0) {
+            *m = all[i];
+            return 0;
+        }
     return -1;
 }
 
@@ -87,10 +131,12 @@ struct pfile {
     size_t errlen;
 };
 
-static const char *const policy_keys[] = {"name", "alpha", "metrics", "traffic", NULL};
+static const char *const policy_keys[] = {"name", "alpha", "method", "metrics", "traffic",
+                                           NULL};
 static const char *const traffic_keys[] = {"on_mismatch", "alpha", NULL};
 static const char *const metric_keys[] = {
-    "quantile", "tolerance", "weight", "critical", "min_sample", NULL
+    "quantile", "tolerance", "rollback_tolerance", "tolerance_kind", "floor", "weight",
+    "critical", "min_sample", NULL
 };
 static const char *const standard_metrics[] = {"LCP", "INP", "CLS", "FCP", "TTFB", "errors", NULL};
 
@@ -180,6 +226,24 @@ static int parse_metric(struct pfile *f, const char *name, const json_t *v, cons
         || opt_number(f, v, at, "tolerance", 0, 1, HUGE_VAL, 0, ">= 0", &m->tolerance) < 0
         || opt_number(f, v, at, "weight", 0, 1, HUGE_VAL, 0, ">= 0", &m->weight) < 0)
         return -1;
+    if (opt_number(f, v, at, "rollback_tolerance", 0, 1, HUGE_VAL, 0, ">= 0",
+                   &m->rollback_tolerance) < 0)
+        return -1;
+    m->rollback_set = json_object_get(v, "rollback_tolerance") != NULL;
+    if (!rate && json_object_get(v, "floor")) {
+        child(sub, at, "floor");
+        return pfail(f, sub, 1, "\"floor\" applies to errors only");
+    }
+    if (opt_number(f, v, at, "floor", 0, 1, 1, 1, "from 0 to 1", &m->floor) < 0)
+        return -1;
+    if ((x = json_object_get(v, "tolerance_kind"))) {
+        const char *k = json_string_value(x);
+        child(sub, at, "tolerance_kind");
+        if (!k || (strcmp(k, "relative") != 0 && strcmp(k, "absolute") != 0))
+            return pfail(f, sub, 0, "\"tolerance_kind\" must be \"relative\" (0.1 is +10%%) or"
+                         " \"absolute\" (in the metric's unit)");
+        m->tolerance_kind = strcmp(k, "absolute") == 0 ? CMP_TOL_ABSOLUTE : CMP_TOL_RELATIVE;
+    }
     if ((x = json_object_get(v, "critical"))) {
         child(sub, at, "critical");
         if (!json_is_boolean(x))
@@ -240,6 +304,12 @@ static int parse_policy(struct pfile *f, const json_t *root, struct cmp_policy *
     }
     if (opt_number(f, root, "", "alpha", 0, 0, 0.5, 1, "in (0, 0.5]", &p->alpha) < 0)
         return -1;
+    if ((v = json_object_get(root, "method"))) {
+        if (cmp_method_parse(json_string_value(v), &p->method) < 0)
+            return pfail(f, "/method", 0, "\"method\" must be \"sequential\", \"pooled\" or"
+                         " \"mann-whitney\"");
+        p->method_set = 1;
+    }
     metrics = json_object_get(root, "metrics");
     if (!metrics)
         return pfail(f, "", 0, "a policy needs \"metrics\", e.g. {\"LCP\": {\"tolerance\": 0.1}}");
@@ -678,8 +748,11 @@ struct outcome {
 struct judge {
     const struct cmp_policy *p;
     enum cmp_method method;
-    double a_bound;         /* sequential: alpha per confidence sequence */
+    double a_bound;         /* pooled: alpha per confidence sequence */
     double a_metric;        /* Mann-Whitney: one-sided alpha per metric */
+    double a_rollback;      /* sequential: alpha of each metric's rollback test */
+    double a_promote;       /* sequential: alpha of each metric's promote test */
+    int flags;
     int oom;
 };
 
@@ -727,6 +800,15 @@ static void fmt_signed(char *dst, size_t len, double v, int decimals, const char
     if (r == 0)
         r = 0;
     snprintf(dst, len, "%+.*f%s", decimals, r, unit);
+}
+
+/* A signed difference in a metric's unit: "+120 ms", "+0.012". */
+static void fmt_diff(char *dst, size_t len, const char *name, double v)
+{
+    if (ms_metric(name))
+        fmt_signed(dst, len, v, 0, " ms");
+    else
+        fmt_signed(dst, len, v, strcmp(name, "CLS") == 0 ? 3 : 4, "");
 }
 
 /* A ratio as a signed percentage change: 1.26 -> "+26%". */
@@ -788,15 +870,48 @@ static double relative(double shift, double base)
     return shift / base;
 }
 
+/* The largest canary value a tolerance allows against a baseline value x: x + tol when
+ * absolute, (1 + tol) x when relative. */
+static double allowed(const struct cmp_policy_metric *pm, double tol, double x)
+{
+    return cmp_tolerance_absolute(pm) ? x + tol : (1 + tol) * x;
+}
+
+/* The pooled rule: roll back when the canary's lower bound is above what the rollback
+ * tolerance allows over the baseline's upper bound; ready when the canary's upper bound
+ * is within what the tolerance allows over the baseline's lower bound. */
+static int shown_beyond(const struct cmp_policy_metric *pm, double lo_c, double hi_b)
+{
+    return isfinite(hi_b) && lo_c > allowed(pm, cmp_rollback_tolerance(pm), hi_b);
+}
+
+static int shown_within(const struct cmp_policy_metric *pm, double hi_c, double lo_b)
+{
+    return isfinite(hi_c) && isfinite(lo_b) && hi_c <= allowed(pm, pm->tolerance, lo_b);
+}
+
+/* A tolerance for a person: "10%", "0.1-point" (a rate), "0.02" (CLS) or "50 ms". */
+static void fmt_tol(char *dst, size_t len, const struct cmp_policy_metric *pm, double tol)
+{
+    if (!cmp_tolerance_absolute(pm))
+        snprintf(dst, len, "%g%%", tol * 100);
+    else if (pm->kind == CMP_RATE)
+        snprintf(dst, len, "%g-point", tol * 100);
+    else if (ms_metric(pm->name))
+        snprintf(dst, len, "%g ms", tol);
+    else
+        snprintf(dst, len, "%g", tol);
+}
+
 /* Returns a metric's result from its rollback and ready tests and the canary's sample
  * (have, of need), and writes the verdict part of its reason into dst ("beyond the 10%
  * tolerance: roll back"). within says whether the point estimate is within tolerance. */
 static const char *verdict(int rollback, int ready, size_t have, size_t need, int within,
-                           const char *tol, char *dst, size_t len)
+                           const char *tol, const char *rtol, char *dst, size_t len)
 {
     char more[32], all[32];
     if (rollback) {
-        snprintf(dst, len, "beyond the %s tolerance: roll back", tol);
+        snprintf(dst, len, "beyond the %s tolerance: roll back", rtol);
         return "rollback";
     }
     if (ready && have >= need) {
@@ -827,7 +942,7 @@ static json_t *version_obj(struct judge *j, double n, double value, double lo, d
     }
     jset(j, o, "n", json_integer((json_int_t)n));
     jset(j, o, "value", jnum(value));
-    if (j->method == CMP_SEQUENTIAL) {
+    if (j->method == CMP_POOLED) {
         jset(j, o, "lower", jnum(lo));
         jset(j, o, "upper", jnum(hi));
     }
@@ -842,17 +957,19 @@ static void set_pair(struct judge *j, json_t *obj, const char *key, double lo, d
     jset(j, obj, key, a);
 }
 
-/* Judges one quantile metric with confidence sequences. */
-static const char *judge_quantile_seq(struct judge *j, const struct cmp_policy_metric *pm,
+/* Judges one quantile metric with per-version confidence sequences over the pooled
+ * window (CMP_POOLED). */
+static const char *judge_quantile_pooled(struct judge *j, const struct cmp_policy_metric *pm,
                                       const struct cmp_data *d, json_t *o, char *reason)
 {
-    char vc[32], vb[32], ch[16], blo[16], bhi[16], tol[24], tail[REASON_MAX], label[64];
+    char vc[32], vb[32], ch[16], blo[16], bhi[16], tol[32], rtol[32], tail[REASON_MAX], label[64];
     double q = pm->quantile, lb, ub, lc = -INFINITY, uc = INFINITY, valc = NAN;
     double valb = sketch_bins_quantile(d->base, q);
     long long nb = d->base->total, nc = d->canary ? d->canary->total : 0;
 
     snprintf(label, sizeof label, "%s p%g", pm->name, q * 100);
-    snprintf(tol, sizeof tol, "%g%%", pm->tolerance * 100);
+    fmt_tol(tol, sizeof tol, pm, pm->tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     cmp_quantile_bounds_bins(d->base, q, j->a_bound, &lb, &ub);
     fmt_value(vb, sizeof vb, pm->name, valb);
     if (nc > 0) {
@@ -872,10 +989,11 @@ static const char *judge_quantile_seq(struct judge *j, const struct cmp_policy_m
     }
     double ratio = valb > 0 ? valc / valb : (valc > 0 ? INFINITY : 1);
     double rlo = ratio_lo(lc, ub), rhi = ratio_hi(uc, lb);
-    int rollback = lc > (1 + pm->tolerance) * ub;
-    int ready = uc <= (1 + pm->tolerance) * lb;
+    int rollback = shown_beyond(pm, lc, ub);
+    int ready = shown_within(pm, uc, lb);
     const char *res = verdict(rollback, ready, (size_t)nc, pm->min_sample,
-                              ratio <= 1 + pm->tolerance, tol, tail, sizeof tail);
+                              valc <= allowed(pm, pm->tolerance, valb), tol, rtol, tail,
+                              sizeof tail);
 
     jset(j, o, "ratio", jnum(ratio));
     set_pair(j, o, "bounds", rlo, rhi);
@@ -940,15 +1058,16 @@ static void fmt_rate(char *dst, size_t len, double r)
     snprintf(dst, len, "%.2f%%", r * 100);
 }
 
-/* Judges the error rate with confidence sequences. */
-static const char *judge_rate_seq(struct judge *j, const struct cmp_policy_metric *pm,
+/* Judges the error rate with per-version confidence sequences (CMP_POOLED). */
+static const char *judge_rate_pooled(struct judge *j, const struct cmp_policy_metric *pm,
                                   const struct cmp_data *d, json_t *o, char *reason)
 {
-    char vc[16], vb[16], df[16], blo[16], bhi[16], tol[24], tail[REASON_MAX];
+    char vc[16], vb[16], df[16], blo[16], bhi[16], tol[32], rtol[32], tail[REASON_MAX];
     double lb, ub, lc = 0, uc = 1;
     double rb = (double)d->base_hits / (double)d->base_views;
 
-    snprintf(tol, sizeof tol, "%g-point", pm->tolerance * 100);
+    fmt_tol(tol, sizeof tol, pm, pm->tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     cmp_rate_bounds(d->base_hits, d->base_views, j->a_bound, 0.5, 0.5, &lb, &ub);
     fmt_rate(vb, sizeof vb, rb);
     if (d->canary_views > 0)
@@ -965,30 +1084,31 @@ static const char *judge_rate_seq(struct judge *j, const struct cmp_policy_metri
         return "pause";
     }
     double rc = (double)d->canary_hits / (double)d->canary_views, diff = rc - rb;
-    int rollback = lc - ub > pm->tolerance;
-    int ready = uc - lb <= pm->tolerance;
+    int rollback = shown_beyond(pm, lc, ub);
+    int ready = shown_within(pm, uc, lb);
     size_t views = (size_t)d->canary_views;
-    const char *res = verdict(rollback, ready, views, pm->min_sample, diff <= pm->tolerance,
-                              tol, tail, sizeof tail);
+    double atol = allowed(pm, pm->tolerance, rb) - rb;
+    const char *res = verdict(rollback, ready, views, pm->min_sample, diff <= atol,
+                              tol, rtol, tail, sizeof tail);
 
     jset(j, o, "difference", jnum(diff));
     set_pair(j, o, "bounds", lc - ub, uc - lb);
     if (!rollback && !ready) {
-        double need = rate_views_needed(d, pm->tolerance, j->a_bound);
+        double need = rate_views_needed(d, atol, j->a_bound);
         size_t len = strlen(tail);
         char n1[32], n2[32];
         jset(j, o, "views_needed", need < 0 ? json_null() : json_integer((json_int_t)need));
         fmt_count(n1, sizeof n1, round2(need));
         fmt_count(n2, sizeof n2, (double)views);
-        if (need < 0 && diff < pm->tolerance)
+        if (need < 0 && diff < atol)
             snprintf(tail + len, sizeof tail - len, "; ruling out +%g point would take more"
-                     " than 10^12 canary page views at these rates", pm->tolerance * 100);
+                     " than 10^12 canary page views at these rates", atol * 100);
         else if (need < 0)
             snprintf(tail + len, sizeof tail - len, "; at these rates more page views will not"
                      " bring it within the tolerance");
         else
             snprintf(tail + len, sizeof tail - len, "; ruling out +%g point needs about %s"
-                     " canary page views at these rates (now %s)", pm->tolerance * 100, n1, n2);
+                     " canary page views at these rates (now %s)", atol * 100, n1, n2);
     }
     fmt_rate(vc, sizeof vc, rc);
     fmt_signed(df, sizeof df, diff * 100, 2, " points");
@@ -1004,13 +1124,14 @@ static const char *judge_rate_seq(struct judge *j, const struct cmp_policy_metri
 static const char *judge_quantile_mw(struct judge *j, const struct cmp_policy_metric *pm,
                                      const struct cmp_data *d, json_t *o, char *reason)
 {
-    char vc[32], vb[32], sh[32], ch[16], blo[16], bhi[16], tol[24], tail[REASON_MAX];
+    char vc[32], vb[32], sh[32], ch[16], blo[16], bhi[16], tol[32], rtol[32], tail[REASON_MAX];
     double q = pm->quantile, valb = sketch_bins_quantile(d->base, q), valc = NAN;
     double medb = sketch_bins_quantile(d->base, 0.5), p = NAN, shift = NAN;
     long long nb = d->base->total, nc = d->canary ? d->canary->total : 0;
     double slo = -INFINITY, shi = INFINITY;
 
-    snprintf(tol, sizeof tol, "%g%%", pm->tolerance * 100);
+    fmt_tol(tol, sizeof tol, pm, pm->tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     fmt_value(vb, sizeof vb, pm->name, valb);
     if (nc > 0) {
         valc = sketch_bins_quantile(d->canary, q);
@@ -1032,10 +1153,10 @@ static const char *judge_quantile_mw(struct judge *j, const struct cmp_policy_me
         return "pause";
     }
     double rel = relative(shift, medb), rlo = relative(slo, medb), rhi = relative(shi, medb);
-    int rollback = p < j->a_metric && slo > pm->tolerance * medb;
-    int ready = shi <= pm->tolerance * medb;
+    int rollback = p < j->a_metric && slo > allowed(pm, cmp_rollback_tolerance(pm), medb) - medb;
+    int ready = shi <= allowed(pm, pm->tolerance, medb) - medb;
     const char *res = verdict(rollback, ready, (size_t)nc, pm->min_sample,
-                              rel <= pm->tolerance, tol, tail, sizeof tail);
+                              rel <= pm->tolerance, tol, rtol, tail, sizeof tail);
 
     jset(j, o, "ratio", jnum(1 + rel));
     set_pair(j, o, "bounds", 1 + rlo, 1 + rhi);
@@ -1059,11 +1180,12 @@ static const char *judge_quantile_mw(struct judge *j, const struct cmp_policy_me
 static const char *judge_rate_mw(struct judge *j, const struct cmp_policy_metric *pm,
                                  const struct cmp_data *d, json_t *o, char *reason)
 {
-    char vc[16], vb[16], df[16], blo[16], bhi[16], tol[24], tail[REASON_MAX];
+    char vc[16], vb[16], df[16], blo[16], bhi[16], tol[32], rtol[32], tail[REASON_MAX];
     double nb = (double)d->base_views, nc = (double)d->canary_views;
     double rb = (double)d->base_hits / nb;
 
-    snprintf(tol, sizeof tol, "%g-point", pm->tolerance * 100);
+    fmt_tol(tol, sizeof tol, pm, pm->tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
     fmt_rate(vb, sizeof vb, rb);
     jset(j, o, "baseline", rate_version_obj(j, d->base_hits, d->base_views, NAN, NAN));
     jset(j, o, "canary", rate_version_obj(j, d->canary_hits, d->canary_views, NAN, NAN));
@@ -1085,10 +1207,10 @@ static const char *judge_rate_mw(struct judge *j, const struct cmp_policy_metric
     double se = sqrt(ac * (1 - ac) / (nc + 2) + ab * (1 - ab) / (nb + 2));
     double z = -norm_ppf(j->a_metric);
     double lo = ac - ab - z * se, hi = ac - ab + z * se;
-    int rollback = p < j->a_metric && lo > pm->tolerance;
-    int ready = hi <= pm->tolerance;
+    int rollback = p < j->a_metric && lo > allowed(pm, cmp_rollback_tolerance(pm), rb) - rb;
+    int ready = hi <= allowed(pm, pm->tolerance, rb) - rb;
     const char *res = verdict(rollback, ready, (size_t)d->canary_views, pm->min_sample,
-                              diff <= pm->tolerance, tol, tail, sizeof tail);
+                              diff <= pm->tolerance, tol, rtol, tail, sizeof tail);
 
     jset(j, o, "difference", jnum(diff));
     set_pair(j, o, "bounds", lo, hi);
@@ -1100,6 +1222,481 @@ static const char *judge_rate_mw(struct judge *j, const struct cmp_policy_metric
     snprintf(reason, REASON_MAX, "%s %s vs %s of page views (%s; %.3g%% interval %s..%s;"
              " one-sided p = %.2g), %s", pm->name, vc, vb, df, (1 - 2 * j->a_metric) * 100, blo,
              bhi, p, tail);
+    return res;
+}
+
+/* --- the sequential method: two-sample tests within time slices --------------------- */
+
+/* A slice's threshold is the baseline's p-quantile over the slices before it: from at
+ * least CMP_THRESH_MIN values, looking back at most CMP_THRESH_BACK slices. Taking it
+ * from earlier slices only keeps it fixed before the slice's data arrive, which the
+ * conditional test needs (shared/README.md "Statistics"). When the slices before hold
+ * fewer (the first minute), the slice's own baseline values join them: the threshold
+ * then leans a little on the data it judges, an approximation the simulation checks. */
+#define CMP_THRESH_MIN 100
+#define CMP_THRESH_BACK 10
+/* The mixing scales of the two tests (shared/seqtest.h), chosen with the simulation
+ * (shared/README.md "Statistics"): a rollback is to be shown quickly for regressions
+ * of tens of percent; a promotion against a tolerance a few percent away. */
+#define CMP_TAU_ROLLBACK 0.5
+#define CMP_TAU_PROMOTE 0.25
+/* Ratio bounds are searched within [1/CMP_RATIO_MAX, CMP_RATIO_MAX], by bisection in
+ * CMP_BISECT_STEPS steps: over a log-ratio range of 8.3, 24 halvings leave 5e-7. */
+#define CMP_BISECT_STEPS 24
+#define CMP_RATIO_MAX 64.0
+
+/* One quantile metric's slices for the sequential tests. */
+struct qsplit {
+    size_t n;
+    const struct sketch_bins **b, **c;  /* baseline and canary bins of each slice */
+    double *x;                          /* each slice's threshold; NAN: the slice is skipped */
+    struct seqtest_slice *sl;
+};
+
+/* Values above y in b: those that surely are (their whole bin is above y) or, with
+ * possibly, those whose bin reaches above y. Bins are sorted and disjoint, so both are a
+ * binary search. */
+static long long count_above(const struct sketch_bins *b, double y, int possibly)
+{
+    size_t lo = 0, hi = b->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct sketch_bin *x = &b->bin[mid];
+        int above = possibly ? x->hi > y : x->lo > y || (x->hi > x->lo && x->lo >= y);
+        if (above)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo < b->n ? b->total - b->bin[lo].below : 0;
+}
+
+/* The canary's values above y, where y (the threshold times the tolerance) seldom falls
+ * on a bucket edge: the values of the bucket that straddles y count in proportion, as if
+ * spread evenly over the bucket in log scale (DDSketch's buckets are log-spaced; within
+ * the sketch's 1% accuracy). Counting the whole bucket on one side instead would move a
+ * 10% tolerance by a bucket's 2% either way. Exact bins never straddle. */
+static double count_above_share(const struct sketch_bins *b, double y)
+{
+    long long surely = count_above(b, y, 0), possibly = count_above(b, y, 1);
+    if (possibly == surely)
+        return (double)surely;
+    /* One bin straddles y: the first that possibly is above it. */
+    const struct sketch_bin *x = &b->bin[0];
+    size_t lo = 0, hi = b->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->bin[mid].hi > y)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    x = &b->bin[lo];
+    double f = x->lo > 0 ? log(x->hi / y) / log(x->hi / x->lo) : (x->hi - y) / (x->hi - x->lo);
+    return (double)surely + (double)x->count * fmin(1, fmax(0, f));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The p-quantile's bin edge over the baseline bins of slices [from, to): the smallest
+ * upper edge with at least ceil(p n) values at or below it. NAN without values or memory. */
+static double merged_quantile(const struct sketch_bins *const *b, size_t from, size_t to,
+                              double p)
+{
+    long long total = 0;
+    size_t cand = 0;
+    for (size_t j = from; j < to; j++)
+        if (b[j]) {
+            total += b[j]->total;
+            cand += b[j]->n;
+        }
+    if (total <= 0)
+        return NAN;
+    long long rank = (long long)ceil(p * (double)total);
+    rank = rank < 1 ? 1 : rank;
+    if (to - from == 1)
+        return sketch_bins_rank(b[from], rank)->hi;
+    double *v = malloc(cand * sizeof *v), out = NAN;
+    if (!v)
+        return NAN;
+    size_t k = 0;
+    for (size_t j = from; j < to; j++)
+        for (size_t i = 0; b[j] && i < b[j]->n; i++)
+            v[k++] = b[j]->bin[i].hi;
+    qsort(v, k, sizeof *v, cmp_double);
+    size_t lo = 0, hi = k;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        long long le = 0;
+        for (size_t j = from; j < to; j++)
+            if (b[j])
+                le += b[j]->total - count_above(b[j], v[mid], 1);
+        if (le >= rank)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (lo < k)
+        out = v[lo];
+    free(v);
+    return out;
+}
+
+static void qsplit_free(struct qsplit *q)
+{
+    free(q->b);
+    free(q->c);
+    free(q->x);
+    free(q->sl);
+}
+
+/* Sets up the slices of d (its totals as one slice when it has none) and their
+ * thresholds. 0 or -1 (out of memory). */
+static int qsplit_init(struct qsplit *q, const struct cmp_data *d, double p)
+{
+    size_t n = d->nslices ? d->nslices : 1;
+    memset(q, 0, sizeof *q);
+    q->n = n;
+    q->b = calloc(n, sizeof *q->b);
+    q->c = calloc(n, sizeof *q->c);
+    q->x = calloc(n, sizeof *q->x);
+    q->sl = calloc(n, sizeof *q->sl);
+    if (!q->b || !q->c || !q->x || !q->sl) {
+        qsplit_free(q);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        q->b[i] = d->nslices ? d->slices[i].base : d->base;
+        q->c[i] = d->nslices ? d->slices[i].canary : d->canary;
+    }
+    if (!d->nslices) {
+        /* One slice: the threshold can only come from the baseline itself. */
+        q->x[0] = merged_quantile(q->b, 0, 1, p);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        long long have = 0;
+        size_t from = i;
+        while (from > 0 && i - from < CMP_THRESH_BACK && have < CMP_THRESH_MIN) {
+            from--;
+            have += q->b[from] ? q->b[from]->total : 0;
+        }
+        /* Too few before it (the first minute): the slice's own baseline joins. */
+        q->x[i] = merged_quantile(q->b, from, have < CMP_THRESH_MIN ? i + 1 : i, p);
+    }
+    return 0;
+}
+
+/* Fills the slices' counts for a tolerance: the canary's values above what it allows over
+ * the threshold against the baseline's values above the threshold. The threshold is a
+ * baseline bin's edge; where a baseline bin still straddles it (exact and sketch bins of
+ * other slices), side > 0 counts in the baseline's favour (for the rollback test) and
+ * side < 0 in the canary's (for the promote test). */
+static void qsplit_fill(struct qsplit *q, const struct cmp_policy_metric *pm, double tol,
+                        int side)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        const struct sketch_bins *b = q->b[i], *c = q->c[i];
+        memset(&q->sl[i], 0, sizeof q->sl[i]);
+        if (isnan(q->x[i]) || !b || !c || b->total <= 0 || c->total <= 0)
+            continue;
+        double y = allowed(pm, tol, q->x[i]);
+        double k = count_above_share(c, y);
+        double e = (double)count_above(b, q->x[i], side > 0);
+        q->sl[i].k = k;
+        q->sl[i].m = k + e;
+        q->sl[i].pi0 = (double)c->total / (double)(c->total + b->total);
+    }
+}
+
+/* 1 when the side's test at tolerance tol rejects at level a. */
+static int q_rejects(struct qsplit *q, const struct cmp_policy_metric *pm, double tol,
+                     int side, double a)
+{
+    qsplit_fill(q, pm, tol, side);
+    return seqtest_log_e(q->sl, q->n, 0, side, side > 0 ? CMP_TAU_ROLLBACK : CMP_TAU_PROMOTE)
+           >= log(1 / a);
+}
+
+/* The tolerance (relative or absolute) where the side's test changes, by bisection over
+ * [lo, hi] (log-ratio when relative): side > 0 the largest one still rejected (the canary
+ * was shown beyond it), side < 0 the smallest one rejected (shown within it). Returns the
+ * open end (lo or hi) when the test does not change inside. */
+static double q_crossing(struct qsplit *q, const struct cmp_policy_metric *pm, double lo,
+                         double hi, int side, double a)
+{
+    int rel = !cmp_tolerance_absolute(pm);
+#define Q_TOL(v) (rel ? exp(v) - 1 : (v))
+    int r_lo = q_rejects(q, pm, Q_TOL(lo), side, a), r_hi = q_rejects(q, pm, Q_TOL(hi), side, a);
+    if (r_lo == r_hi)
+        return side > 0 ? (r_lo ? hi : lo) : (r_lo ? lo : hi);
+    for (int it = 0; it < CMP_BISECT_STEPS; it++) {
+        double mid = (lo + hi) / 2;
+        if (q_rejects(q, pm, Q_TOL(mid), side, a) == r_lo)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return side > 0 ? lo : hi;
+#undef Q_TOL
+}
+
+/* The tolerance at which the canary's share of values above it matches its expected
+ * share (the estimate of the ratio or difference the tests judge); NAN when that share
+ * does not change over [lo, hi]. */
+static double q_estimate(struct qsplit *q, const struct cmp_policy_metric *pm, double lo,
+                         double hi)
+{
+    int rel = !cmp_tolerance_absolute(pm);
+    qsplit_fill(q, pm, rel ? exp(lo) - 1 : lo, 1);
+    double m_lo = seqtest_mle(q->sl, q->n, 20);
+    qsplit_fill(q, pm, rel ? exp(hi) - 1 : hi, 1);
+    double m_hi = seqtest_mle(q->sl, q->n, 20);
+    if (!(m_lo > 0 && m_hi < 0))
+        return NAN;
+    for (int it = 0; it < CMP_BISECT_STEPS; it++) {
+        double mid = (lo + hi) / 2;
+        qsplit_fill(q, pm, rel ? exp(mid) - 1 : mid, 1);
+        if (seqtest_mle(q->sl, q->n, 20) > 0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (lo + hi) / 2;
+}
+
+/* The largest value either version's bins hold (for the range of a difference). */
+static double max_value(const struct cmp_data *d)
+{
+    double v = 0;
+    if (d->base && d->base->n)
+        v = fmax(v, d->base->bin[d->base->n - 1].hi);
+    if (d->canary && d->canary->n)
+        v = fmax(v, d->canary->bin[d->canary->n - 1].hi);
+    return v;
+}
+
+/* The share of a sample's values that are exact zeros. */
+static double zero_share(const struct sketch_bins *b)
+{
+    if (!b || b->total <= 0 || b->n == 0 || b->bin[0].hi > 0)
+        return 0;
+    return (double)b->bin[0].count / (double)b->total;
+}
+
+/* The part of a reason that says what a zero quantile means, or "". */
+static void zero_note(char *dst, size_t len, const struct cmp_policy_metric *pm,
+                      const struct sketch_bins *b, const char *who)
+{
+    double z = zero_share(b);
+    dst[0] = 0;
+    if (z >= pm->quantile)
+        snprintf(dst, len, "; the %s's p%g is 0 because %.0f%% of its values are 0", who,
+                 pm->quantile * 100, z * 100);
+}
+
+/* Judges one quantile metric with the sequential two-sample test. */
+static const char *judge_quantile_split(struct judge *j, const struct cmp_policy_metric *pm,
+                                        const struct cmp_data *d, json_t *o, char *reason)
+{
+    char vc[32], vb[32], ch[32], blo[32], bhi[32], tol[32], rtol[32], tail[REASON_MAX];
+    char label[64], zb[96], zc[96];
+    double q = pm->quantile, valc = NAN, valb = sketch_bins_quantile(d->base, q);
+    long long nb = d->base->total, nc = d->canary ? d->canary->total : 0;
+    struct qsplit qs;
+
+    snprintf(label, sizeof label, "%s p%g", pm->name, q * 100);
+    fmt_tol(tol, sizeof tol, pm, pm->tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
+    fmt_value(vb, sizeof vb, pm->name, valb);
+    zero_note(zb, sizeof zb, pm, d->base, "baseline");
+    if (nc > 0)
+        valc = sketch_bins_quantile(d->canary, q);
+    jset(j, o, "baseline", version_obj(j, (double)nb, valb, NAN, NAN));
+    jset(j, o, "canary", version_obj(j, (double)nc, valc, NAN, NAN));
+    jset(j, o, "tolerance_kind", json_string(cmp_tolerance_absolute(pm) ? "absolute" : "relative"));
+    if (nc == 0) {
+        char need[32];
+        fmt_count(need, sizeof need, (double)pm->min_sample);
+        jset(j, o, cmp_tolerance_absolute(pm) ? "difference" : "ratio", json_null());
+        set_pair(j, o, "bounds", NAN, NAN);
+        snprintf(reason, REASON_MAX, "%s: no canary data yet (baseline %s%s): pause, needs %s"
+                 " more page views", label, vb, zb, need);
+        return "pause";
+    }
+    if (qsplit_init(&qs, d, q) < 0) {
+        j->oom = 1;
+        return "pause";
+    }
+    zero_note(zc, sizeof zc, pm, d->canary, "canary");
+    int rollback = q_rejects(&qs, pm, cmp_rollback_tolerance(pm), 1, j->a_rollback);
+    int ready = q_rejects(&qs, pm, pm->tolerance, -1, j->a_promote);
+    double est = cmp_tolerance_absolute(pm) ? valc - valb : valb > 0 ? valc / valb : (valc > 0 ? INFINITY : 1);
+    double lo = cmp_tolerance_absolute(pm) ? -INFINITY : 0, hi = INFINITY;
+    if (!(j->flags & CMP_NO_BOUNDS)) {
+        double top = max_value(d) * 1.000001 + 1e-9;
+        double rlo = cmp_tolerance_absolute(pm) ? -top : -log(CMP_RATIO_MAX);
+        double rhi = cmp_tolerance_absolute(pm) ? top : log(CMP_RATIO_MAX);
+        double e = q_estimate(&qs, pm, rlo, rhi);
+        lo = q_crossing(&qs, pm, rlo, rhi, 1, j->a_rollback);
+        hi = q_crossing(&qs, pm, rlo, rhi, -1, j->a_promote);
+        if (!cmp_tolerance_absolute(pm)) {
+            /* Open ends say what is known: a ratio is at least 0 and may be unbounded. */
+            lo = lo <= rlo ? 0 : exp(lo);
+            hi = hi >= rhi ? INFINITY : exp(hi);
+            if (!isnan(e))
+                est = exp(e);
+        } else {
+            hi = hi >= rhi ? INFINITY : hi;
+            if (!isnan(e))
+                est = e;
+        }
+    }
+    qsplit_free(&qs);
+    const char *res = verdict(rollback, ready, (size_t)nc, pm->min_sample,
+                              cmp_tolerance_absolute(pm) ? est <= pm->tolerance : est <= 1 + pm->tolerance,
+                              tol, rtol, tail, sizeof tail);
+    fmt_value(vc, sizeof vc, pm->name, valc);
+    if (cmp_tolerance_absolute(pm)) {
+        jset(j, o, "difference", jnum(est));
+        jset(j, o, "ratio", jnum(valb > 0 ? valc / valb : NAN));
+        set_pair(j, o, "bounds", lo, hi);
+        fmt_diff(ch, sizeof ch, pm->name, est);
+        fmt_diff(blo, sizeof blo, pm->name, lo);
+        fmt_diff(bhi, sizeof bhi, pm->name, hi);
+        snprintf(reason, REASON_MAX, "%s %s vs %s (difference %s; %.3g%% bounds %s..%s within"
+                 " the same minutes%s%s), %s", label, vc, vb, ch, (1 - j->p->alpha) * 100,
+                 blo, bhi, zb, zc, tail);
+    } else {
+        jset(j, o, "ratio", jnum(est));
+        set_pair(j, o, "bounds", lo, hi);
+        fmt_change(ch, sizeof ch, est);
+        fmt_change(blo, sizeof blo, lo);
+        fmt_change(bhi, sizeof bhi, hi);
+        snprintf(reason, REASON_MAX, "%s %s vs %s (%s; %.3g%% bounds %s..%s within the same"
+                 " minutes%s%s), %s", label, vc, vb, ch, (1 - j->p->alpha) * 100, blo, bhi,
+                 zb, zc, tail);
+    }
+    return res;
+}
+
+/* Judges the error rate with the sequential two-sample test: within each slice, how the
+ * page views with an error split between the versions given their page views. */
+static const char *judge_rate_split(struct judge *j, const struct cmp_policy_metric *pm,
+                                    const struct cmp_data *d, json_t *o, char *reason)
+{
+    char vc[16], vb[16], df[32], blo[32], bhi[32], tol[32], rtol[32], tail[REASON_MAX];
+    double rb = (double)d->base_hits / (double)d->base_views;
+    size_t n = d->nslices ? d->nslices : 1;
+    struct seqtest_slice *sl = calloc(n, sizeof *sl);
+
+    fmt_tol(tol, sizeof tol, pm, pm->tolerance);
+    fmt_tol(rtol, sizeof rtol, pm, cmp_rollback_tolerance(pm));
+    fmt_rate(vb, sizeof vb, rb);
+    jset(j, o, "baseline", rate_version_obj(j, d->base_hits, d->base_views, NAN, NAN));
+    jset(j, o, "canary", rate_version_obj(j, d->canary_hits, d->canary_views, NAN, NAN));
+    jset(j, o, "tolerance_kind", json_string(cmp_tolerance_absolute(pm) ? "absolute" : "relative"));
+    if (!sl) {
+        j->oom = 1;
+        return "pause";
+    }
+    if (d->canary_views == 0) {
+        char need[32];
+        fmt_count(need, sizeof need, (double)pm->min_sample);
+        jset(j, o, "difference", json_null());
+        set_pair(j, o, "bounds", NAN, NAN);
+        snprintf(reason, REASON_MAX, "%s: no canary data yet (baseline %s of page views): pause,"
+                 " needs %s more page views", pm->name, vb, need);
+        free(sl);
+        return "pause";
+    }
+    for (size_t i = 0; i < n; i++) {
+        long long bh = d->nslices ? d->slices[i].base_hits : d->base_hits;
+        long long bv = d->nslices ? d->slices[i].base_views : d->base_views;
+        long long ch = d->nslices ? d->slices[i].canary_hits : d->canary_hits;
+        long long cv = d->nslices ? d->slices[i].canary_views : d->canary_views;
+        if (bv <= 0 || cv <= 0)
+            continue;
+        sl[i].k = (double)ch;
+        sl[i].m = (double)(ch + bh);
+        sl[i].pi0 = (double)cv / (double)(cv + bv);
+    }
+    /* The test is on the ratio of the rates; an absolute tolerance becomes a ratio through
+     * the baseline's rate bounds, at half the level each. */
+    double ar = j->a_rollback, ap = j->a_promote, lb = rb, ub = rb;
+    double th_r = log1p(cmp_rollback_tolerance(pm)), th_p = log1p(pm->tolerance);
+    if (cmp_tolerance_absolute(pm)) {
+        ar /= 2;
+        ap /= 2;
+        cmp_rate_bounds(d->base_hits, d->base_views, ar, 0.5, 0.5, &lb, &ub);
+        th_r = lb > 0 ? log1p(cmp_rollback_tolerance(pm) / lb) : INFINITY;
+        th_p = log1p(pm->tolerance / ub);
+    } else {
+        cmp_rate_bounds(d->base_hits, d->base_views, ar, 0.5, 0.5, &lb, &ub);
+    }
+    /* A floor is a second way to be ready (the canary's rate bound within it of the
+     * baseline's), which takes a tenth of the promote test's level: with few or no errors
+     * the ratio says nothing, while the rates are plainly small. */
+    double ap_floor = pm->floor > 0 ? ap / 10 : 0, lcf, ucf, lbf, ubf;
+    int by_floor = 0;
+    if (pm->floor > 0) {
+        ap -= ap_floor;
+        cmp_rate_bounds(d->canary_hits, d->canary_views, ap_floor / 2, 0.5, 0.5, &lcf, &ucf);
+        cmp_rate_bounds(d->base_hits, d->base_views, ap_floor / 2, 0.5, 0.5, &lbf, &ubf);
+        by_floor = ucf - lbf <= pm->floor;
+    }
+    int rollback = isfinite(th_r) && seqtest_log_e(sl, n, th_r, 1, CMP_TAU_ROLLBACK) >= log(1 / ar);
+    int by_ratio = seqtest_log_e(sl, n, th_p, -1, CMP_TAU_PROMOTE) >= log(1 / ap);
+    int ready = by_ratio || by_floor;
+    double rc = (double)d->canary_hits / (double)d->canary_views, diff = rc - rb;
+    double ratio = rb > 0 ? rc / rb : (rc > 0 ? INFINITY : 1);
+    int within = cmp_tolerance_absolute(pm) ? diff <= pm->tolerance : ratio <= 1 + pm->tolerance;
+    const char *res = verdict(rollback, ready, (size_t)d->canary_views, pm->min_sample,
+                              within, tol, rtol, tail, sizeof tail);
+    double rlo = 0, rhi = INFINITY, dlo = -ub, dhi = INFINITY;
+    if (!(j->flags & CMP_NO_BOUNDS)) {
+        double lim = log(CMP_RATIO_MAX), tlo, thi;
+        seqtest_bounds(sl, n, ar, ap, CMP_TAU_ROLLBACK, CMP_TAU_PROMOTE, lim, &tlo, &thi);
+        rlo = tlo <= -lim ? 0 : exp(tlo);
+        rhi = thi >= lim ? INFINITY : exp(thi);
+        dlo = (rlo - 1) * (rlo >= 1 ? lb : ub);
+        dhi = isfinite(rhi) ? (rhi - 1) * (rhi >= 1 ? ub : lb) : INFINITY;
+        ratio = exp(seqtest_mle(sl, n, 20));
+    }
+    free(sl);
+    if (by_floor && ucf - lbf < dhi)
+        dhi = ucf - lbf;
+    if (!rollback && ready && !by_ratio) {
+        size_t len = strlen(tail);
+        snprintf(tail + len, sizeof tail - len, " (its rate is shown within %g point of the"
+                 " baseline's, the floor)", pm->floor * 100);
+    }
+    if (!rollback && !ready && !isfinite(rhi)) {
+        size_t len = strlen(tail);
+        snprintf(tail + len, sizeof tail - len, "; %lld page views with an error in all are"
+                 " too few to bound the ratio yet", d->base_hits + d->canary_hits);
+    }
+    jset(j, o, "difference", jnum(diff));
+    set_pair(j, o, "bounds", dlo, dhi);
+    jset(j, o, "ratio", jnum(ratio));
+    set_pair(j, o, "ratio_bounds", rlo, rhi);
+    fmt_rate(vc, sizeof vc, rc);
+    fmt_signed(df, sizeof df, diff * 100, 2, " points");
+    fmt_signed(blo, sizeof blo, dlo * 100, 2, "");
+    fmt_signed(bhi, sizeof bhi, dhi * 100, 2, "");
+    {
+        char c1[16], c2[16], c3[16];
+        fmt_change(c1, sizeof c1, ratio);
+        fmt_change(c2, sizeof c2, rlo);
+        fmt_change(c3, sizeof c3, rhi);
+        snprintf(reason, REASON_MAX, "%s %s vs %s of page views (%s, %s; %.3g%% bounds %s..%s"
+                 " points, %s..%s, within the same minutes), %s", pm->name, vc, vb, df, c1,
+                 (1 - j->p->alpha) * 100, blo, bhi, c2, c3, tail);
+    }
     return res;
 }
 
@@ -1163,7 +1760,13 @@ static void list_names(char *dst, size_t len, const struct cmp_policy *p,
 json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_t n,
                   enum cmp_method method)
 {
-    struct judge j = {.p = p, .method = method};
+    return cmp_judge_flags(p, data, n, method, 0);
+}
+
+json_t *cmp_judge_flags(const struct cmp_policy *p, const struct cmp_data *data, size_t n,
+                        enum cmp_method method, int flags)
+{
+    struct judge j = {.p = p, .method = method, .flags = flags};
     struct outcome out[CMP_METRICS_MAX];
     char reasons[CMP_METRICS_MAX][REASON_MAX], summary[REASON_MAX] = "";
     size_t compared = 0;
@@ -1178,6 +1781,12 @@ json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_
     }
     j.a_bound = compared ? p->alpha / (2.0 * (double)compared) : p->alpha / 2;
     j.a_metric = compared ? p->alpha / (double)compared : p->alpha;
+    /* Rolling back is a union over the metrics (Bonferroni); promoting needs every metric
+     * shown within, an intersection-union test, so each promote test may spend all of
+     * alpha (Berger 1982, "Multiparameter hypothesis testing and acceptance sampling",
+     * Technometrics 24(4)). */
+    j.a_rollback = j.a_metric;
+    j.a_promote = p->alpha;
 
     double w_total = 0, w_rollback = 0;
     int all_promote = compared > 0, critical = 0;
@@ -1199,12 +1808,14 @@ json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_
             no_data(&j, pm, d, o);
             snprintf(reasons[i], REASON_MAX, "%s: no baseline data, skipped", pm->name);
         } else if (pm->kind == CMP_RATE) {
-            out[i].result = method == CMP_SEQUENTIAL ? judge_rate_seq(&j, pm, d, o, reasons[i])
+            out[i].result = method == CMP_SEQUENTIAL ? judge_rate_split(&j, pm, d, o, reasons[i])
+                            : method == CMP_POOLED   ? judge_rate_pooled(&j, pm, d, o, reasons[i])
                                                      : judge_rate_mw(&j, pm, d, o, reasons[i]);
         } else {
             out[i].result = method == CMP_SEQUENTIAL
-                                ? judge_quantile_seq(&j, pm, d, o, reasons[i])
-                                : judge_quantile_mw(&j, pm, d, o, reasons[i]);
+                                ? judge_quantile_split(&j, pm, d, o, reasons[i])
+                            : method == CMP_POOLED ? judge_quantile_pooled(&j, pm, d, o, reasons[i])
+                                                   : judge_quantile_mw(&j, pm, d, o, reasons[i]);
         }
         jset(&j, o, "result", json_string(out[i].result));
         jset(&j, o, "reason", json_string(reasons[i]));
@@ -1262,13 +1873,15 @@ json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_
         if (json_array_append_new(rs, json_string(reasons[i])) < 0)
             goto oom;
     jset(&j, root, "decision", json_string(cmp_decision_name(dec)));
-    jset(&j, root, "method",
-         json_string(method == CMP_SEQUENTIAL ? "sequential" : "mann-whitney"));
+    jset(&j, root, "method", json_string(cmp_method_name(method)));
     jset(&j, root, "policy", json_string(p->name));
     jset(&j, root, "alpha", json_real(p->alpha));
-    if (method == CMP_SEQUENTIAL)
+    if (method == CMP_POOLED) {
         jset(&j, root, "alpha_per_bound", json_real(j.a_bound));
-    else
+    } else if (method == CMP_SEQUENTIAL) {
+        jset(&j, root, "alpha_rollback", json_real(j.a_rollback));
+        jset(&j, root, "alpha_promote", json_real(j.a_promote));
+    } else
         jset(&j, root, "alpha_per_metric", json_real(j.a_metric));
     jset(&j, root, "reasons", rs);
     rs = NULL;

@@ -38,14 +38,27 @@
 #define CMP_NAME_MAX 48
 
 enum cmp_kind { CMP_QUANTILE, CMP_RATE };
-enum cmp_method { CMP_SEQUENTIAL, CMP_MANN_WHITNEY };
+/* CMP_SEQUENTIAL: two-sample tests within time slices (shared/seqtest.h), valid at every
+ * look; CMP_POOLED: the first version's per-version confidence sequences over the pooled
+ * window (kept for comparison in the simulation and on request); CMP_MANN_WHITNEY: one
+ * look only. */
+enum cmp_method { CMP_SEQUENTIAL, CMP_MANN_WHITNEY, CMP_POOLED };
 enum cmp_decision { CMP_PROMOTE, CMP_PAUSE, CMP_ROLLBACK };
+/* CMP_TOL_DEFAULT is relative for a quantile and absolute for a rate. */
+enum cmp_tolerance_kind { CMP_TOL_DEFAULT, CMP_TOL_RELATIVE, CMP_TOL_ABSOLUTE };
 
 struct cmp_policy_metric {
     char name[CMP_NAME_MAX];    /* LCP, INP, CLS, FCP, TTFB, errors, or a custom metric */
     enum cmp_kind kind;         /* errors is CMP_RATE; every other metric CMP_QUANTILE */
     double quantile;            /* e.g. 0.75 */
-    double tolerance;           /* relative (0.10 = +10%) or, for a rate, absolute (0.001 = +0.1 point) */
+    double tolerance;           /* relative (0.10 = +10%) or absolute (metric units; for a
+                                   rate 0.001 = +0.1 point): promote needs it shown */
+    double rollback_tolerance;  /* with rollback_set: roll back once the canary is shown
+                                   beyond this (same kind as tolerance) */
+    int rollback_set;           /* else rollback uses tolerance */
+    double floor;               /* errors: a difference (rate units, 0.005 = +0.5 point)
+                                   that is within tolerance whatever the ratio; 0: none */
+    enum cmp_tolerance_kind tolerance_kind;
     double weight;
     int critical;               /* a rollback of this metric rolls back the canary */
     size_t min_sample;          /* canary observations needed before promoting */
@@ -54,10 +67,17 @@ struct cmp_policy_metric {
 struct cmp_policy {
     char name[64];
     double alpha;               /* overall error level, e.g. 0.05 */
+    int method_set;             /* the policy names a method ("method" in a file) */
+    enum cmp_method method;
     struct cmp_policy_metric m[CMP_METRICS_MAX];
     size_t n;
     struct srm_policy traffic;  /* the traffic split check (srm.h): what a mismatch does */
 };
+
+/* Whether a metric's tolerances are absolute differences (else relative), and the
+ * tolerance its rollback uses. */
+int cmp_tolerance_absolute(const struct cmp_policy_metric *m);
+double cmp_rollback_tolerance(const struct cmp_policy_metric *m);
 
 /* Fills p with a built-in policy, "conservative" or "aggressive". Returns 0 or -1. */
 int cmp_policy_builtin(const char *name, struct cmp_policy *p);
@@ -65,6 +85,13 @@ int cmp_policy_builtin(const char *name, struct cmp_policy *p);
 /* Loads a JSON policy file (format: shared/README.md). Returns 0, or -1 with
  * "FILE:LINE:COL: what is wrong" in err. */
 int cmp_policy_load(const char *path, struct cmp_policy *p, char *err, size_t errlen);
+
+/* One time slice (a minute of the rollups) of one metric, both versions: the sequential
+ * method compares the versions within each slice. Bins as in struct cmp_data. */
+struct cmp_slice {
+    const struct sketch_bins *base, *canary;
+    long long base_hits, base_views, canary_hits, canary_views;
+};
 
 /* One metric's data for both versions, over the same window. A quantile metric's samples
  * are sorted weighted bins (shared/sketch.h): exact ones from raw values, or a sketch's
@@ -75,6 +102,9 @@ struct cmp_data {
     const struct sketch_bins *base, *canary;  /* CMP_QUANTILE: NULL or total 0 is no data */
     long long base_hits, base_views;      /* CMP_RATE: page views with an error, and all */
     long long canary_hits, canary_views;
+    const struct cmp_slice *slices;     /* the window in time order, or NULL: then the
+                                           sequential method has one slice, the totals */
+    size_t nslices;
 };
 
 /* Judges the canary. data holds an entry per metric of the policy (missing ones count as
@@ -88,6 +118,16 @@ struct cmp_data {
  *                 "promote"|"pause"|"rollback"|"no data", "reason"}]} */
 json_t *cmp_judge(const struct cmp_policy *p, const struct cmp_data *data, size_t n,
                   enum cmp_method method);
+
+/* cmp_judge with flags: CMP_NO_BOUNDS leaves the sequential method's bounds and estimate
+ * out (decisions only; for simulations, where the bisections would dominate). */
+#define CMP_NO_BOUNDS 1
+json_t *cmp_judge_flags(const struct cmp_policy *p, const struct cmp_data *data, size_t n,
+                        enum cmp_method method, int flags);
+
+/* "sequential", "mann-whitney" or "pooled", and back: 0, or -1 for another name. */
+const char *cmp_method_name(enum cmp_method m);
+int cmp_method_parse(const char *name, enum cmp_method *m);
 
 /* Time-uniform DKW radius e_n for n observations at level alpha. */
 double cmp_dkw_radius(size_t n, double alpha);

@@ -82,8 +82,5 @@ void probe_result_journey_fini(struct probe_result_journey *j);
 
 void probe_result_free(struct probe_result *r);
 
-/* Unix ms of an RFC 3339 date-time (RFC 3339 section 5.6: "2026-11-28T02:16:40.123Z",
- * or with an offset "+02:00"; 't' and 'z' allowed), or -1 when text is not one. */
-long long probe_result_time(const char *text);
 
 #endif

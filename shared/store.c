@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <time.h>
 
 #include "beacon.h"
@@ -999,11 +1000,19 @@ int store_traffic_views(struct store *s, const char *app, const char *version,
 long long store_window_start(struct store *s, const char *app, const char *version,
                              char *err, size_t errlen)
 {
+    return store_window_start_before(s, app, version, LLONG_MAX, err, errlen);
+}
+
+long long store_window_start_before(struct store *s, const char *app, const char *version,
+                                    long long before_ms, char *err, size_t errlen)
+{
     const char *p[] = {app, version};
+    long long n[] = {before_ms};
     json_t *v = query_json(s,
-        "SELECT coalesce((SELECT max(ts) FROM deployments WHERE app = ?1 AND version = ?2),"
-        " (SELECT min(received) FROM pageviews WHERE app = ?1 AND version = ?2), -1)",
-        p, 2, NULL, 0, err, errlen);
+        "SELECT coalesce((SELECT max(ts) FROM deployments WHERE app = ?1 AND version = ?2"
+        " AND ts < ?3), (SELECT min(received) FROM pageviews WHERE app = ?1 AND version = ?2"
+        " AND received < ?3), -1)",
+        p, 2, n, 1, err, errlen);
     long long t = json_is_integer(v) ? json_integer_value(v) : -2;
     json_decref(v);
     return t;
@@ -1229,7 +1238,7 @@ int store_timed_out(const struct store *s)
 void store_groups_free(struct store_group *g, size_t n)
 {
     for (size_t i = 0; g && i < n; i++)
-        sketch_fini(&g->sk);
+        sketch_fini(&g[i].sk);
     free(g);
 }
 

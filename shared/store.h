@@ -118,6 +118,10 @@ int store_traffic_views(struct store *s, const char *app, const char *version,
 long long store_window_start(struct store *s, const char *app, const char *version,
                              char *err, size_t errlen);
 
+/* The same as it was at before_ms: from the markers and beacons before then. */
+long long store_window_start_before(struct store *s, const char *app, const char *version,
+                                    long long before_ms, char *err, size_t errlen);
+
 /* 1 when the store holds anything of app (version NULL) or of one version of it: page
  * views, rollups, deployment markers or probe runs; 0 when nothing; -1 with err. Each
  * test is an EXISTS on an index that starts with (app, version). */

@@ -189,3 +189,69 @@ void text_field_error(char *err, size_t errlen, const char *field, const char *f
     else
         snprintf(err, errlen, "%s", msg);
 }
+
+static int leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* n decimal digits at t into *v; 0 or -1. */
+static int digits(const char *t, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            return -1;
+        *v = *v * 10 + (t[i] - '0');
+    }
+    return 0;
+}
+
+long long text_rfc3339_ms(const char *t)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, s, oh = 0, om = 0;
+    long long frac_ms = 0;
+
+    /* full-date "T" partial-time time-offset, each field of fixed width. */
+    if (!t || strlen(t) < 20 || digits(t, 4, &y) || t[4] != '-' || digits(t + 5, 2, &mo)
+        || t[7] != '-' || digits(t + 8, 2, &d) || (t[10] != 'T' && t[10] != 't')
+        || digits(t + 11, 2, &h) || t[13] != ':' || digits(t + 14, 2, &mi) || t[16] != ':'
+        || digits(t + 17, 2, &s))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap(y)) || h > 23
+        || mi > 59 || s > 60)
+        return -1;
+    t += 19;
+    if (*t == '.') {
+        int n = 0;
+        double scale = 100;
+        for (t++; *t >= '0' && *t <= '9'; t++, n++) {
+            if (n < 3)
+                frac_ms += (long long)((*t - '0') * scale);
+            scale /= 10;
+        }
+        if (n == 0)
+            return -1;
+    }
+    if (*t == '+' || *t == '-') {
+        if (strlen(t) != 6 || digits(t + 1, 2, &oh) || t[3] != ':' || digits(t + 4, 2, &om)
+            || oh > 23 || om > 59)
+            return -1;
+        if (*t == '+') {
+            oh = -oh;
+            om = -om;
+        }
+    } else if (strcmp(t, "Z") != 0 && strcmp(t, "z") != 0) {
+        return -1;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s > 59 ? 59 : s;   /* a leap second counts as the second before it */
+    return ((long long)timegm(&tm) + oh * 3600LL + om * 60LL) * 1000 + frac_ms;
+}

@@ -47,4 +47,9 @@ void text_field_error(char *err, size_t errlen, const char *field, const char *f
  * milliseconds ("2026-11-28T02:16:40.123Z") into dst (at least 25 bytes). */
 void text_rfc3339(char *dst, size_t dstlen, long long unix_ms);
 
+/* Unix ms of an RFC 3339 date-time (RFC 3339 section 5.6: "2026-11-28T02:16:40.123Z", or
+ * with an offset "+02:00"; 't' and 'z' allowed; a leap second counts as the second
+ * before it), or -1 when t is not one. The one parser of RFC 3339 times. */
+long long text_rfc3339_ms(const char *t);
+
 #endif

@@ -15,9 +15,11 @@
 #include "check.h"
 #include "rng.h"
 #include "cmp.h"
+#include "../stat/policy_v1.h"
 #include "stats.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 
 static int close_rel(double got, double want, double rel)
 {
@@ -369,20 +371,25 @@ static void test_builtin(void)
     CHECK(c.n == 6 && c.alpha == 0.05 && strcmp(c.m[0].name, "LCP") == 0
           && c.m[0].quantile == 0.75 && c.m[0].tolerance == 0.10 && c.m[0].min_sample == 200
           && c.m[0].critical && c.m[0].weight == 1, "conservative: LCP p75 +10%%, critical, 200");
-    CHECK(strcmp(c.m[5].name, "errors") == 0 && c.m[5].kind == CMP_RATE
-          && c.m[5].tolerance == 0.001 && c.m[5].min_sample == 1000 && c.m[5].critical,
-          "conservative: errors +0.1 point, critical, 1000 page views");
+    CHECK(strcmp(c.m[5].name, "errors") == 0 && c.m[5].kind == CMP_RATE && c.m[5].tolerance_kind == CMP_TOL_RELATIVE
+          && c.m[5].tolerance == 0.75 && c.m[5].rollback_tolerance == 0
+          && c.m[5].min_sample == 1000 && c.m[5].critical,
+          "conservative: errors promote within +75%% (relative), roll back once shown above"
+          " the baseline, critical, 1000 page views");
+    CHECK(strcmp(c.m[2].name, "CLS") == 0 && c.m[2].tolerance_kind == CMP_TOL_ABSOLUTE && c.m[2].tolerance == 0.02
+          && c.m[2].rollback_tolerance == 0.02, "conservative: CLS absolute, 0.02");
     CHECK(!c.m[3].critical && !c.m[4].critical && c.m[2].critical && c.m[1].critical,
           "conservative: FCP and TTFB are not critical, INP and CLS are");
-    CHECK(a.m[1].tolerance == 0.5 && a.m[1].min_sample == 100 && a.m[5].tolerance == 0.005
-          && a.m[5].min_sample == 500, "aggressive: +50%%, 100; errors +0.5 point, 500");
+    CHECK(a.m[1].tolerance == 0.25 && a.m[1].min_sample == 100 && a.m[5].tolerance == 1.0
+          && a.m[5].rollback_tolerance == 0.25 && a.m[5].min_sample == 1000,
+          "aggressive: +25%%, 100; errors +100%% to promote, +25%% to roll back, 1000");
 }
 
 static void test_decisions(void)
 {
     struct cmp_policy cons, aggr;
-    cmp_policy_builtin("conservative", &cons);
-    cmp_policy_builtin("aggressive", &aggr);
+    policy_v1("conservative", &cons);
+    policy_v1("aggressive", &aggr);
     double *base = lognormal(6000, 2300, 0.5), *worse = lognormal(3000, 2300 * 1.3, 0.5);
     double *same = lognormal(6000, 2300, 0.5);
     struct cmp_data d[3];
@@ -390,7 +397,7 @@ static void test_decisions(void)
 
     /* +30% LCP, 3,000 page views against 6,000: L_c / U_b about 1.14 > 1.10. */
     d[0] = qdata("LCP", base, 6000, worse, 3000);
-    v = cmp_judge(&cons, d, 1, CMP_SEQUENTIAL);
+    v = cmp_judge(&cons, d, 1, CMP_POOLED);
     show(v);
     CHECK_STR(jstr(v, "decision"), "rollback", "canary +30%% LCP is rolled back");
     CHECK(bound(v, "LCP", 0) > 1.10 && bound(v, "LCP", 0) < 1.2,
@@ -406,12 +413,12 @@ static void test_decisions(void)
     /* Identical versions of 6,000 page views: U_c / L_b about 1.12, within +50% but not
      * within +10%. */
     d[0] = qdata("LCP", base, 6000, same, 6000);
-    v = cmp_judge(&aggr, d, 1, CMP_SEQUENTIAL);
+    v = cmp_judge(&aggr, d, 1, CMP_POOLED);
     show(v);
     CHECK_STR(jstr(v, "decision"), "promote", "identical versions are promoted under aggressive");
     CHECK(has_reason(v, "within the 50% tolerance: ready to promote"), "with the reason");
     json_decref(v);
-    v = cmp_judge(&cons, d, 1, CMP_SEQUENTIAL);
+    v = cmp_judge(&cons, d, 1, CMP_POOLED);
     CHECK_STR(jstr(v, "decision"), "pause", "and paused under conservative (+10%% not yet"
               " ruled out)");
     CHECK(has_reason(v, "within the 10% tolerance so far, not yet shown: pause"),
@@ -421,7 +428,7 @@ static void test_decisions(void)
     /* A small canary: 50 page views. */
     double *small = lognormal(50, 2300, 0.5);
     d[0] = qdata("LCP", base, 6000, small, 50);
-    v = cmp_judge(&cons, d, 1, CMP_SEQUENTIAL);
+    v = cmp_judge(&cons, d, 1, CMP_POOLED);
     show(v);
     CHECK_STR(jstr(v, "decision"), "pause", "a 50-page-view canary pauses");
     CHECK(has_reason(v, "needs 150 more page views"), "and needs 150 more page views");
@@ -432,7 +439,7 @@ static void test_decisions(void)
     /* No canary at all, and a canary with data but below a large min_sample. */
     d[0] = qdata("LCP", base, 6000, NULL, 0);
     d[1] = rdata(30, 6000, 0, 0);
-    v = cmp_judge(&aggr, d, 2, CMP_SEQUENTIAL);
+    v = cmp_judge(&aggr, d, 2, CMP_POOLED);
     show(v);
     CHECK_STR(jstr(v, "decision"), "pause", "a canary without traffic pauses");
     CHECK(has_reason(v, "LCP p75: no canary data yet (baseline 3.") &&
@@ -446,7 +453,7 @@ static void test_decisions(void)
         struct cmp_policy p = aggr;
         p.m[0].min_sample = 10000;
         d[0] = qdata("LCP", base, 6000, same, 6000);
-        v = cmp_judge(&p, d, 1, CMP_SEQUENTIAL);
+        v = cmp_judge(&p, d, 1, CMP_POOLED);
         show(v);
         CHECK_STR(result(v, "LCP"), "pause", "ready but below min_sample: pause");
         CHECK(has_reason(v, "within the 50% tolerance, but the canary needs 4,000 more page"
@@ -455,14 +462,14 @@ static void test_decisions(void)
     }
 
     /* Nothing with baseline data: nothing to judge. */
-    v = cmp_judge(&cons, NULL, 0, CMP_SEQUENTIAL);
+    v = cmp_judge(&cons, NULL, 0, CMP_POOLED);
     CHECK_STR(jstr(v, "decision"), "pause", "no data at all pauses");
     CHECK(has_reason(v, "no metric has baseline data"), "and says why");
     json_decref(v);
 
     /* Errors. */
     d[0] = rdata(30, 6000, 31, 6000);
-    v = cmp_judge(&cons, d, 1, CMP_SEQUENTIAL);
+    v = cmp_judge(&cons, d, 1, CMP_POOLED);
     show(v);
     CHECK_STR(jstr(v, "decision"), "pause", "0.52%% vs 0.50%% errors pauses under conservative");
     CHECK(has_reason(v, "errors 0.52% vs 0.50% of page views (+0.02 points; 95% bounds -0.")
@@ -486,14 +493,14 @@ static void test_decisions(void)
     }
     json_decref(v);
     d[0] = rdata(30, 6000, 180, 3000);
-    v = cmp_judge(&cons, d, 1, CMP_SEQUENTIAL);
+    v = cmp_judge(&cons, d, 1, CMP_POOLED);
     show(v);
     CHECK_STR(jstr(v, "decision"), "rollback", "6%% errors against 0.5%% roll back");
     CHECK(has_reason(v, "errors 6.00% vs 0.50% of page views (+5.50 points; 95% bounds +")
           && has_reason(v, "beyond the 0.1-point tolerance: roll back"), "with the numbers");
     json_decref(v);
     d[0] = rdata(0, 20000, 0, 20000);
-    v = cmp_judge(&aggr, d, 1, CMP_SEQUENTIAL);
+    v = cmp_judge(&aggr, d, 1, CMP_POOLED);
     CHECK_STR(jstr(v, "decision"), "promote", "no errors on either side promotes under aggressive");
     json_decref(v);
 
@@ -518,7 +525,7 @@ static void test_decisions(void)
     d[0] = qdata("LCP", base, 6000, worse, 3000);
     d[1] = qdata("FCP", base, 6000, same, 6000);
     d[2] = qdata("TTFB", base, 6000, same, 6000);
-    v = cmp_judge(&p, d, 3, CMP_SEQUENTIAL);
+    v = cmp_judge(&p, d, 3, CMP_POOLED);
     show(v);
     CHECK(strcmp(jstr(v, "decision"), "rollback") == 0 && strcmp(result(v, "FCP"), "promote") == 0
           && strcmp(result(v, "TTFB"), "promote") == 0,
@@ -526,12 +533,12 @@ static void test_decisions(void)
     CHECK(has_reason(v, "roll back: LCP (critical) beyond the tolerance"), "and heads the reasons");
     json_decref(v);
     p.m[0].critical = 0;
-    v = cmp_judge(&p, d, 3, CMP_SEQUENTIAL);
+    v = cmp_judge(&p, d, 3, CMP_POOLED);
     show(v);
     CHECK_STR(jstr(v, "decision"), "pause", "a non-critical rollback with 1 of 3 weight pauses");
     json_decref(v);
     p.m[0].weight = 2;
-    v = cmp_judge(&p, d, 3, CMP_SEQUENTIAL);
+    v = cmp_judge(&p, d, 3, CMP_POOLED);
     CHECK_STR(jstr(v, "decision"), "rollback", "with 2 of 4 weight it rolls back");
     json_decref(v);
 
@@ -613,7 +620,7 @@ static void test_min_sample_edge(void)
     p.m[1].min_sample = 5000;
     d[0] = qdata("LCP", base, 1000, base, 1000);
     d[1] = rdata(0, 100000, 0, 5000);
-    v = cmp_judge(&p, d, 2, CMP_SEQUENTIAL);
+    v = cmp_judge(&p, d, 2, CMP_POOLED);
     show(v);
     CHECK_STR(jstr(v, "decision"), "promote", "a canary with exactly min_sample page views,"
               " every metric ready, is promoted");
@@ -622,7 +629,7 @@ static void test_min_sample_edge(void)
     json_decref(v);
 
     d[0] = qdata("LCP", base, 1000, base, 999);
-    v = cmp_judge(&p, d, 2, CMP_SEQUENTIAL);
+    v = cmp_judge(&p, d, 2, CMP_POOLED);
     show(v);
     CHECK(strcmp(jstr(v, "decision"), "pause") == 0 && strcmp(result(v, "LCP"), "pause") == 0
           && has_reason(v, "the canary needs 1 more page views (1,000 in all): pause"),
@@ -631,7 +638,7 @@ static void test_min_sample_edge(void)
 
     d[0] = qdata("LCP", base, 1000, base, 1000);
     d[1] = rdata(0, 100000, 0, 4999);
-    v = cmp_judge(&p, d, 2, CMP_SEQUENTIAL);
+    v = cmp_judge(&p, d, 2, CMP_POOLED);
     CHECK(strcmp(jstr(v, "decision"), "pause") == 0 && strcmp(result(v, "errors"), "pause") == 0
           && has_reason(v, "the canary needs 1 more page views (5,000 in all): pause"),
           "min_sample - 1 page views for errors pauses too");
@@ -678,7 +685,7 @@ static void test_bonferroni_edge(void)
     d[2] = qdata("TTFB", v1000, 1000, v1000, 1000);
     d[3] = qdata("INP", NULL, 0, v1000, 1000);
     edge_policy(&p, names, 4, edge + 1e-9, 1000);
-    v = cmp_judge(&p, d, 4, CMP_SEQUENTIAL);
+    v = cmp_judge(&p, d, 4, CMP_POOLED);
     show(v);
     const json_t *m = metric(v, "LCP");
     CHECK(json_number_value(json_object_get(v, "alpha_per_bound")) == 0.05 / 6
@@ -690,7 +697,7 @@ static void test_bonferroni_edge(void)
           "a tolerance just above 843 / 658 - 1 promotes");
     json_decref(v);
     edge_policy(&p, names, 4, edge - 1e-9, 1000);
-    v = cmp_judge(&p, d, 4, CMP_SEQUENTIAL);
+    v = cmp_judge(&p, d, 4, CMP_POOLED);
     CHECK(strcmp(jstr(v, "decision"), "pause") == 0 && strcmp(result(v, "LCP"), "pause") == 0,
           "and just below it pauses");
     json_decref(v);
@@ -729,7 +736,7 @@ static void test_weight_edge(void)
     for (size_t i = 0; i < NELEM(cases); i++) {
         for (size_t k = 0; k < 3; k++)
             p.m[k].weight = cases[i].w[k];
-        v = cmp_judge(&p, d, 3, CMP_SEQUENTIAL);
+        v = cmp_judge(&p, d, 3, CMP_POOLED);
         show(v);
         CHECK(strcmp(jstr(v, "decision"), cases[i].want) == 0
               && strcmp(result(v, "LCP"), "rollback") == 0
@@ -840,6 +847,28 @@ static void test_policy_files(void)
     expect_error("dup.json", "{\"metrics\": {\"LCP\": {\"tolerance\": 0.1},\n"
                  " \"LCP\": {\"tolerance\": 0.2}}}",
                  "2:6: duplicate object key near '\"LCP\"'");
+
+    rc = load("kinds.json", "{\"method\": \"pooled\", \"metrics\": {\n"
+              " \"CLS\": {\"tolerance\": 0.02, \"tolerance_kind\": \"absolute\"},\n"
+              " \"errors\": {\"tolerance\": 0.5, \"rollback_tolerance\": 0.1,"
+              " \"tolerance_kind\": \"relative\"},\n \"LCP\": {\"tolerance\": 0.1}}}", &p, path,
+              err, sizeof err);
+    CHECK(rc == 0 && p.method_set && p.method == CMP_POOLED
+          && cmp_tolerance_absolute(&p.m[0]) && cmp_rollback_tolerance(&p.m[0]) == 0.02
+          && !cmp_tolerance_absolute(&p.m[1]) && cmp_rollback_tolerance(&p.m[1]) == 0.1
+          && !cmp_tolerance_absolute(&p.m[2]) && cmp_rollback_tolerance(&p.m[2]) == 0.1,
+          "method, tolerance_kind and rollback_tolerance load; rollback_tolerance defaults to"
+          " the tolerance (%s)", err);
+    unlink(path);
+    expect_error("kind.json", "{\"metrics\": {\"CLS\": {\"tolerance\": 0.02,"
+                 " \"tolerance_kind\": \"abs\"}}}",
+                 "1:59: \"tolerance_kind\" must be \"relative\" (0.1 is +10%) or \"absolute\""
+                 " (in the metric's unit)");
+    expect_error("floor.json", "{\"metrics\": {\"LCP\": {\"tolerance\": 0.1, \"floor\": 0.01}}}",
+                 "1:40: \"floor\" applies to errors only");
+    expect_error("method.json", "{\"method\": \"t-test\", \"metrics\": {\"LCP\": {\"tolerance\":"
+                 " 0.1}}}", "1:12: \"method\" must be \"sequential\", \"pooled\" or"
+                 " \"mann-whitney\"");
 
     rc = cmp_policy_load("/nonexistent/policy.json", &p, err, sizeof err);
     CHECK(rc < 0 && strstr(err, "/nonexistent/policy.json: cannot open: "),

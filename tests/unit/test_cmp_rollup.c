@@ -21,6 +21,7 @@
 #include "check.h"
 #include "rng.h"
 #include "cmp.h"
+#include "../stat/policy_v1.h"
 #include "sketch.h"
 #include "stats.h"
 
@@ -32,6 +33,7 @@
 
 /* n log-normal values with the given median and sigma, a share of them replaced by 0,
  * sorted. */
+
 static double *sample(size_t n, double median, double sigma, double zeros)
 {
     double *v = malloc(n * sizeof *v);
@@ -157,7 +159,7 @@ static void judge_both(const char *what, const struct cmp_policy *p, const char 
     struct cmp_data de = {.name = metric, .base = &base->exact, .canary = &can->exact};
     struct cmp_data dr = {.name = metric, .base = &base->rolled, .canary = &can->rolled};
     json_t *ve = cmp_judge(p, &de, 1, m), *vr = cmp_judge(p, &dr, 1, m);
-    const char *me = m == CMP_SEQUENTIAL ? "sequential" : "Mann-Whitney";
+    const char *me = m == CMP_POOLED ? "pooled" : "Mann-Whitney";
 
     if (edge) {
         CHECK(strcmp(jstr(vr, "decision"), "pause") == 0
@@ -184,7 +186,7 @@ static void judge_both(const char *what, const struct cmp_policy *p, const char 
             const char *ver = k ? "canary" : "baseline";
             double ee = jnum_at(me_, ver, "value"), er = jnum_at(mr, ver, "value");
             ok &= isnan(ee) ? isnan(er) : fabs(er - ee) <= SKETCH_ACCURACY * ee * ULP;
-            if (m == CMP_SEQUENTIAL) {
+            if (m == CMP_POOLED) {
                 double le = jnum_at(me_, ver, "lower"), lr = jnum_at(mr, ver, "lower");
                 double he = jnum_at(me_, ver, "upper"), hr = jnum_at(mr, ver, "upper");
                 ok &= (isnan(le) ? isnan(lr) : lower_ok(lr, le))
@@ -245,8 +247,8 @@ static void test_speed(void)
 int main(void)
 {
     struct cmp_policy cons, aggr, cls, cls2;
-    cmp_policy_builtin("conservative", &cons);
-    cmp_policy_builtin("aggressive", &aggr);
+    policy_v1("conservative", &cons);
+    policy_v1("aggressive", &aggr);
 
     /* test_cmp.c's test_decisions() draws these first, in this order, from this seed. */
     struct both s[7];
@@ -278,7 +280,7 @@ int main(void)
     cls2.m[0].tolerance = 0.3;
 
     for (int m = 0; m < 2; m++) {
-        enum cmp_method me = m ? CMP_MANN_WHITNEY : CMP_SEQUENTIAL;
+        enum cmp_method me = m ? CMP_MANN_WHITNEY : CMP_POOLED;
         judge_both("LCP +30%, conservative", &cons, "LCP", &s[0], &s[1], me, "rollback", 0);
         judge_both("LCP same, aggressive", &aggr, "LCP", &s[0], &s[2], me, "promote", 0);
         judge_both("LCP same, conservative", &cons, "LCP", &s[0], &s[2], me,
@@ -296,7 +298,7 @@ int main(void)
     }
     /* The exact bounds put the canary's CLS p90 at +53% or more, just past a 50% tolerance;
      * the sketch's, a bucket wider on each side, at +49%: it pauses. */
-    judge_both("CLS p90 worse, +50%", &cls, "CLS", &s[4], &s[6], CMP_SEQUENTIAL, NULL, 1);
+    judge_both("CLS p90 worse, +50%", &cls, "CLS", &s[4], &s[6], CMP_POOLED, NULL, 1);
 
     test_rank_tests(&s[1], &s[0]);
     test_rank_tests(&s[2], &s[0]);

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "probe_result.h"
+#include "text.h"
 
 static void times(void)
 {
@@ -27,11 +28,11 @@ static void times(void)
         " 2026-11-28T02:16:40Z", "2026-11-28T02:16:40Zjunk",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-        CHECK(probe_result_time(good[i].text) == good[i].ms, "time %s is %lld ms (got %lld)",
-              good[i].text, good[i].ms, probe_result_time(good[i].text));
+        CHECK(text_rfc3339_ms(good[i].text) == good[i].ms, "time %s is %lld ms (got %lld)",
+              good[i].text, good[i].ms, text_rfc3339_ms(good[i].text));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK(probe_result_time(bad[i]) == -1, "\"%s\" is not an RFC 3339 time", bad[i]);
-    CHECK(probe_result_time(NULL) == -1, "NULL is not a time");
+        CHECK(text_rfc3339_ms(bad[i]) == -1, "\"%s\" is not an RFC 3339 time", bad[i]);
+    CHECK(text_rfc3339_ms(NULL) == -1, "NULL is not a time");
 }
 
 #define DOC_HEAD "{\"schema\":\"vigil.probe-result/1\",\"run_id\":\"r-1\"," \
