@@ -76,8 +76,8 @@ static const char *const auth_docs[ROUTE_AUTH_N] = {
     [ROUTE_ANYONE] = "anyone",
     [ROUTE_READ] = "anyone, or with `--read-token-file` its holders",
     [ROUTE_TOKEN] = "the probe token (`--probe-token-file`)",
-    [ROUTE_PUSH] = "the probe token (`--probe-token-file`), or a probe host's signature"
-                   " (`--probe-keys`)",
+    [ROUTE_PUSH] = ("the probe token (`--probe-token-file`), or a probe host's signature"
+                    " (`--probe-keys`)"),
 };
 
 const char *route_auth_doc(enum route_auth a)

@@ -1011,6 +1011,10 @@ static const char *judge_quantile_pooled(struct judge *j, const struct cmp_polic
 static double rate_width_at(double n, double rc, double rb, double ratio, double a)
 {
     double lc, uc, lb, ub;
+    /* The search tries fractional sample sizes: bound whole page views, so that the hits
+     * (rounded) never exceed them (found by tests/fuzz/fuzz_query: rate 1 at n = 1.6 asked
+     * for 2 hits in 1 view). */
+    n = floor(n);
     double nb = round(n * ratio);
     cmp_rate_bounds(llround(rc * n), (long long)n, a, 0.5, 0.5, &lc, &uc);
     cmp_rate_bounds(llround(rb * nb), (long long)nb, a, 0.5, 0.5, &lb, &ub);

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "clock.h"
 #include "fuzzkit.h"
 #include "server.h"
@@ -87,7 +88,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     opts.host = "127.0.0.1";
     opts.port_file = port_file;
     opts.origins[opts.norigins++] = "https://shop.example";
-    server_parse_cidr("127.0.0.1/32", &opts.proxies[opts.nproxies++]);
+    cidr_parse("127.0.0.1/32", &opts.proxies[opts.nproxies++]);
     opts.country_header = "CF-IPCountry";
     opts.rate = opts.burst = opts.global_rate = 1e9;
     opts.max_conns = 64;

@@ -5,7 +5,7 @@
  * connection and is fuzzed through fuzz_http. This harness builds the same object and
  * hands it to api_call (collector/api.h), where every value is parsed and range-checked
  * (durations, times, booleans, quantiles, names), on an in-memory store with rows in it.
- * api_duration, the duration syntax itself, is fed every value too. */
+ * text_duration_ms, the duration syntax itself, is fed every value too. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "api.h"
 #include "fuzzkit.h"
 #include "store.h"
+#include "text.h"
 
 /* The calls behind GET routes: the ones that only read. */
 static const char *const reads[] = {
@@ -41,7 +42,7 @@ static void add_arg(json_t *args, char *pair)
         return;
     *eq = '\0';
     const char *name = pair, *val = eq + 1;
-    api_duration(val, &ms);
+    text_duration_ms(val, &ms);
     if (strcmp(name, "regions") == 0) {
         json_t *list = json_array();
         for (const char *p = val; *p;) {

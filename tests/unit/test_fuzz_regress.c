@@ -6,8 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "check.h"
+#include "cmp.h"
 #include "sign.h"
+#include "text.h"
 
 /* fuzz_sign: a path longer than sign_request's 4096-byte canonical buffer made HMAC read
  * past the buffer (snprintf's return, the untruncated length, was passed as the length),
@@ -31,8 +35,49 @@ static void test_sign_long_path(void)
               "a short path signs as before (Python hmac)");
 }
 
+/* fuzz_query (tests/fuzz/crashes/query/verdict-rate-assert): a canary whose every page view
+ * had an error, over few page views, aborted the collector on an assert in
+ * cmp_rate_bounds: the search for the sample size that would decide tried fractional
+ * sizes and asked for more hits than views. Every method must answer with a decision. */
+static void test_rate_all_errors(void)
+{
+    static const enum cmp_method methods[] = {CMP_SEQUENTIAL, CMP_POOLED, CMP_MANN_WHITNEY};
+    struct cmp_policy p;
+    CHECK(cmp_policy_builtin("conservative", &p) == 0, "the conservative policy");
+    for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+        int decided = 0, cases = 0;
+        for (long long bv = 1; bv <= 4; bv++)
+            for (long long bh = 0; bh <= bv; bh++)
+                for (long long cv = 1; cv <= 4; cv++)
+                    for (long long ch = 0; ch <= cv; ch++) {
+                        struct cmp_data d[1] = {{.name = "errors", .base_hits = bh,
+                                                 .base_views = bv, .canary_hits = ch,
+                                                 .canary_views = cv}};
+                        json_t *v = cmp_judge(&p, d, 1, methods[k]);
+                        decided += json_string_value(json_object_get(v, "decision")) != NULL;
+                        cases++;
+                        json_decref(v);
+                    }
+        CHECK(decided == cases, "%s: every split of up to 4 page views per version, all"
+              " with errors included, gets a decision (%d of %d)", cmp_method_name(methods[k]),
+              decided, cases);
+    }
+}
+
+/* fuzz_query (tests/fuzz/crashes/query/duration-overflow): warmup=9223372036854775807ms
+ * overflowed the conversion to milliseconds (UBSan: float-cast-overflow). The one
+ * duration parser refuses it. */
+static void test_duration_overflow(void)
+{
+    long long ms = 0;
+    CHECK(text_duration_ms("9223372036854775807ms", &ms) < 0, "9223372036854775807ms is refused");
+    CHECK(text_duration_ms("1e300", &ms) < 0, "1e300 is refused");
+}
+
 int main(void)
 {
     test_sign_long_path();
+    test_rate_all_errors();
+    test_duration_overflow();
     return check_done();
 }
