@@ -355,6 +355,12 @@ async function main() {
     check('the verdict\'s reasons are listed', reasons.length >= 2 && reasons.some((r) => r.startsWith('LCP')), reasons);
     const lcpRow = await page.$eval('#verdict-metrics tr[data-metric="LCP"]', (e) => e.textContent).catch(() => '');
     check('the per-metric bounds are shown (LCP row with a change and bounds)', /[+-]\d+%.*…/.test(lcpRow), lcpRow);
+    // CLS is judged on an absolute tolerance (0.02 in the built-in policies): its change,
+    // bounds and tolerance are in CLS units, not percentages.
+    const clsCells = await page.$$eval('#verdict-metrics tr[data-metric="CLS"] td', (l) => l.map((e) => e.textContent)).catch(() => []);
+    check('CLS shows an absolute change, bounds and tolerance (+0.020), not percentages',
+          clsCells.length >= 3 && clsCells.slice(-3).every((t) => !t.includes('%'))
+          && clsCells[clsCells.length - 1] == '+0.020' && /\d\.\d{3}/.test(clsCells[clsCells.length - 3]), clsCells);
     // The traffic split per segment of the canary's markers: every beacon came after the
     // latest (weight 50), 800 canary page views of 1,900 (42.1%), a mismatch; the one before
     // has no weight, the first (weight 10) no page views.

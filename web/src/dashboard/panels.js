@@ -31,14 +31,19 @@ function versionCell(m, side) {
 
 function changeCells(m) {
     const rate = m.kind == 'rate';
+    // A metric judged on an absolute tolerance (rates; CLS by default) has a difference
+    // and bounds on it in the metric's unit; the others a ratio (shared/README.md).
+    const absolute = m.tolerance_kind ? m.tolerance_kind == 'absolute' : rate;
     const b = Array.isArray(m.bounds) ? m.bounds : [null, null];
     const open = (v, f) => (v == null ? null : f(v));
-    const show = (v) => (rate ? fmtPoints(v) : fmtRatio(v));
-    const value = rate ? m.difference : m.ratio;
+    const plus = (v) => `${v > 0 ? '+' : v < 0 ? '−' : ''}${fmtValue(m.name, Math.abs(v))}`;
+    const show = (v) => (rate ? fmtPoints(v) : absolute ? plus(v) : fmtRatio(v));
+    const value = absolute ? m.difference : m.ratio;
     const boundsText = b[0] == null && b[1] == null ? '–'
         : `${open(b[0], show) ?? '−∞'} … ${open(b[1], show) ?? '+∞'}`;
-    const tol = m.tolerance == null ? '–' : rate ? `+${+(m.tolerance * 100).toFixed(3)} pt` : `+${+(m.tolerance * 100).toFixed(1)}%`;
-    return [h('td', { class: `num change ${value > (rate ? 0 : 1) ? 'worse' : 'better'}` }, show(value)),
+    const tol = m.tolerance == null ? '–' : rate ? `+${+(m.tolerance * 100).toFixed(3)} pt`
+        : absolute ? plus(m.tolerance) : `+${+(m.tolerance * 100).toFixed(1)}%`;
+    return [h('td', { class: `num change ${value > (absolute ? 0 : 1) ? 'worse' : 'better'}` }, show(value)),
             h('td', { class: 'num' }, boundsText), h('td', { class: 'num' }, tol)];
 }
 
