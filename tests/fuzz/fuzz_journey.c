@@ -58,16 +58,20 @@ static void run_step(const struct journey *j, const struct step *s)
 
     journey_status_text(s, status, sizeof status);
     for (size_t i = 0; i < s->njson_checks; i++) {
-        json_t *found = jsonpath_query(s->json_checks[i].path, response);
-        eval(s->json_checks[i].pred, found, 0);
+        json_t *found = NULL;
+        if (jsonpath_value(s->json_checks[i].path, response, &found, err, sizeof err) == 0)
+            eval(s->json_checks[i].pred, found, 0);
         json_decref(found);
     }
     for (size_t i = 0; i < s->nheader_checks; i++)
         eval(s->header_checks[i].pred, text, 1);
     eval(s->body_pred, text, 1);
     for (size_t i = 0; i < s->ncaptures; i++)
-        if (s->captures[i].kind == CAP_JSON)
-            json_decref(jsonpath_query(s->captures[i].path, response));
+        if (s->captures[i].kind == CAP_JSON) {
+            json_t *v = NULL;
+            if (jsonpath_value(s->captures[i].path, response, &v, err, sizeof err) == 0)
+                json_decref(v);
+        }
     json_decref(text);
     json_decref(body);
     json_decref(headers);

@@ -31,15 +31,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
 
     err[0] = '\0';
-    struct jsonpath *p = jsonpath_compile(expr, err, sizeof err);
+    struct jsonpath *p = jsonpath_compilen(expr, elen, err, sizeof err);
     fuzzkit_refused(!p, err);
     if (p) {
-        json_decref(jsonpath_query(p, fixed));
+        json_t *out = NULL;
+        /* Both results: the RFC's nodelist and the journeys' value. */
+        if (jsonpath_nodes(p, fixed, &out, err, sizeof err) == 0)
+            json_decref(out);
+        if (jsonpath_value(p, fixed, &out, err, sizeof err) == 0)
+            json_decref(out);
         if (nl) {
             json_t *doc = json_loadb((const char *)nl + 1, size - elen - 1,
                                      JSON_DECODE_ANY, NULL);
-            if (doc)
-                json_decref(jsonpath_query(p, doc));
+            if (doc && jsonpath_value(p, doc, &out, err, sizeof err) == 0)
+                json_decref(out);
             json_decref(doc);
         }
     }
