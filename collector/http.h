@@ -65,9 +65,9 @@ struct http_req {
 /* Takes the request's Origin: origin_ok when it may see CORS headers (http_origin_ok). */
 void http_origin(struct server *srv, struct http_req *req);
 
-/* An origin may send beacons if it is listed, if "*" is, or if it is the collector's own
- * (a page the collector serves posts with an Origin header too). */
-int http_origin_ok(const struct server *srv, struct lws *wsi, const char *origin);
+/* An origin may send beacons if it is listed, or if "*" is (the Host header is not
+ * trusted to name the collector's own origin). */
+int http_origin_ok(const struct server *srv, const char *origin);
 
 /* Sets the answer's body (copied) and content type. */
 void http_set_body(struct http_req *req, const char *text, const char *ctype);

@@ -28,7 +28,7 @@ const struct route route_table[] = {
      NULL, "CORS preflight of the beacon"},
     {ROUTE_GET, "/healthz", ROUTE_ANYONE, -1, BODY_NONE, 0, 0, NULL, 0, server_health, NULL,
      "health (503 while stopping)"},
-    {ROUTE_GET | ROUTE_HEAD, "/metrics", ROUTE_ANYONE, -1, BODY_NONE, 0, 0, NULL, 0,
+    {ROUTE_GET | ROUTE_HEAD, "/metrics", ROUTE_METRICS, -1, BODY_NONE, 0, 0, NULL, 0,
      metrics_start, NULL, "Prometheus metrics"},
     {ROUTE_POST, "/v1/probe-runs", ROUTE_PUSH, API_PROBE_RUN, BODY_DOCUMENT, CALL_BODY, NULL, 0,
      calls_start, calls_finish, "store a probe result document"},
@@ -75,6 +75,8 @@ const size_t route_count = sizeof route_table / sizeof route_table[0];
 static const char *const auth_docs[ROUTE_AUTH_N] = {
     [ROUTE_ANYONE] = "anyone",
     [ROUTE_READ] = "anyone, or with `--read-token-file` its holders",
+    [ROUTE_METRICS] = "anyone, or with `--metrics-token-file` (else `--read-token-file`)"
+                      " its holders",
     [ROUTE_TOKEN] = "the probe token (`--probe-token-file`)",
     [ROUTE_PUSH] = "the probe token (`--probe-token-file`), or a probe host's signature"
                    " (`--probe-keys`)",

@@ -288,7 +288,7 @@ def test_auth():
             continue
         r = call(c.port, m, p, {})
         check("%s %s without the token: 401 with a JSON reason" % (m, p),
-              r.status == 401 and (r.json() or {}).get("error"), r.brief())
+              r.status == 401 and (m == "HEAD" or (r.json() or {}).get("error")), r.brief())
         r = call(c.port, m, p, {"Authorization": "Bearer wrong-" + TOKEN})
         check("%s %s with a wrong token: 401" % (m, p), r.status == 401, r.brief())
         r = call(c.port, m, p, bearer)
