@@ -14,7 +14,7 @@
 const char *const http_reason_names[REJ_N] = {
     "malformed", "schema", "too_large", "media_type", "rate_limited", "queue_full",
     "origin", "not_found", "method", "store_failed", "shutting_down", "length_required",
-    "unauthorized"
+    "unauthorized", "body_timeout"
 };
 
 /* An origin may send beacons if it is listed, or if "*" is. The Host header is not
