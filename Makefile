@@ -62,7 +62,7 @@ $(BIN)/probe: $(OBJ)/probe/main.o $(PROBE_OBJ) $(OBJ)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(LWS_LIB): collector/patches/lws-4.1.6-pipelined-body.patch scripts/build-lws
+$(LWS_LIB): $(wildcard collector/patches/lws-4.1.6-*.patch) scripts/build-lws
 	scripts/build-lws
 
 # The collector's sources need lws's headers to exist, not to be newer.

@@ -69,33 +69,32 @@ static json_t *url_args(struct lws *wsi)
     return args;
 }
 
-/* Whether the request may read the dashboard API: always without --read-token-file,
- * else with "Authorization: Bearer TOKEN" or token=TOKEN in the query (a WebSocket from a
- * browser cannot set headers). */
-int calls_may_read(const struct server *srv, struct lws *wsi)
+/* Whether the request carries want as "Authorization: Bearer WANT", or, with query set,
+ * as token=WANT in the query (a WebSocket from a browser and Flagger's webhooks cannot
+ * set headers). Compared in constant time. */
+static int carries_token(struct lws *wsi, const char *want, int query)
 {
     char auth[512], q[512];
-    const char *want = srv->o->read_token;
-    if (!want)
-        return 1;
     size_t n = strlen(want);
     if (lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 0
         && strncmp(auth, "Bearer ", 7) == 0 && strlen(auth + 7) == n
         && CRYPTO_memcmp(auth + 7, want, n) == 0)
         return 1;
-    const char *v = lws_get_urlarg_by_name(wsi, "token=", q, sizeof q);
+    const char *v = query ? lws_get_urlarg_by_name(wsi, "token=", q, sizeof q) : NULL;
     return v && strlen(v) == n && CRYPTO_memcmp(v, want, n) == 0;
+}
+
+/* Whether the request may read the dashboard API: always without --read-token-file,
+ * else with the read token. */
+int calls_may_read(const struct server *srv, struct lws *wsi)
+{
+    return !srv->o->read_token || carries_token(wsi, srv->o->read_token, 1);
 }
 
 /* A bearer token, compared in constant time. */
 static int authorized(const struct server *srv, struct lws *wsi)
 {
-    char auth[512];
-    if (!srv->o->token || lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) <= 0
-        || strncmp(auth, "Bearer ", 7) != 0)
-        return 0;
-    size_t n = strlen(srv->o->token);
-    return strlen(auth + 7) == n && CRYPTO_memcmp(auth + 7, srv->o->token, n) == 0;
+    return srv->o->token && carries_token(wsi, srv->o->token, 0);
 }
 
 /* Decides from its headers whether a POST /v1/probe-runs may be stored: a request with
@@ -185,6 +184,16 @@ int calls_authorize(struct server *srv, struct http_req *req)
         http_refuse_later(req, 401, REJ_UNAUTHORIZED, "reading needs the read token"
                           " (Authorization: Bearer TOKEN)");
         return 0;
+    case ROUTE_METRICS: {
+        /* Its own token if there is one (a scrape job's), else the read token. */
+        const char *want = srv->o->metrics_token ? srv->o->metrics_token : srv->o->read_token;
+        if (!want || carries_token(req->wsi, want, 0))
+            return 1;
+        http_refuse_later(req, 401, REJ_UNAUTHORIZED, "/metrics needs the %s token"
+                          " (Authorization: Bearer TOKEN)",
+                          srv->o->metrics_token ? "metrics" : "read");
+        return 0;
+    }
     case ROUTE_TOKEN:
         if (authorized(srv, req->wsi))
             return 1;

@@ -1,12 +1,17 @@
 #include "files.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "http.h"
@@ -22,10 +27,11 @@ static const struct {
     {".txt", "text/plain; charset=utf-8"},
 };
 
-/* A path is served only if it is made of safe characters and has no ".." segment. */
+/* A path is served only if it is made of safe characters and no segment of it starts
+ * with a dot: no "..", and no dotfile or dot folder (.git, .env). */
 static int safe_path(const char *uri)
 {
-    if (uri[0] != '/' || strlen(uri) > 256 || strstr(uri, "..") || strstr(uri, "//"))
+    if (uri[0] != '/' || strlen(uri) > 256 || strstr(uri, "/.") || strstr(uri, "//"))
         return 0;
     for (const char *c = uri; *c; c++)
         if (!isalnum((unsigned char)*c) && !strchr("/._-", *c))
@@ -69,6 +75,73 @@ static double coding_weight(const char *accept, const char *coding)
     return own >= 0 ? own : any > 0 ? any : 0;
 }
 
+/* Opens rel (a safe_path without its leading "/") under the folder root for reading,
+ * following no symbolic link on the way, neither the file's nor a folder's, and never
+ * leaving root: openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (Linux 5.6,
+ * openat2(2)); on an older kernel, one openat with O_NOFOLLOW per segment. The root
+ * itself is the operator's choice and may be a link. Returns the descriptor or -1. */
+static int open_beneath(const char *root, const char *rel)
+{
+    int dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1;
+    if (dir < 0)
+        return -1;
+#ifdef SYS_openat2
+    struct open_how how = {.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+    fd = (int)syscall(SYS_openat2, dir, rel, &how, sizeof how);
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) {
+        close(dir);
+        return fd;
+    }
+#endif
+    char seg[257];
+    for (const char *p = rel;;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || n >= sizeof seg)
+            break;
+        memcpy(seg, p, n);
+        seg[n] = '\0';
+        int last = p[n] == '\0';
+        int next = openat(dir, seg, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+        close(dir);
+        dir = -1;
+        if (next < 0 || last) {
+            fd = next;
+            break;
+        }
+        dir = next;
+        p += n + 1;
+    }
+    if (dir >= 0)
+        close(dir);
+    return fd;
+}
+
+/* Reads the regular file open on fd (closed here) into b, if it is not over the limit;
+ * its stat in *st. Returns 0 or -1. */
+static int read_regular(int fd, struct buf *b, struct stat *st)
+{
+    int rc = -1;
+    char chunk[16384];
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size > FILES_MAX_BYTES)
+        goto out;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (n > 0 && buf_append(b, chunk, (size_t)n) < 0))
+            goto out;
+        if (n == 0)
+            break;
+    }
+    rc = buf_append(b, "", 0) < 0 ? -1 : 0;
+out:
+    close(fd);
+    return rc;
+}
+
 /* Answers a GET for a file under one of the --static folders, with an ETag from its
  * size and time so that a browser can revalidate with If-None-Match. A copy the build
  * compressed beforehand (FILE.br, FILE.gz, not older than FILE) is sent instead when the
@@ -81,7 +154,7 @@ static int serve_static(struct server *srv, struct http_req *req, struct lws *ws
     static const struct {
         const char *suffix, *coding;
     } codings[] = {{".br", "br"}, {".gz", "gzip"}};
-    char path[4096], inm[256], accept[256];
+    char inm[256], accept[256];
     struct stat st;
     const char *type = NULL;
 
@@ -98,36 +171,39 @@ static int serve_static(struct server *srv, struct http_req *req, struct lws *ws
     if (lws_hdr_copy(wsi, accept, sizeof accept, WSI_TOKEN_HTTP_ACCEPT_ENCODING) <= 0)
         accept[0] = '\0';
     for (size_t i = 0; i < srv->o->nstatic; i++) {
-        snprintf(path, sizeof path, "%s%s", srv->o->static_dirs[i], uri);
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > FILES_MAX_BYTES)
+        const char *root = srv->o->static_dirs[i];
+        struct buf content, copy;
+        buf_init(&content, FILES_MAX_BYTES);
+        if (read_regular(open_beneath(root, uri + 1), &content, &st) < 0) {
+            buf_fini(&content);
             continue;
+        }
         /* The coding with the highest weight whose copy is there and up to date. */
         const char *coding = NULL;
         double best = 0;
-        char cpath[4096 + 8], chosen[4096 + 8];
+        char cpath[300];
         struct stat cst, chosen_st;
         for (size_t k = 0; k < sizeof codings / sizeof codings[0]; k++) {
-            snprintf(cpath, sizeof cpath, "%s%s", path, codings[k].suffix);
-            if (stat(cpath, &cst) != 0 || !S_ISREG(cst.st_mode) || cst.st_size > FILES_MAX_BYTES
+            snprintf(cpath, sizeof cpath, "%s%s", uri + 1, codings[k].suffix);
+            buf_init(&copy, FILES_MAX_BYTES);
+            if (read_regular(open_beneath(root, cpath), &copy, &cst) < 0
                 || cst.st_mtim.tv_sec < st.st_mtim.tv_sec
                 || (cst.st_mtim.tv_sec == st.st_mtim.tv_sec
-                    && cst.st_mtim.tv_nsec < st.st_mtim.tv_nsec))
+                    && cst.st_mtim.tv_nsec < st.st_mtim.tv_nsec)) {
+                buf_fini(&copy);
                 continue;
+            }
             req->vary_ae = 1;
             double w = coding_weight(accept, codings[k].coding);
             if (w > best) {
                 best = w;
                 coding = codings[k].coding;
-                memcpy(chosen, cpath, sizeof chosen);
+                buf_fini(&content);
+                content = copy;
                 chosen_st = cst;
+            } else {
+                buf_fini(&copy);
             }
-        }
-        struct buf content;
-        char err[64];
-        buf_init(&content, FILES_MAX_BYTES);
-        if (buf_read_file(&content, coding ? chosen : path, err, sizeof err) < 0) {
-            buf_fini(&content);
-            continue;
         }
         if (coding)
             st = chosen_st;

@@ -14,19 +14,15 @@
 const char *const http_reason_names[REJ_N] = {
     "malformed", "schema", "too_large", "media_type", "rate_limited", "queue_full",
     "origin", "not_found", "method", "store_failed", "shutting_down", "length_required",
-    "unauthorized"
+    "unauthorized", "body_timeout"
 };
 
-/* An origin may send beacons if it is listed, if "*" is, or if it is the collector's own
- * (a page the collector serves posts with an Origin header too). */
-int http_origin_ok(const struct server *srv, struct lws *wsi, const char *origin)
+/* An origin may send beacons if it is listed, or if "*" is. The Host header is not
+ * trusted to name the collector's own origin: a name rebound to the collector's address
+ * (DNS rebinding) sends Host and Origin that agree; list the collector's own origin with
+ * --allow-origin for pages it serves itself. */
+int http_origin_ok(const struct server *srv, const char *origin)
 {
-    char host[256], own[300];
-    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) > 0) {
-        snprintf(own, sizeof own, "%s://%s", srv->o->tls_cert ? "https" : "http", host);
-        if (strcasecmp(own, origin) == 0)
-            return 1;
-    }
     for (size_t i = 0; i < srv->o->norigins; i++)
         if (strcmp(srv->o->origins[i], "*") == 0 || strcmp(srv->o->origins[i], origin) == 0)
             return 1;
@@ -36,7 +32,7 @@ int http_origin_ok(const struct server *srv, struct lws *wsi, const char *origin
 void http_origin(struct server *srv, struct http_req *req)
 {
     if (lws_hdr_copy(req->wsi, req->origin, sizeof req->origin, WSI_TOKEN_ORIGIN) > 0)
-        req->origin_ok = http_origin_ok(srv, req->wsi, req->origin);
+        req->origin_ok = http_origin_ok(srv, req->origin);
     else if (lws_hdr_total_length(req->wsi, WSI_TOKEN_ORIGIN) > 0)
         /* Longer than any allowed origin: refused, not taken as no Origin. */
         snprintf(req->origin, sizeof req->origin, "(an Origin over %zu bytes)",

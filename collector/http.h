@@ -25,7 +25,7 @@ struct route;
 enum http_reason {
     REJ_MALFORMED, REJ_SCHEMA, REJ_TOO_LARGE, REJ_MEDIA_TYPE, REJ_RATE_LIMITED,
     REJ_QUEUE_FULL, REJ_ORIGIN, REJ_NOT_FOUND, REJ_METHOD, REJ_STORE_FAILED,
-    REJ_SHUTTING_DOWN, REJ_LENGTH_REQUIRED, REJ_UNAUTHORIZED, REJ_N
+    REJ_SHUTTING_DOWN, REJ_LENGTH_REQUIRED, REJ_UNAUTHORIZED, REJ_BODY_TIMEOUT, REJ_N
 };
 extern const char *const http_reason_names[REJ_N];
 
@@ -55,6 +55,7 @@ struct http_req {
     const char *encoding;       /* Content-Encoding of a precompressed file, or NULL */
     int vary_ae;                /* the answer depends on Accept-Encoding */
     int head;                   /* HEAD: headers only */
+    lws_sorted_usec_list_t body_sul;  /* the body's deadline (--body-timeout) */
     const char *cache;          /* Cache-Control, default no-store */
     union {
         struct ingest_req rum;  /* POST /v1/rum */
@@ -65,9 +66,9 @@ struct http_req {
 /* Takes the request's Origin: origin_ok when it may see CORS headers (http_origin_ok). */
 void http_origin(struct server *srv, struct http_req *req);
 
-/* An origin may send beacons if it is listed, if "*" is, or if it is the collector's own
- * (a page the collector serves posts with an Origin header too). */
-int http_origin_ok(const struct server *srv, struct lws *wsi, const char *origin);
+/* An origin may send beacons if it is listed, or if "*" is (the Host header is not
+ * trusted to name the collector's own origin). */
+int http_origin_ok(const struct server *srv, const char *origin);
 
 /* Sets the answer's body (copied) and content type. */
 void http_set_body(struct http_req *req, const char *text, const char *ctype);

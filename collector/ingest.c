@@ -97,6 +97,21 @@ static void classify(struct server *srv, const char *ua, struct uaclass *out)
     slot->c = *out;
 }
 
+/* Whether a Content-Type value names the media type want: its type/subtype, before any
+ * ";" parameters and without the whitespace around it, compared without case (RFC 9110
+ * 8.3.1); "application/jsonXYZ" is another type. */
+static int media_type_is(const char *ctype, const char *want)
+{
+    size_t n = strcspn(ctype, ";");
+    while (n > 0 && (ctype[n - 1] == ' ' || ctype[n - 1] == '\t'))
+        n--;
+    while (n > 0 && (*ctype == ' ' || *ctype == '\t')) {
+        ctype++;
+        n--;
+    }
+    return n == strlen(want) && strncasecmp(ctype, want, n) == 0;
+}
+
 /* Starts a POST /v1/rum: the checks that need only the headers. A request refused here
  * still has its body read (and dropped) so that the connection stays in step. */
 static void start_rum(struct server *srv, struct http_req *req)
@@ -129,8 +144,7 @@ static void start_rum(struct server *srv, struct http_req *req)
         return;
     }
     if (lws_hdr_copy(wsi, ctype, sizeof ctype, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0
-        && strncasecmp(ctype, "text/plain", 10) != 0
-        && strncasecmp(ctype, "application/json", 16) != 0) {
+        && !media_type_is(ctype, "text/plain") && !media_type_is(ctype, "application/json")) {
         req->reject = 415;
         req->reject_reason = REJ_MEDIA_TYPE;
         snprintf(req->reject_msg, sizeof req->reject_msg,

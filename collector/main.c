@@ -61,6 +61,9 @@ static const char usage[] =
     "  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
     "  --max-connections N      open connections at most (default 4096)\n"
     "  --idle-timeout SECS      close idle keep-alive connections after SECS (default 5)\n"
+    "  --body-timeout SECS      a request body must arrive whole within SECS (default 10)\n"
+    "  --max-per-address N      open connections from one address at most (default 256;\n"
+    "                           --trust-proxy peers are exempt)\n"
     "  --queue N                requests waiting for the disk at most (default 8192)\n"
     "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0)\n"
     "  --readers N              reader threads for the API's queries (default 2, at most 16)\n"
@@ -71,7 +74,8 @@ static const char usage[] =
     "                           /v1/deployments; without it those are refused (401)\n"
     "  --probe-keys FILE        probe hosts' keys (\"KEY-ID SECRET\" per line, mode 600) for\n"
     "                           signed POST /v1/probe-runs (X-Vigil-Signature)\n"
-    "  --read-token-file FILE   token needed to read the dashboard API and /v1/live\n"
+    "  --read-token-file FILE   token needed to read the dashboard API, /v1/live, /metrics\n"
+    "  --metrics-token-file FILE  token for /metrics instead of the read token\n"
     "  --static DIR             serve the files under DIR at / (repeatable; default:\n"
     "                           web/dist beside the binary's folder, for /vigil.js)\n"
     "  --alert-webhook URL      POST alerts (gate blocks, rollbacks, silent probe regions)\n"
@@ -149,6 +153,7 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         {"--batch-rows", 1, 1e6}, {"--batch-ms", 0, 1000},
         {"--readers", 1, READERS_MAX}, {"--read-timeout", 10, 600000},
         {"--retain-raw", 0, 36500}, {"--retain", 0, 36500}, {"--rum-refresh", 1, 3600},
+        {"--body-timeout", 1, 3600}, {"--max-per-address", 1, 100000},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (strcmp(name, table[i].name) != 0)
@@ -169,7 +174,9 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         case 9: o->read_timeout_ms = (int)d; break;
         case 10: o->retain_raw_ms = (long long)(d * DAY_MS); break;
         case 11: o->retain_ms = (long long)(d * DAY_MS); break;
-        default: o->rum_refresh_ms = (long long)(d * 1000); break;
+        case 12: o->rum_refresh_ms = (long long)(d * 1000); break;
+        case 13: o->body_timeout_s = (int)d; break;
+        default: o->max_per_address = (int)d; break;
         }
         return 1;
     }
@@ -182,7 +189,8 @@ static const char *const serve_options[] = {
     "--country-header", "--probe-token-file", "--probe-keys", "--read-token-file", "--tls-cert",
     "--tls-key", "--rate", "--burst", "--global-rate", "--max-connections", "--idle-timeout",
     "--queue", "--batch-rows", "--batch-ms", "--readers", "--read-timeout", "--retain-raw",
-    "--retain", "--alert-webhook", "--probe-silence", "--rum-refresh", NULL
+    "--retain", "--alert-webhook", "--probe-silence", "--rum-refresh", "--metrics-token-file",
+    "--body-timeout", "--max-per-address", NULL
 };
 static const char *const stats_options[] = {
     "--help", "--db", "--app", "--version", "--metric", "--since", "--exact", "--json", NULL
@@ -194,7 +202,7 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
 {
     struct server_opts o;
     const char *db = NULL, *listen = "127.0.0.1:8080";
-    char err[512], host[256], token[512], read_tok[512];
+    char err[512], host[256], token[512], read_tok[512], metrics_tok[512];
     int rc = 0;
 
     memset(&o, 0, sizeof o);
@@ -203,6 +211,8 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
     o.global_rate = 50000;
     o.max_conns = 4096;
     o.idle_timeout_s = 5;
+    o.body_timeout_s = 10;
+    o.max_per_address = 256;
     o.queue_max = 8192;
     o.batch_rows = 1000;
     o.readers = READERS_DEFAULT;
@@ -268,6 +278,10 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
             if (read_token(v, read_tok, sizeof read_tok) < 0)
                 return EXIT_USAGE;
             o.read_token = read_tok;
+        } else if (strcmp(a, "--metrics-token-file") == 0) {
+            if (read_token(v, metrics_tok, sizeof metrics_tok) < 0)
+                return EXIT_USAGE;
+            o.metrics_token = metrics_tok;
         } else if (strcmp(a, "--tls-cert") == 0) {
             o.tls_cert = v;
         } else if (strcmp(a, "--tls-key") == 0) {

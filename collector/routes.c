@@ -1,5 +1,6 @@
 #include "routes.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "metrics.h"
+#include "peers.h"
 #include "probe_result.h"
 #include "server.h"
 
@@ -28,7 +30,7 @@ const struct route route_table[] = {
      NULL, "CORS preflight of the beacon"},
     {ROUTE_GET, "/healthz", ROUTE_ANYONE, -1, BODY_NONE, 0, 0, NULL, 0, server_health, NULL,
      "health (503 while stopping)"},
-    {ROUTE_GET | ROUTE_HEAD, "/metrics", ROUTE_ANYONE, -1, BODY_NONE, 0, 0, NULL, 0,
+    {ROUTE_GET | ROUTE_HEAD, "/metrics", ROUTE_METRICS, -1, BODY_NONE, 0, 0, NULL, 0,
      metrics_start, NULL, "Prometheus metrics"},
     {ROUTE_POST, "/v1/probe-runs", ROUTE_PUSH, API_PROBE_RUN, BODY_DOCUMENT, CALL_BODY, NULL, 0,
      calls_start, calls_finish, "store a probe result document"},
@@ -75,6 +77,8 @@ const size_t route_count = sizeof route_table / sizeof route_table[0];
 static const char *const auth_docs[ROUTE_AUTH_N] = {
     [ROUTE_ANYONE] = "anyone",
     [ROUTE_READ] = "anyone, or with `--read-token-file` its holders",
+    [ROUTE_METRICS] = "anyone, or with `--metrics-token-file` (else `--read-token-file`)"
+                      " its holders",
     [ROUTE_TOKEN] = "the probe token (`--probe-token-file`)",
     [ROUTE_PUSH] = ("the probe token (`--probe-token-file`), or a probe host's signature"
                     " (`--probe-keys`)"),
@@ -139,6 +143,49 @@ static unsigned method_of(struct lws *wsi)
     return 0;
 }
 
+/* Refuses, with 400 and close, a request whose framing two parsers could read two ways
+ * (request smuggling): a Content-Length that is not 1*DIGIT or several that differ
+ * (RFC 9112 6.3 item 5, RFC 9110 8.6; nginx answers both 400 and closes), and an
+ * HTTP/1.1 request without exactly one Host (RFC 9112 3.2). lws takes the first
+ * Content-Length's leading digits ("12abc" as 12), so the refusal closes the connection
+ * before anything after the headers is read as a body or as another request. Returns 1
+ * if refused. */
+static int framing_refused(struct server *srv, struct http_req *req)
+{
+    struct lws *wsi = req->wsi;
+    char v[32], first[32] = "", version[16];
+    const char *why = NULL;
+
+    for (int i = 0, n; !why && (n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+                                                            i)) > 0; i++) {
+        /* Optional whitespace around the value (RFC 9110 5.5); lws also starts a
+         * repeated header's value with a space. */
+        if (n >= (int)sizeof v - 1
+            || lws_hdr_copy_fragment(wsi, v, sizeof v, WSI_TOKEN_HTTP_CONTENT_LENGTH, i) != n) {
+            why = "Content-Length must be digits only";
+            break;
+        }
+        char *d = v + strspn(v, " \t");
+        size_t digits = strspn(d, "0123456789");
+        int bad = digits == 0 || d[digits + strspn(d + digits, " \t")] != '\0';
+        d[digits] = '\0';
+        if (bad)
+            why = "Content-Length must be digits only";
+        else if (i == 0)
+            snprintf(first, sizeof first, "%s", d);
+        else if (strcmp(first, d) != 0)
+            why = "several different Content-Length headers";
+    }
+    if (!why && lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_HTTP) > 0
+        && strcmp(version, "HTTP/1.0") != 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HOST) <= 0)
+        why = "an HTTP/1.1 request needs a Host header";
+    if (!why)
+        return 0;
+    req->close = 1;
+    http_reject(srv, req, 400, REJ_MALFORMED, why, NULL);
+    return 1;
+}
+
 /* A new request: find its route (405 for a known path and another method, 404 for an
  * unknown one), check who may call it, and hand it to the route's start handler. */
 static void route_request(struct server *srv, struct http_req *req, const char *uri)
@@ -148,6 +195,8 @@ static void route_request(struct server *srv, struct http_req *req, const char *
     const struct route *r = route_find(method, uri, &known);
 
     http_origin(srv, req);
+    if (framing_refused(srv, req))
+        return;
     if (!r) {
         req->close = http_has_body(req->wsi);
         if (known)
@@ -166,6 +215,60 @@ static void route_request(struct server *srv, struct http_req *req, const char *
     }
     r->start(srv, req);
     req->uri = NULL;
+}
+
+/* Connections per client address (--max-per-address), on the service thread. lws
+ * adopts an accepted socket right after LWS_CALLBACK_FILTER_NETWORK_CONNECTION: it
+ * creates the connection (LWS_CALLBACK_WSI_CREATE), sets its opaque user data (to NULL)
+ * and binds it to this protocol (LWS_CALLBACK_HTTP_BIND_PROTOCOL). So the slot counted
+ * at the filter goes with that connection from the bind on, as its opaque user data
+ * (kept across a WebSocket upgrade), and comes back at LWS_CALLBACK_WSI_DESTROY, which
+ * lws sends to this, the first protocol, always. */
+static struct peers peers;
+static int peers_pending = -1;
+static struct lws *peers_pending_wsi;
+
+static void peer_release(struct lws *wsi)
+{
+    intptr_t slot = (intptr_t)lws_get_opaque_user_data(wsi) - 1;
+    if (slot >= 0) {
+        peers_close(&peers, (int)slot);
+        lws_set_opaque_user_data(wsi, NULL);
+    }
+}
+
+/* A new connection from the socket fd: 0 to take it, 1 to close it at once. A peer among
+ * --trust-proxy is not capped: it carries many clients. */
+static int peer_filter(struct server *srv, int fd)
+{
+    char addr[PEERS_ADDR_LEN];
+    /* A slot counted for a socket that lws did not adopt after all. */
+    peers_close(&peers, peers_pending);
+    peers_pending = -1;
+    if (peers_address(fd, addr, sizeof addr) < 0)
+        return 0;
+    for (size_t i = 0; i < srv->o->nproxies; i++)
+        if (cidr_contains(&srv->o->proxies[i], addr))
+            return 0;
+    int slot = peers_open(&peers, addr, srv->o->max_per_address);
+    if (slot == -2)
+        return 1;
+    peers_pending = slot;
+    return 0;
+}
+
+/* The body deadline (--body-timeout) passed before the body was complete: 408, close. */
+static void body_late(lws_sorted_usec_list_t *sul)
+{
+    struct http_req *req = lws_container_of(sul, struct http_req, body_sul);
+    struct server *srv = lws_context_user(lws_get_context(req->wsi));
+    char msg[96];
+    if (req->status || req->waiting)
+        return;
+    req->close = 1;
+    snprintf(msg, sizeof msg, "the body did not arrive within %d s (--body-timeout)",
+             srv->o->body_timeout_s);
+    http_reject(srv, req, 408, REJ_BODY_TIMEOUT, msg, NULL);
 }
 
 int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -195,17 +298,34 @@ int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return 0;
     }
 
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return peer_filter(srv, (int)(intptr_t)in);
+
     case LWS_CALLBACK_WSI_CREATE:
+        peers_pending_wsi = wsi;
         metrics_connections(srv->metrics, 1);
         return 0;
+    case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
+        if (peers_pending >= 0 && wsi == peers_pending_wsi) {
+            lws_set_opaque_user_data(wsi, (void *)(intptr_t)(peers_pending + 1));
+            peers_pending = -1;
+        }
+        return 0;
     case LWS_CALLBACK_WSI_DESTROY:
+        peer_release(wsi);
         metrics_connections(srv->metrics, -1);
         return 0;
 
     case LWS_CALLBACK_HTTP:
+        lws_sul_cancel(&req->body_sul);
         memset(req, 0, sizeof *req);
         req->wsi = wsi;
         route_request(srv, req, in);
+        /* A body must come whole within --body-timeout, however slowly it trickles in
+         * (lws's own timeout starts again with each piece). */
+        if (!req->status && http_has_body(wsi))
+            lws_sul_schedule(lws_get_context(wsi), 0, &req->body_sul, body_late,
+                             (lws_usec_t)srv->o->body_timeout_s * LWS_US_PER_SEC);
         return 0;
 
     case LWS_CALLBACK_HTTP_BODY:
@@ -221,6 +341,7 @@ int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return 0;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        lws_sul_cancel(&req->body_sul);
         if (req->route && req->route->finish && !req->status && !req->waiting)
             req->route->finish(srv, req);
         return 0;
@@ -232,8 +353,10 @@ int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (req)
+        if (req) {
+            lws_sul_cancel(&req->body_sul);
             server_forget(srv, req);
+        }
         return 0;
 
     default:

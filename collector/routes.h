@@ -27,6 +27,8 @@ enum { ROUTE_GET = 1, ROUTE_HEAD = 2, ROUTE_POST = 4, ROUTE_OPTIONS = 8 };
 enum route_auth {
     ROUTE_ANYONE,               /* anyone (beacons: allowed origins and rate limits) */
     ROUTE_READ,                 /* anyone, or with --read-token-file its holders */
+    ROUTE_METRICS,              /* anyone, or with --metrics-token-file (else
+                                   --read-token-file) its holders */
     ROUTE_TOKEN,                /* the probe token (--probe-token-file) */
     ROUTE_PUSH,                 /* the probe token, or a probe host's signature (--probe-keys) */
     ROUTE_AUTH_N

@@ -45,6 +45,9 @@ struct server_opts {
     int batch_ms;
     const char *token;          /* bearer token for POST /v1/probe-runs and /v1/deployments */
     const char *read_token;     /* if set, needed to read the dashboard API and /v1/live */
+    const char *metrics_token;  /* if set, needed for /metrics (else the read token is) */
+    int body_timeout_s;         /* a request body must arrive whole within this (408) */
+    int max_per_address;        /* open connections from one peer address at most */
     const struct sign_keys *keys; /* probe hosts' keys for signed POST /v1/probe-runs, or NULL */
     const char *db_path;        /* the database the store was opened on, for the readers */
     int readers;                /* reader threads (readers.h) */
