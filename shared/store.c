@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,12 +188,15 @@ struct store {
     struct rollup *rollup;      /* the open transaction's rollup deltas (writable store) */
     int timeout_ms;             /* a read's time limit, 0 for none */
     double deadline;            /* monotonic ms when the running statement must stop */
+    atomic_int interrupted;     /* store_interrupt: every statement from now on fails */
 };
 
 /* The message names what failed, not the file: it can reach an HTTP client. */
 static int db_error(struct store *s, const char *what, char *err, size_t errlen)
 {
-    if (sqlite3_errcode(s->db) == SQLITE_INTERRUPT && s->timeout_ms > 0)
+    if (sqlite3_errcode(s->db) == SQLITE_INTERRUPT && atomic_load(&s->interrupted))
+        snprintf(err, errlen, "%s: the collector is stopping", what);
+    else if (sqlite3_errcode(s->db) == SQLITE_INTERRUPT && s->timeout_ms > 0)
         snprintf(err, errlen, "%s: the query ran past its time limit of %d ms (--read-timeout):"
                  " ask for a shorter window", what, s->timeout_ms);
     else
@@ -1206,14 +1210,22 @@ json_t *store_probe_results(struct store *s, const char *app, char *err, size_t 
  * (SQLITE_INTERRUPT). */
 static int past_deadline(void *arg)
 {
-    const struct store *s = arg;
-    return s->deadline > 0 && clock_mono_ms() > s->deadline;
+    struct store *s = arg;
+    return atomic_load(&s->interrupted) || (s->deadline > 0 && clock_mono_ms() > s->deadline);
 }
 
 void store_set_timeout(struct store *s, int ms)
 {
     s->timeout_ms = ms;
-    sqlite3_progress_handler(s->db, ms > 0 ? 1000 : 0, ms > 0 ? past_deadline : NULL, s);
+    /* Installed even without a limit, so that store_interrupt also stops a statement
+     * that starts after it (sqlite3_interrupt alone covers only those running). */
+    sqlite3_progress_handler(s->db, 1000, past_deadline, s);
+}
+
+void store_interrupt(struct store *s)
+{
+    atomic_store(&s->interrupted, 1);
+    sqlite3_interrupt(s->db);
 }
 
 void store_start_read(struct store *s)

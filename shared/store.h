@@ -173,6 +173,11 @@ json_t *store_rum_quantiles(struct store *s, long long since_ms, double q, size_
  * store_timed_out() then says so. For the collector's reader threads. */
 void store_set_timeout(struct store *s, int ms);
 void store_start_read(struct store *s);
+
+/* From any thread (sqlite3_interrupt is safe there): the running statement of s and every
+ * later one fail at once, with "the collector is stopping", on a store given
+ * store_set_timeout. For the readers' stop; the store is only good for store_close then. */
+void store_interrupt(struct store *s);
 int store_timed_out(const struct store *s);
 
 /* Deletes, in a few short transactions of at most limit rows per table, the raw rows
