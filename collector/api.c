@@ -886,10 +886,13 @@ static int probe_results(struct store *s, const json_t *args, json_t **resp)
     const char *app = name_arg(args, "app", 1, resp);
     if (!app)
         return 400;
-    json_t *list = store_probe_results(s, app, err, sizeof err);
-    if (!list)
+    json_t *got = store_probe_results(s, app, err, sizeof err);
+    if (!got)
         return fail_store(err, resp);
-    *resp = json_pack("{s:s,s:o}", "app", app, "results", list);
+    json_int_t total = json_integer_value(json_object_get(got, "total"));
+    *resp = json_pack("{s:s,s:O,s:I,s:b}", "app", app, "results", json_object_get(got, "results"),
+                      "total", total, "truncated", total > STORE_PROBE_RESULTS_MAX);
+    json_decref(got);
     return 200;
 }
 

@@ -1191,17 +1191,25 @@ json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
 json_t *store_probe_results(struct store *s, const char *app, char *err, size_t errlen)
 {
     const char *p[] = {app};
+    const long long n[] = {STORE_PROBE_RESULTS_MAX};
+    /* The latest run of each (journey, region): one GROUP BY (SQLite takes the bare
+     * columns from the row of max(started)), then the documents read for the first page
+     * only, so that a run of 100,000 journeys costs one sort, not a scan per journey. */
     return query_json(s,
-        "SELECT coalesce(json_group_array(json_object('journey', pj.journey, 'region',"
-        " pj.region, 'version', pj.version, 'passed', json(CASE pj.passed WHEN 1 THEN 'true'"
-        " ELSE 'false' END), 'started_at', strftime('%Y-%m-%dT%H:%M:%fZ', pj.started / 1000.0,"
-        " 'unixepoch'), 'run_id', pj.run_id, 'failed_step', pj.failed_step, 'failure',"
-        " pj.failure, 'duration_ms', json_extract(pr.document, '$.journeys[' || pj.idx ||"
-        " '].duration_ms'), 'steps', json(json_extract(pr.document, '$.journeys[' || pj.idx ||"
-        " '].steps')))), '[]') FROM probe_journeys pj JOIN probe_runs pr ON pr.run_id = pj.run_id"
-        " WHERE pj.app = ?1 AND pj.started = (SELECT max(x.started) FROM probe_journeys x"
-        " WHERE x.app = pj.app AND x.journey = pj.journey AND x.region = pj.region)",
-        p, 1, NULL, 0, err, errlen);
+        "WITH latest AS (SELECT journey, region, max(started) AS started, run_id, idx,"
+        " version, passed, failed_step, failure FROM probe_journeys WHERE app = ?1"
+        " GROUP BY journey, region),"
+        " page AS (SELECT * FROM latest ORDER BY journey, region LIMIT ?2)"
+        " SELECT json_object('total', (SELECT count(*) FROM latest), 'results', json("
+        " (SELECT coalesce(json_group_array(json(r)), '[]') FROM (SELECT json_object('journey',"
+        " pj.journey, 'region', pj.region, 'version', pj.version, 'passed', json(CASE pj.passed"
+        " WHEN 1 THEN 'true' ELSE 'false' END), 'started_at', strftime('%Y-%m-%dT%H:%M:%fZ',"
+        " pj.started / 1000.0, 'unixepoch'), 'run_id', pj.run_id, 'failed_step',"
+        " pj.failed_step, 'failure', pj.failure, 'duration_ms', json_extract(pr.document,"
+        " '$.journeys[' || pj.idx || '].duration_ms'), 'steps', json(json_extract(pr.document,"
+        " '$.journeys[' || pj.idx || '].steps'))) AS r FROM page pj JOIN probe_runs pr"
+        " ON pr.run_id = pj.run_id ORDER BY pj.journey, pj.region))))",
+        p, 1, n, 1, err, errlen);
 }
 
 /* --- rollups, retention and limits ------------------------------------------------- */
