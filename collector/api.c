@@ -90,6 +90,16 @@ static int probe_run(struct store *s, const json_t *args, json_t **resp)
     return status;
 }
 
+/* Whether text is a plain decimal number: digits, with one point when frac, at most 32
+ * characters. strtod and strtoll alone would also take " 5", "+5", "0x10", "1e1", "inf". */
+static int decimal_text(const char *t, int frac)
+{
+    size_t n = t ? strspn(t, frac ? "0123456789." : "0123456789") : 0;
+    const char *point = n ? memchr(t, '.', n) : NULL;
+    return n > 0 && n <= 32 && !t[n] && strspn(t, ".") < n
+        && !(point && memchr(point + 1, '.', n - (size_t)(point - t) - 1));
+}
+
 /* "weight": the canary's percentage of the traffic (srm.h), a number or, from a query or
  * Flagger's metadata, its text; NAN when absent or empty. 0, or -1 with a 400 body in
  * *resp. */
@@ -97,10 +107,10 @@ static int weight_arg(const json_t *args, double *weight, json_t **resp)
 {
     const json_t *v = json_object_get(args, "weight");
     const char *t = json_string_value(v);
-    char *end = NULL;
     /* An empty text is no weight: an Argo template's arg left at its default "". */
-    *weight = json_is_number(v) ? json_number_value(v) : t && *t ? strtod(t, &end) : NAN;
-    if (!v || (t && !*t) || (srm_weight_ok(*weight) && (!t || (end != t && !*end))))
+    *weight = json_is_number(v) ? json_number_value(v)
+        : t && decimal_text(t, 1) ? strtod(t, NULL) : NAN;
+    if (!v || (t && !*t) || srm_weight_ok(*weight))
         return 0;
     *resp = api_error("weight must be a number more than 0 and less than 100: the canary's"
                       " percentage of the traffic (10 for 10%)", "weight");
@@ -751,9 +761,8 @@ static int series(struct store *s, const json_t *args, json_t **resp)
     if (st) {
         char *end;
         const char *text = json_string_value(st);
-        step = json_is_integer(st) ? json_integer_value(st) : text ? strtoll(text, &end, 10) : -1;
-        if (!json_is_integer(st) && (!text || *end))
-            step = -1;
+        step = json_is_integer(st) ? json_integer_value(st)
+            : decimal_text(text, 0) && strlen(text) <= 6 ? strtoll(text, &end, 10) : -1;
     }
     if (step < 10 || step > 3600) {
         *resp = api_error("step is a number of seconds from 10 to 3600", "step");
