@@ -72,9 +72,11 @@ void server_enqueue(struct server *srv, struct http_req *req, struct writer_item
 
 void server_health(struct server *srv, struct http_req *req)
 {
-    http_set_body(req, srv->draining ? "{\"status\":\"stopping\"}\n" : "{\"status\":\"ok\"}\n",
+    int failing = writer_stats(srv->writer)->store_failing;
+    http_set_body(req, srv->draining ? "{\"status\":\"stopping\"}\n"
+                  : failing ? "{\"status\":\"degraded: cannot store\"}\n" : "{\"status\":\"ok\"}\n",
                   "application/json");
-    http_answer(req, srv->draining ? 503 : 200, NULL, NULL);
+    http_answer(req, srv->draining || failing ? 503 : 200, NULL, NULL);
 }
 
 /* Takes every finished item, the writer's first, and hands each to the room that waits

@@ -407,6 +407,35 @@ out:
     return rc;
 }
 
+int store_check_writable(struct store *s, char *err, size_t errlen)
+{
+    char pragma[64];
+    sqlite3_stmt *q;
+    int version = 0;
+
+    if (sqlite3_db_readonly(s->db, "main") == 1) {
+        snprintf(err, errlen, "%s is read-only (its mode, owner or file system): the collector"
+                 " must be able to write to it", s->path);
+        return -1;
+    }
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK
+        && sqlite3_step(q) == SQLITE_ROW)
+        version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    /* A real write (the header page, the value unchanged) through a committed
+     * transaction: it needs the write lock and room on the disk, as a beacon does. */
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version);
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK
+        || sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK
+        || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot write to %s: %s (another process holds its write lock,"
+                 " or the file or its disk refuses writes)", s->path, sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 void store_close(struct store *s)
 {
     if (!s)

@@ -33,6 +33,12 @@ struct beacon_meta {
  * -1 with a message in err. */
 int store_open(struct store **out, const char *path, int readonly, char *err, size_t errlen);
 
+/* Whether the database takes writes now: not opened read-only by SQLite (file mode, owner,
+ * read-only file system), and a committed write of its header page works (the write lock
+ * within the busy timeout, room on the disk). 0, or -1 with err naming the file and why.
+ * For collector serve's start. */
+int store_check_writable(struct store *s, char *err, size_t errlen);
+
 void store_close(struct store *s);
 
 /* Transactions around store_insert_beacon calls. Each returns 0 or -1 with err. */
