@@ -40,6 +40,12 @@ static const char *name_arg(const json_t *args, const char *key, int required, j
         }
         return NULL;
     }
+    if (strlen(v) > TEXT_NAME_MAX) {
+        snprintf(msg, sizeof msg, "%s is too long: %zu bytes, at most %d (" TEXT_NAME_RULE ")",
+                 key, strlen(v), TEXT_NAME_MAX);
+        *resp = api_error(msg, key);
+        return NULL;
+    }
     if (!text_name_ok(v)) {
         snprintf(msg, sizeof msg, "%s must be " TEXT_NAME_RULE, key);
         *resp = api_error(msg, key);
@@ -626,8 +632,14 @@ out:
     return status;
 }
 
+/* Over HTTP, a verdict the same as one recorded within this long (same app, versions,
+ * policy, method and decision) is not recorded again: a poll (Argo's every interval, or
+ * anyone's GET) asking again adds no row; a new decision always does. The CLI's compare
+ * records each. */
+#define VERDICT_REPEAT_MS 60000
+
 /* Records a verdict (the "verdict" call's answer) with its window and sample sizes. */
-static int verdict_record(struct store *s, const json_t *v, json_t **resp)
+static int verdict_record(struct store *s, enum api_caller who, const json_t *v, json_t **resp)
 {
     char err[512];
     const json_t *w = json_object_get(v, "window"), *n = json_object_get(v, "samples");
@@ -638,14 +650,15 @@ static int verdict_record(struct store *s, const json_t *v, json_t **resp)
         *resp = api_error("not a verdict", NULL);
         return 400;
     }
-    if (store_insert_verdict(s, app, baseline, canary, v,
-                             json_integer_value(json_object_get(w, "to_ms")),
-                             json_integer_value(json_object_get(w, "from_ms")),
-                             json_integer_value(json_object_get(n, "baseline")),
-                             json_integer_value(json_object_get(n, "canary")), err,
-                             sizeof err) < 0)
+    int stored = store_insert_verdict(s, app, baseline, canary, v,
+                                      json_integer_value(json_object_get(w, "to_ms")),
+                                      json_integer_value(json_object_get(w, "from_ms")),
+                                      json_integer_value(json_object_get(n, "baseline")),
+                                      json_integer_value(json_object_get(n, "canary")),
+                                      who == API_LOCAL ? 0 : VERDICT_REPEAT_MS, err, sizeof err);
+    if (stored < 0)
         return fail_store(err, resp);
-    *resp = json_pack("{s:b}", "recorded", 1);
+    *resp = json_pack("{s:b}", "recorded", stored);
     return 201;
 }
 
@@ -960,8 +973,9 @@ static int traffic(struct store *s, const json_t *args, json_t **resp)
     return 200;
 }
 
-/* The calls, in enum api_fn's order. verdict alone takes who: it may read a policy
- * file, and only for the CLI. */
+/* The calls, in enum api_fn's order. verdict and verdict-record take who: the first may
+ * read a policy file, only for the CLI; the second records every verdict of the CLI's
+ * but not an HTTP poll's repeats (VERDICT_REPEAT_MS). */
 static const struct {
     const char *name;
     int (*fn)(struct store *, const json_t *, json_t **);
@@ -981,7 +995,7 @@ static const struct {
     [API_BREAKDOWN] = {"breakdown", breakdown, NULL, 0},
     [API_ERRORS] = {"errors", new_errors, NULL, 0},
     [API_PROBE_RESULTS] = {"probe-results", probe_results, NULL, 0},
-    [API_VERDICT_RECORD] = {"verdict-record", verdict_record, NULL, 1},
+    [API_VERDICT_RECORD] = {"verdict-record", NULL, verdict_record, 1},
     [API_TRAFFIC] = {"traffic", traffic, NULL, 0},
 };
 

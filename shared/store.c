@@ -1087,20 +1087,24 @@ int store_error_views(struct store *s, const char *app, const char *version,
 int store_insert_verdict(struct store *s, const char *app, const char *baseline,
                          const char *canary, const json_t *verdict, long long ts,
                          long long window_start, long long nbase, long long ncanary,
-                         char *err, size_t errlen)
+                         long long repeat_ms, char *err, size_t errlen)
 {
     char *text = json_dumps(verdict, JSON_COMPACT);
     const char *p[] = {app, baseline, canary,
                        json_string_value(json_object_get(verdict, "policy")),
                        json_string_value(json_object_get(verdict, "method")),
                        json_string_value(json_object_get(verdict, "decision")), text};
-    long long t[] = {ts, window_start, nbase, ncanary};
+    long long t[] = {ts, window_start, nbase, ncanary, repeat_ms};
+    /* The verdicts_by_app index (app, ts) finds a repeat among the last repeat_ms. */
     int rc = exec_params(s, "INSERT INTO verdicts (app, baseline, canary, policy, method,"
                          " decision, result, ts, window_start, n_baseline, n_canary)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                         p, 7, t, 4, "storing a verdict", err, errlen);
+                         " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"
+                         " WHERE ?12 <= 0 OR NOT EXISTS (SELECT 1 FROM verdicts WHERE app = ?1"
+                         " AND ts > ?8 - ?12 AND baseline = ?2 AND canary = ?3 AND policy IS ?4"
+                         " AND method IS ?5 AND decision IS ?6)",
+                         p, 7, t, 5, "storing a verdict", err, errlen);
     free(text);
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? -1 : rc > 0;
 }
 
 json_t *store_verdicts(struct store *s, const char *app, long long limit, char *err,

@@ -135,11 +135,14 @@ int store_error_views(struct store *s, const char *app, const char *version,
                       long long since_ms, long long until_ms, long long *hits,
                       long long *views, char *err, size_t errlen);
 
-/* Stores a verdict (cmp_judge's JSON) with its window and sample sizes. 0 or -1. */
+/* Stores a verdict (cmp_judge's JSON) with its window and sample sizes, unless
+ * repeat_ms > 0 and a verdict of the same app, baseline, canary, policy, method and
+ * decision was stored in the repeat_ms before ts (a poll asking again; collector/README.md
+ * "Which verdicts are recorded"). 1 stored, 0 a repeat, -1 with err. */
 int store_insert_verdict(struct store *s, const char *app, const char *baseline,
                          const char *canary, const json_t *verdict, long long ts,
                          long long window_start, long long nbase, long long ncanary,
-                         char *err, size_t errlen);
+                         long long repeat_ms, char *err, size_t errlen);
 
 /* --- rollups (shared/rollup.h): what every read but --exact uses ------------------- */
 
