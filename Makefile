@@ -3,7 +3,7 @@
 
 CC      ?= cc
 PKGS    := libcurl jansson openssl sqlite3 libpcre2-8
-# libwebsockets is Debian's 4.1.6 source with one patch, built static into bin/lws by
+# libwebsockets is Debian's 4.1.6 source with Vigil's patches, built static into bin/lws by
 # scripts/build-lws (collector/patches/ says why).
 LWS     := bin/lws
 LWS_LIB := $(LWS)/lib/libwebsockets.a
@@ -62,7 +62,7 @@ $(BIN)/probe: $(OBJ)/probe/main.o $(PROBE_OBJ) $(OBJ)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(LWS_LIB): collector/patches/lws-4.1.6-pipelined-body.patch scripts/build-lws
+$(LWS_LIB): $(wildcard collector/patches/lws-4.1.6-*.patch) scripts/build-lws
 	scripts/build-lws
 
 # The collector's sources need lws's headers to exist, not to be newer.
