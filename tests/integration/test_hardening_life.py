@@ -17,7 +17,6 @@ loopback (collector/README.md, "Security: limits and rules"):
 Counts and times are bounded: 200 subscribers over 100 apps show the 64-app table's loss
 as well as 1,000 do."""
 
-import base64
 import json
 import os
 import socket
@@ -33,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, diag, run_group, tempdir  # noqa: E402
 from harness import COLLECTOR, Collector, request, get, write_private  # noqa: E402
+import test_dashboard_api  # noqa: E402  (its WebSocket client)
 
 TOKEN = "hardening-token-0123456789"
 
@@ -60,31 +60,15 @@ def count_rows(db, sql, args=()):
         con.close()
 
 
-class Live:
-    """A minimal WebSocket client (RFC 6455) for /v1/live."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.s.sendall(("GET /v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                        "Sec-WebSocket-Protocol: vigil-live\r\n\r\n" % key).encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.s.recv(4096)
-            if not chunk:
-                break
-            head += chunk
-        self.status = head.split(b"\r\n")[0].decode(errors="replace")
+class Live(test_dashboard_api.Live):
+    """test_dashboard_api's WebSocket client, which can also send an unmasked frame and
+    tells a close frame (None) from a message."""
 
     def send(self, obj, masked=True):
+        if masked:
+            return super().send(obj)
         data = json.dumps(obj).encode()
-        if not masked:
-            self.s.sendall(bytes([0x81, len(data)]) + data)
-            return
-        mask = os.urandom(4)
-        self.s.sendall(bytes([0x81, 0x80 | len(data)]) + mask
-                       + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+        self.s.sendall(bytes([0x81, len(data)]) + data)
 
     def _read(self, n):
         data = b""
@@ -313,23 +297,22 @@ def test_durations(ctx):
             "/v1/breakdown": {"app": "dur", "baseline": "1.0", "canary": "2.0", "metric": "LCP",
                               "by": "browser"},
             "/v1/errors": {"app": "dur", "baseline": "1.0", "canary": "2.0"}}
-    for path, key, value in bad:
+    def ask(path, key, value):
         args = dict(base[path])
         args[key] = value
         if path == "/v1/verdict":
             args["record"] = "0"
-        r = get(c.port, path, **args)
+        return get(c.port, path, **args)
+
+    for path, key, value in bad:
+        r = ask(path, key, value)
         body = r.json() if r.status == 400 else {}
         check("%s %s=%s: 400 naming %s" % (path, key, value, key),
               r.status == 400 and body.get("field") == key, r.brief())
     good = [("/v1/verdict", "warmup", "5m"), ("/v1/series", "since", "1d"),
             ("/v1/series", "step", "60"), ("/v1/gate", "max_age", "15m")]
     for path, key, value in good:
-        args = dict(base[path])
-        args[key] = value
-        if path == "/v1/verdict":
-            args["record"] = "0"
-        r = get(c.port, path, **args)
+        r = ask(path, key, value)
         check("%s %s=%s: 200" % (path, key, value), r.status == 200, r.brief())
     c.stop()
 
