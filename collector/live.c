@@ -96,11 +96,6 @@ void live_changed(struct live *l, const char *app, enum live_change what)
         a->seq[what] = ++l->seq;
 }
 
-size_t live_watched(const struct live *l)
-{
-    return l->napps;
-}
-
 void live_tick(struct live *l)
 {
     for (struct live_pss *p = l->conns; p; p = p->next) {

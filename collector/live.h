@@ -21,9 +21,6 @@ void live_free(struct live *l);
  * kept: for any other this costs a lookup and nothing else. */
 void live_changed(struct live *l, const char *app, enum live_change what);
 
-/* How many apps pages watch (one entry each, while a page watches it). */
-size_t live_watched(const struct live *l);
-
 /* Once a second: each page whose app changed since it was last told gets an update. */
 void live_tick(struct live *l);
 
