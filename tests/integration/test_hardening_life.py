@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Issue 16's points on the collector's life and bounds, against the real bin/collector on
-loopback (collector/README.md, "Security: limits and rules"):
+loopback (collector/README.md, "Limits" and the sections it points to):
 
  4. SIGTERM during long reads stops within the documented few seconds (running statements
     interrupted, queued reads dropped), with every acknowledged beacon committed;
