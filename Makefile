@@ -3,7 +3,7 @@
 
 CC      ?= cc
 PKGS    := libcurl jansson openssl sqlite3 libpcre2-8
-# libwebsockets is Debian's 4.1.6 source with one patch, built static into bin/lws by
+# libwebsockets is Debian's 4.1.6 source with Vigil's patches, built static into bin/lws by
 # scripts/build-lws (collector/patches/ says why).
 LWS     := bin/lws
 LWS_LIB := $(LWS)/lib/libwebsockets.a

@@ -42,6 +42,12 @@ static const char *name_arg(const json_t *args, const char *key, int required, j
         }
         return NULL;
     }
+    if (strlen(v) > TEXT_NAME_MAX) {
+        snprintf(msg, sizeof msg, "%s is too long: %zu bytes, at most %d (" TEXT_NAME_RULE ")",
+                 key, strlen(v), TEXT_NAME_MAX);
+        *resp = api_error(msg, key);
+        return NULL;
+    }
     if (!text_name_ok(v)) {
         snprintf(msg, sizeof msg, "%s must be " TEXT_NAME_RULE, key);
         *resp = api_error(msg, key);
@@ -92,6 +98,16 @@ static int probe_run(struct store *s, const json_t *args, json_t **resp)
     return status;
 }
 
+/* Whether text is a plain decimal number: digits, with one point when frac, at most 32
+ * characters. strtod and strtoll alone would also take " 5", "+5", "0x10", "1e1", "inf". */
+static int decimal_text(const char *t, int frac)
+{
+    size_t n = t ? strspn(t, frac ? "0123456789." : "0123456789") : 0;
+    const char *point = n ? memchr(t, '.', n) : NULL;
+    return n > 0 && n <= 32 && !t[n] && strspn(t, ".") < n
+        && !(point && memchr(point + 1, '.', n - (size_t)(point - t) - 1));
+}
+
 /* "weight": the canary's percentage of the traffic (srm.h), a number or, from a query or
  * Flagger's metadata, its text; NAN when absent or empty. 0, or -1 with a 400 body in
  * *resp. */
@@ -99,10 +115,10 @@ static int weight_arg(const json_t *args, double *weight, json_t **resp)
 {
     const json_t *v = json_object_get(args, "weight");
     const char *t = json_string_value(v);
-    char *end = NULL;
     /* An empty text is no weight: an Argo template's arg left at its default "". */
-    *weight = json_is_number(v) ? json_number_value(v) : t && *t ? strtod(t, &end) : NAN;
-    if (!v || (t && !*t) || (srm_weight_ok(*weight) && (!t || (end != t && !*end))))
+    *weight = json_is_number(v) ? json_number_value(v)
+        : t && decimal_text(t, 1) ? strtod(t, NULL) : NAN;
+    if (!v || (t && !*t) || srm_weight_ok(*weight))
         return 0;
     *resp = api_error("weight must be a number more than 0 and less than 100: the canary's"
                       " percentage of the traffic (10 for 10%)", "weight");
@@ -752,8 +768,14 @@ out:
     return status;
 }
 
+/* Over HTTP, a verdict the same as one recorded within this long (same app, versions,
+ * policy, method and decision) is not recorded again: a poll (Argo's every interval, or
+ * anyone's GET) asking again adds no row; a new decision always does. The CLI's compare
+ * records each. */
+#define VERDICT_REPEAT_MS 60000
+
 /* Records a verdict (the "verdict" call's answer) with its window and sample sizes. */
-static int verdict_record(struct store *s, const json_t *v, json_t **resp)
+static int verdict_record(struct store *s, enum api_caller who, const json_t *v, json_t **resp)
 {
     char err[512];
     const json_t *w = json_object_get(v, "window"), *n = json_object_get(v, "samples");
@@ -764,14 +786,15 @@ static int verdict_record(struct store *s, const json_t *v, json_t **resp)
         *resp = api_error("not a verdict", NULL);
         return 400;
     }
-    if (store_insert_verdict(s, app, baseline, canary, v,
-                             json_integer_value(json_object_get(w, "to_ms")),
-                             json_integer_value(json_object_get(w, "from_ms")),
-                             json_integer_value(json_object_get(n, "baseline")),
-                             json_integer_value(json_object_get(n, "canary")), err,
-                             sizeof err) < 0)
+    int stored = store_insert_verdict(s, app, baseline, canary, v,
+                                      json_integer_value(json_object_get(w, "to_ms")),
+                                      json_integer_value(json_object_get(w, "from_ms")),
+                                      json_integer_value(json_object_get(n, "baseline")),
+                                      json_integer_value(json_object_get(n, "canary")),
+                                      who == API_LOCAL ? 0 : VERDICT_REPEAT_MS, err, sizeof err);
+    if (stored < 0)
         return fail_store(err, resp);
-    *resp = json_pack("{s:b}", "recorded", 1);
+    *resp = json_pack("{s:b}", "recorded", stored);
     return 201;
 }
 
@@ -887,9 +910,8 @@ static int series(struct store *s, const json_t *args, json_t **resp)
     if (st) {
         char *end;
         const char *text = json_string_value(st);
-        step = json_is_integer(st) ? json_integer_value(st) : text ? strtoll(text, &end, 10) : -1;
-        if (!json_is_integer(st) && (!text || *end))
-            step = -1;
+        step = json_is_integer(st) ? json_integer_value(st)
+            : decimal_text(text, 0) && strlen(text) <= 6 ? strtoll(text, &end, 10) : -1;
     }
     if (step < 10 || step > 3600) {
         *resp = api_error("step is a number of seconds from 10 to 3600", "step");
@@ -1022,10 +1044,13 @@ static int probe_results(struct store *s, const json_t *args, json_t **resp)
     const char *app = name_arg(args, "app", 1, resp);
     if (!app)
         return 400;
-    json_t *list = store_probe_results(s, app, err, sizeof err);
-    if (!list)
+    json_t *got = store_probe_results(s, app, err, sizeof err);
+    if (!got)
         return fail_store(err, resp);
-    *resp = json_pack("{s:s,s:o}", "app", app, "results", list);
+    json_int_t total = json_integer_value(json_object_get(got, "total"));
+    *resp = json_pack("{s:s,s:O,s:I,s:b}", "app", app, "results", json_object_get(got, "results"),
+                      "total", total, "truncated", total > STORE_PROBE_RESULTS_MAX);
+    json_decref(got);
     return 200;
 }
 
@@ -1084,8 +1109,9 @@ static int traffic(struct store *s, const json_t *args, json_t **resp)
     return 200;
 }
 
-/* The calls, in enum api_fn's order. verdict alone takes who: it may read a policy
- * file, and only for the CLI. */
+/* The calls, in enum api_fn's order. verdict and verdict-record take who: the first may
+ * read a policy file, only for the CLI; the second records every verdict of the CLI's
+ * but not an HTTP poll's repeats (VERDICT_REPEAT_MS). */
 static const struct {
     const char *name;
     int (*fn)(struct store *, const json_t *, json_t **);
@@ -1105,7 +1131,7 @@ static const struct {
     [API_BREAKDOWN] = {"breakdown", breakdown, NULL, 0},
     [API_ERRORS] = {"errors", new_errors, NULL, 0},
     [API_PROBE_RESULTS] = {"probe-results", probe_results, NULL, 0},
-    [API_VERDICT_RECORD] = {"verdict-record", verdict_record, NULL, 1},
+    [API_VERDICT_RECORD] = {"verdict-record", NULL, verdict_record, 1},
     [API_TRAFFIC] = {"traffic", traffic, NULL, 0},
 };
 

@@ -39,7 +39,7 @@ static json_t *url_args(struct lws *wsi)
         "weight", "at", NULL
     };
     json_t *args = json_object();
-    char buf[512], key[32];
+    char buf[4096], key[32];    /* a whole URL: a long value is refused by its length */
     for (int i = 0; names[i]; i++) {
         snprintf(key, sizeof key, "%s=", names[i]);
         /* lws copies "name=value" into buf and returns where the value starts. */

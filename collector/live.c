@@ -10,9 +10,14 @@
 static const char *const change_names[LIVE_N] = {"beacons", "probes", "deployments",
                                                  "verdicts"};
 
+/* An app some page watches. Only watched apps have an entry (a beacon of an app nobody
+ * watches costs one lookup and leaves nothing behind), and an entry lives as long as a
+ * page watches it: no sender can push a watched app out. There is one entry per app
+ * watched, so the table is bounded by the open connections (--max-connections). */
 struct live_app {
     char app[TEXT_NAME_MAX + 1];
     long long seq[LIVE_N];      /* when each kind of data last changed */
+    size_t watchers;            /* pages subscribed to it */
 };
 
 /* Per connection: lws allocates it (live_pss_size). */
@@ -28,8 +33,8 @@ struct live_pss {
 const size_t live_pss_size = sizeof(struct live_pss);
 
 struct live {
-    struct live_app apps[LIVE_APPS_MAX];
-    size_t napps;
+    struct live_app *apps;      /* the watched apps, napps of them in cap slots */
+    size_t napps, cap;
     long long seq;
     struct live_pss *conns;     /* open live connections */
 };
@@ -41,40 +46,52 @@ struct live *live_new(void)
 
 void live_free(struct live *l)
 {
+    if (l)
+        free(l->apps);
     free(l);
 }
 
-static struct live_app *live_app(struct live *l, const char *app, int create)
+static struct live_app *live_app(struct live *l, const char *app)
 {
     for (size_t i = 0; i < l->napps; i++)
         if (strcmp(l->apps[i].app, app) == 0)
             return &l->apps[i];
-    if (!create || strlen(app) >= sizeof l->apps[0].app)
-        return NULL;
-    /* Full: the app changed longest ago makes room. */
-    size_t slot = l->napps;
-    if (slot == LIVE_APPS_MAX) {
-        slot = 0;
-        for (size_t i = 1; i < LIVE_APPS_MAX; i++) {
-            long long a = 0, b = 0;
-            for (int c = 0; c < LIVE_N; c++) {
-                a = l->apps[i].seq[c] > a ? l->apps[i].seq[c] : a;
-                b = l->apps[slot].seq[c] > b ? l->apps[slot].seq[c] : b;
-            }
-            if (a < b)
-                slot = i;
+    return NULL;
+}
+
+/* One more page watches app: its entry, created with nothing changed yet; NULL without
+ * memory. */
+static struct live_app *live_watch(struct live *l, const char *app)
+{
+    struct live_app *a = live_app(l, app);
+    if (!a) {
+        if (l->napps == l->cap) {
+            size_t cap = l->cap ? 2 * l->cap : 16;
+            struct live_app *grown = realloc(l->apps, cap * sizeof *grown);
+            if (!grown)
+                return NULL;
+            l->apps = grown;
+            l->cap = cap;
         }
-    } else {
-        l->napps++;
+        a = &l->apps[l->napps++];
+        memset(a, 0, sizeof *a);
+        snprintf(a->app, sizeof a->app, "%s", app);
     }
-    memset(&l->apps[slot], 0, sizeof l->apps[slot]);
-    snprintf(l->apps[slot].app, sizeof l->apps[slot].app, "%s", app);
-    return &l->apps[slot];
+    a->watchers++;
+    return a;
+}
+
+/* One page less watches app; the last one takes its entry away. */
+static void live_unwatch(struct live *l, const char *app)
+{
+    struct live_app *a = app[0] ? live_app(l, app) : NULL;
+    if (a && --a->watchers == 0)
+        *a = l->apps[--l->napps];
 }
 
 void live_changed(struct live *l, const char *app, enum live_change what)
 {
-    struct live_app *a = app ? live_app(l, app, 1) : NULL;
+    struct live_app *a = app ? live_app(l, app) : NULL;
     if (a)
         a->seq[what] = ++l->seq;
 }
@@ -82,7 +99,7 @@ void live_changed(struct live *l, const char *app, enum live_change what)
 void live_tick(struct live *l)
 {
     for (struct live_pss *p = l->conns; p; p = p->next) {
-        const struct live_app *a = p->app[0] ? live_app(l, p->app, 0) : NULL;
+        const struct live_app *a = p->app[0] ? live_app(l, p->app) : NULL;
         int changed = p->hello;
         for (int c = 0; a && c < LIVE_N; c++)
             changed |= a->seq[c] > p->seen[c];
@@ -108,10 +125,17 @@ int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         json_t *msg = len < 1024 ? json_loadb(in, len, 0, NULL) : NULL;
         const char *app = json_string_value(json_object_get(msg, "app"));
         if (text_name_ok(app)) {
-            snprintf(p->app, sizeof p->app, "%s", app);
-            const struct live_app *a = live_app(l, p->app, 0);
+            if (strcmp(app, p->app) != 0) {
+                if (!live_watch(l, app)) {
+                    json_decref(msg);
+                    return -1;          /* out of memory: close this page */
+                }
+                live_unwatch(l, p->app);
+                snprintf(p->app, sizeof p->app, "%s", app);
+            }
+            const struct live_app *a = live_app(l, p->app);
             for (int c = 0; c < LIVE_N; c++)
-                p->seen[c] = a ? a->seq[c] : 0;
+                p->seen[c] = a->seq[c];
             p->hello = 1;
             lws_callback_on_writable(wsi);
         }
@@ -127,7 +151,7 @@ int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"subscribed\",\"app\":\"%s\",\"seq\":%lld}",
                          p->app, l->seq);
         } else {
-            const struct live_app *a = live_app(l, p->app, 0);
+            const struct live_app *a = live_app(l, p->app);
             if (!a)
                 return 0;
             n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"update\",\"app\":\"%s\",\"seq\":%lld,"
@@ -150,6 +174,8 @@ int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return 0;
     }
     case LWS_CALLBACK_CLOSED:
+        live_unwatch(l, p->app);
+        p->app[0] = '\0';
         for (struct live_pss **q = &l->conns; *q; q = &(*q)->next) {
             if (*q == p) {
                 *q = p->next;

@@ -7,7 +7,6 @@
 
 #include <libwebsockets.h>
 
-#define LIVE_APPS_MAX 64
 #define LIVE_MSG_MAX 512
 
 enum live_change { LIVE_BEACONS, LIVE_PROBES, LIVE_DEPLOYMENTS, LIVE_VERDICTS, LIVE_N };
@@ -18,7 +17,8 @@ struct live;
 struct live *live_new(void);
 void live_free(struct live *l);
 
-/* Something of app changed (app NULL: nothing to say). */
+/* Something of app changed (app NULL: nothing to say). Only apps some page watches are
+ * kept: for any other this costs a lookup and nothing else. */
 void live_changed(struct live *l, const char *app, enum live_change what);
 
 /* Once a second: each page whose app changed since it was last told gets an update. */

@@ -119,8 +119,10 @@ static int parse_number(const char *opt, const char *v, double lo, double hi, do
 {
     char *end;
     errno = 0;
-    double d = strtod(v, &end);
-    if (errno || end == v || *end || d < lo || d > hi) {
+    /* Plain decimals only: strtod would also take "0x10", "1e3", "inf" and "nan" (which
+     * no range check refuses). */
+    double d = v[strspn(v, "0123456789.")] ? NAN : strtod(v, &end);
+    if (isnan(d) || errno || end == v || *end || d < lo || d > hi) {
         fprintf(stderr, "collector: %s takes a number from %g to %g, not \"%s\"\n", opt, lo, hi, v);
         return -1;
     }
@@ -334,6 +336,12 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
     if (store_open(&store, db, 0, err, sizeof err) < 0) {
         fprintf(stderr, "collector: %s\n", err);
         return EXIT_FAIL;
+    }
+    /* A collector that cannot store would answer 503 to every beacon: say so now. */
+    if (store_check_writable(store, err, sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        store_close(store);
+        return EXIT_USAGE;
     }
     if (server_run(&o, store, err, sizeof err) < 0) {
         fprintf(stderr, "collector: %s\n", err);

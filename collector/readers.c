@@ -32,7 +32,7 @@ static void *reader_main(void *arg)
     for (;;) {
         while (!r->queue.head && !r->stopping)
             pthread_cond_wait(&r->cond, &r->lock);
-        struct writer_item *it = writer_list_pop(&r->queue);
+        struct writer_item *it = r->stopping ? NULL : writer_list_pop(&r->queue);
         if (!it)
             break;
         r->queued--;
@@ -119,14 +119,38 @@ struct writer_item *readers_take_done(struct readers *r)
     return d;
 }
 
-void readers_stop(struct readers *r)
+void readers_cancel(struct readers *r)
 {
     if (!r)
         return;
     pthread_mutex_lock(&r->lock);
+    int first = !r->stopping;
     r->stopping = 1;
+    for (struct writer_item *it = r->queue.head; it; it = it->next) {
+        it->status = 503;
+        json_decref(it->response);
+        it->response = json_pack("{s:s}", "error", "the collector is stopping: ask again"
+                                 " once it is back");
+    }
+    struct writer_item *queued = writer_list_take(&r->queue);
+    if (queued)
+        writer_list_append(&r->done, queued);
+    r->queued = 0;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
+    /* The connections stay open until readers_stop: interrupting one is safe from here. */
+    for (int i = 0; first && i < r->n; i++)
+        if (r->stores[i])
+            store_interrupt(r->stores[i]);
+    if (queued && r->wake)
+        r->wake(r->wake_ctx);
+}
+
+void readers_stop(struct readers *r)
+{
+    if (!r)
+        return;
+    readers_cancel(r);
     for (int i = 0; i < r->started; i++)
         pthread_join(r->threads[i], NULL);
     writer_items_free(writer_list_take(&r->done));

@@ -34,8 +34,15 @@ int readers_submit(struct readers *r, struct writer_item *item);
 /* Takes every finished item, oldest first; NULL when there are none. */
 struct writer_item *readers_take_done(struct readers *r);
 
-/* Lets the threads finish what is queued, stops them and closes their connections;
- * items not yet taken are freed. readers_stop(NULL) is a no-op. */
+/* The stop's first step, at once: takes no more calls, hands every queued one back as
+ * finished with 503 {"error": "the collector is stopping..."}, and interrupts the
+ * running statements (store_interrupt), so that a stop never waits for a long read
+ * (collector/README.md, SIGTERM). readers_cancel(NULL) is a no-op. */
+void readers_cancel(struct readers *r);
+
+/* readers_cancel, then waits for the threads (each ends its interrupted call), stops them
+ * and closes their connections; items not yet taken are freed. readers_stop(NULL) is a
+ * no-op. */
 void readers_stop(struct readers *r);
 
 #endif

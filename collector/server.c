@@ -72,9 +72,11 @@ void server_enqueue(struct server *srv, struct http_req *req, struct writer_item
 
 void server_health(struct server *srv, struct http_req *req)
 {
-    http_set_body(req, srv->draining ? "{\"status\":\"stopping\"}\n" : "{\"status\":\"ok\"}\n",
+    int failing = writer_stats(srv->writer)->store_failing;
+    http_set_body(req, srv->draining ? "{\"status\":\"stopping\"}\n"
+                  : failing ? "{\"status\":\"degraded: cannot store\"}\n" : "{\"status\":\"ok\"}\n",
                   "application/json");
-    http_answer(req, srv->draining ? 503 : 200, NULL, NULL);
+    http_answer(req, srv->draining || failing ? 503 : 200, NULL, NULL);
 }
 
 /* Takes every finished item, the writer's first, and hands each to the room that waits
@@ -277,8 +279,11 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
         if (lws_service(srv.ctx, 0) < 0)
             break;
 
-    /* Stop: refuse new beacons, let the writer store what it has, answer those requests. */
+    /* Stop: refuse new beacons, let the writer store what it has, answer those requests.
+     * Reads are not waited for: queued ones are answered 503 and running statements
+     * interrupted (sqlite3_interrupt), so that a long read cannot hold up the stop. */
     srv.draining = 1;
+    readers_cancel(srv.readers);
     double deadline = clock_mono_ms() + SERVER_DRAIN_SECONDS * 1000.0;
     while (clock_mono_ms() < deadline && (writer_stats(srv.writer)->queued > 0 || any_pending(&srv)))
         lws_service(srv.ctx, 0);

@@ -99,7 +99,10 @@ void server_collect_done(struct server *srv);
 /* The request's connection is gone: it no longer waits, and what it holds is freed. */
 void server_forget(struct server *srv, struct http_req *req);
 
-/* Route handler of GET /healthz: 200, or 503 while stopping. */
+/* Route handler of GET /healthz: 200 {"status": "ok"}; 503 {"status": "stopping"} while
+ * stopping, and {"status": "degraded: cannot store"} while the latest batch of beacons
+ * failed to store (a read-only file, a full disk, a lock held elsewhere) until one is
+ * stored again. */
 void server_health(struct server *srv, struct http_req *req);
 
 #endif

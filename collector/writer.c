@@ -145,6 +145,7 @@ static void store_batch(struct writer *w, struct writer_item *batch)
         fprintf(stderr, "collector: a batch of %zu requests was not stored: %s\n", items, err);
         w->stats.failed_batches++;
     }
+    w->stats.store_failing = !ok;
     double ms = clock_mono_ms() - t0;
     for (int i = 0; i < WRITER_LATENCY_BUCKETS; i++)
         if (ms <= writer_latency_bounds_ms[i])

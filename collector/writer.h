@@ -69,6 +69,7 @@ struct writer_stats {
     _Atomic long long rows_stored;
     _Atomic long long batches;
     _Atomic long long failed_batches;
+    _Atomic int store_failing;          /* the latest batch of beacons was not stored */
     _Atomic long long db_bytes;
     _Atomic long long oldest_raw_ms;        /* the oldest raw metric kept, -1 none */
     _Atomic long long oldest_rollup_ms;     /* the oldest rollup minute kept, -1 none */

@@ -164,8 +164,11 @@ static int check_metric(struct ctx *c, const json_t *e, const char *at)
     v = json_object_get(e, "value");
     if (!v)
         return bad(c, f, "required");
-    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0)
-        return bad(c, f, "must be a finite number >= 0");
+    /* -0.0 is refused, not normalised: no measurement is negative zero, and a sender that
+     * writes it is one to hear about (issue 16). */
+    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0
+        || signbit(json_number_value(v)))
+        return bad(c, f, "must be a finite number >= 0 (not -0)");
     if (json_number_value(v) > metric_max(name))
         return bad(c, f, "%s above %g is not plausible", name, metric_max(name));
     snprintf(f, sizeof f, "%s.delta", at);

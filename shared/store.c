@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,12 +189,15 @@ struct store {
     struct rollup *rollup;      /* the open transaction's rollup deltas (writable store) */
     int timeout_ms;             /* a read's time limit, 0 for none */
     double deadline;            /* monotonic ms when the running statement must stop */
+    atomic_int interrupted;     /* store_interrupt: every statement from now on fails */
 };
 
 /* The message names what failed, not the file: it can reach an HTTP client. */
 static int db_error(struct store *s, const char *what, char *err, size_t errlen)
 {
-    if (sqlite3_errcode(s->db) == SQLITE_INTERRUPT && s->timeout_ms > 0)
+    if (sqlite3_errcode(s->db) == SQLITE_INTERRUPT && atomic_load(&s->interrupted))
+        snprintf(err, errlen, "%s: the collector is stopping", what);
+    else if (sqlite3_errcode(s->db) == SQLITE_INTERRUPT && s->timeout_ms > 0)
         snprintf(err, errlen, "%s: the query ran past its time limit of %d ms (--read-timeout):"
                  " ask for a shorter window", what, s->timeout_ms);
     else
@@ -402,6 +406,35 @@ int store_open(struct store **out, const char *path, int readonly, char *err, si
 out:
     store_close(s);
     return rc;
+}
+
+int store_check_writable(struct store *s, char *err, size_t errlen)
+{
+    char pragma[64];
+    sqlite3_stmt *q;
+    int version = 0;
+
+    if (sqlite3_db_readonly(s->db, "main") == 1) {
+        snprintf(err, errlen, "%s is read-only (its mode, owner or file system): the collector"
+                 " must be able to write to it", s->path);
+        return -1;
+    }
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK
+        && sqlite3_step(q) == SQLITE_ROW)
+        version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    /* A real write (the header page, the value unchanged) through a committed
+     * transaction: it needs the write lock and room on the disk, as a beacon does. */
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version);
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK
+        || sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK
+        || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot write to %s: %s (another process holds its write lock,"
+                 " or the file or its disk refuses writes)", s->path, sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
 }
 
 void store_close(struct store *s)
@@ -1063,20 +1096,24 @@ int store_error_views(struct store *s, const char *app, const char *version,
 int store_insert_verdict(struct store *s, const char *app, const char *baseline,
                          const char *canary, const json_t *verdict, long long ts,
                          long long window_start, long long nbase, long long ncanary,
-                         char *err, size_t errlen)
+                         long long repeat_ms, char *err, size_t errlen)
 {
     char *text = json_dumps(verdict, JSON_COMPACT);
     const char *p[] = {app, baseline, canary,
                        json_string_value(json_object_get(verdict, "policy")),
                        json_string_value(json_object_get(verdict, "method")),
                        json_string_value(json_object_get(verdict, "decision")), text};
-    long long t[] = {ts, window_start, nbase, ncanary};
+    long long t[] = {ts, window_start, nbase, ncanary, repeat_ms};
+    /* The verdicts_by_app index (app, ts) finds a repeat among the last repeat_ms. */
     int rc = exec_params(s, "INSERT INTO verdicts (app, baseline, canary, policy, method,"
                          " decision, result, ts, window_start, n_baseline, n_canary)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                         p, 7, t, 4, "storing a verdict", err, errlen);
+                         " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"
+                         " WHERE ?12 <= 0 OR NOT EXISTS (SELECT 1 FROM verdicts WHERE app = ?1"
+                         " AND ts > ?8 - ?12 AND baseline = ?2 AND canary = ?3 AND policy IS ?4"
+                         " AND method IS ?5 AND decision IS ?6)",
+                         p, 7, t, 5, "storing a verdict", err, errlen);
     free(text);
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? -1 : rc > 0;
 }
 
 json_t *store_verdicts(struct store *s, const char *app, long long limit, char *err,
@@ -1196,17 +1233,25 @@ json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
 json_t *store_probe_results(struct store *s, const char *app, char *err, size_t errlen)
 {
     const char *p[] = {app};
+    const long long n[] = {STORE_PROBE_RESULTS_MAX};
+    /* The latest run of each (journey, region): one GROUP BY (SQLite takes the bare
+     * columns from the row of max(started)), then the documents read for the first page
+     * only, so that a run of 100,000 journeys costs one sort, not a scan per journey. */
     return query_json(s,
-        "SELECT coalesce(json_group_array(json_object('journey', pj.journey, 'region',"
-        " pj.region, 'version', pj.version, 'passed', json(CASE pj.passed WHEN 1 THEN 'true'"
-        " ELSE 'false' END), 'started_at', strftime('%Y-%m-%dT%H:%M:%fZ', pj.started / 1000.0,"
-        " 'unixepoch'), 'run_id', pj.run_id, 'failed_step', pj.failed_step, 'failure',"
-        " pj.failure, 'duration_ms', json_extract(pr.document, '$.journeys[' || pj.idx ||"
-        " '].duration_ms'), 'steps', json(json_extract(pr.document, '$.journeys[' || pj.idx ||"
-        " '].steps')))), '[]') FROM probe_journeys pj JOIN probe_runs pr ON pr.run_id = pj.run_id"
-        " WHERE pj.app = ?1 AND pj.started = (SELECT max(x.started) FROM probe_journeys x"
-        " WHERE x.app = pj.app AND x.journey = pj.journey AND x.region = pj.region)",
-        p, 1, NULL, 0, err, errlen);
+        "WITH latest AS (SELECT journey, region, max(started) AS started, run_id, idx,"
+        " version, passed, failed_step, failure FROM probe_journeys WHERE app = ?1"
+        " GROUP BY journey, region),"
+        " page AS (SELECT * FROM latest ORDER BY journey, region LIMIT ?2)"
+        " SELECT json_object('total', (SELECT count(*) FROM latest), 'results', json("
+        " (SELECT coalesce(json_group_array(json(r)), '[]') FROM (SELECT json_object('journey',"
+        " pj.journey, 'region', pj.region, 'version', pj.version, 'passed', json(CASE pj.passed"
+        " WHEN 1 THEN 'true' ELSE 'false' END), 'started_at', strftime('%Y-%m-%dT%H:%M:%fZ',"
+        " pj.started / 1000.0, 'unixepoch'), 'run_id', pj.run_id, 'failed_step',"
+        " pj.failed_step, 'failure', pj.failure, 'duration_ms', json_extract(pr.document,"
+        " '$.journeys[' || pj.idx || '].duration_ms'), 'steps', json(json_extract(pr.document,"
+        " '$.journeys[' || pj.idx || '].steps'))) AS r FROM page pj JOIN probe_runs pr"
+        " ON pr.run_id = pj.run_id ORDER BY pj.journey, pj.region))))",
+        p, 1, n, 1, err, errlen);
 }
 
 /* --- rollups, retention and limits ------------------------------------------------- */
@@ -1215,14 +1260,22 @@ json_t *store_probe_results(struct store *s, const char *app, char *err, size_t 
  * (SQLITE_INTERRUPT). */
 static int past_deadline(void *arg)
 {
-    const struct store *s = arg;
-    return s->deadline > 0 && clock_mono_ms() > s->deadline;
+    struct store *s = arg;
+    return atomic_load(&s->interrupted) || (s->deadline > 0 && clock_mono_ms() > s->deadline);
 }
 
 void store_set_timeout(struct store *s, int ms)
 {
     s->timeout_ms = ms;
-    sqlite3_progress_handler(s->db, ms > 0 ? 1000 : 0, ms > 0 ? past_deadline : NULL, s);
+    /* Installed even without a limit, so that store_interrupt also stops a statement
+     * that starts after it (sqlite3_interrupt alone covers only those running). */
+    sqlite3_progress_handler(s->db, 1000, past_deadline, s);
+}
+
+void store_interrupt(struct store *s)
+{
+    atomic_store(&s->interrupted, 1);
+    sqlite3_interrupt(s->db);
 }
 
 void store_start_read(struct store *s)

@@ -33,6 +33,12 @@ struct beacon_meta {
  * -1 with a message in err. */
 int store_open(struct store **out, const char *path, int readonly, char *err, size_t errlen);
 
+/* Whether the database takes writes now: not opened read-only by SQLite (file mode, owner,
+ * read-only file system), and a committed write of its header page works (the write lock
+ * within the busy timeout, room on the disk). 0, or -1 with err naming the file and why.
+ * For collector serve's start. */
+int store_check_writable(struct store *s, char *err, size_t errlen);
+
 void store_close(struct store *s);
 
 /* Transactions around store_insert_beacon calls. Each returns 0 or -1 with err. */
@@ -133,11 +139,14 @@ int store_error_views(struct store *s, const char *app, const char *version,
                       long long since_ms, long long until_ms, long long *hits,
                       long long *views, char *err, size_t errlen);
 
-/* Stores a verdict (cmp_judge's JSON) with its window and sample sizes. 0 or -1. */
+/* Stores a verdict (cmp_judge's JSON) with its window and sample sizes, unless
+ * repeat_ms > 0 and a verdict of the same app, baseline, canary, policy, method and
+ * decision was stored in the repeat_ms before ts (a poll asking again; collector/README.md
+ * "Which verdicts are recorded"). 1 stored, 0 a repeat, -1 with err. */
 int store_insert_verdict(struct store *s, const char *app, const char *baseline,
                          const char *canary, const json_t *verdict, long long ts,
                          long long window_start, long long nbase, long long ncanary,
-                         char *err, size_t errlen);
+                         long long repeat_ms, char *err, size_t errlen);
 
 /* --- rollups (shared/rollup.h): what every read but --exact uses ------------------- */
 
@@ -177,6 +186,11 @@ json_t *store_rum_quantiles(struct store *s, long long since_ms, double q, size_
  * store_timed_out() then says so. For the collector's reader threads. */
 void store_set_timeout(struct store *s, int ms);
 void store_start_read(struct store *s);
+
+/* From any thread (sqlite3_interrupt is safe there): the running statement of s and every
+ * later one fail at once, with "the collector is stopping", on a store given
+ * store_set_timeout. For the readers' stop; the store is only good for store_close then. */
+void store_interrupt(struct store *s);
 int store_timed_out(const struct store *s);
 
 /* Deletes, in a few short transactions of at most limit rows per table, the raw rows
@@ -208,7 +222,11 @@ int store_metric_points(struct store *s, const char *app, const char *version,
 json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
                          const char *canary, long long since_ms, char *err, size_t errlen);
 
-/* The latest run of each journey in each region, with its steps. */
+#define STORE_PROBE_RESULTS_MAX 50  /* journeys (with region) one store_probe_results lists */
+
+/* The latest run of each journey in each region, with its steps: {"total": how many
+ * (journey, region) pairs there are, "results": the first STORE_PROBE_RESULTS_MAX of them
+ * by journey and region}. A new reference, or NULL with err. */
 json_t *store_probe_results(struct store *s, const char *app, char *err, size_t errlen);
 
 #define STORE_PROBE_LATEST_ROWS 20000  /* journey runs store_probe_latest reads */

@@ -532,8 +532,16 @@ def all_vitals(rng):
 
 def verdict_http(ctx, **params):
     r = get(ctx.c.port, "/v1/verdict", **params)
-    if r.status == 200 and params.get("app") == "shop":
-        ctx.http_verdicts_shop += 1
+    if r.status == 200 and params.get("app") == "shop" and params.get("record") != "0":
+        # Over HTTP a verdict the same as one recorded in the minute before (pair, policy,
+        # method, decision) is not recorded again (collector/README.md, "Which verdicts
+        # are recorded"): the calls of this test make one row per distinct verdict.
+        j = r.json() or {}
+        key = (params.get("baseline"), params.get("canary"), j.get("policy"), j.get("method"),
+               j.get("decision"))
+        if key not in ctx.http_verdict_keys:
+            ctx.http_verdict_keys.add(key)
+            ctx.http_verdicts_shop += 1
     return r, r.json()
 
 
@@ -546,6 +554,11 @@ def compare(ctx, *args, as_json=False):
     args = [str(a) for a in args]
     if rc in (0, 1, 3) and "--app" in args and args[args.index("--app") + 1] == "shop":
         ctx.cli_verdicts_shop += 1
+        # An HTTP verdict the same as this one within the minute is not recorded again.
+        opt = lambda name, dflt: args[args.index(name) + 1] if name in args else dflt  # noqa: E731
+        ctx.http_verdict_keys.add((opt("--baseline", None), opt("--canary", None),
+                                   opt("--policy", "conservative"), opt("--method", "sequential"),
+                                   {0: "promote", 1: "rollback", 3: "pause"}[rc]))
     return (rc, j, out, err) if as_json else (rc, out, err)
 
 
@@ -781,7 +794,7 @@ def test_verdict(ctx):
     lst = lst if isinstance(lst, list) else []
     calls = ctx.http_verdicts_shop + ctx.cli_verdicts_shop
     check("verdict: GET /v1/verdicts?app=shop -> 200 with at least the %d verdicts given for shop "
-          "(%d over HTTP, %d by collector compare; every verdict is stored)"
+          "(%d distinct over HTTP, %d by collector compare; each compare and each HTTP verdict not a repeat is stored)"
           % (calls, ctx.http_verdicts_shop, ctx.cli_verdicts_shop),
           r.status == 200 and len(lst) >= calls, "%d listed; %s" % (len(lst), r.brief()))
     keys = ("ts", "baseline", "canary", "policy", "method", "decision", "n_baseline", "n_canary", "reasons")
@@ -808,6 +821,7 @@ def main():
     ctx = Ctx()
     ctx.dir = tempdir("vigil-cmp-")
     ctx.http_verdicts_shop = 0
+    ctx.http_verdict_keys = set()
     ctx.cli_verdicts_shop = 0
     ctx.gate_done_at = time.monotonic()
     ctx.token = secrets.token_hex(16)  # 32 characters
