@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -50,7 +51,7 @@ int peers_open(struct peers *p, const char *addr, int max)
     }
     if (reuse < 0)
         return -1;
-    strcpy(p->slot[reuse].addr, addr);
+    snprintf(p->slot[reuse].addr, sizeof p->slot[reuse].addr, "%s", addr);
     p->slot[reuse].open = 1;
     return reuse;
 }
