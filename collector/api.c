@@ -1038,18 +1038,34 @@ static int new_errors(struct store *s, const json_t *args, json_t **resp)
     return 200;
 }
 
+#define PROBE_RESULTS_OFFSET_MAX 1000000   /* the farthest page /v1/probe-results reads */
+
 static int probe_results(struct store *s, const json_t *args, json_t **resp)
 {
     char err[512];
     const char *app = name_arg(args, "app", 1, resp);
     if (!app)
         return 400;
-    json_t *got = store_probe_results(s, app, err, sizeof err);
+    /* offset: the page after the first, as next_offset gives it. */
+    const json_t *o = json_object_get(args, "offset");
+    const char *text = json_string_value(o);
+    long long offset = !o ? 0 : json_is_integer(o) ? json_integer_value(o)
+                     : decimal_text(text, 0) && strlen(text) <= 9 ? strtoll(text, NULL, 10) : -1;
+    if (offset < 0 || offset > PROBE_RESULTS_OFFSET_MAX) {
+        *resp = api_error("offset is a whole number from 0 to 1000000 (next_offset of the"
+                          " page before)", "offset");
+        return 400;
+    }
+    json_t *got = store_probe_results(s, app, offset, err, sizeof err);
     if (!got)
         return fail_store(err, resp);
     json_int_t total = json_integer_value(json_object_get(got, "total"));
-    *resp = json_pack("{s:s,s:O,s:I,s:b}", "app", app, "results", json_object_get(got, "results"),
-                      "total", total, "truncated", total > STORE_PROBE_RESULTS_MAX);
+    json_int_t next = offset + (json_int_t)json_array_size(json_object_get(got, "results"));
+    *resp = json_pack("{s:s,s:O,s:I,s:I,s:b}", "app", app, "results",
+                      json_object_get(got, "results"), "total", total, "offset",
+                      (json_int_t)offset, "truncated", total > next);
+    if (total > next)
+        json_object_set_new(*resp, "next_offset", json_integer(next));
     json_decref(got);
     return 200;
 }

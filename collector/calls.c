@@ -36,7 +36,7 @@ static json_t *url_args(struct lws *wsi)
     static const char *const names[] = {
         "app", "version", "baseline", "canary", "policy", "method", "warmup", "max_age",
         "regions", "min_runs", "require_signed", "metric", "q", "step", "since", "by", "record",
-        "weight", "at", NULL
+        "weight", "at", "offset", NULL
     };
     json_t *args = json_object();
     char buf[4096], key[32];    /* a whole URL: a long value is refused by its length */

@@ -1230,10 +1230,11 @@ json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
         p, 3, t, 1, err, errlen);
 }
 
-json_t *store_probe_results(struct store *s, const char *app, char *err, size_t errlen)
+json_t *store_probe_results(struct store *s, const char *app, long long offset, char *err,
+                            size_t errlen)
 {
     const char *p[] = {app};
-    const long long n[] = {STORE_PROBE_RESULTS_MAX};
+    const long long n[] = {STORE_PROBE_RESULTS_MAX, offset};
     /* The latest run of each (journey, region): one GROUP BY (SQLite takes the bare
      * columns from the row of max(started)), then the documents read for the first page
      * only, so that a run of 100,000 journeys costs one sort, not a scan per journey. */
@@ -1241,7 +1242,7 @@ json_t *store_probe_results(struct store *s, const char *app, char *err, size_t 
         "WITH latest AS (SELECT journey, region, max(started) AS started, run_id, idx,"
         " version, passed, failed_step, failure FROM probe_journeys WHERE app = ?1"
         " GROUP BY journey, region),"
-        " page AS (SELECT * FROM latest ORDER BY journey, region LIMIT ?2)"
+        " page AS (SELECT * FROM latest ORDER BY journey, region LIMIT ?2 OFFSET ?3)"
         " SELECT json_object('total', (SELECT count(*) FROM latest), 'results', json("
         " (SELECT coalesce(json_group_array(json(r)), '[]') FROM (SELECT json_object('journey',"
         " pj.journey, 'region', pj.region, 'version', pj.version, 'passed', json(CASE pj.passed"
@@ -1251,7 +1252,7 @@ json_t *store_probe_results(struct store *s, const char *app, char *err, size_t 
         " '$.journeys[' || pj.idx || '].duration_ms'), 'steps', json(json_extract(pr.document,"
         " '$.journeys[' || pj.idx || '].steps'))) AS r FROM page pj JOIN probe_runs pr"
         " ON pr.run_id = pj.run_id ORDER BY pj.journey, pj.region))))",
-        p, 1, n, 1, err, errlen);
+        p, 1, n, 2, err, errlen);
 }
 
 /* --- rollups, retention and limits ------------------------------------------------- */

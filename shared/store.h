@@ -225,9 +225,11 @@ json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
 #define STORE_PROBE_RESULTS_MAX 50  /* journeys (with region) one store_probe_results lists */
 
 /* The latest run of each journey in each region, with its steps: {"total": how many
- * (journey, region) pairs there are, "results": the first STORE_PROBE_RESULTS_MAX of them
- * by journey and region}. A new reference, or NULL with err. */
-json_t *store_probe_results(struct store *s, const char *app, char *err, size_t errlen);
+ * (journey, region) pairs there are, "results": STORE_PROBE_RESULTS_MAX of them by journey
+ * and region, from the offset-th (0 for the first page)}. A new reference, or NULL with
+ * err. */
+json_t *store_probe_results(struct store *s, const char *app, long long offset, char *err,
+                            size_t errlen);
 
 #define STORE_PROBE_LATEST_ROWS 20000  /* journey runs store_probe_latest reads */
 

@@ -198,6 +198,22 @@ def test_lists(ctx):
     check("... the first 50 by journey name",
           isinstance(res, list) and [x.get("journey") for x in res]
           == ["journey-%05d" % i for i in range(50)], [x.get("journey") for x in (res or [])[:3]])
+    # Paged as documented: next_offset leads through every journey once, in order.
+    seen, offset, pages = [], 0, 0
+    while offset is not None and pages < 30:
+        r = get(c.port, "/v1/probe-results", app="lists", offset=str(offset))
+        if r.status != 200:
+            break
+        seen += [x.get("journey") for x in r.json().get("results", [])]
+        offset, pages = r.json().get("next_offset"), pages + 1
+    check("offset= and next_offset page through all 1,100 journeys, 50 a page, in order, once"
+          " each (22 pages; the last without next_offset)",
+          seen == ["journey-%05d" % i for i in range(1100)] and pages == 22,
+          "%d pages, %d journeys" % (pages, len(seen)))
+    for bad in ("-1", "0x10", "1e3", "1000001", " 5"):
+        r = get(c.port, "/v1/probe-results", app="lists", offset=bad)
+        check("offset=%r is 400 naming offset" % bad, r.status == 400
+              and r.json().get("field") == "offset", r.brief())
 
     r = push(c.port, probe_doc("lists", "1.0", 6000), timeout=120)
     check("a run of 6,000 journeys is stored (201)", r.status == 201, r.brief())

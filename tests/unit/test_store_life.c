@@ -80,7 +80,7 @@ static void test_probe_results_cap(struct store *s)
     probe_result_free(r);
     json_decref(doc);
 
-    json_t *got = store_probe_results(s, "shop", err, sizeof err);
+    json_t *got = store_probe_results(s, "shop", 0, err, sizeof err);
     const json_t *res = json_object_get(got, "results");
     CHECK(json_integer_value(json_object_get(got, "total")) == 60,
           "store_probe_results: total counts all 60 (journey, region) pairs");
@@ -103,14 +103,14 @@ static void test_interrupt(void)
     }
     store_set_timeout(r, 0);
     store_start_read(r);
-    json_t *before = store_probe_results(r, "shop", err, sizeof err);
+    json_t *before = store_probe_results(r, "shop", 0, err, sizeof err);
     CHECK(before != NULL, "a read before store_interrupt answers");
     json_decref(before);
     store_interrupt(r);
     /* The statement starts after the interrupt: sqlite3_interrupt alone would let it run;
      * the progress handler's flag stops it. */
     err[0] = '\0';
-    json_t *after = store_probe_results(r, "shop", err, sizeof err);
+    json_t *after = store_probe_results(r, "shop", 0, err, sizeof err);
     CHECK(after == NULL && strstr(err, "the collector is stopping"),
           "a read after store_interrupt fails with \"the collector is stopping\" (%s)", err);
     json_decref(after);
