@@ -143,7 +143,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&a, sizeof a);
+    if (rc < 0 && errno == EINTR) {
+        /* A signal (libFuzzer's timer) interrupted connect: the connection goes on in the
+         * background (POSIX connect(), EINTR); wait for it and take its outcome. */
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        rc = ready(fd, POLLOUT, deadline) && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0
+             && soerr == 0 ? 0 : -1;
+        if (soerr)
+            errno = soerr;
+    }
+    if (rc < 0) {
         fprintf(stderr, "fuzz_http: cannot connect to the collector: %s\n", strerror(errno));
         abort();    /* the server stopped: that is a finding of its own */
     }
