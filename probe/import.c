@@ -264,15 +264,6 @@ int import_secret_header(const char *name)
     return 0;
 }
 
-int import_token_ok(const char *s)
-{
-    if (!s || !*s)
-        return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
-            return 0;
-    return 1;
-}
 
 int import_literal_ok(const char *s)
 {

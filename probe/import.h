@@ -95,9 +95,6 @@ json_t *import_secret(struct import_ctx *c, const char *hint, const char *value,
  * or a name with token, secret, password, api-key, apikey, session or csrf in it. */
 int import_secret_header(const char *name);
 
-/* 1 if s is an HTTP token (RFC 9110, 5.6.2: the characters of a method or header name),
- * as journey_load wants a method and a header name. */
-int import_token_ok(const char *s);
 
 /* 1 if the text of a recorded request (HAR, curl) can stand in a journey as it is:
  * "{{" would be read as a variable. */

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "journey.h"
 
 /* One word of the command line after bash's quoting is undone (bash(1), QUOTING). */
 struct word {
@@ -412,7 +413,7 @@ static int take_option(struct import_ctx *c, struct cmd *m, const struct words *
     if (in_list(opt, quiet_value_opts))
         return 0;
     if (!strcmp(opt, "-X") || !strcmp(opt, "--request")) {
-        if (!import_token_ok(val)) {
+        if (!journey_token_ok(val)) {
             import_skip_at(c, o->line, o->col, "%s \"%s\" is not an HTTP method: not converted",
                            opt, val);
             return -1;
@@ -430,7 +431,7 @@ static int take_option(struct import_ctx *c, struct cmd *m, const struct words *
             v++;
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(colon - val), val);
-        if (!import_token_ok(name)) {
+        if (!journey_token_ok(name)) {
             import_skip_at(c, o->line, o->col, "header name \"%s\" is not a token: not converted", name);
             return -1;
         }

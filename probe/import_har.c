@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "journey.h"
+
 #define PTR_MAX 512
 
 /* Headers a journey does not send as recorded: HTTP/2 pseudo-headers and what libcurl
@@ -184,7 +186,7 @@ static int entry(struct import_ctx *c, json_t *j, json_t *bodies, const json_t *
         import_skip(c, at, "entry %zu: no request method or url: not converted", idx + 1);
         return 0;
     }
-    if (!import_token_ok(method)) {
+    if (!journey_token_ok(method)) {
         import_skip(c, at, "%s: the method is not an HTTP method: not converted", where);
         return 0;
     }
@@ -227,7 +229,7 @@ static int entry(struct import_ctx *c, json_t *j, json_t *bodies, const json_t *
         snprintf(at2, sizeof at2, "%s/%zu", ath, i);
         if (!name || !v || dropped_header(name))
             continue;
-        if (!import_token_ok(name)) {
+        if (!journey_token_ok(name)) {
             import_skip(c, at2, "%s: header name \"%.60s\" is not a token: not converted", where, name);
             continue;
         }

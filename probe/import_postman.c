@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "journey.h"
 #include "template.h"
 
 #define PTR_MAX 1024
@@ -709,7 +710,7 @@ static void set_header(struct pm *p, json_t *hdrs, const char *name, json_t *val
 {
     const char *k;
     json_t *v;
-    if (!import_token_ok(name)) {
+    if (!journey_token_ok(name)) {
         import_skip(p->c, ptr, "%s: header name \"%.60s\" is not a token: not converted", where,
                     name);
         json_decref(value);
@@ -992,7 +993,7 @@ static void request_item(struct pm *p, const json_t *item, const char *ptr, cons
     else
         json_incref((json_t *)r);
     const char *method = json_string_value(json_object_get(r, "method"));
-    if (method && *method && !import_token_ok(method)) {
+    if (method && *method && !journey_token_ok(method)) {
         import_skip(p->c, at, "%s: method \"%.40s\" is not an HTTP method: not converted", where,
                     method);
         goto out;

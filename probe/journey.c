@@ -245,9 +245,9 @@ static int check_templates(struct loader *ld, const struct src *f, const json_t 
     return check_templates_at(ld, f, v, ptr, current_step(ld, 0));
 }
 
-static int valid_token(const char *s)
+int journey_token_ok(const char *s)
 {
-    if (!*s)
+    if (!s || !*s)
         return 0;
     for (; *s; s++)
         if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
@@ -271,7 +271,7 @@ static json_t *string_map(struct loader *ld, const struct src *f, const json_t *
     json_t *out = json_object();
     json_object_foreach((json_t *)v, key, item) {
         child(at, ptr, key);
-        if (header && !valid_token(key)) {
+        if (header && !journey_token_ok(key)) {
             fail(ld, f, at, 1, "\"%s\" is not a valid header name", key);
             goto fail;
         }
@@ -433,7 +433,7 @@ static int parse_expect(struct loader *ld, const struct src *f, struct step *s,
         json_t *p;
         json_object_foreach(v, key, p) {
             child(at2, at, key);
-            if (!valid_token(key))
+            if (!journey_token_ok(key))
                 return fail(ld, f, at2, 1, "\"%s\" is not a valid header name", key);
             snprintf(what, sizeof what, "header \"%s\"", key);
             struct check *c = &s->header_checks[s->nheader_checks];
@@ -724,7 +724,7 @@ static int parse_request(struct loader *ld, const struct src *f, struct step *s,
         return -1;
     v = json_object_get(r, "method");
     child(at, ptr, "method");
-    if (v && (!json_is_string(v) || !valid_token(json_string_value(v))))
+    if (v && (!json_is_string(v) || !journey_token_ok(json_string_value(v))))
         return fail(ld, f, at, 0, "\"method\" must be an HTTP method such as \"POST\"");
     s->method = strdup(v ? json_string_value(v) : "GET");
     v = json_object_get(r, "url");

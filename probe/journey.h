@@ -108,6 +108,10 @@ void journey_free(struct journey *j);
  * "variables", or as a capture (the names --var may set). */
 int journey_declares(const struct journey *j, const char *name);
 
+/* 1 if s is an HTTP token (RFC 9110, 5.6.2: the characters of a method or header name),
+ * the rule journey_load holds a method and a header name to; 0 for NULL or empty. */
+int journey_token_ok(const char *s);
+
 /* Adds every name the journey declares (as journey_declares) as a key of the object names. */
 void journey_declared_names(const struct journey *j, json_t *names);
 
