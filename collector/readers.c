@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "clock.h"
+
 struct readers {
     pthread_t threads[READERS_MAX];
     struct store *stores[READERS_MAX];
@@ -13,6 +15,7 @@ struct readers {
     struct writer_list queue;               /* submitted */
     struct writer_list done;                /* finished, not yet taken */
     size_t queued, queue_max;
+    int timeout_ms;                         /* a statement's and a queued call's limit */
     int stopping;
     void (*wake)(void *ctx);
     void *wake_ctx;
@@ -38,7 +41,18 @@ static void *reader_main(void *arg)
         r->queued--;
         pthread_mutex_unlock(&r->lock);
 
-        it->call(s, it);
+        double waited = clock_mono_ms() - it->queued_ms;
+        if (r->timeout_ms > 0 && waited > r->timeout_ms) {
+            char why[160];
+            snprintf(why, sizeof why, "the read queue is busy: this call waited %.0f ms, past"
+                     " the read time limit of %d ms (--read-timeout); ask again", waited,
+                     r->timeout_ms);
+            it->status = 503;
+            json_decref(it->response);
+            it->response = json_pack("{s:s}", "error", why);
+        } else {
+            it->call(s, it);
+        }
 
         pthread_mutex_lock(&r->lock);
         writer_list_append(&r->done, it);
@@ -67,6 +81,7 @@ int readers_start(struct readers **out, const char *path, int n, int timeout_ms,
     }
     r->n = n;
     r->queue_max = queue_max;
+    r->timeout_ms = timeout_ms;
     r->wake = wake;
     r->wake_ctx = ctx;
     pthread_mutex_init(&r->lock, NULL);
@@ -104,11 +119,37 @@ int readers_submit(struct readers *r, struct writer_item *item)
         return -1;
     }
     item->next = NULL;
+    item->queued_ms = clock_mono_ms();
     writer_list_append(&r->queue, item);
     r->queued++;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
     return 0;
+}
+
+int readers_forget(struct readers *r, uint64_t id)
+{
+    struct writer_item *gone = NULL, *prev = NULL;
+    if (!r || !id)
+        return 0;
+    pthread_mutex_lock(&r->lock);
+    for (struct writer_item *it = r->queue.head; it; prev = it, it = it->next) {
+        if (it->id != id)
+            continue;
+        gone = it;
+        if (prev)
+            prev->next = it->next;
+        else
+            r->queue.head = it->next;
+        if (r->queue.tail == it)
+            r->queue.tail = prev;
+        it->next = NULL;
+        r->queued--;
+        break;
+    }
+    pthread_mutex_unlock(&r->lock);
+    writer_item_free(gone);
+    return gone != NULL;
 }
 
 struct writer_item *readers_take_done(struct readers *r)

@@ -3,7 +3,10 @@
  * says which) runs here, on one of N threads that each hold their own read-only
  * connection to the database (WAL lets them read beside the writer), so that no read
  * ever waits behind ingest or holds it up. Each statement has a time limit
- * (store_set_timeout); past it the call fails with 503 and a JSON reason.
+ * (store_set_timeout); past it the call fails with 503 and a JSON reason. So has the wait
+ * in the queue: a call still queued after the same time limit is answered 503 without
+ * running, and a call whose client left before it started is dropped (readers_forget),
+ * so that work nobody waits for never piles up in front of the next client.
  *
  * Items are the writer's (writer.h: a call with its request and response); finished ones
  * are handed back like the writer's, through wake() and readers_take_done().
@@ -12,6 +15,7 @@
 #define VIGIL_READERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "writer.h"
 
@@ -30,6 +34,10 @@ int readers_start(struct readers **out, const char *path, int n, int timeout_ms,
 /* Queues a call (ownership passes on). Returns 0, or -1 when the queue is full or the
  * readers are stopping (the item then stays the caller's). */
 int readers_submit(struct readers *r, struct writer_item *item);
+
+/* Drops the queued call with this id, when it has not started (its client left). Returns
+ * 1 when one was dropped, else 0 (running, done, or not a reader's). */
+int readers_forget(struct readers *r, uint64_t id);
 
 /* Takes every finished item, oldest first; NULL when there are none. */
 struct writer_item *readers_take_done(struct readers *r);

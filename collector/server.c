@@ -48,8 +48,12 @@ static struct http_req *pending_take(struct server *srv, uint64_t id)
 
 void server_forget(struct server *srv, struct http_req *req)
 {
-    if (req->waiting)
+    if (req->waiting) {
         pending_take(srv, req->id);
+        /* Its client left: a read not started yet is not worth running. */
+        if (srv->readers)
+            readers_forget(srv->readers, req->id);
+    }
     http_req_fini(req);
 }
 

@@ -41,6 +41,7 @@ struct writer_item {
     struct probe_result *probe; /* a probe result to store (owned), or NULL */
     json_t *response;           /* the call's answer body (owned), set by the call */
     int status;                 /* filled by the writer: 204 or 503 for beacons */
+    double queued_ms;           /* when a reader queue took it (monotonic ms) */
     struct writer_item *next;
 };
 
