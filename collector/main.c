@@ -85,6 +85,7 @@ static const char usage[] =
     "  --rum-refresh SECS       how often vigil_rum_p75 is read from the rollups (default 30)\n"
     "\n"
     "--exact (stats, compare) reads raw rows instead of the per-minute rollups.\n"
+    "--read-timeout MS (stats, gate, compare, mark): the call's time limit (default 60000).\n"
     "--at TIME (compare) replays the verdict as it was at TIME (RFC 3339 or Unix ms), from\n"
     "the data received by then; it is not recorded. --method mann-whitney is for one look.\n"
     "durations: 500ms, 90s, 15m, 1h, 7d. Reference: collector/README.md\n";
@@ -153,7 +154,8 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         {"--rate", 0.001, 1e6}, {"--burst", 1, 1e6}, {"--global-rate", 0, 1e7},
         {"--max-connections", 1, 100000}, {"--idle-timeout", 1, 3600}, {"--queue", 1, 1e6},
         {"--batch-rows", 1, 1e6}, {"--batch-ms", 0, 1000},
-        {"--readers", 1, READERS_MAX}, {"--read-timeout", 10, 600000},
+        {"--readers", 1, READERS_MAX},
+        {"--read-timeout", READERS_TIMEOUT_MIN_MS, READERS_TIMEOUT_MAX_MS},
         {"--retain-raw", 0, 36500}, {"--retain", 0, 36500}, {"--rum-refresh", 1, 3600},
         {"--body-timeout", 1, 3600}, {"--max-per-address", 1, 100000},
     };
@@ -195,8 +197,28 @@ static const char *const serve_options[] = {
     "--body-timeout", "--max-per-address", NULL
 };
 static const char *const stats_options[] = {
-    "--help", "--db", "--app", "--version", "--metric", "--since", "--exact", "--json", NULL
+    "--help", "--db", "--app", "--version", "--metric", "--since", "--exact", "--json",
+    "--read-timeout", NULL
 };
+
+/* The time limit of the reading verbs (stats, gate, compare, mark): --read-timeout, the
+ * same option and range as serve's, over the whole call (store_set_timeout). */
+#define CLI_READ_TIMEOUT_DEFAULT_MS 60000
+
+static int cli_read_timeout(const char *v, int *ms)
+{
+    double d;
+    if (parse_number("--read-timeout", v, READERS_TIMEOUT_MIN_MS, READERS_TIMEOUT_MAX_MS, &d) < 0)
+        return -1;
+    *ms = (int)d;
+    return 0;
+}
+
+static void cli_time_limit(struct store *s, int ms)
+{
+    store_set_timeout(s, ms);
+    store_start_read(s);
+}
 static const char *const import_options[] = {"--help", "--db", "--retain-raw", "--retain", NULL};
 
 /* serve, with the probe keys it loads left in *keys for cmd_serve to free. */
@@ -402,7 +424,7 @@ static int cmd_stats(int argc, char **argv)
 {
     const char *db = NULL, *app = NULL, *version = NULL, *metric = NULL;
     long long since = 3600000;
-    int as_json = 0, exact = 0;
+    int as_json = 0, exact = 0, timeout_ms = CLI_READ_TIMEOUT_DEFAULT_MS;
     char err[512];
 
     for (int i = 0; i < argc; i++) {
@@ -428,7 +450,10 @@ static int cmd_stats(int argc, char **argv)
             version = v;
         else if (strcmp(a, "--metric") == 0)
             metric = v;
-        else if (strcmp(a, "--since") == 0) {
+        else if (strcmp(a, "--read-timeout") == 0) {
+            if (cli_read_timeout(v, &timeout_ms) < 0)
+                return EXIT_USAGE;
+        } else if (strcmp(a, "--since") == 0) {
             if (text_duration_ms(v, &since) < 0)
                 return bad_usage("--since takes a duration, " TEXT_DURATION_RULE ", not \"%s\"",
                                  v);
@@ -450,13 +475,16 @@ static int cmd_stats(int argc, char **argv)
         fprintf(stderr, "collector: %s\n", err);
         return EXIT_USAGE;
     }
+    cli_time_limit(s, timeout_ms);
     long long now = clock_wall_ms(), n;
     double q[4];
     if (stats_of(s, exact, app, version, metric, now - since, now + 1, &n, q, err,
                  sizeof err) < 0) {
+        /* A store that fails or a read past its time limit: the environment's error, 2,
+         * as for the other verbs. */
         fprintf(stderr, "collector: %s\n", err);
         store_close(s);
-        return EXIT_FAIL;
+        return EXIT_USAGE;
     }
     store_close(s);
     json_t *out = json_pack("{s:s,s:s,s:s,s:I,s:s}", "app", app, "version", version,
@@ -503,13 +531,15 @@ static int decision_exit(enum api_fn call, const json_t *resp)
 
 static int cmd_call(const struct verb *vb, int argc, char **argv)
 {
-    const char *db = NULL, *known[VERB_OPTIONS_MAX + 4] = {"--db", "--json", "--help"};
+    const char *db = NULL, *known[VERB_OPTIONS_MAX + 5] = {"--db", "--json", "--help",
+                                                           "--read-timeout"};
     int as_json = 0, writes = api_writes(vb->call) || vb->call == API_VERDICT;
+    int timeout_ms = CLI_READ_TIMEOUT_DEFAULT_MS;
     char err[512];
-    size_t nknown = 3;
+    size_t nknown = 4;
 
     for (int k = 0; vb->options[k]; k++) {
-        assert(nknown < VERB_OPTIONS_MAX + 3);
+        assert(nknown < VERB_OPTIONS_MAX + 4);
         known[nknown++] = vb->options[k];
     }
     known[nknown] = NULL;
@@ -544,6 +574,13 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
         i++;
         if (strcmp(a, "--db") == 0) {
             db = v;
+            continue;
+        }
+        if (strcmp(a, "--read-timeout") == 0) {
+            if (cli_read_timeout(v, &timeout_ms) < 0) {
+                json_decref(args);
+                return EXIT_USAGE;
+            }
             continue;
         }
         char key[64];
@@ -607,6 +644,7 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
         json_decref(args);
         return EXIT_USAGE;
     }
+    cli_time_limit(s, timeout_ms);
     json_t *resp = NULL;
     int status = api_run(s, vb->call, API_LOCAL, args, &resp);
     /* A verdict is recorded as the server records it, by a call of its own. */

@@ -22,6 +22,8 @@
 #define READERS_MAX 16
 #define READERS_DEFAULT 2
 #define READERS_TIMEOUT_DEFAULT_MS 5000
+#define READERS_TIMEOUT_MIN_MS 10        /* the range of --read-timeout */
+#define READERS_TIMEOUT_MAX_MS 600000
 
 struct readers;
 
