@@ -13,7 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "api.h"
+#include "chmigrate.h"
+#include "chstore.h"
+#include "clickhouse.h"
 #include "beacon.h"
 #include "clock.h"
 #include "readers.h"
@@ -49,6 +54,9 @@ static const char usage[] =
     "                              record a deployment marker (PCT: the canary's traffic %)\n"
     "       collector import --db PATH [--retain-raw DAYS] [--retain DAYS] FILE.jsonl|-\n"
     "                                                   load beacons, one per line\n"
+    "       collector migrate --db PATH --store clickhouse://HOST:PORT/DB\n"
+    "                      [--store-password-file FILE] [--store-init]\n"
+    "                              copy a SQLite database into ClickHouse (run again to finish)\n"
     "\n"
     "options of serve:\n"
     "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0: any)\n"
@@ -220,6 +228,8 @@ static void cli_time_limit(struct store *s, int ms)
     store_start_read(s);
 }
 static const char *const import_options[] = {"--help", "--db", "--retain-raw", "--retain", NULL};
+static const char *const migrate_options[] = {"--help", "--db", "--store", "--store-password-file",
+                                              "--store-init", NULL};
 
 /* serve, with the probe keys it loads left in *keys for cmd_serve to free. */
 static int serve(int argc, char **argv, struct sign_keys **keys)
@@ -878,6 +888,90 @@ static const struct verb verbs[] = {
     {"mark", API_DEPLOYMENT, mark_opts, mark_req},
 };
 
+static void migrate_progress(const struct chmigrate_counts *c, void *arg)
+{
+    long long raw = 0;
+    (void)arg;
+    for (int t = 0; t < STORE_EXPORT_N; t++)
+        raw += c->rows[t];
+    fprintf(stderr, "\rcollector: migrate: %lld raw rows, %lld rollup rows in %lld batches"
+            " (%lld there before)", raw, c->rollup_rows, c->batches + c->batches_skipped,
+            c->batches_skipped);
+}
+
+/* migrate: a SQLite database into ClickHouse (shared/chmigrate.h). */
+static int cmd_migrate(int argc, char **argv)
+{
+    const char *db = NULL, *url = NULL, *password = NULL;
+    int init = 0, rc = EXIT_FAIL;
+    char err[512];
+    struct store *s = NULL;
+    struct clickhouse *c = NULL;
+    struct chmigrate_counts counts;
+
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        }
+        if (!is_option(a, migrate_options))
+            return unknown_option(a, migrate_options);
+        if (strcmp(a, "--store-init") == 0) {
+            init = 1;
+            continue;
+        }
+        if (!v)
+            return bad_usage("%s needs a value", a);
+        i++;
+        if (strcmp(a, "--db") == 0)
+            db = v;
+        else if (strcmp(a, "--store") == 0)
+            url = v;
+        else
+            password = v;
+    }
+    if (!db || !url)
+        return bad_usage("migrate needs --db PATH and --store clickhouse://HOST:PORT/DB%s", "");
+    if (access(db, F_OK) != 0) {
+        fprintf(stderr, "collector: %s does not exist (--db)\n", db);
+        return EXIT_USAGE;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (store_open(&s, db, 1, err, sizeof err) < 0 || clickhouse_open(&c, url, password, err,
+                                                                       sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (init && chstore_init(c, err, sizeof err) < 0) {
+        fprintf(stderr, "collector: creating the tables: %s\n", err);
+        goto out;
+    }
+    double t0 = clock_mono_ms();
+    int ok = chmigrate_run(s, c, isatty(2) ? migrate_progress : NULL, NULL, &counts, err,
+                           sizeof err) == 0;
+    if (isatty(2))
+        fputc('\n', stderr);
+    if (!ok) {
+        fprintf(stderr, "collector: migrate stopped: %s\n(what was copied stays; run the"
+                " same command again to finish)\n", err);
+        goto out;
+    }
+    fprintf(stderr, "collector: migrated %s into %s in %.1f s:", db, clickhouse_name(c),
+            (clock_mono_ms() - t0) / 1000.0);
+    for (int t = 0; t < STORE_EXPORT_N; t++)
+        fprintf(stderr, " %lld %s,", counts.rows[t], store_export_names[t]);
+    fprintf(stderr, " %lld rollup rows in %lld new batches (%lld batches were there"
+            " before)\n", counts.rollup_rows, counts.batches, counts.batches_skipped);
+    rc = EXIT_OK;
+out:
+    clickhouse_close(c);
+    store_close(s);
+    curl_global_cleanup();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
@@ -890,15 +984,17 @@ int main(int argc, char **argv)
         return cmd_stats(argc - 2, argv + 2);
     if (strcmp(argv[1], "import") == 0)
         return cmd_import(argc - 2, argv + 2);
+    if (strcmp(argv[1], "migrate") == 0)
+        return cmd_migrate(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (strcmp(argv[1], verbs[i].name) == 0)
             return cmd_call(&verbs[i], argc - 2, argv + 2);
     static const char *const commands[] = {"serve", "stats", "gate", "compare", "mark", "import",
-                                           NULL};
+                                           "migrate", NULL};
     const char *near = text_nearest(argv[1], commands);
     fprintf(stderr, "collector: unknown command \"%s\"; %s%s%s\n"
             "(collector --help for usage)\n", argv[1],
-            near ? "did you mean " : "use serve, stats, gate, compare, mark or import",
+            near ? "did you mean " : "use serve, stats, gate, compare, mark, import or migrate",
             near ? near : "", near ? "?" : "");
     return EXIT_USAGE;
 }

@@ -358,6 +358,18 @@ out:
     return rc;
 }
 
+int rollup_add_row(struct rollup *r, const struct rollup_row *row)
+{
+    struct entry *e = slot(r, row->app, row->version, row->metric, row->dim, row->minute,
+                           row->key);
+    if (!e || (row->sk && sketch_merge(&e->sk, row->sk) < 0))
+        return -1;
+    e->has_sketch |= row->sk != NULL;
+    e->n += row->n;
+    e->hits += row->hits;
+    return 0;
+}
+
 int rollup_each(const struct rollup *r, int (*fn)(const struct rollup_row *row, void *arg),
                 void *arg)
 {

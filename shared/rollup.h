@@ -87,6 +87,11 @@ struct rollup_row {
 int rollup_each(const struct rollup *r, int (*fn)(const struct rollup_row *row, void *arg),
                 void *arg);
 
+/* Adds a row as another store holds it (collector migrate: SQLite's rollups into
+ * ClickHouse's): its n, hits and sketch (NULL for "errors") go to the row of the same
+ * key, dimension and minute as they are, with no slices derived. 0 or -1. */
+int rollup_add_row(struct rollup *r, const struct rollup_row *row);
+
 /* Forgets what was accumulated (the transaction rolled back). */
 void rollup_clear(struct rollup *r);
 

@@ -1623,3 +1623,145 @@ json_t *store_probe_latest(struct store *s, size_t max_series, char *err, size_t
     free(hashes);
     return out;
 }
+
+/* --- collector migrate ---------------------------------------------------------------- */
+
+const char *const store_export_names[STORE_EXPORT_N] = {
+    "pageviews", "metrics", "errors", "probe_runs", "probe_journeys", "deployments",
+    "verdicts"
+};
+
+#define UTC(col) "strftime('%Y-%m-%d %H:%M:%S', (" col ") / 1000, 'unixepoch')"
+
+/* Each: the row id, then the row as ClickHouse's columns (shared/chstore.c's DDL). */
+static const char *const export_sql[STORE_EXPORT_N] = {
+    "SELECT id, json_object('app', app, 'pv', coalesce(pv, ''), 'version', version,"
+    " 'session', coalesce(session, ''), 'page', coalesce(page, ''), 'nav', coalesce(nav, ''),"
+    " 'client_ts', coalesce(client_ts, 0), 'received', " UTC("received") ","
+    " 'received_ms', received, 'last_received_ms', last_received,"
+    " 'browser', coalesce(browser, ''), 'browser_major', coalesce(browser_major, 0),"
+    " 'os', coalesce(os, ''), 'device', coalesce(device, ''), 'country', coalesce(country, ''),"
+    " 'conn', coalesce(conn, ''), 'device_hint', coalesce(device_hint, ''),"
+    " 'viewport', coalesce(viewport, ''), 'dpr', coalesce(dpr, 0.0), 'attrs', coalesce(attrs, ''))"
+    " FROM pageviews WHERE id > ?1 ORDER BY id LIMIT ?2",
+
+    "SELECT m.id, json_object('app', m.app, 'version', m.version, 'name', m.name,"
+    " 'mid', coalesce(m.mid, 'sqlite-' || m.id), 'pv', coalesce(p.pv, ''), 'value', m.value,"
+    " 'rating', coalesce(m.rating, ''), 'received', " UTC("m.received") ","
+    " 'received_ms', m.received, 'updated_ms', m.updated,"
+    " 'attribution', coalesce(m.attribution, ''))"
+    " FROM metrics m JOIN pageviews p ON p.id = m.pageview WHERE m.id > ?1 ORDER BY m.id LIMIT ?2",
+
+    "SELECT e.id, json_object('app', e.app, 'version', e.version, 'eid', 'sqlite-' || e.id,"
+    " 'pv', coalesce(p.pv, ''), 'fingerprint', e.fingerprint, 'message', e.message,"
+    " 'source', coalesce(e.source, ''), 'line', coalesce(e.line, 0), 'col', coalesce(e.col, 0),"
+    " 'stack', coalesce(e.stack, ''), 'kind', coalesce(e.kind, ''),"
+    " 'received', " UTC("e.received") ", 'received_ms', e.received)"
+    " FROM errors e JOIN pageviews p ON p.id = e.pageview WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
+
+    "SELECT rowid, json_object('run_id', run_id, 'app', app, 'version', version,"
+    " 'region', region, 'host', coalesce(host, ''), 'passed', passed, 'started_ms', started,"
+    " 'received', " UTC("received") ", 'key_id', coalesce(key_id, ''), 'document', document)"
+    " FROM probe_runs WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+
+    "SELECT rowid, json_object('run_id', run_id, 'idx', idx, 'app', app, 'version', version,"
+    " 'region', region, 'journey', journey, 'passed', passed, 'started', " UTC("started") ","
+    " 'started_ms', started, 'failed_step', coalesce(failed_step, ''),"
+    " 'failure', coalesce(failure, ''), 'retried', retried, 'signed', signed)"
+    " FROM probe_journeys WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+
+    "SELECT id, json_object('app', app, 'version', version, 'did', 'sqlite-' || id,"
+    " 'baseline', coalesce(baseline, ''), 'stage', coalesce(stage, ''), 'ts', " UTC("ts") ","
+    " 'ts_ms', ts, 'note', coalesce(note, ''), 'received_ms', received, 'weight', weight)"
+    " FROM deployments WHERE id > ?1 ORDER BY id LIMIT ?2",
+
+    "SELECT id, json_object('app', app, 'vid', 'sqlite-' || id, 'baseline', baseline,"
+    " 'canary', canary, 'policy', policy, 'method', method, 'decision', decision,"
+    " 'ts', " UTC("ts") ", 'ts_ms', ts, 'window_start_ms', window_start,"
+    " 'n_baseline', n_baseline, 'n_canary', n_canary, 'result', result)"
+    " FROM verdicts WHERE id > ?1 ORDER BY id LIMIT ?2",
+};
+
+int store_export_rows(struct store *s, enum store_export_table table, long long *after,
+                      size_t limit, size_t max_bytes, struct buf *out, size_t *rows, char *err,
+                      size_t errlen)
+{
+    sqlite3_stmt *q;
+    int rc = SQLITE_DONE;
+    *rows = 0;
+    if (sqlite3_prepare_v2(s->db, export_sql[table], -1, &q, NULL) != SQLITE_OK)
+        return db_error(s, "exporting rows", err, errlen);
+    sqlite3_bind_int64(q, 1, *after);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)limit);
+    while (out->len < max_bytes && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *row = (const char *)sqlite3_column_text(q, 1);
+        if (buf_puts(out, row ? row : "{}") < 0 || buf_puts(out, "\n") < 0) {
+            sqlite3_finalize(q);
+            snprintf(err, errlen, "exporting %s: out of memory", store_export_names[table]);
+            return -1;
+        }
+        *after = sqlite3_column_int64(q, 0);
+        (*rows)++;
+    }
+    if (out->len < max_bytes && rc != SQLITE_DONE) {
+        sqlite3_finalize(q);
+        return db_error(s, "exporting rows", err, errlen);
+    }
+    sqlite3_finalize(q);
+    return 0;
+}
+
+int store_rollup_span(struct store *s, long long *first, long long *last, char *err,
+                      size_t errlen)
+{
+    json_t *v = query_json(s, "SELECT json_array((SELECT min(minute) FROM rollups),"
+                           " (SELECT max(minute) FROM rollups))", NULL, 0, NULL, 0, err, errlen);
+    if (!json_is_array(v)) {
+        json_decref(v);
+        return -1;
+    }
+    json_t *a = json_array_get(v, 0), *b = json_array_get(v, 1);
+    *first = json_is_integer(a) ? json_integer_value(a) : -1;
+    *last = json_is_integer(b) ? json_integer_value(b) : -1;
+    json_decref(v);
+    return 0;
+}
+
+int store_export_rollups(struct store *s, long long from_minute, long long to_minute,
+                         int (*fn)(const struct rollup_row *row, void *arg), void *arg,
+                         char *err, size_t errlen)
+{
+    sqlite3_stmt *q;
+    struct sketch sk;
+    int rc, out = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT app, version, metric, dim, key, minute, n, hits,"
+                           " sketch FROM rollups WHERE minute >= ?1 AND minute < ?2"
+                           " ORDER BY minute, app, version, metric, dim, key", -1, &q, NULL)
+        != SQLITE_OK)
+        return db_error(s, "exporting rollups", err, errlen);
+    sqlite3_bind_int64(q, 1, from_minute);
+    sqlite3_bind_int64(q, 2, to_minute);
+    sketch_init(&sk);
+    while (!out && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const void *blob = sqlite3_column_blob(q, 8);
+        struct rollup_row row = {
+            (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+            (const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3),
+            (const char *)sqlite3_column_text(q, 4), sqlite3_column_int64(q, 5),
+            sqlite3_column_int64(q, 6), sqlite3_column_int64(q, 7), NULL
+        };
+        sketch_clear(&sk);
+        if (blob && sketch_merge_blob(&sk, blob, (size_t)sqlite3_column_bytes(q, 8), err,
+                                      errlen) < 0) {
+            out = -1;
+            break;
+        }
+        row.sk = blob ? &sk : NULL;
+        out = fn(&row, arg);
+    }
+    if (!out && rc != SQLITE_DONE)
+        out = db_error(s, "exporting rollups", err, errlen);
+    sqlite3_finalize(q);
+    sketch_fini(&sk);
+    return out;
+}

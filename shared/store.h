@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "sketch.h"
 
 #define STORE_SCHEMA_VERSION 6
@@ -242,5 +243,40 @@ json_t *store_probe_latest(struct store *s, size_t max_series, char *err, size_t
 /* The latest verdicts of an app, newest first. */
 json_t *store_verdicts(struct store *s, const char *app, long long limit, char *err,
                        size_t errlen);
+
+/* --- collector migrate: the database's contents for another store ------------------ */
+
+/* The raw tables in export order, named as ClickHouse's tables (shared/chstore.c). */
+enum store_export_table {
+    STORE_EXPORT_PAGEVIEWS, STORE_EXPORT_METRICS, STORE_EXPORT_ERRORS,
+    STORE_EXPORT_PROBE_RUNS, STORE_EXPORT_PROBE_JOURNEYS, STORE_EXPORT_DEPLOYMENTS,
+    STORE_EXPORT_VERDICTS, STORE_EXPORT_N
+};
+extern const char *const store_export_names[STORE_EXPORT_N];
+
+/* Appends to out, one JSON object per line (ClickHouse's JSONEachRow), at most limit
+ * rows (and no more once out holds max_bytes) of table whose row id is above *after, in row id order, with the columns of
+ * ClickHouse's table of that name: times both as 'YYYY-MM-DD hh:mm:ss' UTC (the DateTime
+ * columns) and as Unix ms, NULL text as '', and the ids ClickHouse keys rows by that
+ * SQLite does not have made from the row id ("sqlite-ID"), so that exporting the same
+ * rows again gives the same keys. *after becomes the last row id given, *rows the count
+ * (0 at the end). 0 or -1 with err. */
+int store_export_rows(struct store *s, enum store_export_table table, long long *after,
+                      size_t limit, size_t max_bytes, struct buf *out, size_t *rows, char *err,
+                      size_t errlen);
+
+/* The minutes (received_ms / 60000) of the first and last rollup rows; both -1 when
+ * there are none. 0 or -1 with err. */
+int store_rollup_span(struct store *s, long long *first, long long *last, char *err,
+                      size_t errlen);
+
+struct rollup_row;
+
+/* Calls fn on every rollup row of the minutes [from, to), in order of minute and key
+ * (row->sk decoded from the stored sketch; everything borrowed for the call), stopping
+ * at fn's first non-zero return, which it returns. 0, fn's value, or -1 with err. */
+int store_export_rollups(struct store *s, long long from_minute, long long to_minute,
+                         int (*fn)(const struct rollup_row *row, void *arg), void *arg,
+                         char *err, size_t errlen);
 
 #endif
