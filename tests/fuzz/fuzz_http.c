@@ -134,6 +134,53 @@ static int ready(int fd, short events, double deadline)
     return left > 0 && poll(&p, 1, (int)left + 1) == 1;
 }
 
+/* What the server says of itself on a new connection (/metrics' queues and connections),
+ * printed when a finding is about a connection it kept: is the service thread answering,
+ * and what waits. */
+static void ask(const char *path)
+{
+    char req[256], answer[65536];
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    size_t got = 0;
+    double t0 = clock_mono_ms(), deadline = t0 + 20000;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+             "fuzz-read-token-0123\r\nConnection: close\r\n\r\n", path);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0
+        || send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
+        fprintf(stderr, "fuzz_http: state: cannot ask: %s\n", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while (got < sizeof answer - 1 && ready(fd, POLLIN, deadline)) {
+        ssize_t n = recv(fd, answer + got, sizeof answer - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    answer[got] = '\0';
+    fprintf(stderr, "fuzz_http: state: %s answered %zu bytes in %.0f ms\n", path, got,
+            clock_mono_ms() - t0);
+    for (char *line = strtok(answer, "\n"); line; line = strtok(NULL, "\n"))
+        if (strstr(line, "HTTP/1.1") == line || (line[0] != '#'
+            && (strstr(line, "queue") || strstr(line, "vigil_connections")
+                || strstr(line, "{\"error"))))
+            fprintf(stderr, "  %.300s\n", line);
+}
+
+/* What the server says of itself on new connections, printed when a finding is about a
+ * connection it kept: is the service thread answering (/metrics: its queues and
+ * connections), and is a reader (/v1/apps). */
+static void server_state(void)
+{
+    ask("/metrics");
+    ask("/v1/apps");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -175,6 +222,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!ready(fd, POLLIN, deadline)) {
             fprintf(stderr, "fuzz_http: the collector kept a half-closed connection open"
                     " for %d ms\n", CLOSE_MS);
+            fprintf(stderr, "fuzz_http: %zu bytes of answer came before\n", got);
+            server_state();
             abort();
         }
         char chunk[16384];
