@@ -317,6 +317,14 @@ int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return 0;
 
     case LWS_CALLBACK_HTTP:
+        /* A new request while the last one still waits for its answer would lose that
+         * answer and the connection with it (HTTP/1.1 answers in order): it must not
+         * happen, receiving is paused while a request waits; if it does, close. */
+        if (req->waiting) {
+            fprintf(stderr, "collector: a request came before the answer of the one"
+                    " before it on the same connection; closing the connection\n");
+            return -1;
+        }
         lws_sul_cancel(&req->body_sul);
         memset(req, 0, sizeof *req);
         req->wsi = wsi;

@@ -72,6 +72,13 @@ void server_enqueue(struct server *srv, struct http_req *req, struct writer_item
     }
     req->id = item->id;
     pending_add(srv, req);
+    /* A read's answer comes within twice --read-timeout (its wait in the queue, then its
+     * statements) and the computing after them; a connection still waiting past
+     * SERVER_READ_GRACE_S more is closed, so that no client is held for ever whatever
+     * went wrong. Writing the answer sets lws's keep-alive timeout in its place. */
+    if (!write)
+        lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK,
+                        2 * (srv->o->read_timeout_ms + 999) / 1000 + SERVER_READ_GRACE_S);
 }
 
 void server_health(struct server *srv, struct http_req *req)

@@ -86,6 +86,8 @@ struct server {
     int draining;               /* stopping: refuse new beacons */
 };
 
+#define SERVER_READ_GRACE_S 5    /* beyond a read's limits before its connection is closed */
+
 /* Hands an item to the writer thread (write != 0) or to the readers and keeps req
  * waiting for it, or answers 503 when memory or the queue is exhausted (item NULL: out
  * of memory; it is freed then). */
