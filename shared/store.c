@@ -1455,23 +1455,30 @@ vacuum:
     return total;
 }
 
+/* Runs sql, a SELECT of json_array(A, B), into *a and *b (-1 for a NULL). 0 or -1. */
+static int two_ints(struct store *s, const char *sql, long long *a, long long *b, char *err,
+                    size_t errlen)
+{
+    json_t *v = query_json(s, sql, NULL, 0, NULL, 0, err, errlen);
+    if (!json_is_array(v)) {
+        json_decref(v);
+        return -1;
+    }
+    json_t *x = json_array_get(v, 0), *y = json_array_get(v, 1);
+    *a = json_is_integer(x) ? json_integer_value(x) : -1;
+    *b = json_is_integer(y) ? json_integer_value(y) : -1;
+    json_decref(v);
+    return 0;
+}
+
 int store_oldest(struct store *s, long long *raw_ms, long long *rollup_ms, char *err,
                  size_t errlen)
 {
     /* The first raw row in storage order, the one retention deletes next: min(received)
      * has no index and read every row, once a second, on the writer's thread. */
-    json_t *v = query_json(s, "SELECT json_array((SELECT received FROM metrics ORDER BY rowid"
-                           " LIMIT 1), (SELECT min(minute) FROM rollups) * 60000)", NULL, 0,
-                           NULL, 0, err, errlen);
-    if (!json_is_array(v)) {
-        json_decref(v);
-        return -1;
-    }
-    json_t *a = json_array_get(v, 0), *b = json_array_get(v, 1);
-    *raw_ms = json_is_integer(a) ? json_integer_value(a) : -1;
-    *rollup_ms = json_is_integer(b) ? json_integer_value(b) : -1;
-    json_decref(v);
-    return 0;
+    return two_ints(s, "SELECT json_array((SELECT received FROM metrics ORDER BY rowid"
+                    " LIMIT 1), (SELECT min(minute) FROM rollups) * 60000)", raw_ms, rollup_ms,
+                    err, errlen);
 }
 
 /* One (app, version, metric) being merged by store_rum_quantiles. */
@@ -1714,17 +1721,8 @@ int store_export_rows(struct store *s, enum store_export_table table, long long 
 int store_rollup_span(struct store *s, long long *first, long long *last, char *err,
                       size_t errlen)
 {
-    json_t *v = query_json(s, "SELECT json_array((SELECT min(minute) FROM rollups),"
-                           " (SELECT max(minute) FROM rollups))", NULL, 0, NULL, 0, err, errlen);
-    if (!json_is_array(v)) {
-        json_decref(v);
-        return -1;
-    }
-    json_t *a = json_array_get(v, 0), *b = json_array_get(v, 1);
-    *first = json_is_integer(a) ? json_integer_value(a) : -1;
-    *last = json_is_integer(b) ? json_integer_value(b) : -1;
-    json_decref(v);
-    return 0;
+    return two_ints(s, "SELECT json_array((SELECT min(minute) FROM rollups),"
+                    " (SELECT max(minute) FROM rollups))", first, last, err, errlen);
 }
 
 int store_export_rollups(struct store *s, long long from_minute, long long to_minute,

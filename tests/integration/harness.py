@@ -602,3 +602,29 @@ class JsonLog:
 
     def of(self, event):
         return [e for e in self.snapshot() if e.get("event") == event]
+
+
+def collector_cli(*args, stdin=None, timeout=120):
+    """Runs bin/collector with args (and bytes on stdin): (exit code, stdout, stderr), or
+    ("timeout", "", "") past timeout seconds."""
+    try:
+        p = subprocess.run([COLLECTOR] + [str(a) for a in args], input=stdin,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", "", ""
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def many_values_jsonl(app, version, base, beacons, events, received_ms):
+    """Import lines (collector import) of `beacons` page views of app/version, each with
+    `events` LCP values base + (k % 997), all received at received_ms: a database with
+    many raw values for reads that must take a while."""
+    out = []
+    for b in range(beacons):
+        pv = "pv-%s-%d" % (version, b)
+        evs = [{"type": "metric", "name": "LCP", "value": float(base + (b * events + e) % 997),
+                "rating": "good", "id": "m-%s-%d" % (pv, e)} for e in range(events)]
+        out.append(json.dumps({"app": app, "version": version, "session": "s", "pv": pv,
+                               "page": "/", "nav": "navigate", "ts": received_ms,
+                               "received": received_ms, "events": evs}))
+    return ("\n".join(out) + "\n").encode()

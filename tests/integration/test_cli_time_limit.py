@@ -10,9 +10,7 @@ option; with the default limit the same calls answer. A limit outside its range 
 usage error naming the range. Real binaries; prints TAP-style lines.
 """
 
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -25,32 +23,16 @@ BEACONS = 1200          # per version
 EVENTS = 200            # LCP values per beacon (BEACON_EVENTS_MAX)
 
 
-def cli(*args, stdin=None, timeout=120):
-    try:
-        p = subprocess.run([COLLECTOR] + [str(a) for a in args], input=stdin,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return "timeout", "", ""
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def lines(version, base):
-    now = int(time.time() * 1000) - 60000
-    out = []
-    for b in range(BEACONS):
-        pv = "pv-%s-%d" % (version, b)
-        events = [{"type": "metric", "name": "LCP", "value": float(base + (b * EVENTS + e) % 997),
-                   "rating": "good", "id": "m-%s-%d" % (pv, e)} for e in range(EVENTS)]
-        out.append(json.dumps({"app": APP, "version": version, "session": "s", "pv": pv,
-                               "page": "/", "nav": "navigate", "ts": now, "received": now,
-                               "events": events}))
-    return ("\n".join(out) + "\n").encode()
+def cli(*args, stdin=None):
+    return harness.collector_cli(*args, stdin=stdin)
 
 
 def setup():
     db = os.path.join(tempdir(), "slow.db")
     for version, base in (("1.0", 1000), ("1.1", 1100)):
-        rc, out, err = cli("import", "--db", db, "-", stdin=lines(version, base))
+        now = int(time.time() * 1000) - 60000
+        rc, out, err = cli("import", "--db", db, "-",
+                           stdin=harness.many_values_jsonl(APP, version, base, BEACONS, EVENTS, now))
         check("import %d beacons of %d values (%s)" % (BEACONS, EVENTS, version), rc == 0,
               (rc, out[-200:], err[-300:]))
     return db

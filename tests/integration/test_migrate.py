@@ -23,14 +23,13 @@ import json
 import os
 import secrets
 import sqlite3
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from clickhouse import ClickHouse  # noqa: E402
-from harness import COLLECTOR, Collector, check, request, run_probe, tempdir  # noqa: E402
+from harness import Collector, check, request, run_probe, tempdir  # noqa: E402
 
 APP = "shop-mig"
 VERSIONS = ("1.0", "1.1")
@@ -39,13 +38,8 @@ PER_HOUR = 40           # page views per version and hour
 METRICS = ("LCP", "CLS", "INP")
 
 
-def cli(*args, stdin=None, timeout=120):
-    try:
-        p = subprocess.run([COLLECTOR] + [str(a) for a in args], input=stdin,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return "timeout", "", ""
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+def cli(*args, stdin=None):
+    return harness.collector_cli(*args, stdin=stdin)
 
 
 def beacons(now):

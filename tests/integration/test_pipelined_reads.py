@@ -17,31 +17,18 @@ collector on loopback; prints TAP-style lines.
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import COLLECTOR, Collector, check, tempdir  # noqa: E402
+from harness import Collector, check, tempdir  # noqa: E402
 
 APP = "shop-pipe"
 TOKEN = "pipe-read-token-0123456789"
 BEACONS = 1200
 EVENTS = 200
-
-
-def lines(version, base, now):
-    out = []
-    for b in range(BEACONS):
-        pv = "pv-%s-%d" % (version, b)
-        events = [{"type": "metric", "name": "LCP", "value": float(base + (b * EVENTS + e) % 997),
-                   "rating": "good", "id": "m-%s-%d" % (pv, e)} for e in range(EVENTS)]
-        out.append(json.dumps({"app": APP, "version": version, "session": "s", "pv": pv,
-                               "page": "/", "nav": "navigate", "ts": now, "received": now,
-                               "events": events}))
-    return ("\n".join(out) + "\n").encode()
 
 
 BUSY = 300             # verdicts queued in front of the pipelined requests
@@ -126,9 +113,10 @@ def main():
     db = os.path.join(d, "vigil.db")
     now = int(time.time() * 1000) - 60000
     for version, base in (("1.0", 1000), ("1.1", 1100)):
-        p = subprocess.run([COLLECTOR, "import", "--db", db, "-"], input=lines(version, base, now),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        check("import %s" % version, p.returncode == 0, p.stderr[-300:])
+        rc, out, err = harness.collector_cli(
+            "import", "--db", db, "-",
+            stdin=harness.many_values_jsonl(APP, version, base, BEACONS, EVENTS, now))
+        check("import %s" % version, rc == 0, err[-300:])
     tok = harness.write_private(os.path.join(d, "read-token"), TOKEN + "\n")
     c = Collector(["--read-token-file", tok, "--readers", "1", "--read-timeout", "60000", "--max-per-address", "1000"],
                   db=db, directory=d)
