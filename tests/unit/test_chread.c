@@ -272,7 +272,7 @@ static void probe_run(int a, int r)
                               "app", p->app, "version", p->version, "region", p->region,
                               "host", p->host ? p->host : "", "passed", p->passed,
                               "started_ms", p->started_ms, "received", (t + 500) / 1000,
-                              "key_id", is_signed ? "k1" : "", "document", text), r == 1);
+                              "key_id", is_signed ? "k1" : "", "document", text), r == 2);
         for (size_t i = 0; i < p->njourneys; i++) {
             const struct probe_result_journey *j = &p->journeys[i];
             char failure[256] = "";
@@ -286,7 +286,7 @@ static void probe_run(int a, int r)
                                       "started", j->started_ms / 1000, "started_ms",
                                       j->started_ms, "failed_step",
                                       j->failed ? j->failed->name : "", "failure", failure,
-                                      "retried", j->retried, "signed", is_signed), r == 1);
+                                      "retried", j->retried, "signed", is_signed), r == 2);
         }
     }
     probe_result_free(p);
