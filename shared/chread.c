@@ -533,33 +533,31 @@ long long chread_window_start_before(struct clickhouse *c, const char *app,
                                      size_t errlen)
 {
     static const char what[] = "reading where the window starts";
-    /* max() and min() of no rows are 0 in ClickHouse, not NULL: each comes with its
-     * count. A duplicate row changes neither. */
-    json_t *rows = select_rows(c, 2, what, err, errlen,
-                               "SELECT 'marker' AS k, count() AS n, max(ts_ms) AS t"
-                               " FROM deployments WHERE app = %Q AND version = %Q AND ts_ms < %L"
-                               " UNION ALL SELECT 'beacon' AS k, count() AS n,"
-                               " min(received_ms) AS t FROM pageviews WHERE app = %Q"
-                               " AND version = %Q AND received_ms < %L",
-                               app, version, before_ms, app, version, before_ms);
-    long long marker = -1, beacon = -1;
-    size_t i;
-    const json_t *row;
-    int bad = 0;
-
-    if (!rows)
-        return -2;
-    json_array_foreach(rows, i, row) {
+    /* The latest marker, else the first beacon: the beacons are read only when there is
+     * no marker (a verdict's usual case has one, and then reads no raw row). max() and
+     * min() of no rows are 0 in ClickHouse, not NULL: each comes with its count. A
+     * duplicate row changes neither. */
+    static const char *const sql[2] = {
+        "SELECT count() AS n, max(ts_ms) AS t FROM deployments WHERE app = %Q"
+        " AND version = %Q AND ts_ms < %L",
+        "SELECT count() AS n, min(received_ms) AS t FROM pageviews WHERE app = %Q"
+        " AND version = %Q AND received_ms < %L",
+    };
+    for (int i = 0; i < 2; i++) {
+        json_t *row = select_row(c, what, err, errlen, sql[i], app, version, before_ms);
+        int bad = 0;
+        if (!row)
+            return -2;
         long long n = int_of(row, "n", &bad), t = int_of(row, "t", &bad);
+        json_decref(row);
+        if (bad) {
+            malformed(c, what, err, errlen);
+            return -2;
+        }
         if (n > 0)
-            *(strcmp(str_of(row, "k"), "marker") == 0 ? &marker : &beacon) = t;
+            return t;
     }
-    json_decref(rows);
-    if (bad || i != 2) {
-        malformed(c, what, err, errlen);
-        return -2;
-    }
-    return marker >= 0 ? marker : beacon;
+    return -1;
 }
 
 /* --- page views ------------------------------------------------------------------------ */
