@@ -46,14 +46,14 @@ const char *const chstore_ddl[] = {
     " browser String, browser_major Int32, os String, device String, country String,"
     " conn String, device_hint String, viewport String, dpr Float64, attrs String"
     ") ENGINE = ReplacingMergeTree(last_received_ms) PARTITION BY toYYYYMMDD(received)"
-    " ORDER BY (app, pv)",
+    " ORDER BY (app, version, pv)",
 
     "CREATE TABLE IF NOT EXISTS metrics ("
     " app String, version String, name String, mid String, pv String, value Float64,"
     " rating String, received DateTime('UTC'), received_ms Int64, updated_ms Int64,"
     " attribution String"
     ") ENGINE = ReplacingMergeTree(updated_ms) PARTITION BY toYYYYMMDD(received)"
-    " ORDER BY (app, version, name, mid)",
+    " ORDER BY (app, version, name, pv, mid)",
 
     "CREATE TABLE IF NOT EXISTS errors ("
     " app String, version String, eid String, pv String, fingerprint String,"
@@ -76,7 +76,7 @@ const char *const chstore_ddl[] = {
 
     "CREATE TABLE IF NOT EXISTS deployments ("
     " app String, version String, did String, baseline String, stage String,"
-    " ts DateTime('UTC'), ts_ms Int64, note String, received_ms Int64"
+    " ts DateTime('UTC'), ts_ms Int64, note String, received_ms Int64, weight Nullable(Float64)"
     ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (app, version, did)",
 
     "CREATE TABLE IF NOT EXISTS verdicts ("
