@@ -46,14 +46,14 @@ const char *const chstore_ddl[] = {
     " browser String, browser_major Int32, os String, device String, country String,"
     " conn String, device_hint String, viewport String, dpr Float64, attrs String"
     ") ENGINE = ReplacingMergeTree(last_received_ms) PARTITION BY toYYYYMMDD(received)"
-    " ORDER BY (app, pv)",
+    " ORDER BY (app, version, pv)",
 
     "CREATE TABLE IF NOT EXISTS metrics ("
     " app String, version String, name String, mid String, pv String, value Float64,"
     " rating String, received DateTime('UTC'), received_ms Int64, updated_ms Int64,"
     " attribution String"
     ") ENGINE = ReplacingMergeTree(updated_ms) PARTITION BY toYYYYMMDD(received)"
-    " ORDER BY (app, version, name, mid)",
+    " ORDER BY (app, version, name, pv, mid)",
 
     "CREATE TABLE IF NOT EXISTS errors ("
     " app String, version String, eid String, pv String, fingerprint String,"
@@ -76,7 +76,7 @@ const char *const chstore_ddl[] = {
 
     "CREATE TABLE IF NOT EXISTS deployments ("
     " app String, version String, did String, baseline String, stage String,"
-    " ts DateTime('UTC'), ts_ms Int64, note String, received_ms Int64"
+    " ts DateTime('UTC'), ts_ms Int64, note String, received_ms Int64, weight Nullable(Float64)"
     ") ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (app, version, did)",
 
     "CREATE TABLE IF NOT EXISTS verdicts ("
@@ -134,6 +134,8 @@ void chstore_batch_fini(struct chstore_batch *b)
 
 #define DAY_MINUTES (24 * 60)
 
+static int raw_table(const char *name);
+
 /* The part of b for table and day, started with its marker row when new; NULL with err
  * past CHSTORE_DAYS_MAX days. */
 static struct chstore_part *part_of(struct chstore_batch *b, const char *table, long long day,
@@ -143,7 +145,7 @@ static struct chstore_part *part_of(struct chstore_batch *b, const char *table, 
     for (size_t i = 0; i < b->nparts; i++)
         if (b->part[i].day == day && strcmp(b->part[i].table, table) == 0)
             return &b->part[i];
-    if (b->nparts == sizeof b->part / sizeof *b->part) {
+    if (b->nparts == 2 * CHSTORE_DAYS_MAX) {
         snprintf(err, errlen, "a batch's rows span more than %d days", CHSTORE_DAYS_MAX);
         return NULL;
     }
@@ -276,15 +278,19 @@ int chstore_batch_decode(struct chstore_batch *b, const char *data, size_t len, 
         struct chstore_part *p = &b->part[b->nparts];
         size_t n;
         at = pos;
+        int raw = -1;
         if (next_line(data, len, &pos, line) < 0
             || sscanf(line, "%15s %lld %zu %1s", table, &p->day, &n, extra) != 3
-            || (strcmp(table, "hist") != 0 && strcmp(table, "counters") != 0)
+            || (strcmp(table, "hist") != 0 && strcmp(table, "counters") != 0
+                && (raw = raw_table(table)) < 0)
             || n > CHSTORE_BATCH_MAX || n > len - pos) {
-            snprintf(err, errlen, "byte %zu: part %zu is not \"hist|counters DAY LENGTH\" "
-                     "with LENGTH bytes after it", at, i + 1);
+            snprintf(err, errlen, "byte %zu: part %zu is not \"TABLE DAY LENGTH\" (hist,"
+                     " counters, pageviews, metrics or errors) with LENGTH bytes after it",
+                     at, i + 1);
             return -1;
         }
-        p->table = strcmp(table, "hist") == 0 ? "hist" : "counters";
+        p->table = raw >= 0 ? chstore_raw_tables[raw]
+                   : strcmp(table, "hist") == 0 ? "hist" : "counters";
         buf_init(&p->rows, CHSTORE_BATCH_MAX);
         b->nparts++;
         if (buf_append(&p->rows, data + pos, n) < 0) {
@@ -304,6 +310,51 @@ static const char *const columns[] = {
     "hist (app, version, metric, dim, key, minute, bucket, count)",
     "counters (app, version, metric, dim, key, minute, views, hits)",
 };
+
+const char *const chstore_raw_tables[CHSTORE_RAW_TABLES] = {"pageviews", "metrics", "errors"};
+
+const char *const chstore_raw_columns[CHSTORE_RAW_TABLES] = {
+    "pageviews (app, pv, version, session, page, nav, client_ts, received, received_ms,"
+    " last_received_ms, browser, browser_major, os, device, country, conn, device_hint,"
+    " viewport, dpr, attrs)",
+    "metrics (app, version, name, mid, pv, value, rating, received, received_ms, updated_ms,"
+    " attribution)",
+    "errors (app, version, eid, pv, fingerprint, message, source, line, col, stack, kind,"
+    " received, received_ms)",
+};
+
+/* The number of raw table name, or -1 when it is not one. */
+static int raw_table(const char *name)
+{
+    for (int i = 0; i < CHSTORE_RAW_TABLES; i++)
+        if (strcmp(name, chstore_raw_tables[i]) == 0)
+            return i;
+    return -1;
+}
+
+int chstore_batch_add_raw(struct chstore_batch *b, int table, struct buf *rows, char *err,
+                          size_t errlen)
+{
+    if (rows->len == 0)
+        return 0;
+    for (size_t i = 0; i < b->nparts; i++)
+        if (b->part[i].table == chstore_raw_tables[table]) {
+            snprintf(err, errlen, "a batch has %s rows already", chstore_raw_tables[table]);
+            return -1;
+        }
+    if (b->nparts == sizeof b->part / sizeof *b->part) {
+        snprintf(err, errlen, "a batch has no room for another part");
+        return -1;
+    }
+    /* The raw parts go first, so that they are sent first. */
+    memmove(&b->part[1], &b->part[0], b->nparts * sizeof *b->part);
+    b->part[0].table = chstore_raw_tables[table];
+    b->part[0].day = -1;
+    b->part[0].rows = *rows;
+    b->nparts++;
+    buf_init(rows, rows->max);
+    return 0;
+}
 
 /* Whether the marker of part p of batch id is in its table: 1, 0, or -1 with err. */
 static int has_marker(struct clickhouse *c, const char *id, const struct chstore_part *p,
@@ -329,13 +380,15 @@ int chstore_batch_send(struct clickhouse *c, const struct chstore_batch *b, int 
         *sent = 0;
     for (size_t i = 0; i < b->nparts; i++) {
         const struct chstore_part *p = &b->part[i];
-        int done = replay ? has_marker(c, b->id, p, err, errlen) : 0;
+        int raw = raw_table(p->table);
+        int done = replay && raw < 0 ? has_marker(c, b->id, p, err, errlen) : 0;
         if (done < 0)
             return -1;
         if (done)
             continue;
-        if (clickhouse_insert(c, columns[strcmp(p->table, "hist") != 0], "TabSeparated",
-                              p->rows.data, p->rows.len, err, errlen) < 0)
+        if (clickhouse_insert(c, raw >= 0 ? chstore_raw_columns[raw]
+                                          : columns[strcmp(p->table, "hist") != 0],
+                              "TabSeparated", p->rows.data, p->rows.len, err, errlen) < 0)
             return -1;
         if (sent)
             (*sent)++;
