@@ -30,11 +30,13 @@
 
 #include <curl/curl.h>
 
+#include "api.h"
 #include "buf.h"
 #include "check.h"
 #include "chread.h"
 #include "chstore.h"
 #include "clickhouse.h"
+#include "clock.h"
 #include "probe_result.h"
 #include "rng.h"
 #include "rollup.h"
@@ -676,10 +678,64 @@ out:
     }
 }
 
-int main(void)
+static int cmp_ms(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* "--bench URL APP BASELINE CANARY REPS" (scripts/bench-chread): the collector's own
+ * verdict call (api_run, as GET /v1/verdict with record=0) on a store opened on URL, REPS
+ * times; prints the median and the slowest in ms and the decision. A measurement, not a
+ * test: it never fails on a figure. "--bench-init URL" creates the tables. */
+static int bench(int argc, char **argv)
+{
+    /* --bench-init opens for writing, which creates the tables (store_opts.init). */
+    struct store_opts o = {argv[2], getenv("VIGIL_CLICKHOUSE_PASSWORD_FILE"), 1, NULL, 0,
+                           argc != 3};
+    struct store *s = NULL;
+    char err[512] = "";
+    if (store_open_opts(&s, &o, err, sizeof err) < 0) {
+        fprintf(stderr, "test_chread: %s\n", err);
+        return 1;
+    }
+    if (argc == 3) {
+        store_close(s);
+        return 0;
+    }
+    int reps = atoi(argv[6]);
+    double *ms = calloc(reps > 0 ? (size_t)reps : 1, sizeof *ms);
+    json_t *args = json_pack("{s:s,s:s,s:s,s:b}", "app", argv[3], "baseline", argv[4],
+                             "canary", argv[5], "record", 0), *resp = NULL;
+    int status = 0;
+    for (int i = 0; i < reps; i++) {
+        json_decref(resp);
+        double t = clock_mono_ms();
+        status = api_run(s, API_VERDICT, API_HTTP, args, &resp);
+        ms[i] = clock_mono_ms() - t;
+    }
+    qsort(ms, (size_t)reps, sizeof *ms, cmp_ms);
+    printf("{\"status\": %d, \"decision\": \"%s\", \"p50_ms\": %.1f, \"max_ms\": %.1f,"
+           " \"reps\": %d, \"error\": \"%s\"}\n", status,
+           json_string_value(json_object_get(resp, "decision")) ?: "-",
+           reps > 0 ? ms[reps / 2] : 0, reps > 0 ? ms[reps - 1] : 0, reps,
+           json_string_value(json_object_get(resp, "error")) ?: "");
+    json_decref(resp);
+    json_decref(args);
+    free(ms);
+    store_close(s);
+    return status == 200 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
 {
     const char *url = getenv("VIGIL_CLICKHOUSE_URL");
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if ((argc == 7 || argc == 3) && strncmp(argv[1], "--bench", 7) == 0) {
+        int rc = bench(argc, argv);
+        curl_global_cleanup();
+        return rc;
+    }
     if (url)
         test_server(url, getenv("VIGIL_CLICKHOUSE_PASSWORD_FILE"));
     else
