@@ -122,6 +122,10 @@ def test_fleet(ctx):
     ctx["collectors"] += [a, b]
     check("fleet: two collectors on one ClickHouse listen on different ports",
           a.port != b.port and a.alive() and b.alive())
+    rc, err = run(["serve", "--store", url, "--listen", "127.0.0.1:0"] + common
+                  + ["--spool-dir", os.path.join(d, "spool-a")])
+    check("fleet: a third collector on fleet-a's spool folder exits 2 (one spool each)",
+          rc == 2 and "another process" in err, "exit %s: %s" % (rc, err[-300:]))
 
     n, stat = 400, []
     for i in range(0, n, 50):
@@ -159,6 +163,11 @@ def test_fleet(ctx):
         check("fleet: /v1/series asked of %s sees all 400 values" % c.name, got == n,
               r.brief())
 
+    rc, out = run_out(["stats", "--store", url, "--store-password-file", ctx["pwfile"],
+                       "--app", "fleet", "--version", "1.0", "--metric", "LCP", "--json"])
+    got = json.loads(out) if rc == 0 else {}
+    check("fleet: collector stats --store counts the 400 values from ClickHouse's rollups",
+          got.get("count") == n and got.get("source") == "rollups", "exit %s: %s" % (rc, out))
     doc = probe_doc("fleet", "1.0")
     r1 = push(a.port, doc)
     r2 = push(b.port, doc)
@@ -315,6 +324,11 @@ def test_spool_bound(ctx):
 def run(args, timeout=30):
     p = subprocess.run([COLLECTOR] + args, capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stderr
+
+
+def run_out(args, timeout=30):
+    p = subprocess.run([COLLECTOR] + args, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
 
 
 def test_options(ctx):
