@@ -529,43 +529,6 @@ void chstore_groups_free(struct store_group *g, size_t n)
     free(g);
 }
 
-/* The group a row of time t or value key goes to: the last one when the same, else a new
- * one; past STORE_GROUPS_MAX values of a dimension, "(other)" (an existing "(other)", else
- * the last group renamed), the rule of store_rollup_groups. NULL when out of memory. */
-static struct store_group *group_of(struct store_group **g, size_t *n, size_t *cap,
-                                    const char *by, long long t, const char *key)
-{
-    int same = *n > 0 && (by ? strcmp((*g)[*n - 1].key, key) == 0 : (*g)[*n - 1].t == t);
-    if (!same && by && *n == STORE_GROUPS_MAX) {
-        size_t k = 0;
-        while (k < *n && strcmp((*g)[k].key, ROLLUP_OTHER) != 0)
-            k++;
-        if (k == *n)
-            k = *n - 1;
-        struct store_group tmp = (*g)[k];
-        (*g)[k] = (*g)[*n - 1];
-        (*g)[*n - 1] = tmp;
-        snprintf((*g)[*n - 1].key, sizeof (*g)[*n - 1].key, "%s", ROLLUP_OTHER);
-        same = 1;
-    }
-    if (!same) {
-        if (*n == *cap) {
-            size_t ncap = *cap ? 2 * *cap : 64;
-            struct store_group *bigger = realloc(*g, ncap * sizeof **g);
-            if (!bigger)
-                return NULL;
-            *g = bigger;
-            *cap = ncap;
-        }
-        memset(&(*g)[*n], 0, sizeof (*g)[*n]);
-        sketch_init(&(*g)[*n].sk);
-        (*g)[*n].t = by ? 0 : t;
-        snprintf((*g)[*n].key, sizeof (*g)[*n].key, "%s", by ? key : "");
-        (*n)++;
-    }
-    return &(*g)[*n - 1];
-}
-
 /* The query of chstore_rollup_groups. By page, the keys outside the window's busiest
  * ROLLUP_PAGES_MAX - 1 pages are read as "(other)" (a subquery on the same rows). */
 static int groups_sql(struct buf *q, const char *app, const char *version, const char *metric,
@@ -632,7 +595,7 @@ int chstore_rollup_groups(struct clickhouse *c, const char *app, const char *ver
                      "the rollups", clickhouse_name(c), i + 1, metric, app, version);
             goto out;
         }
-        struct store_group *cur = group_of(&g, &n, &cap, by, t * 1000, key ? key : "");
+        struct store_group *cur = rollup_group_of(&g, &n, &cap, by, t * 1000, key ? key : "");
         if (!cur || (!errors && sketch_add_bucket(&cur->sk, bucket, v) < 0)) {
             snprintf(err, errlen, "out of memory");
             goto out;
