@@ -366,7 +366,7 @@ static int has_marker(struct clickhouse *c, const char *id, const struct chstore
              "SELECT count() FROM %s WHERE app = '' AND version = '%s' AND metric = '%s'"
              " AND dim = '%s' AND key = '' AND minute = toDateTime(%lld)",
              p->table, id, CHSTORE_MARKER, CHSTORE_MARKER, p->day * DAY_MINUTES * 60);
-    if (clickhouse_query(c, sql, 64, &out, NULL, err, errlen) < 0)
+    if (clickhouse_query(c, sql, 4096, &out, NULL, err, errlen) < 0)
         return -1;
     rc = strtoll(out, NULL, 10) > 0;
     free(out);

@@ -16,6 +16,7 @@
 #include "store.h"
 
 #define CACHE_BUCKETS 65536     /* hash buckets of the page view cache (a power of 2) */
+#define SMALL_ANSWER 4096       /* bytes of a count's answer, or of ClickHouse's error */
 
 /* A metric value of a remembered page view. */
 struct pv_metric {
@@ -65,6 +66,7 @@ struct chwrite {
     long long nids;                     /* ids made in the open batch (batch_own_id) */
     struct cache *cache;
     int down;                           /* the latest send or replay failed */
+    char reason[256];                   /* its error */
     double replay_after;                /* monotonic ms before which no replay starts */
     long long spooled, replayed;
     double retained_at, sized_at;       /* monotonic ms of the last retention, size */
@@ -371,13 +373,19 @@ void chwrite_close(struct chwrite *w)
     " 'deployments', 'verdicts')"
 #define TABLES_N 9
 
+static void note_failure(struct chwrite *w, const char *why);
+
 int chwrite_check(struct chwrite *w, char *err, size_t errlen)
 {
     char *out = NULL;
     if (w->need_init && chstore_init(w->c, err, errlen) == 0)
         w->need_init = 0;
-    if (clickhouse_query(w->c, TABLES_SQL, 64, &out, NULL, err, errlen) < 0)
-        return w->spool && clickhouse_unreachable(w->c) ? 1 : -1;
+    if (clickhouse_query(w->c, TABLES_SQL, SMALL_ANSWER, &out, NULL, err, errlen) < 0) {
+        if (!(w->spool && clickhouse_unreachable(w->c)))
+            return -1;
+        note_failure(w, err);
+        return 1;
+    }
     long long n = strtoll(out, NULL, 10);
     free(out);
     if (n != TABLES_N) {
@@ -398,6 +406,7 @@ void chwrite_stats(const struct chwrite *w, struct chwrite_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->degraded = w->down;
+    snprintf(out->reason, sizeof out->reason, "%s", w->down ? w->reason : "");
     out->spooled_total = w->spooled;
     out->replayed_total = w->replayed;
     if (w->spool) {
@@ -409,8 +418,9 @@ void chwrite_stats(const struct chwrite *w, struct chwrite_stats *out)
 
 /* A send or replay failed: ClickHouse is taken for down until a replay works, and no
  * replay starts within the request timeout (the failed INSERT may still commit). */
-static void note_failure(struct chwrite *w)
+static void note_failure(struct chwrite *w, const char *why)
 {
+    snprintf(w->reason, sizeof w->reason, "%s", why);
     w->down = 1;
     w->replay_after = clock_mono_ms() + CLICKHOUSE_TIMEOUT_MS;
 }
@@ -692,7 +702,7 @@ int chwrite_commit(struct chwrite *w, char *err, size_t errlen)
         rc = 0;
         goto out;
     } else {
-        note_failure(w);
+        note_failure(w, why);
     }
     if (!w->spool)
         snprintf(err, errlen, "%s", why);
@@ -736,7 +746,7 @@ int chwrite_replay(struct chwrite *w, int max, char *err, size_t errlen)
                    && chstore_batch_send(w->c, &b, 1, NULL, err, errlen) == 0;
         chstore_batch_fini(&b);
         if (!sent) {
-            note_failure(w);
+            note_failure(w, err);
             return -1;
         }
         if (fspool_remove(w->spool, name, err, errlen) < 0)
@@ -784,7 +794,7 @@ int chwrite_probe_result(struct chwrite *w, const struct probe_result *r, long l
         goto out;
     }
     if (init_if_needed(w, err, errlen) < 0
-        || clickhouse_query(w->c, q.data, 64, &out, NULL, err, errlen) < 0)
+        || clickhouse_query(w->c, q.data, SMALL_ANSWER, &out, NULL, err, errlen) < 0)
         goto out;
     if (strtoll(out, NULL, 10) > 0) {
         rc = 0;
@@ -984,7 +994,7 @@ long long chwrite_bytes(struct chwrite *w)
         return w->bytes;
     w->sized_at = now;
     if (clickhouse_query(w->c, "SELECT sum(bytes_on_disk) FROM system.parts WHERE"
-                         " database = currentDatabase() AND active", 64, &out, NULL, err,
+                         " database = currentDatabase() AND active", SMALL_ANSWER, &out, NULL, err,
                          sizeof err) == 0)
         w->bytes = strtoll(out, NULL, 10);
     free(out);

@@ -56,6 +56,7 @@ struct chwrite_stats {
     long long spooled_total;            /* batches that went to the spool */
     long long replayed_total;           /* spooled batches ClickHouse took since */
     long long set_aside_total;          /* unreadable spool records moved aside */
+    char reason[256];                   /* why the latest send or replay failed */
 };
 
 struct chwrite;

@@ -351,7 +351,7 @@ static int clickhouse_store(struct store *s, const struct store_opts *o, char *e
     if (clickhouse_open(&s->ch, o->db, o->password_file, err, errlen) < 0)
         return -1;
     if (o->readonly)
-        return 0;
+        return o->init ? chstore_init(s->ch, err, errlen) : 0;
     struct chwrite_opts w = {o->spool_dir, o->spool_max_bytes, o->init};
     return chwrite_open(&s->chw, s->ch, &w, err, errlen);
 }
@@ -520,6 +520,7 @@ void store_spool_stats(const struct store *s, struct store_spool_stats *out)
     out->spooled_total = st.spooled_total;
     out->replayed_total = st.replayed_total;
     out->set_aside_total = st.set_aside_total;
+    snprintf(out->reason, sizeof out->reason, "%s", st.reason);
 }
 
 /* The writes need a writable store; on ClickHouse they are chwrite's. */

@@ -80,6 +80,7 @@ struct store_spool_stats {
     int degraded;               /* ClickHouse did not take the latest send or replay */
     long long batches, bytes;   /* waiting in the spool */
     long long spooled_total, replayed_total, set_aside_total;
+    char reason[256];           /* why the latest send or replay failed, "" when none */
 };
 void store_spool_stats(const struct store *s, struct store_spool_stats *out);
 
