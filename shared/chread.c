@@ -339,12 +339,12 @@ static json_t *key_ids(struct clickhouse *c, const json_t *rows, char *err, size
         goto out;
     }
     got = select_rows(c, json_object_size(ids), "reading probe runs", err, errlen,
-                      "SELECT run_id, any(key_id) AS key_id FROM probe_runs WHERE run_id IN (%s)"
+                      "SELECT run_id, any(key_id) AS k FROM probe_runs WHERE run_id IN (%s)"
                       " GROUP BY run_id", in.data);
     if (!got)
         goto out;
     json_array_foreach(got, i, row)
-        json_object_set_new(ids, str_of(row, "run_id"), text_or_null(row, "key_id"));
+        json_object_set_new(ids, str_of(row, "run_id"), text_or_null(row, "k"));
     out = json_incref(ids);
 out:
     json_decref(got);
@@ -438,7 +438,7 @@ static json_t *last_run_of(const json_t *row, const void *arg, int *bad)
     (void)arg;
     return json_pack("{s:s,s:s,s:I}", "region", str_of(row, "region"),
                      "journey", str_of(row, "journey"),
-                     "started", (json_int_t)int_of(row, "started", bad));
+                     "started", (json_int_t)int_of(row, "latest", bad));
 }
 
 json_t *chread_last_runs(struct clickhouse *c, const char *app, const char *version, char *err,
@@ -446,7 +446,7 @@ json_t *chread_last_runs(struct clickhouse *c, const char *app, const char *vers
 {
     static const char what[] = "reading the last runs";
     return list_of(c, select_rows(c, CHREAD_JOURNEY_ROWS_MAX, what, err, errlen,
-                                  "SELECT region, journey, max(started_ms) AS started"
+                                  "SELECT region, journey, max(started_ms) AS latest"
                                   " FROM probe_journeys WHERE app = %Q AND version = %Q"
                                   " GROUP BY region, journey ORDER BY region, journey",
                                   app, version),
@@ -913,7 +913,7 @@ json_t *chread_probe_results(struct clickhouse *c, const char *app, long long of
     total = select_row(c, what, err, errlen, "SELECT uniqExact(journey, region) AS n"
                        " FROM probe_journeys WHERE app = %Q", app);
     rows = total ? select_rows(c, STORE_PROBE_RESULTS_MAX, what, err, errlen,
-                               "SELECT journey, region, max(started_ms) AS started,"
+                               "SELECT journey, region, max(started_ms) AS latest,"
                                " argMax(tuple(run_id, idx, version, passed, failed_step,"
                                " failure), started_ms) AS l, tupleElement(l, 1) AS l_run,"
                                " tupleElement(l, 2) AS l_idx, tupleElement(l, 3) AS l_version,"
@@ -935,7 +935,7 @@ json_t *chread_probe_results(struct clickhouse *c, const char *app, long long of
             "{s:s,s:s,s:s,s:b,s:o,s:s,s:o,s:o,s:O,s:O}",
             "journey", str_of(row, "journey"), "region", str_of(row, "region"),
             "version", str_of(row, "l_version"), "passed", int_of(row, "l_passed", &bad) != 0,
-            "started_at", iso_json(int_of(row, "started", &bad)),
+            "started_at", iso_json(int_of(row, "latest", &bad)),
             "run_id", str_of(row, "l_run"), "failed_step", text_or_null(row, "l_step"),
             "failure", text_or_null(row, "l_failure"),
             "duration_ms", duration ? duration : json_null(),
