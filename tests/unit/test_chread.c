@@ -293,6 +293,7 @@ static void marker(int a, const char *version, long long ts, double weight, cons
         json_object_set_new(d, "note", json_string(note));
     CHECK(store_insert_deployment(st, d, ts + 10, err, sizeof err) == 0,
           "marker stored in SQLite (%s)", err);
+    json_decref(d);
     snprintf(did, sizeof did, "d-%d-%lld", a, ts);
     json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:I}", "app", apps[a],
                           "version", version, "did", did, "baseline", "v1", "stage", "canary",
