@@ -286,6 +286,11 @@ def test_outage(ctx):
         a.start()
         ports.append(a.port)
         degraded = get(a.port, "/healthz")
+        # A collector that gets no beacon at all: its health follows ClickHouse too.
+        idle = CHCollector(url, common + ["--spool-dir", os.path.join(d, "spool-idle")],
+                           "outage-idle")
+        ctx["collectors"].append(idle)
+        idle_down = get(idle.port, "/healthz")
         time.sleep(1.5)
         during = len(acked)
         ch.start()
@@ -298,6 +303,12 @@ def test_outage(ctx):
           0 < before < during < len(acked), "%d %d %d" % (before, during, len(acked)))
     check("outage: the restarted collector starts while ClickHouse is down, /healthz 503 "
           "degraded", degraded.status == 503 and b"degraded" in degraded.body, degraded.brief())
+    check("outage: a collector without beacons started during the outage is degraded",
+          idle_down.status == 503, idle_down.brief())
+    check("outage: ... and ok once ClickHouse answers (a query, no spool to replay)",
+          wait_for(lambda: get(idle.port, "/healthz").status == 200, 30),
+          get(idle.port, "/healthz").brief())
+    idle.stop()
     drained = wait_for(lambda: all(metric_value(c.port, "vigil_spool_batches") == 0
                                    for c in (a, b)), 90)
     check("outage: both spools are replayed once ClickHouse answers", drained,
