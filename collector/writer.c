@@ -241,12 +241,13 @@ void writer_retain(struct writer *w, long long raw_ms, long long rollup_ms)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Waits for work; with retention on or batches in the spool, at most until the next pass
- * is due. */
+/* Waits for work; with retention on, batches in the spool or the store down, at most until
+ * the next pass is due. */
 static void wait_for_work(struct writer *w)
 {
     while (!w->queue.head && !w->stopping) {
-        if (w->retain_raw_ms <= 0 && w->retain_ms <= 0 && !store_spooled(w->store)) {
+        if (w->retain_raw_ms <= 0 && w->retain_ms <= 0 && !store_spooled(w->store)
+            && !w->stats.store_degraded) {
             pthread_cond_wait(&w->cond, &w->lock);
             continue;
         }

@@ -1,6 +1,6 @@
 /*
  * chstore: Vigil's tables in ClickHouse (the scale-out store; collector/README.md,
- * "ClickHouse (in progress)") over the HTTP client of shared/clickhouse.h: the schema,
+ * "ClickHouse") over the HTTP client of shared/clickhouse.h: the schema,
  * the write of a batch of per-minute rollup deltas (shared/rollup.h) and the read of one
  * version's histogram as the comparator's struct sketch_bins.
  *

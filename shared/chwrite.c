@@ -724,8 +724,20 @@ void chwrite_rollback(struct chwrite *w)
 int chwrite_replay(struct chwrite *w, int max, char *err, size_t errlen)
 {
     int n = 0;
-    if (!chwrite_spooled(w) || clock_mono_ms() < w->replay_after)
+    if (clock_mono_ms() < w->replay_after || (!chwrite_spooled(w) && !w->down))
         return 0;
+    /* Down with nothing spooled (no beacon came since): a cheap query says when it is up. */
+    if (!chwrite_spooled(w)) {
+        char *out = NULL;
+        if (init_if_needed(w, err, errlen) < 0
+            || clickhouse_query(w->c, "SELECT 1", SMALL_ANSWER, &out, NULL, err, errlen) < 0) {
+            note_failure(w, err);
+            return -1;
+        }
+        free(out);
+        w->down = 0;
+        return 0;
+    }
     while (n < max) {
         char name[FSPOOL_NAME_MAX], *data = NULL;
         size_t len = 0;

@@ -82,8 +82,9 @@ int chwrite_beacon(struct chwrite *w, const json_t *beacon, const struct beacon_
 int chwrite_commit(struct chwrite *w, char *err, size_t errlen);
 void chwrite_rollback(struct chwrite *w);
 
-/* Sends at most max spooled batches, oldest first, when one is due. Returns how many
- * ClickHouse took (0 when none was due or waiting), or -1 with err (they stay). */
+/* Sends at most max spooled batches, oldest first, when one is due (with none spooled
+ * but ClickHouse taken for down, asks it SELECT 1 instead). Returns how many ClickHouse
+ * took (0 when none was due or waiting), or -1 with err (they stay). */
 int chwrite_replay(struct chwrite *w, int max, char *err, size_t errlen);
 
 /* Whether batches wait in the spool. */

@@ -1,6 +1,6 @@
 /*
  * clickhouse: a client of ClickHouse's HTTP interface through libcurl, the transport of
- * the scale-out store (collector/README.md, "ClickHouse (in progress)"; the schema and
+ * the scale-out store (collector/README.md, "ClickHouse"; the schema and
  * the rollup reads and writes are shared/chstore.h).
  *
  * The interface is https://clickhouse.com/docs/interfaces/http: a query is POSTed as the

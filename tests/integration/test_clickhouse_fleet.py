@@ -22,6 +22,7 @@ clickhouse-server (tests/integration/clickhouse.py):
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -190,6 +191,42 @@ def test_fleet(ctx):
     w = ch.query("SELECT weight FROM deployments WHERE app = 'fleet'").split()
     check("fleet: a marker with its weight goes to ClickHouse", r.status in (200, 201)
           and w == ["10"], "%s %s" % (r.brief(), w))
+    # The canary's beacons, split the other way round; a verdict asked of either
+    # collector judges all of them (shared/chread.h's reads).
+    stat = []
+    for i in range(0, 200, 50):
+        port = b.port if (i // 50) % 2 == 0 else a.port
+        stat.append(post(port, [beacon("fleet", "1.1", "c-%04d" % k, 1500.0 + k)
+                                for k in range(i, i + 50)]).status)
+    verdicts = []
+    count_sql = "SELECT count() FROM verdicts FINAL WHERE app = 'fleet'"
+    for c in (a, b):
+        r = get(c.port, "/v1/verdict", app="fleet", baseline="1.0", canary="1.1", warmup="0s")
+        verdicts.append(r.json() or {})
+        # The writer records a verdict after the answer: wait for A's row before asking B,
+        # so that B's repeat check can see it.
+        wait_for(lambda: scalar(ch, count_sql) >= 1, 10)
+        samples = (r.json() or {}).get("samples") or {}
+        check("fleet: the verdict asked of %s sees every beacon (samples 400 and 200)" % c.name,
+              stat == [204] * 4 and r.status == 200 and samples.get("baseline") == n
+              and samples.get("canary") == 200, r.brief())
+    time.sleep(1)
+    recorded = scalar(ch, count_sql)
+    check("fleet: the verdict asked of both within the minute is recorded once (the repeat"
+          " rule across the fleet)", recorded == 1, recorded)
+    check("fleet: both collectors give the same decision and reasons",
+          verdicts[0].get("decision") == verdicts[1].get("decision")
+          and verdicts[0].get("reasons") == verdicts[1].get("reasons"),
+          [v.get("decision") for v in verdicts])
+    for c in (a, b):
+        # min_runs=2: allowed only when the gate sees both runs, one pushed to each.
+        r = get(c.port, "/v1/gate", app="fleet", version="1.0", regions="eu-west", min_runs="2")
+        r3 = get(c.port, "/v1/gate", app="fleet", version="1.0", regions="eu-west",
+                 min_runs="3")
+        check("fleet: the gate asked of %s sees the runs pushed to either (min_runs 2: allow,"
+              " 3: block)" % c.name,
+              r.status == 200 and (r.json() or {}).get("decision") == "allow"
+              and (r3.json() or {}).get("decision") == "block", r.brief() + r3.brief())
     for c in (a, b):
         h = get(c.port, "/healthz")
         check("fleet: /healthz of %s is ok" % c.name, h.status == 200, h.brief())
@@ -217,6 +254,15 @@ def load(ports, acked, stop, app, errors):
         time.sleep(0.02)
 
 
+def save_spool(spool, to):
+    """Copies the spooled batches of spool into to; their names."""
+    os.makedirs(to, exist_ok=True)
+    names = sorted(n for n in os.listdir(spool) if n.endswith(".batch"))
+    for n in names:
+        shutil.copy(os.path.join(spool, n), os.path.join(to, n))
+    return names
+
+
 def test_outage(ctx):
     ch, url, common, d = ctx["ch"], ctx["url"], ctx["common"], ctx["dir"]
     a = CHCollector(url, common + ["--spool-dir", os.path.join(d, "spool-oa")], "outage-a")
@@ -232,6 +278,7 @@ def test_outage(ctx):
         ch.stop()
         diag("outage: ClickHouse stopped after %d acknowledged page views" % before)
         time.sleep(2.5)
+        saved = save_spool(os.path.join(d, "spool-ob"), os.path.join(d, "saved-ob"))
         ports.remove(a.port)
         a.kill9()
         diag("outage: outage-a killed (SIGKILL) at %d acknowledged" % len(acked))
@@ -239,6 +286,11 @@ def test_outage(ctx):
         a.start()
         ports.append(a.port)
         degraded = get(a.port, "/healthz")
+        # A collector that gets no beacon at all: its health follows ClickHouse too.
+        idle = CHCollector(url, common + ["--spool-dir", os.path.join(d, "spool-idle")],
+                           "outage-idle")
+        ctx["collectors"].append(idle)
+        idle_down = get(idle.port, "/healthz")
         time.sleep(1.5)
         during = len(acked)
         ch.start()
@@ -251,6 +303,12 @@ def test_outage(ctx):
           0 < before < during < len(acked), "%d %d %d" % (before, during, len(acked)))
     check("outage: the restarted collector starts while ClickHouse is down, /healthz 503 "
           "degraded", degraded.status == 503 and b"degraded" in degraded.body, degraded.brief())
+    check("outage: a collector without beacons started during the outage is degraded",
+          idle_down.status == 503, idle_down.brief())
+    check("outage: ... and ok once ClickHouse answers (a query, no spool to replay)",
+          wait_for(lambda: get(idle.port, "/healthz").status == 200, 30),
+          get(idle.port, "/healthz").brief())
+    idle.stop()
     drained = wait_for(lambda: all(metric_value(c.port, "vigil_spool_batches") == 0
                                    for c in (a, b)), 90)
     check("outage: both spools are replayed once ClickHouse answers", drained,
@@ -274,7 +332,30 @@ def test_outage(ctx):
     dup = scalar(ch, "SELECT count() FROM (SELECT version, count() AS n FROM hist WHERE"
                      " app = '' GROUP BY version, minute HAVING n > 1)")
     check("outage: no batch marker is there twice (no part was stored twice)", dup == 0, dup)
+    # The spooled batches saved during the outage, all stored by now, put back into
+    # outage-b's spool: a replay of batches ClickHouse has must change nothing.
+    b.stop()
+    for name in saved:
+        shutil.copy(os.path.join(d, "saved-ob", name), os.path.join(d, "spool-ob", name))
+    b.start()
+    again = wait_for(lambda: metric_value(b.port, "vigil_replayed_batches_total") == len(saved)
+                     and metric_value(b.port, "vigil_spool_batches") == 0, 60)
+    views2 = scalar(ch, "SELECT sum(views) FROM counters WHERE app = 'outage' AND dim = ''"
+                        " AND metric = 'errors'")
+    values2 = scalar(ch, "SELECT sum(count) FROM hist WHERE app = 'outage' AND dim = ''"
+                         " AND metric = 'LCP'")
+    stored2 = scalar(ch, "SELECT count() FROM pageviews FINAL WHERE app = 'outage'")
+    check("outage: %d spooled batches replayed a second time (put back into the spool)"
+          % len(saved), saved and again, "%s %s" % (
+              metric_value(b.port, "vigil_replayed_batches_total"),
+              metric_value(b.port, "vigil_spool_batches")))
+    check("outage: ... change no count: rollups and raw rows as before",
+          (views2, values2, stored2) == (views, values, len(stored)),
+          "%s against %s" % ((views2, values2, stored2), (views, values, len(stored))))
     for c in (a, b):
+        got, r = series_count(c.port, "outage", "1.0")
+        check("outage: /v1/series asked of %s counts every stored value" % c.name,
+              got == len(stored), r.brief())
         h = get(c.port, "/healthz")
         check("outage: /healthz of %s is ok again" % c.name, h.status == 200, h.brief())
     a.stop()
