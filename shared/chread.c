@@ -179,9 +179,6 @@ static json_t *iso_json(long long ms)
     return json_string(t);
 }
 
-/* A list's LIMIT: SQLite reads a negative one as no limit, which a read here must not
- * be; the API asks for at most 500. */
-#define CHREAD_LIST_MAX 100000
 
 static int limit_ok(long long limit, const char *what, char *err, size_t errlen)
 {
@@ -208,9 +205,6 @@ static long long minute_ceil_s(long long ms)
 
 /* --- metric values and points: the raw rows, for --exact ------------------------------ */
 
-/* The points of one read: at most CHREAD_POINTS_MAX, as TabSeparated "ms\tvalue" lines
- * (about 25 bytes each, well within CLICKHOUSE_ANSWER_MAX). */
-#define CHREAD_POINTS_MAX 500000
 
 int chread_metric_points(struct clickhouse *c, const char *app, const char *version,
                          const char *metric, long long since_ms, long long until_ms,
@@ -310,8 +304,6 @@ int chread_metric_values(struct clickhouse *c, const char *app, const char *vers
 
 /* --- probe runs and the gate --------------------------------------------------------- */
 
-/* Rows of probe_journeys one gate or region read may take (a day of runs of one app). */
-#define CHREAD_JOURNEY_ROWS_MAX 200000
 
 /* The key_id of each run_id of rows (an object run_id -> key_id), or NULL with err. */
 static json_t *key_ids(struct clickhouse *c, const json_t *rows, char *err, size_t errlen)
@@ -455,7 +447,6 @@ json_t *chread_last_runs(struct clickhouse *c, const char *app, const char *vers
 
 /* --- markers -------------------------------------------------------------------------- */
 
-#define CHREAD_MARKERS_MAX 1000     /* store_deployments' LIMIT */
 
 /* A marker's weight as SQLite's REAL column answers it: a real, or null. */
 static json_t *weight_of(const json_t *row)
@@ -779,7 +770,6 @@ int chread_verdict_repeat(struct clickhouse *c, const char *app, const char *bas
 
 /* --- the dashboard ------------------------------------------------------------------------ */
 
-#define CHREAD_DASH_ROWS 50         /* rows of a dashboard list, as SQLite's LIMIT 50 */
 
 /* Page views, each once: (app, version, pv) with when it was first stored. */
 #define PAGE_VIEWS(where) \

@@ -21,6 +21,7 @@
  * or equal values), once before and once after OPTIMIZE ... FINAL; and the counts the
  * test keeps itself (page views, values, errors) are checked against both.
  */
+#include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -597,6 +598,29 @@ static void test_limits(void)
           "limits: a negative limit is refused (%s)", err);
     CHECK(!chread_probe_results(ch, "shop", -1, err, sizeof err) && strstr(err, "offset"),
           "limits: a negative offset is refused (%s)", err);
+    /* A series past CHREAD_POINTS_MAX values is an error asking for a shorter window; one
+     * of exactly that many is read whole. */
+    static const char big[] = "INSERT INTO metrics (app, version, name, mid, pv, value, received,"
+        " received_ms, updated_ms) SELECT 'big', 'v1', 'LCP', toString(number), 'p', 1,"
+        " toDateTime(1764547200), 1764547200000 + number, 1764547200000 + number"
+        " FROM numbers(500001)";
+    long long *t = NULL;
+    double *x = NULL;
+    size_t n = 0;
+    err[0] = '\0';
+    CHECK(CHREAD_POINTS_MAX == 500000 && clickhouse_exec(ch, big, err, sizeof err) == 0,
+          "limits: %d + 1 values of one series (%s)", CHREAD_POINTS_MAX, err);
+    err[0] = '\0';
+    CHECK(chread_metric_points(ch, "big", "v1", "LCP", 0, LLONG_MAX, &t, &x, &n, err,
+                               sizeof err) == -1 && strstr(err, "more than 500000 values")
+              && strstr(err, "shorter window") && !t && n == 0,
+          "limits: one more than CHREAD_POINTS_MAX is an error (%s)", err);
+    CHECK(chread_metric_points(ch, "big", "v1", "LCP", 0, 1764547200000LL + CHREAD_POINTS_MAX,
+                               &t, &x, &n, err, sizeof err) == 0 && n == CHREAD_POINTS_MAX
+              && t[n - 1] == 1764547200000LL + CHREAD_POINTS_MAX - 1,
+          "limits: exactly CHREAD_POINTS_MAX values are read whole (%zu)", n);
+    free(t);
+    free(x);
     json_t *p = chread_probe_results(ch, "shop", 1000000, err, sizeof err);
     CHECK(p && json_integer_value(json_object_get(p, "total")) == 60
               && json_array_size(json_object_get(p, "results")) == 0,
