@@ -179,7 +179,6 @@ static json_t *iso_json(long long ms)
     return json_string(t);
 }
 
-
 static int limit_ok(long long limit, const char *what, char *err, size_t errlen)
 {
     if (limit < 0 || limit > CHREAD_LIST_MAX) {
@@ -204,7 +203,6 @@ static long long minute_ceil_s(long long ms)
 }
 
 /* --- metric values and points: the raw rows, for --exact ------------------------------ */
-
 
 int chread_metric_points(struct clickhouse *c, const char *app, const char *version,
                          const char *metric, long long since_ms, long long until_ms,
@@ -303,7 +301,6 @@ int chread_metric_values(struct clickhouse *c, const char *app, const char *vers
 }
 
 /* --- probe runs and the gate --------------------------------------------------------- */
-
 
 /* The key_id of each run_id of rows (an object run_id -> key_id), or NULL with err. */
 static json_t *key_ids(struct clickhouse *c, const json_t *rows, char *err, size_t errlen)
@@ -446,7 +443,6 @@ json_t *chread_last_runs(struct clickhouse *c, const char *app, const char *vers
 }
 
 /* --- markers -------------------------------------------------------------------------- */
-
 
 /* A marker's weight as SQLite's REAL column answers it: a real, or null. */
 static json_t *weight_of(const json_t *row)
@@ -769,7 +765,6 @@ int chread_verdict_repeat(struct clickhouse *c, const char *app, const char *bas
 }
 
 /* --- the dashboard ------------------------------------------------------------------------ */
-
 
 /* Page views, each once: (app, version, pv) with when it was first stored. */
 #define PAGE_VIEWS(where) \
