@@ -691,6 +691,32 @@ out:
     }
 }
 
+/* Without a server: each kind of read fails as its store_X does (NULL, -1, or -2 for the
+ * window's start), with a sentence that names the read and the server. Port 1 of the
+ * loopback refuses at once. */
+static void test_unreachable(void)
+{
+    struct clickhouse *c = NULL;
+    char err[512] = "";
+    long long views = 0, hits = 0;
+    double w = 0;
+    if (clickhouse_open(&c, "clickhouse://127.0.0.1:1/vigil", NULL, err, sizeof err) < 0) {
+        CHECK(0, "unreachable: open (%s)", err);
+        return;
+    }
+    clickhouse_set_timeouts(c, 1000, 2000, 0);
+    CHECK(!chread_apps(c, err, sizeof err) && strstr(err, "listing apps: ClickHouse at"
+                                                       " 127.0.0.1:1/vigil does not answer"),
+          "unreachable: a list read is NULL with the read and the server (%s)", err);
+    CHECK(chread_seen(c, "shop", NULL, err, sizeof err) == -1, "unreachable: seen is -1");
+    CHECK(chread_window_start(c, "shop", "v1", err, sizeof err) == -2,
+          "unreachable: the window's start is -2, the store's error");
+    CHECK(chread_error_views(c, "shop", "v1", 0, 1, &hits, &views, err, sizeof err) == -1
+              && chread_marker_weight(c, "shop", "v1", &w, err, sizeof err) == -1,
+          "unreachable: counts and the weight are -1 (%s)", err);
+    clickhouse_close(c);
+}
+
 static int cmp_ms(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -752,7 +778,8 @@ int main(int argc, char **argv)
     if (url)
         test_server(url, getenv("VIGIL_CLICKHOUSE_PASSWORD_FILE"));
     else
-        printf("# VIGIL_CLICKHOUSE_URL is not set: nothing to compare without a server\n");
+        printf("# VIGIL_CLICKHOUSE_URL is not set: no comparison without a server\n");
+    test_unreachable();
     curl_global_cleanup();
     return check_done();
 }
