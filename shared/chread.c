@@ -62,22 +62,15 @@ static int sql(struct buf *q, const char *fmt, ...)
     return rc;
 }
 
-/* Runs the query fmt (vsql's form) and returns its rows as a new array, at most max_rows
- * (more is an error: a read never loses rows silently), or NULL with err starting with
- * what. */
-static json_t *select_rows(struct clickhouse *c, size_t max_rows, const char *what, char *err,
-                           size_t errlen, const char *fmt, ...)
+static json_t *vselect(struct clickhouse *c, size_t max_rows, const char *what, char *err,
+                       size_t errlen, const char *fmt, va_list ap)
 {
     struct buf q;
     json_t *rows = NULL;
-    va_list ap;
     char why[512];
 
     buf_init(&q, 0);
-    va_start(ap, fmt);
-    int bad = vsql(&q, fmt, ap);
-    va_end(ap);
-    if (bad < 0)
+    if (vsql(&q, fmt, ap) < 0)
         snprintf(err, errlen, "%s: out of memory", what);
     else if (clickhouse_query_json(c, q.data, max_rows, &rows, why, sizeof why) < 0)
         snprintf(err, errlen, "%s: %s", what, why);
@@ -85,27 +78,30 @@ static json_t *select_rows(struct clickhouse *c, size_t max_rows, const char *wh
     return rows;
 }
 
+/* Runs the query fmt (vsql's form) and returns its rows as a new array, at most max_rows
+ * (more is an error: a read never loses rows silently), or NULL with err starting with
+ * what. */
+static json_t *select_rows(struct clickhouse *c, size_t max_rows, const char *what, char *err,
+                           size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *rows = vselect(c, max_rows, what, err, errlen, fmt, ap);
+    va_end(ap);
+    return rows;
+}
+
 /* The one row of a query that answers one (an aggregate without GROUP BY), or NULL. */
 static json_t *select_row(struct clickhouse *c, const char *what, char *err, size_t errlen,
                           const char *fmt, ...)
 {
-    struct buf q;
-    json_t *rows = NULL, *row = NULL;
     va_list ap;
-    char why[512];
-
-    buf_init(&q, 0);
     va_start(ap, fmt);
-    int bad = vsql(&q, fmt, ap);
+    json_t *rows = vselect(c, 1, what, err, errlen, fmt, ap), *row = NULL;
     va_end(ap);
-    if (bad < 0)
-        snprintf(err, errlen, "%s: out of memory", what);
-    else if (clickhouse_query_json(c, q.data, 1, &rows, why, sizeof why) < 0)
-        snprintf(err, errlen, "%s: %s", what, why);
-    else if (!(row = json_incref(json_array_get(rows, 0))))
+    if (rows && !(row = json_incref(json_array_get(rows, 0))))
         snprintf(err, errlen, "%s: ClickHouse at %s answered no row", what, clickhouse_name(c));
     json_decref(rows);
-    buf_fini(&q);
     return row;
 }
 
@@ -138,6 +134,33 @@ static int malformed(struct clickhouse *c, const char *what, char *err, size_t e
     return -1;
 }
 
+/* Makes one element of a list from one row of an answer (arg: what the list needs
+ * besides); a missing column sets *bad. */
+typedef json_t *(*row_fn)(const json_t *row, const void *arg, int *bad);
+
+/* A read's list: each of rows (taken; NULL passes the query's error on) made an element
+ * by make, in order. A new array, or NULL with err. */
+static json_t *list_of(struct clickhouse *c, json_t *rows, row_fn make, const void *arg,
+                       const char *what, char *err, size_t errlen)
+{
+    json_t *out = rows ? json_array() : NULL;
+    size_t i;
+    const json_t *row;
+    int bad = 0;
+
+    if (!rows)
+        return NULL;
+    json_array_foreach(rows, i, row)
+        bad |= !out || json_array_append_new(out, make(row, arg, &bad)) < 0;
+    json_decref(rows);
+    if (bad) {
+        json_decref(out);
+        malformed(c, what, err, errlen);
+        return NULL;
+    }
+    return out;
+}
+
 /* ms as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ', ms / 1000.0, 'unixepoch') writes it. */
 static void iso_ms(long long ms, char out[40])
 {
@@ -155,10 +178,6 @@ static json_t *iso_json(long long ms)
     iso_ms(ms, t);
     return json_string(t);
 }
-
-/* A list's LIMIT: SQLite reads a negative one as no limit, which a read here must not
- * be; the API asks for at most 500. */
-#define CHREAD_LIST_MAX 100000
 
 static int limit_ok(long long limit, const char *what, char *err, size_t errlen)
 {
@@ -184,10 +203,6 @@ static long long minute_ceil_s(long long ms)
 }
 
 /* --- metric values and points: the raw rows, for --exact ------------------------------ */
-
-/* The points of one read: at most CHREAD_POINTS_MAX, as TabSeparated "ms\tvalue" lines
- * (about 25 bytes each, well within CLICKHOUSE_ANSWER_MAX). */
-#define CHREAD_POINTS_MAX 500000
 
 int chread_metric_points(struct clickhouse *c, const char *app, const char *version,
                          const char *metric, long long since_ms, long long until_ms,
@@ -287,9 +302,6 @@ int chread_metric_values(struct clickhouse *c, const char *app, const char *vers
 
 /* --- probe runs and the gate --------------------------------------------------------- */
 
-/* Rows of probe_journeys one gate or region read may take (a day of runs of one app). */
-#define CHREAD_JOURNEY_ROWS_MAX 200000
-
 /* The key_id of each run_id of rows (an object run_id -> key_id), or NULL with err. */
 static json_t *key_ids(struct clickhouse *c, const json_t *rows, char *err, size_t errlen)
 {
@@ -316,12 +328,12 @@ static json_t *key_ids(struct clickhouse *c, const json_t *rows, char *err, size
         goto out;
     }
     got = select_rows(c, json_object_size(ids), "reading probe runs", err, errlen,
-                      "SELECT run_id, any(key_id) AS key_id FROM probe_runs WHERE run_id IN (%s)"
+                      "SELECT run_id, any(key_id) AS k FROM probe_runs WHERE run_id IN (%s)"
                       " GROUP BY run_id", in.data);
     if (!got)
         goto out;
     json_array_foreach(got, i, row)
-        json_object_set_new(ids, str_of(row, "run_id"), text_or_null(row, "key_id"));
+        json_object_set_new(ids, str_of(row, "run_id"), text_or_null(row, "k"));
     out = json_incref(ids);
 out:
     json_decref(got);
@@ -330,143 +342,107 @@ out:
     return out;
 }
 
+/* The row of a journey run as store_probe_runs answers it; arg: key_ids' object. */
+static json_t *probe_run_of(const json_t *row, const void *arg, int *bad)
+{
+    json_t *key = json_object_get(arg, str_of(row, "run_id"));
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:o,s:o,s:o,s:I,s:b,s:O}",
+                     "run_id", str_of(row, "run_id"), "journey", str_of(row, "journey"),
+                     "region", str_of(row, "region"), "version", str_of(row, "version"),
+                     "passed", int_of(row, "passed", bad) != 0,
+                     "started", iso_json(int_of(row, "started_ms", bad)),
+                     "failed_step", text_or_null(row, "failed_step"),
+                     "failure", text_or_null(row, "failure"),
+                     "retried", (json_int_t)int_of(row, "retried", bad),
+                     "signed", int_of(row, "signed", bad) != 0,
+                     "key_id", key ? key : json_null());
+}
+
 json_t *chread_probe_runs(struct clickhouse *c, const char *app, const char *version,
                           long long limit, char *err, size_t errlen)
 {
     static const char what[] = "reading probe runs";
     json_t *rows, *keys = NULL, *out = NULL;
-    size_t i;
-    const json_t *row;
-    int bad = 0;
 
     if (limit_ok(limit, what, err, errlen) < 0)
         return NULL;
     rows = select_rows(c, (size_t)limit, what, err, errlen,
                        "SELECT run_id, journey, region, version, passed, started_ms,"
                        " failed_step, failure, retried, signed FROM probe_journeys FINAL"
-                       " WHERE app = %Q%s%Q ORDER BY started_ms DESC, run_id, idx LIMIT %L", app,
-                       version ? " AND version = " : " AND ''=", version ? version : "", limit);
-    if (!rows || !(keys = key_ids(c, rows, err, errlen)))
-        goto out;
-    out = json_array();
-    json_array_foreach(rows, i, row) {
-        json_t *key = json_object_get(keys, str_of(row, "run_id"));
-        bad |= !out || json_array_append_new(out, json_pack(
-            "{s:s,s:s,s:s,s:s,s:b,s:o,s:o,s:o,s:I,s:b,s:O}",
-            "run_id", str_of(row, "run_id"), "journey", str_of(row, "journey"),
-            "region", str_of(row, "region"), "version", str_of(row, "version"),
-            "passed", int_of(row, "passed", &bad) != 0,
-            "started", iso_json(int_of(row, "started_ms", &bad)),
-            "failed_step", text_or_null(row, "failed_step"),
-            "failure", text_or_null(row, "failure"),
-            "retried", (json_int_t)int_of(row, "retried", &bad),
-            "signed", int_of(row, "signed", &bad) != 0,
-            "key_id", key ? key : json_null())) < 0;
-    }
-    if (bad) {
-        json_decref(out);
-        out = NULL;
-        malformed(c, what, err, errlen);
-    }
-out:
+                       " WHERE app = %Q%s%Q ORDER BY started_ms DESC, run_id, idx LIMIT %L",
+                       app, version ? " AND version = " : " AND '' = ",
+                       version ? version : "", limit);
+    if (rows && !(keys = key_ids(c, rows, err, errlen)))
+        json_decref(rows);
+    else
+        out = list_of(c, rows, probe_run_of, keys, what, err, errlen);
     json_decref(keys);
-    json_decref(rows);
     return out;
+}
+
+static json_t *gate_row_of(const json_t *row, const void *arg, int *bad)
+{
+    (void)arg;
+    return json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:I,s:I}", "region", str_of(row, "region"),
+                     "journey", str_of(row, "journey"),
+                     "passed", (json_int_t)int_of(row, "passed", bad),
+                     "started", (json_int_t)int_of(row, "started_ms", bad),
+                     "failed_step", text_or_null(row, "failed_step"),
+                     "failure", text_or_null(row, "failure"),
+                     "retried", (json_int_t)int_of(row, "retried", bad),
+                     "signed", (json_int_t)int_of(row, "signed", bad));
 }
 
 json_t *chread_gate_rows(struct clickhouse *c, const char *app, const char *version,
                          long long since_ms, char *err, size_t errlen)
 {
     static const char what[] = "reading the gate's journey runs";
-    json_t *out = NULL;
-    json_t *rows = select_rows(c, CHREAD_JOURNEY_ROWS_MAX, what, err, errlen,
-                               "SELECT region, journey, passed, started_ms, failed_step,"
-                               " failure, retried, signed FROM probe_journeys FINAL"
-                               " WHERE app = %Q AND version = %Q AND started_ms >= %L"
-                               " ORDER BY started_ms, run_id, idx", app, version, since_ms);
-    size_t i;
-    const json_t *row;
-    int bad = 0;
+    return list_of(c, select_rows(c, CHREAD_JOURNEY_ROWS_MAX, what, err, errlen,
+                                  "SELECT region, journey, passed, started_ms, failed_step,"
+                                  " failure, retried, signed FROM probe_journeys FINAL"
+                                  " WHERE app = %Q AND version = %Q AND started_ms >= %L"
+                                  " ORDER BY started_ms, run_id, idx", app, version, since_ms),
+                   gate_row_of, NULL, what, err, errlen);
+}
 
-    if (!rows)
-        return NULL;
-    out = json_array();
-    json_array_foreach(rows, i, row)
-        bad |= !out || json_array_append_new(out, json_pack(
-            "{s:s,s:s,s:I,s:I,s:o,s:o,s:I,s:I}", "region", str_of(row, "region"),
-            "journey", str_of(row, "journey"),
-            "passed", (json_int_t)int_of(row, "passed", &bad),
-            "started", (json_int_t)int_of(row, "started_ms", &bad),
-            "failed_step", text_or_null(row, "failed_step"),
-            "failure", text_or_null(row, "failure"),
-            "retried", (json_int_t)int_of(row, "retried", &bad),
-            "signed", (json_int_t)int_of(row, "signed", &bad))) < 0;
-    json_decref(rows);
-    if (bad) {
-        json_decref(out);
-        malformed(c, what, err, errlen);
-        return NULL;
-    }
-    return out;
+static json_t *region_of(const json_t *row, const void *arg, int *bad)
+{
+    (void)arg;
+    (void)bad;
+    return json_string(str_of(row, "region"));
 }
 
 json_t *chread_regions(struct clickhouse *c, const char *app, long long since_ms, char *err,
                        size_t errlen)
 {
-    json_t *out = NULL;
-    json_t *rows = select_rows(c, CHREAD_JOURNEY_ROWS_MAX, "reading regions", err, errlen,
-                               "SELECT DISTINCT region FROM probe_journeys WHERE app = %Q"
-                               " AND started_ms >= %L ORDER BY region", app, since_ms);
-    size_t i;
-    const json_t *row;
+    static const char what[] = "reading regions";
+    return list_of(c, select_rows(c, CHREAD_JOURNEY_ROWS_MAX, what, err, errlen,
+                                  "SELECT DISTINCT region FROM probe_journeys WHERE app = %Q"
+                                  " AND started_ms >= %L ORDER BY region", app, since_ms),
+                   region_of, NULL, what, err, errlen);
+}
 
-    if (!rows)
-        return NULL;
-    out = json_array();
-    json_array_foreach(rows, i, row)
-        if (out && json_array_append_new(out, json_string(str_of(row, "region"))) < 0) {
-            json_decref(out);
-            out = NULL;
-        }
-    json_decref(rows);
-    if (!out)
-        snprintf(err, errlen, "reading regions: out of memory");
-    return out;
+static json_t *last_run_of(const json_t *row, const void *arg, int *bad)
+{
+    (void)arg;
+    return json_pack("{s:s,s:s,s:I}", "region", str_of(row, "region"),
+                     "journey", str_of(row, "journey"),
+                     "started", (json_int_t)int_of(row, "latest", bad));
 }
 
 json_t *chread_last_runs(struct clickhouse *c, const char *app, const char *version, char *err,
                          size_t errlen)
 {
     static const char what[] = "reading the last runs";
-    json_t *out = NULL;
-    json_t *rows = select_rows(c, CHREAD_JOURNEY_ROWS_MAX, what, err, errlen,
-                               "SELECT region, journey, max(started_ms) AS started"
-                               " FROM probe_journeys WHERE app = %Q AND version = %Q"
-                               " GROUP BY region, journey ORDER BY region, journey",
-                               app, version);
-    size_t i;
-    const json_t *row;
-    int bad = 0;
-
-    if (!rows)
-        return NULL;
-    out = json_array();
-    json_array_foreach(rows, i, row)
-        bad |= !out || json_array_append_new(out, json_pack(
-            "{s:s,s:s,s:I}", "region", str_of(row, "region"), "journey", str_of(row, "journey"),
-            "started", (json_int_t)int_of(row, "started", &bad))) < 0;
-    json_decref(rows);
-    if (bad) {
-        json_decref(out);
-        malformed(c, what, err, errlen);
-        return NULL;
-    }
-    return out;
+    return list_of(c, select_rows(c, CHREAD_JOURNEY_ROWS_MAX, what, err, errlen,
+                                  "SELECT region, journey, max(started_ms) AS latest"
+                                  " FROM probe_journeys WHERE app = %Q AND version = %Q"
+                                  " GROUP BY region, journey ORDER BY region, journey",
+                                  app, version),
+                   last_run_of, NULL, what, err, errlen);
 }
 
 /* --- markers -------------------------------------------------------------------------- */
-
-#define CHREAD_MARKERS_MAX 1000     /* store_deployments' LIMIT */
 
 /* A marker's weight as SQLite's REAL column answers it: a real, or null. */
 static json_t *weight_of(const json_t *row)
@@ -478,34 +454,24 @@ static json_t *weight_of(const json_t *row)
 /* Newest first, as SQLite's ts DESC, id DESC: the row id there is the order received. */
 #define MARKER_ORDER " ORDER BY ts_ms DESC, received_ms DESC, did DESC"
 
+/* A marker as store_deployments answers it; arg: the app. */
+static json_t *marker_of(const json_t *row, const void *arg, int *bad)
+{
+    return json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:o}", "app", (const char *)arg,
+                     "version", str_of(row, "version"), "baseline", text_or_null(row, "baseline"),
+                     "stage", text_or_null(row, "stage"),
+                     "ts", (json_int_t)int_of(row, "ts_ms", bad), "note", text_or_null(row, "note"),
+                     "weight", weight_of(row));
+}
+
 json_t *chread_deployments(struct clickhouse *c, const char *app, char *err, size_t errlen)
 {
     static const char what[] = "reading markers";
-    json_t *out = NULL;
-    json_t *rows = select_rows(c, CHREAD_MARKERS_MAX, what, err, errlen,
-                               "SELECT version, baseline, stage, ts_ms, note, weight"
-                               " FROM deployments FINAL WHERE app = %Q" MARKER_ORDER
-                               " LIMIT %d", app, CHREAD_MARKERS_MAX);
-    size_t i;
-    const json_t *row;
-    int bad = 0;
-
-    if (!rows)
-        return NULL;
-    out = json_array();
-    json_array_foreach(rows, i, row)
-        bad |= !out || json_array_append_new(out, json_pack(
-            "{s:s,s:s,s:o,s:o,s:I,s:o,s:o}", "app", app, "version", str_of(row, "version"),
-            "baseline", text_or_null(row, "baseline"), "stage", text_or_null(row, "stage"),
-            "ts", (json_int_t)int_of(row, "ts_ms", &bad), "note", text_or_null(row, "note"),
-            "weight", weight_of(row))) < 0;
-    json_decref(rows);
-    if (bad) {
-        json_decref(out);
-        malformed(c, what, err, errlen);
-        return NULL;
-    }
-    return out;
+    return list_of(c, select_rows(c, CHREAD_MARKERS_MAX, what, err, errlen,
+                                  "SELECT version, baseline, stage, ts_ms, note, weight"
+                                  " FROM deployments FINAL WHERE app = %Q" MARKER_ORDER
+                                  " LIMIT %d", app, CHREAD_MARKERS_MAX),
+                   marker_of, app, what, err, errlen);
 }
 
 int chread_marker_weight(struct clickhouse *c, const char *app, const char *version,
@@ -745,44 +711,37 @@ int chread_oldest(struct clickhouse *c, long long *raw_ms, long long *rollup_ms,
 
 /* --- verdicts ---------------------------------------------------------------------------- */
 
+/* A stored verdict as store_verdicts answers it, its reasons from the result's JSON. */
+static json_t *verdict_of(const json_t *row, const void *arg, int *bad)
+{
+    json_t *result = json_loads(str_of(row, "result"), 0, NULL);
+    json_t *reasons = json_object_get(result, "reasons");
+    (void)arg;
+    json_t *v = json_pack("{s:o,s:s,s:s,s:o,s:o,s:o,s:I,s:I,s:O}",
+                          "ts", iso_json(int_of(row, "ts_ms", bad)),
+                          "baseline", str_of(row, "baseline"), "canary", str_of(row, "canary"),
+                          "policy", text_or_null(row, "policy"),
+                          "method", text_or_null(row, "method"),
+                          "decision", text_or_null(row, "decision"),
+                          "n_baseline", (json_int_t)int_of(row, "n_baseline", bad),
+                          "n_canary", (json_int_t)int_of(row, "n_canary", bad),
+                          "reasons", reasons ? reasons : json_null());
+    json_decref(result);
+    return v;
+}
+
 json_t *chread_verdicts(struct clickhouse *c, const char *app, long long limit, char *err,
                         size_t errlen)
 {
     static const char what[] = "reading verdicts";
-    json_t *rows, *out = NULL;
-    size_t i;
-    const json_t *row;
-    int bad = 0;
-
     if (limit_ok(limit, what, err, errlen) < 0)
         return NULL;
-    rows = select_rows(c, (size_t)limit, what, err, errlen,
-                       "SELECT ts_ms, baseline, canary, policy, method, decision, n_baseline,"
-                       " n_canary, result FROM verdicts FINAL WHERE app = %Q"
-                       " ORDER BY ts_ms DESC, vid DESC LIMIT %L", app, limit);
-    if (!rows)
-        return NULL;
-    out = json_array();
-    json_array_foreach(rows, i, row) {
-        json_t *result = json_loads(str_of(row, "result"), 0, NULL);
-        json_t *reasons = json_object_get(result, "reasons");
-        bad |= !out || json_array_append_new(out, json_pack(
-            "{s:o,s:s,s:s,s:o,s:o,s:o,s:I,s:I,s:O}",
-            "ts", iso_json(int_of(row, "ts_ms", &bad)), "baseline", str_of(row, "baseline"),
-            "canary", str_of(row, "canary"), "policy", text_or_null(row, "policy"),
-            "method", text_or_null(row, "method"), "decision", text_or_null(row, "decision"),
-            "n_baseline", (json_int_t)int_of(row, "n_baseline", &bad),
-            "n_canary", (json_int_t)int_of(row, "n_canary", &bad),
-            "reasons", reasons ? reasons : json_null())) < 0;
-        json_decref(result);
-    }
-    json_decref(rows);
-    if (bad) {
-        json_decref(out);
-        malformed(c, what, err, errlen);
-        return NULL;
-    }
-    return out;
+    return list_of(c, select_rows(c, (size_t)limit, what, err, errlen,
+                                  "SELECT ts_ms, baseline, canary, policy, method, decision,"
+                                  " n_baseline, n_canary, result FROM verdicts FINAL"
+                                  " WHERE app = %Q ORDER BY ts_ms DESC, vid DESC LIMIT %L",
+                                  app, limit),
+                   verdict_of, NULL, what, err, errlen);
 }
 
 int chread_verdict_repeat(struct clickhouse *c, const char *app, const char *baseline,
@@ -807,73 +766,59 @@ int chread_verdict_repeat(struct clickhouse *c, const char *app, const char *bas
 
 /* --- the dashboard ------------------------------------------------------------------------ */
 
-#define CHREAD_DASH_ROWS 50         /* rows of a dashboard list, as SQLite's LIMIT 50 */
-
 /* Page views, each once: (app, version, pv) with when it was first stored. */
 #define PAGE_VIEWS(where) \
     "(SELECT app, version, pv, min(received_ms) AS r FROM pageviews " where \
     " GROUP BY app, version, pv)"
 
+static json_t *app_of(const json_t *row, const void *arg, int *bad)
+{
+    (void)arg;
+    return json_pack("{s:s,s:I,s:I,s:I}", "app", str_of(row, "app"),
+                     "versions", (json_int_t)int_of(row, "nv", bad),
+                     "pageviews", (json_int_t)int_of(row, "n", bad),
+                     "last_seen", (json_int_t)int_of(row, "ls", bad));
+}
+
 json_t *chread_apps(struct clickhouse *c, char *err, size_t errlen)
 {
     static const char what[] = "listing apps";
-    json_t *out = NULL;
-    json_t *rows = select_rows(c, CHREAD_DASH_ROWS, what, err, errlen,
-                               "SELECT app, uniqExact(version) AS nv, count() AS n,"
-                               " intDiv(max(r), 1000) AS ls FROM "
-                               PAGE_VIEWS("WHERE app != ''")
-                               " GROUP BY app ORDER BY ls DESC, app LIMIT %d", CHREAD_DASH_ROWS);
-    size_t i;
-    const json_t *row;
-    int bad = 0;
+    return list_of(c, select_rows(c, CHREAD_DASH_ROWS, what, err, errlen,
+                                  "SELECT app, uniqExact(version) AS nv, count() AS n,"
+                                  " intDiv(max(r), 1000) AS ls FROM "
+                                  PAGE_VIEWS("WHERE app != ''")
+                                  " GROUP BY app ORDER BY ls DESC, app LIMIT %d",
+                                  CHREAD_DASH_ROWS),
+                   app_of, NULL, what, err, errlen);
+}
 
-    if (!rows)
-        return NULL;
-    out = json_array();
-    json_array_foreach(rows, i, row)
-        bad |= !out || json_array_append_new(out, json_pack(
-            "{s:s,s:I,s:I,s:I}", "app", str_of(row, "app"),
-            "versions", (json_int_t)int_of(row, "nv", &bad),
-            "pageviews", (json_int_t)int_of(row, "n", &bad),
-            "last_seen", (json_int_t)int_of(row, "ls", &bad))) < 0;
-    json_decref(rows);
-    if (bad) {
-        json_decref(out);
-        malformed(c, what, err, errlen);
-        return NULL;
-    }
-    return out;
+static json_t *version_of(const json_t *row, const void *arg, int *bad)
+{
+    (void)arg;
+    return json_pack("{s:s,s:I,s:I,s:I}", "version", str_of(row, "version"),
+                     "pageviews", (json_int_t)int_of(row, "n", bad),
+                     "first_seen", (json_int_t)int_of(row, "fs", bad),
+                     "last_seen", (json_int_t)int_of(row, "ls", bad));
 }
 
 json_t *chread_versions(struct clickhouse *c, const char *app, char *err, size_t errlen)
 {
     static const char what[] = "listing versions";
-    json_t *out = NULL;
-    json_t *rows = select_rows(c, CHREAD_DASH_ROWS, what, err, errlen,
-                               "SELECT version, count() AS n, intDiv(min(r), 1000) AS fs,"
-                               " intDiv(max(r), 1000) AS ls FROM " PAGE_VIEWS("WHERE app = %Q")
-                               " GROUP BY version ORDER BY ls DESC, version LIMIT %d", app,
-                               CHREAD_DASH_ROWS);
-    size_t i;
-    const json_t *row;
-    int bad = 0;
+    return list_of(c, select_rows(c, CHREAD_DASH_ROWS, what, err, errlen,
+                                  "SELECT version, count() AS n, intDiv(min(r), 1000) AS fs,"
+                                  " intDiv(max(r), 1000) AS ls FROM "
+                                  PAGE_VIEWS("WHERE app = %Q") " GROUP BY version"
+                                  " ORDER BY ls DESC, version LIMIT %d", app, CHREAD_DASH_ROWS),
+                   version_of, NULL, what, err, errlen);
+}
 
-    if (!rows)
-        return NULL;
-    out = json_array();
-    json_array_foreach(rows, i, row)
-        bad |= !out || json_array_append_new(out, json_pack(
-            "{s:s,s:I,s:I,s:I}", "version", str_of(row, "version"),
-            "pageviews", (json_int_t)int_of(row, "n", &bad),
-            "first_seen", (json_int_t)int_of(row, "fs", &bad),
-            "last_seen", (json_int_t)int_of(row, "ls", &bad))) < 0;
-    json_decref(rows);
-    if (bad) {
-        json_decref(out);
-        malformed(c, what, err, errlen);
-        return NULL;
-    }
-    return out;
+static json_t *error_group_of(const json_t *row, const void *arg, int *bad)
+{
+    (void)arg;
+    return json_pack("{s:s,s:s,s:o,s:I,s:I}", "fingerprint", str_of(row, "fingerprint"),
+                     "message", str_of(row, "message"), "source", text_or_null(row, "source"),
+                     "count", (json_int_t)int_of(row, "c", bad),
+                     "last_seen", (json_int_t)int_of(row, "ls", bad));
 }
 
 json_t *chread_new_errors(struct clickhouse *c, const char *app, const char *baseline,
@@ -882,39 +827,19 @@ json_t *chread_new_errors(struct clickhouse *c, const char *app, const char *bas
     static const char what[] = "reading new errors";
     /* Each error event once (eid); a group's message and source are those of its first
      * event, as SQLite's error_groups keeps them. */
-    json_t *out = NULL;
-    json_t *rows = select_rows(c, CHREAD_DASH_ROWS, what, err, errlen,
-                               "SELECT fingerprint, count() AS c, intDiv(max(r), 1000) AS ls,"
-                               " any(m) AS message, any(s) AS source FROM (SELECT fingerprint,"
-                               " eid, min(received_ms) AS r FROM errors WHERE app = %Q"
-                               " AND version = %Q AND received_ms >= %L AND fingerprint NOT IN"
-                               " (SELECT fingerprint FROM errors WHERE app = %Q AND version = %Q)"
-                               " GROUP BY fingerprint, eid) ANY LEFT JOIN (SELECT fingerprint,"
-                               " argMin(message, received_ms) AS m, argMin(source, received_ms)"
-                               " AS s FROM errors WHERE app = %Q GROUP BY fingerprint)"
-                               " USING fingerprint GROUP BY fingerprint"
-                               " ORDER BY c DESC, fingerprint LIMIT %d",
-                               app, canary, since_ms, app, baseline, app, CHREAD_DASH_ROWS);
-    size_t i;
-    const json_t *row;
-    int bad = 0;
-
-    if (!rows)
-        return NULL;
-    out = json_array();
-    json_array_foreach(rows, i, row)
-        bad |= !out || json_array_append_new(out, json_pack(
-            "{s:s,s:s,s:o,s:I,s:I}", "fingerprint", str_of(row, "fingerprint"),
-            "message", str_of(row, "message"), "source", text_or_null(row, "source"),
-            "count", (json_int_t)int_of(row, "c", &bad),
-            "last_seen", (json_int_t)int_of(row, "ls", &bad))) < 0;
-    json_decref(rows);
-    if (bad) {
-        json_decref(out);
-        malformed(c, what, err, errlen);
-        return NULL;
-    }
-    return out;
+    return list_of(c, select_rows(c, CHREAD_DASH_ROWS, what, err, errlen,
+                                  "SELECT fingerprint, count() AS c, intDiv(max(r), 1000) AS ls,"
+                                  " any(m) AS message, any(s) AS source FROM (SELECT fingerprint,"
+                                  " eid, min(received_ms) AS r FROM errors WHERE app = %Q"
+                                  " AND version = %Q AND received_ms >= %L AND fingerprint"
+                                  " NOT IN (SELECT fingerprint FROM errors WHERE app = %Q"
+                                  " AND version = %Q) GROUP BY fingerprint, eid) ANY LEFT JOIN"
+                                  " (SELECT fingerprint, argMin(message, received_ms) AS m,"
+                                  " argMin(source, received_ms) AS s FROM errors WHERE app = %Q"
+                                  " GROUP BY fingerprint) USING fingerprint GROUP BY fingerprint"
+                                  " ORDER BY c DESC, fingerprint LIMIT %d",
+                                  app, canary, since_ms, app, baseline, app, CHREAD_DASH_ROWS),
+                   error_group_of, NULL, what, err, errlen);
 }
 
 /* --- the latest probe results ----------------------------------------------------------- */
@@ -973,7 +898,7 @@ json_t *chread_probe_results(struct clickhouse *c, const char *app, long long of
     total = select_row(c, what, err, errlen, "SELECT uniqExact(journey, region) AS n"
                        " FROM probe_journeys WHERE app = %Q", app);
     rows = total ? select_rows(c, STORE_PROBE_RESULTS_MAX, what, err, errlen,
-                               "SELECT journey, region, max(started_ms) AS started,"
+                               "SELECT journey, region, max(started_ms) AS latest,"
                                " argMax(tuple(run_id, idx, version, passed, failed_step,"
                                " failure), started_ms) AS l, tupleElement(l, 1) AS l_run,"
                                " tupleElement(l, 2) AS l_idx, tupleElement(l, 3) AS l_version,"
@@ -995,7 +920,7 @@ json_t *chread_probe_results(struct clickhouse *c, const char *app, long long of
             "{s:s,s:s,s:s,s:b,s:o,s:s,s:o,s:o,s:O,s:O}",
             "journey", str_of(row, "journey"), "region", str_of(row, "region"),
             "version", str_of(row, "l_version"), "passed", int_of(row, "l_passed", &bad) != 0,
-            "started_at", iso_json(int_of(row, "started", &bad)),
+            "started_at", iso_json(int_of(row, "latest", &bad)),
             "run_id", str_of(row, "l_run"), "failed_step", text_or_null(row, "l_step"),
             "failure", text_or_null(row, "l_failure"),
             "duration_ms", duration ? duration : json_null(),

@@ -21,6 +21,7 @@
  * or equal values), once before and once after OPTIMIZE ... FINAL; and the counts the
  * test keeps itself (page views, values, errors) are checked against both.
  */
+#include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -30,11 +31,13 @@
 
 #include <curl/curl.h>
 
+#include "api.h"
 #include "buf.h"
 #include "check.h"
 #include "chread.h"
 #include "chstore.h"
 #include "clickhouse.h"
+#include "clock.h"
 #include "probe_result.h"
 #include "rng.h"
 #include "rollup.h"
@@ -58,14 +61,9 @@ static double cls_of[2][2][VIEWS];       /* each page view's first CLS */
 
 /* Rows for ClickHouse's raw tables, JSONEachRow, per table. */
 enum { T_PAGEVIEWS, T_METRICS, T_ERRORS, T_RUNS, T_JOURNEYS, T_MARKERS, T_VERDICTS, T_N };
-static const char *const tables[T_N] = {
-    "pageviews (app, pv, version, session, page, nav, client_ts, received, received_ms,"
-    " last_received_ms, browser, browser_major, os, device, country, conn, device_hint,"
-    " viewport, dpr, attrs)",
-    "metrics (app, version, name, mid, pv, value, rating, received, received_ms, updated_ms,"
-    " attribution)",
-    "errors (app, version, eid, pv, fingerprint, message, source, line, col, stack, kind,"
-    " received, received_ms)",
+/* The raw tables' columns are the write path's (chstore_raw_columns); the others here. */
+static const char *tables[T_N] = {
+    NULL, NULL, NULL,
     "probe_runs (run_id, app, version, region, host, passed, started_ms, received, key_id,"
     " document)",
     "probe_journeys (run_id, idx, app, version, region, journey, passed, started, started_ms,"
@@ -84,6 +82,21 @@ static void row(int t, json_t *r, int dup)
         buf_printf(&rows[t], "%s\n", text);
     free(text);
     json_decref(r);
+}
+
+/* A metric event of a beacon (into events) and its metrics row (received: the first
+ * report's receipt, updated: this one's), twice when dup. */
+static void metric_event(json_t *events, int a, int v, const char *pv, const char *name,
+                         const char *mid, double value, long long received, long long updated,
+                         int dup)
+{
+    json_array_append_new(events, json_pack("{s:s,s:s,s:f,s:s}", "type", "metric", "name", name,
+                                            "value", value, "id", mid));
+    row(T_METRICS, json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:s,s:I,s:I,s:I,s:s}", "app", apps[a],
+                             "version", versions[v], "name", name, "mid", mid, "pv", pv,
+                             "value", value, "rating", "", "received", received / 1000,
+                             "received_ms", received, "updated_ms", updated,
+                             "attribution", ""), dup);
 }
 
 static struct store *st;
@@ -115,23 +128,10 @@ static int beacon(int a, int v, int i, long long received, int second)
         lcp = floor(lcp * 10) / 10;
         double cls = rng_unit() < 0.6 ? 0 : floor(300 * rng_unit()) / 1000;
         snprintf(mid, sizeof mid, "lcp-%d", i);
-        json_array_append_new(events, json_pack("{s:s,s:s,s:f,s:s,s:s}", "type", "metric",
-                                                "name", "LCP", "value", lcp, "id", mid,
-                                                "rating", "good"));
-        row(T_METRICS, json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:s,s:I,s:I,s:I,s:s}", "app", apps[a],
-                                 "version", versions[v], "name", "LCP", "mid", mid, "pv", pv,
-                                 "value", lcp, "rating", "good", "received", received / 1000,
-                                 "received_ms", received, "updated_ms", received,
-                                 "attribution", ""), i < 100);
+        metric_event(events, a, v, pv, "LCP", mid, lcp, received, received, i < 100);
         rollup_value(roll, &p, "LCP", lcp, 1);
         snprintf(mid, sizeof mid, "cls-%d", i);
-        json_array_append_new(events, json_pack("{s:s,s:s,s:f,s:s}", "type", "metric",
-                                                "name", "CLS", "value", cls, "id", mid));
-        row(T_METRICS, json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:s,s:I,s:I,s:I,s:s}", "app", apps[a],
-                                 "version", versions[v], "name", "CLS", "mid", mid, "pv", pv,
-                                 "value", cls, "rating", "", "received", received / 1000,
-                                 "received_ms", received, "updated_ms", received,
-                                 "attribution", ""), dup);
+        metric_event(events, a, v, pv, "CLS", mid, cls, received, received, dup);
         rollup_value(roll, &p, "CLS", cls, 1);
         cls_of[a][v][i] = cls;
         rollup_views(roll, &p, 1, 0);
@@ -143,21 +143,9 @@ static int beacon(int a, int v, int i, long long received, int second)
         struct rollup_point p0 = p;
         p0.received_ms = first;
         double inp = 40 + 10 * (i % 17), cls2 = 0.25 + (i % 5) / 100.0;
-        json_array_append_new(events, json_pack("{s:s,s:s,s:f,s:s}", "type", "metric",
-                                                "name", "INP", "value", inp, "id", "inp-1"));
         snprintf(mid, sizeof mid, "cls-%d", i);
-        json_array_append_new(events, json_pack("{s:s,s:s,s:f,s:s}", "type", "metric",
-                                                "name", "CLS", "value", cls2, "id", mid));
-        row(T_METRICS, json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:s,s:I,s:I,s:I,s:s}", "app", apps[a],
-                                 "version", versions[v], "name", "INP", "mid", "inp-1", "pv", pv,
-                                 "value", inp, "rating", "", "received", received / 1000,
-                                 "received_ms", received, "updated_ms", received,
-                                 "attribution", ""), dup);
-        row(T_METRICS, json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:s,s:I,s:I,s:I,s:s}", "app", apps[a],
-                                 "version", versions[v], "name", "CLS", "mid", mid, "pv", pv,
-                                 "value", cls2, "rating", "", "received", first / 1000,
-                                 "received_ms", first, "updated_ms", received,
-                                 "attribution", ""), dup);
+        metric_event(events, a, v, pv, "INP", "inp-1", inp, received, received, dup);
+        metric_event(events, a, v, pv, "CLS", mid, cls2, first, received, dup);
         rollup_value(roll, &p0, "INP", inp, 1);
         /* The old value out, in with the new. */
         double old = cls_of[a][v][i];
@@ -306,6 +294,7 @@ static void marker(int a, const char *version, long long ts, double weight, cons
         json_object_set_new(d, "note", json_string(note));
     CHECK(store_insert_deployment(st, d, ts + 10, err, sizeof err) == 0,
           "marker stored in SQLite (%s)", err);
+    json_decref(d);
     snprintf(did, sizeof did, "d-%d-%lld", a, ts);
     json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:I}", "app", apps[a],
                           "version", version, "did", did, "baseline", "v1", "stage", "canary",
@@ -609,6 +598,29 @@ static void test_limits(void)
           "limits: a negative limit is refused (%s)", err);
     CHECK(!chread_probe_results(ch, "shop", -1, err, sizeof err) && strstr(err, "offset"),
           "limits: a negative offset is refused (%s)", err);
+    /* A series past CHREAD_POINTS_MAX values is an error asking for a shorter window; one
+     * of exactly that many is read whole. */
+    static const char big[] = "INSERT INTO metrics (app, version, name, mid, pv, value, received,"
+        " received_ms, updated_ms) SELECT 'big', 'v1', 'LCP', toString(number), 'p', 1,"
+        " toDateTime(1764547200), 1764547200000 + number, 1764547200000 + number"
+        " FROM numbers(500001)";
+    long long *t = NULL;
+    double *x = NULL;
+    size_t n = 0;
+    err[0] = '\0';
+    CHECK(CHREAD_POINTS_MAX == 500000 && clickhouse_exec(ch, big, err, sizeof err) == 0,
+          "limits: %d + 1 values of one series (%s)", CHREAD_POINTS_MAX, err);
+    err[0] = '\0';
+    CHECK(chread_metric_points(ch, "big", "v1", "LCP", 0, LLONG_MAX, &t, &x, &n, err,
+                               sizeof err) == -1 && strstr(err, "more than 500000 values")
+              && strstr(err, "shorter window") && !t && n == 0,
+          "limits: one more than CHREAD_POINTS_MAX is an error (%s)", err);
+    CHECK(chread_metric_points(ch, "big", "v1", "LCP", 0, 1764547200000LL + CHREAD_POINTS_MAX,
+                               &t, &x, &n, err, sizeof err) == 0 && n == CHREAD_POINTS_MAX
+              && t[n - 1] == 1764547200000LL + CHREAD_POINTS_MAX - 1,
+          "limits: exactly CHREAD_POINTS_MAX values are read whole (%zu)", n);
+    free(t);
+    free(x);
     json_t *p = chread_probe_results(ch, "shop", 1000000, err, sizeof err);
     CHECK(p && json_integer_value(json_object_get(p, "total")) == 60
               && json_array_size(json_object_get(p, "results")) == 0,
@@ -649,8 +661,11 @@ static void test_server(const char *url, const char *password_file)
     }
     if (fresh_tables() < 0)
         goto out;
-    for (int t = 0; t < T_N; t++)
+    for (int t = 0; t < T_N; t++) {
         buf_init(&rows[t], 0);
+        if (t < CHSTORE_RAW_TABLES)
+            tables[t] = chstore_raw_columns[t];
+    }
     if (load(path) == 0) {
         compare_all("unmerged");
         test_limits();
@@ -676,10 +691,64 @@ out:
     }
 }
 
-int main(void)
+static int cmp_ms(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* "--bench URL APP BASELINE CANARY REPS" (scripts/bench-chread): the collector's own
+ * verdict call (api_run, as GET /v1/verdict with record=0) on a store opened on URL, REPS
+ * times; prints the median and the slowest in ms and the decision. A measurement, not a
+ * test: it never fails on a figure. "--bench-init URL" creates the tables. */
+static int bench(int argc, char **argv)
+{
+    /* --bench-init opens for writing, which creates the tables (store_opts.init). */
+    struct store_opts o = {argv[2], getenv("VIGIL_CLICKHOUSE_PASSWORD_FILE"), 1, NULL, 0,
+                           argc != 3};
+    struct store *s = NULL;
+    char err[512] = "";
+    if (store_open_opts(&s, &o, err, sizeof err) < 0) {
+        fprintf(stderr, "test_chread: %s\n", err);
+        return 1;
+    }
+    if (argc == 3) {
+        store_close(s);
+        return 0;
+    }
+    int reps = atoi(argv[6]);
+    double *ms = calloc(reps > 0 ? (size_t)reps : 1, sizeof *ms);
+    json_t *args = json_pack("{s:s,s:s,s:s,s:b}", "app", argv[3], "baseline", argv[4],
+                             "canary", argv[5], "record", 0), *resp = NULL;
+    int status = 0;
+    for (int i = 0; i < reps; i++) {
+        json_decref(resp);
+        double t = clock_mono_ms();
+        status = api_run(s, API_VERDICT, API_HTTP, args, &resp);
+        ms[i] = clock_mono_ms() - t;
+    }
+    qsort(ms, (size_t)reps, sizeof *ms, cmp_ms);
+    printf("{\"status\": %d, \"decision\": \"%s\", \"p50_ms\": %.1f, \"max_ms\": %.1f,"
+           " \"reps\": %d, \"error\": \"%s\"}\n", status,
+           json_string_value(json_object_get(resp, "decision")) ?: "-",
+           reps > 0 ? ms[reps / 2] : 0, reps > 0 ? ms[reps - 1] : 0, reps,
+           json_string_value(json_object_get(resp, "error")) ?: "");
+    json_decref(resp);
+    json_decref(args);
+    free(ms);
+    store_close(s);
+    return status == 200 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
 {
     const char *url = getenv("VIGIL_CLICKHOUSE_URL");
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if ((argc == 7 || argc == 3) && strncmp(argv[1], "--bench", 7) == 0) {
+        int rc = bench(argc, argv);
+        curl_global_cleanup();
+        return rc;
+    }
     if (url)
         test_server(url, getenv("VIGIL_CLICKHOUSE_PASSWORD_FILE"));
     else
