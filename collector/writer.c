@@ -288,6 +288,7 @@ static void *writer_main(void *arg)
                 ;
         }
         struct writer_item *batch = take_batch(w);
+        int beacons = !batch->call;     /* batch is the service thread's once done */
         pthread_mutex_unlock(&w->lock);
 
         if (batch->call)
@@ -300,7 +301,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         if (w->wake)
             w->wake(w->wake_ctx);
-        if (!batch->call)
+        if (beacons)
             replay(w);
         retain(w);
         pthread_mutex_lock(&w->lock);

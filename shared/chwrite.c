@@ -650,10 +650,11 @@ int chwrite_beacon(struct chwrite *w, const json_t *b, const struct beacon_meta 
     return rows;
 }
 
-/* Puts batch b into the spool. 0, or -1 with a sentence for the client (no file path:
- * it goes into a 503's body). */
-static int spool_batch(struct chwrite *w, const struct chstore_batch *b, const char *why,
-                       char *err, size_t errlen)
+/* Puts batch b into the spool. 0, or -1 with a sentence for the client: it goes into a
+ * beacon's 503, so it names neither a file nor ClickHouse's address (the log has those:
+ * chwrite_stats' reason). */
+static int spool_batch(struct chwrite *w, const struct chstore_batch *b, char *err,
+                       size_t errlen)
 {
     struct buf rec;
     char spool_err[512];
@@ -661,14 +662,15 @@ static int spool_batch(struct chwrite *w, const struct chstore_batch *b, const c
 
     buf_init(&rec, 0);
     if (chstore_batch_encode(b, &rec) < 0) {
-        snprintf(err, errlen, "%s; and the batch could not be spooled (out of memory)", why);
+        snprintf(err, errlen, "ClickHouse did not take the batch, and it could not be "
+                 "spooled (out of memory)");
     } else if (w->spool_max && fspool_bytes(w->spool) + rec.len > w->spool_max) {
-        snprintf(err, errlen, "%s; and the spool is full: %llu bytes wait for ClickHouse, and "
-                 "this batch's %zu would pass --spool-max-bytes %llu: send again later", why,
-                 fspool_bytes(w->spool), rec.len, w->spool_max);
+        snprintf(err, errlen, "ClickHouse did not take the batch, and the spool is full: %llu "
+                 "bytes wait for ClickHouse, and this batch's %zu would pass --spool-max-bytes "
+                 "%llu: send again later", fspool_bytes(w->spool), rec.len, w->spool_max);
     } else if (fspool_add(w->spool, rec.data, rec.len, spool_err, sizeof spool_err) < 0) {
-        snprintf(err, errlen, "%s; and the spool refused the batch (its disk is full or "
-                 "not writable)", why);
+        snprintf(err, errlen, "ClickHouse did not take the batch, and the spool refused it "
+                 "(its disk is full or not writable)");
     } else {
         w->spooled++;
         rc = 0;
@@ -694,20 +696,19 @@ int chwrite_commit(struct chwrite *w, char *err, size_t errlen)
     }
     /* While ClickHouse is down, a batch goes straight to the spool (behind the ones that
      * wait), instead of waiting for a connect timeout each. */
-    if (w->spool && w->down) {
-        snprintf(why, sizeof why, "ClickHouse at %s did not take the last batch",
-                 clickhouse_name(w->c));
-    } else if (init_if_needed(w, why, sizeof why) == 0
-               && chstore_batch_send(w->c, &b, 0, NULL, why, sizeof why) == 0) {
-        rc = 0;
-        goto out;
-    } else {
+    if (!(w->spool && w->down)) {
+        if (init_if_needed(w, why, sizeof why) == 0
+            && chstore_batch_send(w->c, &b, 0, NULL, why, sizeof why) == 0) {
+            rc = 0;
+            goto out;
+        }
         note_failure(w, why);
+        if (!w->spool) {
+            snprintf(err, errlen, "%s", why);
+            goto out;
+        }
     }
-    if (!w->spool)
-        snprintf(err, errlen, "%s", why);
-    else
-        rc = spool_batch(w, &b, why, err, errlen);
+    rc = spool_batch(w, &b, err, errlen);
 out:
     chstore_batch_fini(&b);
     batch_reset(w);
@@ -818,10 +819,12 @@ int chwrite_probe_result(struct chwrite *w, const struct probe_result *r, long l
     bad = 0;
     for (size_t i = 0; i < r->njourneys && !bad; i++) {
         const struct probe_result_journey *j = &r->journeys[i];
-        char failure[1024] = "";
-        if (j->failed && j->failed->failure_check && j->failed->failure_message)
-            snprintf(failure, sizeof failure, "%s: %s", j->failed->failure_check,
-                     j->failed->failure_message);
+        char *failure = NULL;
+        /* "check: message", as store.c keeps it. */
+        if (j->failed && j->failed->failure_check && j->failed->failure_message
+            && asprintf(&failure, "%s: %s", j->failed->failure_check,
+                        j->failed->failure_message) < 0)
+            failure = NULL;
         bad = tsv_str(&rows, r->run_id, '\t') < 0 || tsv_int(&rows, (long long)i, '\t') < 0
               || tsv_str(&rows, r->app, '\t') < 0 || tsv_str(&rows, r->version, '\t') < 0
               || tsv_str(&rows, r->region, '\t') < 0 || tsv_str(&rows, j->name, '\t') < 0
@@ -831,6 +834,7 @@ int chwrite_probe_result(struct chwrite *w, const struct probe_result *r, long l
               || tsv_str(&rows, j->failed ? j->failed->name : NULL, '\t') < 0
               || tsv_str(&rows, failure, '\t') < 0 || tsv_int(&rows, j->retried, '\t') < 0
               || tsv_int(&rows, is_signed ? 1 : 0, '\n') < 0;
+        free(failure);
     }
     if (bad) {
         snprintf(err, errlen, "out of memory");

@@ -33,30 +33,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, diag, run_group, tempdir, write_private, request, get  # noqa: E402
 from harness import COLLECTOR  # noqa: E402
-from clickhouse import ClickHouse  # noqa: E402
+from clickhouse import ClickHouse, CHCollector  # noqa: E402
 
 PASSWORD = "fleet-ch-password-0123456789"
 TOKEN = "fleet-probe-token-0123456789"
-
-
-class CHCollector(harness.Collector):
-    """A collector on --store URL (harness.Collector passes --db; this one does not)."""
-
-    def __init__(self, url, args, name):
-        self.store_url = url
-        super().__init__(args, name=name)
-
-    def start(self):
-        n = len(self.logs)
-        port_file = os.path.join(self.dir, "%s.%d.port" % (self.name, n))
-        log = os.path.join(self.dir, "%s.%d.log" % (self.name, n))
-        self.logs.append(log)
-        cmd = [COLLECTOR, "serve", "--store", self.store_url, "--listen",
-               "127.0.0.1:%d" % self.listen_port, "--port-file", port_file] + self.args
-        with open(log, "w") as f:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=f)
-        self.port = self._wait_port(port_file, timeout=30)
-        self.listen_port = self.port  # a restart takes the same port
 
 
 def beacon(app, version, pv, value, mid=None, name="LCP"):
@@ -232,6 +212,36 @@ def test_fleet(ctx):
         check("fleet: /healthz of %s is ok" % c.name, h.status == 200, h.brief())
     a.stop()
     b.stop()
+    test_retention(ctx)
+
+
+def test_retention(ctx):
+    """Rows of 30 and 3 days ago put in with SQL; a collector with --retain 7 --retain-raw 1
+    drops their partitions (whole days) and keeps today's."""
+    ch, url, common, d = ctx["ch"], ctx["url"], ctx["common"], ctx["dir"]
+    now = int(time.time())
+    old, raw = now - 30 * 86400, now - 3 * 86400
+    ch.query("INSERT INTO hist (app, version, metric, dim, key, minute, bucket, count)"
+             " VALUES ('old', '1', 'LCP', '', '', %d, 300, 5)" % old)
+    ch.query("INSERT INTO pageviews (app, pv, version, received, received_ms, last_received_ms)"
+             " VALUES ('old', 'p', '1', %d, %d, %d)" % (raw, raw * 1000, raw * 1000))
+    c = CHCollector(url, common + ["--spool-dir", os.path.join(d, "spool-r"), "--retain", "7",
+                                   "--retain-raw", "1"], "retention")
+    ctx["collectors"].append(c)
+    gone = wait_for(lambda: scalar(ch, "SELECT count() FROM hist WHERE app = 'old'") == 0
+                    and scalar(ch, "SELECT count() FROM pageviews WHERE app = 'old'") == 0, 20)
+    # Read at the start (then at most once a minute): the fleet's parts are there.
+    size = metric_value(c.port, "vigil_db_bytes")
+    check("retention: /metrics has the database's size on disk (system.parts)",
+          size is not None and size > 0, size)
+    check("retention: the partitions of 30 days ago (rollups) and 3 days ago (raw) are"
+          " dropped", gone)
+    kept = scalar(ch, "SELECT count() FROM pageviews FINAL WHERE app = 'fleet'")
+    check("retention: today's partitions stay (the fleet's 600 page views)", kept == 600, kept)
+    expired = metric_value(c.port, "vigil_db_expired_rows_total")
+    check("retention: /metrics counts the partitions dropped", expired and expired >= 2,
+          expired)
+    c.stop()
 
 
 def load(ports, acked, stop, app, errors):
@@ -386,8 +396,9 @@ def test_spool_bound(ctx):
           last is not None and last.status == 503 and body
           and "--spool-max-bytes 8192" in body.get("error", ""),
           last.brief() if last else statuses)
-    check("spool bound: the reason names no server path",
-          body is not None and d not in json.dumps(body), body)
+    check("spool bound: the reason names no server path, nor ClickHouse's address",
+          body is not None and d not in json.dumps(body)
+          and dead.split("//")[1].split("/")[0] not in json.dumps(body), body)
     h = get(c.port, "/healthz")
     check("spool bound: /healthz answers 503 degraded, with the spooled batches",
           h.status == 503 and b"degraded: ClickHouse does not take writes" in h.body, h.brief())
