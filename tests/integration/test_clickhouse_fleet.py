@@ -207,6 +207,22 @@ def test_fleet(ctx):
               " 3: block)" % c.name,
               r.status == 200 and (r.json() or {}).get("decision") == "allow"
               and (r3.json() or {}).get("decision") == "block", r.brief() + r3.brief())
+    # The CLI verbs on the same store.
+    store = ["--store", url, "--store-password-file", ctx["pwfile"]]
+    rc, out = run_out(["compare"] + store + ["--app", "fleet", "--baseline", "1.0", "--canary",
+                                             "1.1", "--warmup", "0s", "--json"])
+    got = json.loads(out[:out.rindex("}") + 1]) if rc in (0, 1, 3) and "}" in out else {}
+    check("fleet: collector compare --store judges the same beacons (samples 400 and 200)",
+          (got.get("samples") or {}) == verdicts[0].get("samples")
+          and got.get("decision") == verdicts[0].get("decision"), "exit %s: %s" % (rc, out[-300:]))
+    rc, out = run_out(["gate"] + store + ["--app", "fleet", "--version", "1.0", "--regions",
+                                          "eu-west", "--min-runs", "2"])
+    check("fleet: collector gate --store allows on the two runs (exit 0)", rc == 0,
+          "exit %s: %s" % (rc, out[-300:]))
+    rc, out = run_out(["mark"] + store + ["--app", "fleet", "--version", "1.2", "--weight", "5"])
+    marks = scalar(ch, "SELECT count() FROM deployments WHERE app = 'fleet' AND version = '1.2'")
+    check("fleet: collector mark --store stores the marker in ClickHouse", rc == 0 and marks == 1,
+          "exit %s: %s" % (rc, out[-300:]))
     for c in (a, b):
         h = get(c.port, "/healthz")
         check("fleet: /healthz of %s is ok" % c.name, h.status == 200, h.brief())
