@@ -167,16 +167,18 @@ static const char *const store_options[] = {
     "--spool-max-bytes", NULL
 };
 
-/* Takes a store option: returns 0 when a is none, 1 when it is a flag, 2 when it took
- * the value v too, or -1 after saying what is wrong (a usage error). */
-static int store_option(const char *a, const char *v, struct store_args *sa)
+/* Takes the store option at argv[*i] (and its value, moving *i past it): returns 1, 0
+ * when argv[*i] is none, or -1 after saying what is wrong (a usage error). */
+static int store_option(int argc, char **argv, int *i, struct store_args *sa)
 {
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
     if (!is_option(a, store_options))
         return 0;
     if (strcmp(a, "--store-init") == 0) {
         sa->init = 1;
         return 1;
     }
+    (*i)++;
     if (!v) {
         bad_usage("%s needs a value", a);
         return -1;
@@ -191,7 +193,7 @@ static int store_option(const char *a, const char *v, struct store_args *sa)
         sa->spool_dir = v;
     else if (parse_number(a, v, 4096, 1e13, &sa->spool_max) < 0)
         return -1;
-    return 2;
+    return 1;
 }
 
 /* Checks the store options of a verb (serve: with_spool) and fills o. Returns 0, or
@@ -339,13 +341,11 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
         }
         if (!is_option(a, serve_options))
             return unknown_option(a, serve_options);
-        int took = store_option(a, v, &sa);
+        int took = store_option(argc, argv, &i, &sa);
         if (took < 0)
             return EXIT_USAGE;
-        if (took) {
-            i += took - 1;
+        if (took)
             continue;
-        }
         if (!v)
             return bad_usage("%s needs a value", a);
         i++;
@@ -546,13 +546,11 @@ static int cmd_stats(int argc, char **argv)
         }
         if (!is_option(a, stats_options))
             return unknown_option(a, stats_options);
-        int took = store_option(a, v, &sa);
+        int took = store_option(argc, argv, &i, &sa);
         if (took < 0)
             return EXIT_USAGE;
-        if (took) {
-            i += took - 1;
+        if (took)
             continue;
-        }
         if (!v)
             return bad_usage("%s needs a value", a);
         i++;
@@ -662,15 +660,13 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
             json_decref(args);
             return unknown_option(a, known);
         }
-        int took = store_option(a, v, &sa);
-        if (took) {
-            if (took < 0) {
-                json_decref(args);
-                return EXIT_USAGE;
-            }
-            i += took - 1;
-            continue;
+        int took = store_option(argc, argv, &i, &sa);
+        if (took < 0) {
+            json_decref(args);
+            return EXIT_USAGE;
         }
+        if (took)
+            continue;
         /* --require-signed and --exact are flags, or take yes/no (1/0) as the query
          * arguments do. */
         if ((strcmp(a, "--require-signed") == 0 || strcmp(a, "--exact") == 0)

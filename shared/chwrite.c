@@ -402,7 +402,7 @@ int chwrite_spooled(const struct chwrite *w)
     return w->spool && fspool_files(w->spool) > 0;
 }
 
-void chwrite_stats(const struct chwrite *w, struct chwrite_stats *out)
+void chwrite_stats(const struct chwrite *w, struct store_spool_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->degraded = w->down;
@@ -410,8 +410,8 @@ void chwrite_stats(const struct chwrite *w, struct chwrite_stats *out)
     out->spooled_total = w->spooled;
     out->replayed_total = w->replayed;
     if (w->spool) {
-        out->spool_batches = (long long)fspool_files(w->spool);
-        out->spool_bytes = (long long)fspool_bytes(w->spool);
+        out->batches = (long long)fspool_files(w->spool);
+        out->bytes = (long long)fspool_bytes(w->spool);
         out->set_aside_total = (long long)fspool_dropped(w->spool);
     }
 }
@@ -819,12 +819,7 @@ int chwrite_probe_result(struct chwrite *w, const struct probe_result *r, long l
     bad = 0;
     for (size_t i = 0; i < r->njourneys && !bad; i++) {
         const struct probe_result_journey *j = &r->journeys[i];
-        char *failure = NULL;
-        /* "check: message", as store.c keeps it. */
-        if (j->failed && j->failed->failure_check && j->failed->failure_message
-            && asprintf(&failure, "%s: %s", j->failed->failure_check,
-                        j->failed->failure_message) < 0)
-            failure = NULL;
+        char *failure = probe_result_failure(j);
         bad = tsv_str(&rows, r->run_id, '\t') < 0 || tsv_int(&rows, (long long)i, '\t') < 0
               || tsv_str(&rows, r->app, '\t') < 0 || tsv_str(&rows, r->version, '\t') < 0
               || tsv_str(&rows, r->region, '\t') < 0 || tsv_str(&rows, j->name, '\t') < 0

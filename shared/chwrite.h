@@ -49,16 +49,6 @@ struct chwrite_opts {
     int init;                           /* create missing tables before the first write */
 };
 
-/* What /healthz and /metrics show. */
-struct chwrite_stats {
-    int degraded;                       /* the latest send or replay failed */
-    long long spool_batches, spool_bytes;  /* waiting in the spool */
-    long long spooled_total;            /* batches that went to the spool */
-    long long replayed_total;           /* spooled batches ClickHouse took since */
-    long long set_aside_total;          /* unreadable spool records moved aside */
-    char reason[256];                   /* why the latest send or replay failed */
-};
-
 struct chwrite;
 struct beacon_meta;
 struct probe_result;
@@ -90,7 +80,9 @@ int chwrite_replay(struct chwrite *w, int max, char *err, size_t errlen);
 /* Whether batches wait in the spool. */
 int chwrite_spooled(const struct chwrite *w);
 
-void chwrite_stats(const struct chwrite *w, struct chwrite_stats *out);
+/* store_spool_stats (shared/store.h): the health of the writes and the spool's figures. */
+struct store_spool_stats;
+void chwrite_stats(const struct chwrite *w, struct store_spool_stats *out);
 
 /* store_insert_probe_result: 1 stored, 0 when a run with that run_id was there, -1. */
 int chwrite_probe_result(struct chwrite *w, const struct probe_result *r, long long received_ms,

@@ -509,18 +509,10 @@ int store_spooled(const struct store *s)
 
 void store_spool_stats(const struct store *s, struct store_spool_stats *out)
 {
-    struct chwrite_stats st;
-    memset(out, 0, sizeof *out);
-    if (!s->chw)
-        return;
-    chwrite_stats(s->chw, &st);
-    out->degraded = st.degraded;
-    out->batches = st.spool_batches;
-    out->bytes = st.spool_bytes;
-    out->spooled_total = st.spooled_total;
-    out->replayed_total = st.replayed_total;
-    out->set_aside_total = st.set_aside_total;
-    snprintf(out->reason, sizeof out->reason, "%s", st.reason);
+    if (s->chw)
+        chwrite_stats(s->chw, out);
+    else
+        memset(out, 0, sizeof *out);
 }
 
 /* The writes need a writable store; on ClickHouse they are chwrite's. */
@@ -987,11 +979,7 @@ int store_insert_probe_result(struct store *s, const struct probe_result *r,
         p, 7, t, 3, "storing a probe run", err, errlen);
     for (size_t i = 0; n > 0 && i < r->njourneys; i++) {
         const struct probe_result_journey *j = &r->journeys[i];
-        char *failure = NULL;
-        if (j->failed && j->failed->failure_check && j->failed->failure_message
-            && asprintf(&failure, "%s: %s", j->failed->failure_check,
-                        j->failed->failure_message) < 0)
-            failure = NULL;
+        char *failure = probe_result_failure(j);
         const char *jp[] = {r->run_id, r->app, r->version, r->region, j->name,
                             j->failed ? j->failed->name : NULL, failure};
         long long jt[] = {(long long)i, j->passed, j->started_ms, j->retried, is_signed ? 1 : 0};

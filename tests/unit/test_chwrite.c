@@ -140,7 +140,7 @@ static void test_rules(const char *dir)
     struct clickhouse *c = NULL;
     struct chwrite *w = NULL;
     struct chwrite_opts o = {dir, 0, 0};
-    struct chwrite_stats st;
+    struct store_spool_stats st;
     struct chstore_batch b;
     char err[512] = "", bucket[16];
 
@@ -155,9 +155,8 @@ static void test_rules(const char *dir)
     CHECK(batch(w, first, T0, 1, err, sizeof err) == 0,
           "a commit ClickHouse does not take goes to the spool (%s)", err);
     chwrite_stats(w, &st);
-    CHECK(st.degraded && st.spool_batches == 1 && st.spooled_total == 1 && st.spool_bytes > 0,
-          "stats: degraded, 1 batch spooled (%lld, %lld bytes)", st.spool_batches,
-          st.spool_bytes);
+    CHECK(st.degraded && st.batches == 1 && st.spooled_total == 1 && st.bytes > 0,
+          "stats: degraded, 1 batch spooled (%lld, %lld bytes)", st.batches, st.bytes);
     CHECK(strstr(st.reason, "does not answer") != NULL, "stats: the reason (%s)", st.reason);
     CHECK(chwrite_replay(w, 4, err, sizeof err) == 0,
           "no replay within the request timeout after a failed send");
