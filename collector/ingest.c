@@ -267,7 +267,10 @@ void ingest_done(struct server *srv, const struct writer_item *d, struct http_re
     if (d->status == 204) {
         http_answer(req, 204, NULL, NULL);
     } else {
+        /* The writer's reason (writer.h), e.g. the ClickHouse spool's bound. */
+        const char *why = json_string_value(json_object_get(d->response, "error"));
         req->retry_after = 1;
-        http_reject(srv, req, 503, REJ_STORE_FAILED, "could not store the beacon", NULL);
+        http_reject(srv, req, 503, REJ_STORE_FAILED, why ? why : "could not store the beacon",
+                    NULL);
     }
 }

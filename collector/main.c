@@ -20,6 +20,7 @@
 #include "chstore.h"
 #include "clickhouse.h"
 #include "beacon.h"
+#include "clickhouse.h"
 #include "clock.h"
 #include "readers.h"
 #include "server.h"
@@ -39,6 +40,7 @@
 
 static const char usage[] =
     "usage: collector serve --db PATH [options]     receive beacons over HTTP\n"
+    "       collector serve --store clickhouse://HOST:PORT/DB --spool-dir DIR [options]\n"
     "       collector stats --db PATH --app APP --version V --metric NAME [--since DUR]\n"
     "                      [--exact] [--json]\n"
     "       collector gate --db PATH --app APP --version V [--regions R1,R2] [--max-age 15m]\n"
@@ -58,6 +60,13 @@ static const char usage[] =
     "                      [--store-password-file FILE] [--store-init]\n"
     "                              copy a SQLite database into ClickHouse (run again to finish)\n"
     "\n"
+    "Every verb takes --db PATH (SQLite) or, for a fleet of collectors, --store URL:\n"
+    "  --store clickhouse://[USER@]HOST:PORT/DB   ClickHouse's HTTP interface\n"
+    "  --store-password-file FILE  its password (first line, mode 600)\n"
+    "  --store-init             create the tables that are missing\n"
+    "  --spool-dir DIR          (serve) batches ClickHouse did not take wait here\n"
+    "  --spool-max-bytes N      (serve) the spool's bound; past it, 503 (default 1 GiB)\n"
+    "\n"
     "options of serve:\n"
     "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0: any)\n"
     "  --port-file FILE         write the bound port to FILE once listening\n"
@@ -73,7 +82,8 @@ static const char usage[] =
     "  --max-per-address N      open connections from one address at most (default 256;\n"
     "                           --trust-proxy peers are exempt)\n"
     "  --queue N                requests waiting for the disk at most (default 8192)\n"
-    "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0)\n"
+    "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0;\n"
+    "                           with --store 10000, 200)\n"
     "  --readers N              reader threads for the API's queries (default 2, at most 16)\n"
     "  --read-timeout MS        a query's time limit; past it, 503 (default 5000)\n"
     "  --retain-raw DAYS        keep raw beacons this long (default 7; 0 keeps them)\n"
@@ -151,6 +161,103 @@ static int read_token(const char *path, char *out, size_t outlen)
     return 0;
 }
 
+/* The store every verb names: --db PATH, or --store URL with its password file, --store-init
+ * and (serve) its spool. */
+struct store_args {
+    const char *db, *url, *password_file, *spool_dir;
+    int init;
+    double spool_max;           /* bytes, 0 when not given */
+};
+
+#define SPOOL_MAX_DEFAULT (1024.0 * 1024 * 1024)
+
+static const char *const store_options[] = {
+    "--db", "--store", "--store-password-file", "--store-init", "--spool-dir",
+    "--spool-max-bytes", NULL
+};
+
+/* Takes the store option at argv[*i] (and its value, moving *i past it): returns 1, 0
+ * when argv[*i] is none, or -1 after saying what is wrong (a usage error). */
+static int store_option(int argc, char **argv, int *i, struct store_args *sa)
+{
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (!is_option(a, store_options))
+        return 0;
+    if (strcmp(a, "--store-init") == 0) {
+        sa->init = 1;
+        return 1;
+    }
+    (*i)++;
+    if (!v) {
+        bad_usage("%s needs a value", a);
+        return -1;
+    }
+    if (strcmp(a, "--db") == 0)
+        sa->db = v;
+    else if (strcmp(a, "--store") == 0)
+        sa->url = v;
+    else if (strcmp(a, "--store-password-file") == 0)
+        sa->password_file = v;
+    else if (strcmp(a, "--spool-dir") == 0)
+        sa->spool_dir = v;
+    else if (parse_number(a, v, 4096, 1e13, &sa->spool_max) < 0)
+        return -1;
+    return 1;
+}
+
+/* Checks the store options of a verb (serve: with_spool) and fills o. Returns 0, or
+ * EXIT_USAGE having said why. */
+static int store_args_check(const struct store_args *sa, int with_spool, int readonly,
+                            struct store_opts *o)
+{
+    char err[512], secret[512];
+    struct clickhouse_url u;
+
+    if (sa->db && sa->url)
+        return bad_usage("--db and --store name two stores: give one%s", "");
+    if (!sa->db && !sa->url)
+        return bad_usage("this verb needs --db PATH or --store clickhouse://HOST:PORT/DB%s", "");
+    if (sa->db && (sa->password_file || sa->init || sa->spool_dir || sa->spool_max > 0))
+        return bad_usage("--store-password-file, --store-init, --spool-dir and "
+                         "--spool-max-bytes go with --store, not --db%s", "");
+    if (!with_spool && (sa->spool_dir || sa->spool_max > 0))
+        return bad_usage("--spool-dir and --spool-max-bytes are options of serve%s", "");
+    if (sa->url && with_spool && !sa->spool_dir)
+        return bad_usage("serve --store needs --spool-dir DIR: the batches ClickHouse does not "
+                         "take wait there, so that a 204 always means stored%s", "");
+    if (sa->url && clickhouse_parse_url(sa->url, &u, err, sizeof err) < 0)
+        return bad_usage("--store: %s", err);
+    /* The password file is checked here (mode 600, not empty) so that a wrong one is a
+     * usage error, as for the other secrets. */
+    if (sa->password_file && read_token(sa->password_file, secret, sizeof secret) < 0)
+        return EXIT_USAGE;
+    memset(secret, 0, sizeof secret);
+    memset(o, 0, sizeof *o);
+    o->db = sa->url ? sa->url : sa->db;
+    o->password_file = sa->password_file;
+    o->init = sa->init;
+    o->spool_dir = sa->spool_dir;
+    o->spool_max_bytes = (unsigned long long)(sa->spool_max > 0 ? sa->spool_max
+                                                                : SPOOL_MAX_DEFAULT);
+    o->readonly = readonly;
+    return 0;
+}
+
+/* Opens the store of a verb other than serve: a SQLite file must exist (2 when not). */
+static int open_verb_store(const struct store_opts *o, struct store **s)
+{
+    char err[512];
+    if (!store_is_url(o->db) && access(o->db, F_OK) != 0) {
+        fprintf(stderr, "collector: %s does not exist (--db)\n", o->db);
+        return EXIT_USAGE;
+    }
+    if (store_open_opts(s, o, err, sizeof err) < 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* The numeric options of serve: name, range, and where the value goes. */
 static int numeric_option(const char *name, const char *v, struct server_opts *o, int *rc)
 {
@@ -202,11 +309,12 @@ static const char *const serve_options[] = {
     "--tls-key", "--rate", "--burst", "--global-rate", "--max-connections", "--idle-timeout",
     "--queue", "--batch-rows", "--batch-ms", "--readers", "--read-timeout", "--retain-raw",
     "--retain", "--alert-webhook", "--probe-silence", "--rum-refresh", "--metrics-token-file",
-    "--body-timeout", "--max-per-address", NULL
+    "--body-timeout", "--max-per-address", "--store", "--store-password-file", "--store-init",
+    "--spool-dir", "--spool-max-bytes", NULL
 };
 static const char *const stats_options[] = {
     "--help", "--db", "--app", "--version", "--metric", "--since", "--exact", "--json",
-    "--read-timeout", NULL
+    "--store", "--store-password-file", "--store-init", "--read-timeout", NULL
 };
 
 /* The time limit of the reading verbs (stats, gate, compare, mark): --read-timeout, the
@@ -235,7 +343,9 @@ static const char *const migrate_options[] = {"--help", "--db", "--store", "--st
 static int serve(int argc, char **argv, struct sign_keys **keys)
 {
     struct server_opts o;
-    const char *db = NULL, *listen = "127.0.0.1:8080";
+    struct store_args sa = {0};
+    struct store_opts so;
+    const char *listen = "127.0.0.1:8080";
     char err[512], host[256], token[512], read_tok[512], metrics_tok[512];
     int rc = 0;
 
@@ -248,7 +358,8 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
     o.body_timeout_s = 10;
     o.max_per_address = 256;
     o.queue_max = 8192;
-    o.batch_rows = 1000;
+    o.batch_rows = 0;           /* 0 and -1: not given, the store's default below */
+    o.batch_ms = -1;
     o.readers = READERS_DEFAULT;
     o.read_timeout_ms = READERS_TIMEOUT_DEFAULT_MS;
     o.retain_raw_ms = RETAIN_RAW_DEFAULT_DAYS * DAY_MS;
@@ -261,12 +372,15 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
         }
         if (!is_option(a, serve_options))
             return unknown_option(a, serve_options);
+        int took = store_option(argc, argv, &i, &sa);
+        if (took < 0)
+            return EXIT_USAGE;
+        if (took)
+            continue;
         if (!v)
             return bad_usage("%s needs a value", a);
         i++;
-        if (strcmp(a, "--db") == 0) {
-            db = v;
-        } else if (strcmp(a, "--listen") == 0) {
+        if (strcmp(a, "--listen") == 0) {
             listen = v;
         } else if (strcmp(a, "--port-file") == 0) {
             o.port_file = v;
@@ -327,9 +441,15 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
             return unknown_option(a, serve_options);
         }
     }
-    if (!db)
-        return bad_usage("serve needs --db PATH%s", "");
-    o.db_path = db;
+    if ((rc = store_args_check(&sa, 1, 0, &so)) != 0)
+        return rc;
+    o.db_path = so.db;
+    o.store_password_file = so.password_file;
+    /* ClickHouse wants few large INSERTs: batches of 10,000 rows or 200 ms. */
+    if (o.batch_rows == 0)
+        o.batch_rows = sa.url ? 10000 : 1000;
+    if (o.batch_ms < 0)
+        o.batch_ms = sa.url ? 200 : 0;
     /* Without --static, serve the built beacon from the checkout the binary came from
      * (bin/collector -> web/dist), so that /vigil.js works out of the box. */
     char exe[4096], dist[4096];
@@ -365,16 +485,22 @@ static int serve(int argc, char **argv, struct sign_keys **keys)
     o.port = (int)port;
 
     struct store *store;
-    if (store_open(&store, db, 0, err, sizeof err) < 0) {
+    if (store_open_opts(&store, &so, err, sizeof err) < 0) {
         fprintf(stderr, "collector: %s\n", err);
-        return EXIT_FAIL;
+        return sa.url ? EXIT_USAGE : EXIT_FAIL;
     }
-    /* A collector that cannot store would answer 503 to every beacon: say so now. */
-    if (store_check_writable(store, err, sizeof err) < 0) {
+    /* A collector that cannot store would answer 503 to every beacon: say so now. A
+     * ClickHouse that does not answer yet is no reason to refuse beacons: the spool takes
+     * them until it does. */
+    int writable = store_check_writable(store, err, sizeof err);
+    if (writable < 0) {
         fprintf(stderr, "collector: %s\n", err);
         store_close(store);
         return EXIT_USAGE;
     }
+    if (writable > 0)
+        fprintf(stderr, "collector: warning: %s; beacons go to the spool until it answers\n",
+                err);
     if (server_run(&o, store, err, sizeof err) < 0) {
         fprintf(stderr, "collector: %s\n", err);
         return EXIT_FAIL;
@@ -432,9 +558,11 @@ static int stats_of(struct store *s, int exact, const char *app, const char *ver
 
 static int cmd_stats(int argc, char **argv)
 {
-    const char *db = NULL, *app = NULL, *version = NULL, *metric = NULL;
+    const char *app = NULL, *version = NULL, *metric = NULL;
+    struct store_args sa = {0};
+    struct store_opts so;
     long long since = 3600000;
-    int as_json = 0, exact = 0, timeout_ms = CLI_READ_TIMEOUT_DEFAULT_MS;
+    int as_json = 0, exact = 0, rc, timeout_ms = CLI_READ_TIMEOUT_DEFAULT_MS;
     char err[512];
 
     for (int i = 0; i < argc; i++) {
@@ -449,12 +577,15 @@ static int cmd_stats(int argc, char **argv)
         }
         if (!is_option(a, stats_options))
             return unknown_option(a, stats_options);
+        int took = store_option(argc, argv, &i, &sa);
+        if (took < 0)
+            return EXIT_USAGE;
+        if (took)
+            continue;
         if (!v)
             return bad_usage("%s needs a value", a);
         i++;
-        if (strcmp(a, "--db") == 0)
-            db = v;
-        else if (strcmp(a, "--app") == 0)
+        if (strcmp(a, "--app") == 0)
             app = v;
         else if (strcmp(a, "--version") == 0)
             version = v;
@@ -470,21 +601,17 @@ static int cmd_stats(int argc, char **argv)
         } else
             return unknown_option(a, stats_options);
     }
-    if (!db || !app || !version || !metric)
-        return bad_usage("stats needs --db, --app, --version and --metric%s", "");
+    if (!app || !version || !metric)
+        return bad_usage("stats needs --app, --version and --metric%s", "");
+    if ((rc = store_args_check(&sa, 0, 1, &so)) != 0)
+        return rc;
     if (!beacon_metric_name_ok(metric))
         return bad_usage("unknown metric \"%s\" (LCP, INP, CLS, FCP, TTFB or a custom name)",
                          metric);
 
     struct store *s;
-    if (access(db, F_OK) != 0) {
-        fprintf(stderr, "collector: %s does not exist (--db)\n", db);
-        return EXIT_USAGE;
-    }
-    if (store_open(&s, db, 1, err, sizeof err) < 0) {
-        fprintf(stderr, "collector: %s\n", err);
-        return EXIT_USAGE;
-    }
+    if ((rc = open_verb_store(&so, &s)) != 0)
+        return rc;
     cli_time_limit(s, timeout_ms);
     long long now = clock_wall_ms(), n;
     double q[4];
@@ -541,15 +668,17 @@ static int decision_exit(enum api_fn call, const json_t *resp)
 
 static int cmd_call(const struct verb *vb, int argc, char **argv)
 {
-    const char *db = NULL, *known[VERB_OPTIONS_MAX + 5] = {"--db", "--json", "--help",
-                                                           "--read-timeout"};
+    const char *known[VERB_OPTIONS_MAX + 10] = {
+        "--db", "--json", "--help", "--store", "--store-password-file", "--store-init",
+        "--read-timeout"};
+    struct store_args sa = {0};
+    struct store_opts so;
     int as_json = 0, writes = api_writes(vb->call) || vb->call == API_VERDICT;
     int timeout_ms = CLI_READ_TIMEOUT_DEFAULT_MS;
-    char err[512];
-    size_t nknown = 4;
+    size_t nknown = 7;
 
     for (int k = 0; vb->options[k]; k++) {
-        assert(nknown < VERB_OPTIONS_MAX + 4);
+        assert(nknown < VERB_OPTIONS_MAX + 9);
         known[nknown++] = vb->options[k];
     }
     known[nknown] = NULL;
@@ -570,6 +699,13 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
             json_decref(args);
             return unknown_option(a, known);
         }
+        int took = store_option(argc, argv, &i, &sa);
+        if (took < 0) {
+            json_decref(args);
+            return EXIT_USAGE;
+        }
+        if (took)
+            continue;
         /* --require-signed and --exact are flags, or take yes/no (1/0) as the query
          * arguments do. */
         if ((strcmp(a, "--require-signed") == 0 || strcmp(a, "--exact") == 0)
@@ -582,10 +718,6 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
             return bad_usage("%s needs a value", a);
         }
         i++;
-        if (strcmp(a, "--db") == 0) {
-            db = v;
-            continue;
-        }
         if (strcmp(a, "--read-timeout") == 0) {
             if (cli_read_timeout(v, &timeout_ms) < 0) {
                 json_decref(args);
@@ -627,9 +759,10 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
             return bad_usage("this verb needs %s", vb->required[k]);
         }
     }
-    if (!db) {
+    int rc = store_args_check(&sa, 0, !writes, &so);
+    if (rc != 0) {
         json_decref(args);
-        return bad_usage("this verb needs --db PATH%s", "");
+        return rc;
     }
     /* compare is a single look: it may use Mann-Whitney (with a warning in its output),
      * which the API refuses; and a replay (--at) is never recorded. */
@@ -644,15 +777,9 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
      * that fails) exits 2 like a usage error: 1 and 3 are decisions a pipeline acts on
      * (roll back, pause), and a typo must not roll back a good canary. */
     struct store *s;
-    if (access(db, F_OK) != 0) {
-        fprintf(stderr, "collector: %s does not exist (--db)\n", db);
+    if ((rc = open_verb_store(&so, &s)) != 0) {
         json_decref(args);
-        return EXIT_USAGE;
-    }
-    if (store_open(&s, db, writes ? 0 : 1, err, sizeof err) < 0) {
-        fprintf(stderr, "collector: %s\n", err);
-        json_decref(args);
-        return EXIT_USAGE;
+        return rc;
     }
     cli_time_limit(s, timeout_ms);
     json_t *resp = NULL;
@@ -667,7 +794,6 @@ static int cmd_call(const struct verb *vb, int argc, char **argv)
     }
     store_close(s);
     json_decref(args);
-    int rc;
     if (status >= 400) {
         const char *field = json_string_value(json_object_get(resp, "field"));
         if (field)

@@ -388,7 +388,8 @@ static void metrics_text(struct server *srv, struct buf *b)
     buf_printf(b, "vigil_batches_failed_total %lld\n", w->failed_batches);
     promtext_family(b, "vigil_rows_stored_total", "counter", "Rows written (page views, metrics, errors).");
     buf_printf(b, "vigil_rows_stored_total %lld\n", w->rows_stored);
-    promtext_family(b, "vigil_db_bytes", "gauge", "Size of the database and its WAL.");
+    promtext_family(b, "vigil_db_bytes", "gauge",
+           "Size of the database and its WAL (ClickHouse: its parts on disk).");
     buf_printf(b, "vigil_db_bytes %lld\n", w->db_bytes);
     promtext_family(b, "vigil_db_oldest_raw_timestamp_seconds", "gauge",
            "When the oldest raw metric kept was received (Unix s); absent before retention's"
@@ -402,6 +403,28 @@ static void metrics_text(struct server *srv, struct buf *b)
                    w->oldest_rollup_ms / 1000);
     promtext_family(b, "vigil_db_expired_rows_total", "counter", "Rows deleted by retention.");
     buf_printf(b, "vigil_db_expired_rows_total %lld\n", w->expired_rows);
+    /* The ClickHouse store's writes (collector/README.md "ClickHouse"); 0 on SQLite. */
+    const struct {
+        const char *name, *type, *help;
+        long long v;
+    } store[] = {
+        {"vigil_store_degraded", "gauge",
+         "1 while ClickHouse does not take the writes (they go to the spool).",
+         w->store_degraded ? 1 : 0},
+        {"vigil_spool_batches", "gauge", "Batches waiting in the spool.", w->spool_batches},
+        {"vigil_spool_bytes", "gauge", "Bytes waiting in the spool.", w->spool_bytes},
+        {"vigil_spooled_batches_total", "counter",
+         "Batches that went to the spool because ClickHouse did not take them.",
+         w->spooled_batches},
+        {"vigil_replayed_batches_total", "counter", "Spooled batches replayed into ClickHouse.",
+         w->replayed_batches},
+        {"vigil_spool_set_aside_total", "counter",
+         "Spool records that could not be read, moved aside as NAME.bad.", w->spool_set_aside},
+    };
+    for (size_t i = 0; i < sizeof store / sizeof *store; i++) {
+        promtext_family(b, store[i].name, store[i].type, store[i].help);
+        buf_printf(b, "%s %lld\n", store[i].name, store[i].v);
+    }
     promtext_family(b, "vigil_connections", "gauge", "Open client connections.");
     buf_printf(b, "vigil_connections %lld\n", m->connections);
     probe_metrics_text(srv->metrics, b);

@@ -65,7 +65,7 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-int readers_start(struct readers **out, const char *path, int n, int timeout_ms,
+int readers_start(struct readers **out, const struct store_opts *o, int n, int timeout_ms,
                   size_t queue_max, void (*wake)(void *ctx), void *ctx, char *err,
                   size_t errlen)
 {
@@ -86,8 +86,10 @@ int readers_start(struct readers **out, const char *path, int n, int timeout_ms,
     r->wake_ctx = ctx;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
+    struct store_opts ro = *o;
+    ro.readonly = 1;
     for (int i = 0; i < n; i++) {
-        if (store_open(&r->stores[i], path, 1, err, errlen) < 0)
+        if (store_open_opts(&r->stores[i], &ro, err, errlen) < 0)
             goto fail;
         store_set_timeout(r->stores[i], timeout_ms);
     }

@@ -27,9 +27,10 @@
 
 struct readers;
 
-/* Opens n read-only connections to the database at path and starts a thread for each.
- * Returns 0 with *out, or -1 with err. */
-int readers_start(struct readers **out, const char *path, int n, int timeout_ms,
+/* Opens n read-only connections to the store o names (o->readonly is taken as set; on
+ * ClickHouse each is a connection of its own, with the time limit as the queries'
+ * max_execution_time) and starts a thread for each. Returns 0 with *out, or -1 with err. */
+int readers_start(struct readers **out, const struct store_opts *o, int n, int timeout_ms,
                   size_t queue_max, void (*wake)(void *ctx), void *ctx, char *err,
                   size_t errlen);
 

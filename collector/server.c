@@ -83,11 +83,16 @@ void server_enqueue(struct server *srv, struct http_req *req, struct writer_item
 
 void server_health(struct server *srv, struct http_req *req)
 {
-    int failing = writer_stats(srv->writer)->store_failing;
+    const struct writer_stats *w = writer_stats(srv->writer);
+    int failing = w->store_failing, spooling = w->store_degraded;
+    char spooled[160];
+    snprintf(spooled, sizeof spooled, "{\"status\":\"degraded: ClickHouse does not take writes;"
+             " %lld batches spooled\"}\n", (long long)w->spool_batches);
     http_set_body(req, srv->draining ? "{\"status\":\"stopping\"}\n"
+                  : spooling ? spooled
                   : failing ? "{\"status\":\"degraded: cannot store\"}\n" : "{\"status\":\"ok\"}\n",
                   "application/json");
-    http_answer(req, srv->draining || failing ? 503 : 200, NULL, NULL);
+    http_answer(req, srv->draining || failing || spooling ? 503 : 200, NULL, NULL);
 }
 
 /* Takes every finished item, the writer's first, and hands each to the room that waits
@@ -258,7 +263,9 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (readers_start(&srv.readers, o->db_path, o->readers, o->read_timeout_ms, o->queue_max,
+    struct store_opts ro = {.db = o->db_path, .password_file = o->store_password_file,
+                            .readonly = 1};
+    if (readers_start(&srv.readers, &ro, o->readers, o->read_timeout_ms, o->queue_max,
                       wake, srv.ctx, err, errlen) < 0)
         goto out;
     struct writer_item *rebuild = watch_rebuild_item(METRICS_PROBE_SERIES_MAX);

@@ -50,6 +50,7 @@ struct server_opts {
     int max_per_address;        /* open connections from one peer address at most */
     const struct sign_keys *keys; /* probe hosts' keys for signed POST /v1/probe-runs, or NULL */
     const char *db_path;        /* the database the store was opened on, for the readers */
+    const char *store_password_file;  /* ClickHouse's password file (--store-password-file) */
     int readers;                /* reader threads (readers.h) */
     int read_timeout_ms;        /* a read's statement time limit */
     long long retain_raw_ms;    /* keep raw rows this long (0: for ever) */
@@ -102,9 +103,10 @@ void server_collect_done(struct server *srv);
 void server_forget(struct server *srv, struct http_req *req);
 
 /* Route handler of GET /healthz: 200 {"status": "ok"}; 503 {"status": "stopping"} while
- * stopping, and {"status": "degraded: cannot store"} while the latest batch of beacons
+ * stopping, {"status": "degraded: cannot store"} while the latest batch of beacons
  * failed to store (a read-only file, a full disk, a lock held elsewhere) until one is
- * stored again. */
+ * stored again, and {"status": "degraded: ClickHouse does not take writes; N batches
+ * spooled"} while the ClickHouse store's latest send or replay failed. */
 void server_health(struct server *srv, struct http_req *req);
 
 #endif

@@ -28,6 +28,8 @@ struct writer {
     long long retain_raw_ms, retain_ms;     /* 0: keep everything */
     double retained_at;                     /* when the last pass ran (monotonic ms) */
     int retain_again;                       /* the last pass was full: more to delete */
+    char reason[256];                       /* why the store is degraded (its thread's) */
+    int replay_again;                       /* the last replay was full: more wait */
 };
 
 void writer_item_free(struct writer_item *item)
@@ -116,6 +118,8 @@ static size_t queued_rows(const struct writer *w)
     return rows;
 }
 
+static void spool_figures(struct writer *w);
+
 static void store_batch(struct writer *w, struct writer_item *batch)
 {
     char err[512];
@@ -144,8 +148,17 @@ static void store_batch(struct writer *w, struct writer_item *batch)
     if (!ok) {
         fprintf(stderr, "collector: a batch of %zu requests was not stored: %s\n", items, err);
         w->stats.failed_batches++;
+        for (struct writer_item *it = batch; it; it = it->next) {
+            json_decref(it->response);
+            it->response = json_pack("{s:s}", "error", err);
+        }
     }
     w->stats.store_failing = !ok;
+    int was = w->stats.store_degraded;
+    spool_figures(w);
+    if (!was && w->stats.store_degraded)
+        fprintf(stderr, "collector: the store does not take batches (%s); they go to the "
+                "spool until it does\n", w->reason);
     double ms = clock_mono_ms() - t0;
     for (int i = 0; i < WRITER_LATENCY_BUCKETS; i++)
         if (ms <= writer_latency_bounds_ms[i])
@@ -162,6 +175,36 @@ static void store_batch(struct writer *w, struct writer_item *batch)
         w->stats.db_bytes = store_bytes(w->store);
     for (struct writer_item *it = batch; it; it = it->next)
         it->status = ok ? 204 : 503;
+}
+
+/* The store's health and spool figures into the stats. */
+static void spool_figures(struct writer *w)
+{
+    struct store_spool_stats st;
+    store_spool_stats(w->store, &st);
+    snprintf(w->reason, sizeof w->reason, "%s", st.reason);
+    w->stats.store_degraded = st.degraded;
+    w->stats.spool_batches = st.batches;
+    w->stats.spool_bytes = st.bytes;
+    w->stats.spooled_batches = st.spooled_total;
+    w->stats.replayed_batches = st.replayed_total;
+    w->stats.spool_set_aside = st.set_aside_total;
+}
+
+/* Spooled batches into ClickHouse, a few at a time, when a replay is due. A failure is
+ * said once, not every second the store stays down. Called unlocked, between batches. */
+static void replay(struct writer *w)
+{
+    char err[512];
+    int was = w->stats.store_degraded;
+    int n = store_replay(w->store, WRITER_REPLAY_BATCHES, err, sizeof err);
+    w->replay_again = n == WRITER_REPLAY_BATCHES;
+    if (n < 0 && !was)
+        fprintf(stderr, "collector: spooled batches wait: %s\n", err);
+    spool_figures(w);
+    if (was && !w->stats.store_degraded)
+        fprintf(stderr, "collector: the store answers again; %lld spooled batches wait\n",
+                (long long)w->stats.spool_batches);
 }
 
 /* One retention pass, when one is due. Called unlocked, between batches. */
@@ -198,17 +241,19 @@ void writer_retain(struct writer *w, long long raw_ms, long long rollup_ms)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Waits for work; with retention on, at most until the next pass is due. */
+/* Waits for work; with retention on, batches in the spool or the store down, at most until
+ * the next pass is due. */
 static void wait_for_work(struct writer *w)
 {
     while (!w->queue.head && !w->stopping) {
-        if (w->retain_raw_ms <= 0 && w->retain_ms <= 0) {
+        if (w->retain_raw_ms <= 0 && w->retain_ms <= 0 && !store_spooled(w->store)
+            && !w->stats.store_degraded) {
             pthread_cond_wait(&w->cond, &w->lock);
             continue;
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += w->retain_again ? 0 : WRITER_RETAIN_EVERY_MS / 1000;
+        until.tv_sec += w->retain_again || w->replay_again ? 0 : WRITER_RETAIN_EVERY_MS / 1000;
         if (pthread_cond_timedwait(&w->cond, &w->lock, &until) != 0)
             return;
     }
@@ -225,6 +270,7 @@ static void *writer_main(void *arg)
             break;
         if (!w->queue.head) {
             pthread_mutex_unlock(&w->lock);
+            replay(w);
             retain(w);
             pthread_mutex_lock(&w->lock);
             continue;
@@ -242,6 +288,7 @@ static void *writer_main(void *arg)
                 ;
         }
         struct writer_item *batch = take_batch(w);
+        int beacons = !batch->call;     /* batch is the service thread's once done */
         pthread_mutex_unlock(&w->lock);
 
         if (batch->call)
@@ -254,6 +301,8 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         if (w->wake)
             w->wake(w->wake_ctx);
+        if (beacons)
+            replay(w);
         retain(w);
         pthread_mutex_lock(&w->lock);
     }
@@ -297,6 +346,7 @@ int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t 
     w->wake_ctx = ctx;
     w->stats.db_bytes = store_bytes(s);
     w->stats.oldest_raw_ms = w->stats.oldest_rollup_ms = -1;
+    spool_figures(w);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {

@@ -5,7 +5,10 @@
  * beacons and server metadata) to a bounded queue; the writer thread takes up to
  * batch_rows rows' worth of queued items (waiting at most batch_ms for more), stores them
  * in one transaction, and hands them back as done, each with the status its client must
- * get: 204 once the transaction holding it committed, 503 if it failed. After each batch
+ * get: 204 once the transaction holding it committed, 503 (with {"error": reason} as the
+ * item's response) if it failed. On ClickHouse a transaction is a batch that commits when
+ * ClickHouse or the spool took it; between batches, and once a second when idle, the
+ * writer replays spooled batches (store_replay, WRITER_REPLAY_BATCHES at a time). After each batch
  * it calls wake() (the collector passes lws_cancel_service) so that the service thread
  * collects the done items with writer_take_done().
  */
@@ -75,6 +78,12 @@ struct writer_stats {
     _Atomic long long oldest_raw_ms;        /* the oldest raw metric kept, -1 none */
     _Atomic long long oldest_rollup_ms;     /* the oldest rollup minute kept, -1 none */
     _Atomic long long expired_rows;         /* deleted by retention */
+    /* ClickHouse (store_spool_stats): its state and the spool's. */
+    _Atomic int store_degraded;             /* ClickHouse did not take the latest send */
+    _Atomic long long spool_batches, spool_bytes;   /* waiting */
+    _Atomic long long spooled_batches;      /* sent to the spool since the start */
+    _Atomic long long replayed_batches;     /* replayed from it into ClickHouse */
+    _Atomic long long spool_set_aside;      /* unreadable records moved aside */
     /* Commit latency histogram: counts of batches at or under each bound (ms). */
     _Atomic long long latency_le[WRITER_LATENCY_BUCKETS];
     _Atomic double latency_sum_ms;
@@ -91,6 +100,8 @@ int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t 
                  int batch_ms, void (*wake)(void *ctx), void *ctx, char *err, size_t errlen);
 
 #define WRITER_RETAIN_ROWS 2000     /* rows per table in one retention pass */
+#define WRITER_REPLAY_BATCHES 4     /* spooled batches replayed between two batches */
+#define WRITER_REPLAY_EVERY_MS 1000 /* how often an idle writer looks at the spool */
 #define WRITER_RETAIN_EVERY_MS 1000
 
 /* Turns on retention before the first item is submitted: between batches, at most once

@@ -5,10 +5,13 @@
  * same form (same JSON keys, order, caps and errors), so that store.c dispatches to it
  * when the store was opened on a clickhouse:// URL and nothing above the store can tell.
  *
- * The raw tables are ReplacingMergeTree (shared/chstore.c): a read that must not count an
- * unmerged duplicate reads them with FINAL or an argMax per natural key. Every query is
- * bounded: rows (the caps of store.h, checked with clickhouse_query_json's max_rows) and
- * time (the connection's max_execution_time).
+ * The raw tables are ReplacingMergeTree (shared/chstore.c) and no read relies on a merge:
+ * page views and metrics are grouped by their natural key (min(received_ms), the first
+ * receipt; argMax(value, updated_ms), the latest report), errors by event id, the small
+ * tables read with FINAL. The rollups are summed, the batch markers (app '') left out.
+ * Every query is bounded: rows (the caps below and those of store.h, checked with
+ * clickhouse_query_json's max_rows) and time (the connection's max_execution_time).
+ * Strings reach SQL only through chstore_quote.
  */
 #ifndef VIGIL_CHREAD_H
 #define VIGIL_CHREAD_H
@@ -17,6 +20,17 @@
 #include <stddef.h>
 
 #include "clickhouse.h"
+
+/* The bounds of the reads (collector/README.md "Reads from ClickHouse"). Past the first
+ * three a read fails with a sentence naming it, never cutting silently; the last two are
+ * the LIMITs of store.h's reads, which cut as SQLite's do. */
+#define CHREAD_LIST_MAX 100000          /* a list's limit argument (the API asks 500); SQLite
+                                           reads a negative one as none, refused here */
+#define CHREAD_POINTS_MAX 500000        /* values of one --exact series (TabSeparated, about
+                                           25 bytes each: within CLICKHOUSE_ANSWER_MAX) */
+#define CHREAD_JOURNEY_ROWS_MAX 200000  /* journey runs of a gate, regions or last-runs read */
+#define CHREAD_MARKERS_MAX 1000         /* store_deployments' LIMIT */
+#define CHREAD_DASH_ROWS 50             /* a dashboard list (apps, versions, new errors) */
 
 int chread_metric_values(struct clickhouse *c, const char *app, const char *version,
                          const char *metric, long long since_ms, long long until_ms,
@@ -67,7 +81,8 @@ json_t *chread_probe_latest(struct clickhouse *c, size_t max_series, char *err,
                             size_t errlen);
 json_t *chread_rum_quantiles(struct clickhouse *c, long long since_ms, double q,
                              size_t max_series, char *err, size_t errlen);
-/* store_oldest: the oldest raw metric's receipt and the oldest rollup minute kept. */
+/* store_oldest: the oldest raw metric's receipt (min(received_ms): ClickHouse has no
+ * storage order to follow) and the oldest rollup minute kept. */
 int chread_oldest(struct clickhouse *c, long long *raw_ms, long long *rollup_ms, char *err,
                   size_t errlen);
 

@@ -134,6 +134,8 @@ void chstore_batch_fini(struct chstore_batch *b)
 
 #define DAY_MINUTES (24 * 60)
 
+static int raw_table(const char *name);
+
 /* The part of b for table and day, started with its marker row when new; NULL with err
  * past CHSTORE_DAYS_MAX days. */
 static struct chstore_part *part_of(struct chstore_batch *b, const char *table, long long day,
@@ -143,7 +145,7 @@ static struct chstore_part *part_of(struct chstore_batch *b, const char *table, 
     for (size_t i = 0; i < b->nparts; i++)
         if (b->part[i].day == day && strcmp(b->part[i].table, table) == 0)
             return &b->part[i];
-    if (b->nparts == sizeof b->part / sizeof *b->part) {
+    if (b->nparts == 2 * CHSTORE_DAYS_MAX) {
         snprintf(err, errlen, "a batch's rows span more than %d days", CHSTORE_DAYS_MAX);
         return NULL;
     }
@@ -276,15 +278,19 @@ int chstore_batch_decode(struct chstore_batch *b, const char *data, size_t len, 
         struct chstore_part *p = &b->part[b->nparts];
         size_t n;
         at = pos;
+        int raw = -1;
         if (next_line(data, len, &pos, line) < 0
             || sscanf(line, "%15s %lld %zu %1s", table, &p->day, &n, extra) != 3
-            || (strcmp(table, "hist") != 0 && strcmp(table, "counters") != 0)
+            || (strcmp(table, "hist") != 0 && strcmp(table, "counters") != 0
+                && (raw = raw_table(table)) < 0)
             || n > CHSTORE_BATCH_MAX || n > len - pos) {
-            snprintf(err, errlen, "byte %zu: part %zu is not \"hist|counters DAY LENGTH\" "
-                     "with LENGTH bytes after it", at, i + 1);
+            snprintf(err, errlen, "byte %zu: part %zu is not \"TABLE DAY LENGTH\" (hist,"
+                     " counters, pageviews, metrics or errors) with LENGTH bytes after it",
+                     at, i + 1);
             return -1;
         }
-        p->table = strcmp(table, "hist") == 0 ? "hist" : "counters";
+        p->table = raw >= 0 ? chstore_raw_tables[raw]
+                   : strcmp(table, "hist") == 0 ? "hist" : "counters";
         buf_init(&p->rows, CHSTORE_BATCH_MAX);
         b->nparts++;
         if (buf_append(&p->rows, data + pos, n) < 0) {
@@ -305,6 +311,51 @@ static const char *const columns[] = {
     "counters (app, version, metric, dim, key, minute, views, hits)",
 };
 
+const char *const chstore_raw_tables[CHSTORE_RAW_TABLES] = {"pageviews", "metrics", "errors"};
+
+const char *const chstore_raw_columns[CHSTORE_RAW_TABLES] = {
+    "pageviews (app, pv, version, session, page, nav, client_ts, received, received_ms,"
+    " last_received_ms, browser, browser_major, os, device, country, conn, device_hint,"
+    " viewport, dpr, attrs)",
+    "metrics (app, version, name, mid, pv, value, rating, received, received_ms, updated_ms,"
+    " attribution)",
+    "errors (app, version, eid, pv, fingerprint, message, source, line, col, stack, kind,"
+    " received, received_ms)",
+};
+
+/* The number of raw table name, or -1 when it is not one. */
+static int raw_table(const char *name)
+{
+    for (int i = 0; i < CHSTORE_RAW_TABLES; i++)
+        if (strcmp(name, chstore_raw_tables[i]) == 0)
+            return i;
+    return -1;
+}
+
+int chstore_batch_add_raw(struct chstore_batch *b, int table, struct buf *rows, char *err,
+                          size_t errlen)
+{
+    if (rows->len == 0)
+        return 0;
+    for (size_t i = 0; i < b->nparts; i++)
+        if (b->part[i].table == chstore_raw_tables[table]) {
+            snprintf(err, errlen, "a batch has %s rows already", chstore_raw_tables[table]);
+            return -1;
+        }
+    if (b->nparts == sizeof b->part / sizeof *b->part) {
+        snprintf(err, errlen, "a batch has no room for another part");
+        return -1;
+    }
+    /* The raw parts go first, so that they are sent first. */
+    memmove(&b->part[1], &b->part[0], b->nparts * sizeof *b->part);
+    b->part[0].table = chstore_raw_tables[table];
+    b->part[0].day = -1;
+    b->part[0].rows = *rows;
+    b->nparts++;
+    buf_init(rows, rows->max);
+    return 0;
+}
+
 /* Whether the marker of part p of batch id is in its table: 1, 0, or -1 with err. */
 static int has_marker(struct clickhouse *c, const char *id, const struct chstore_part *p,
                       char *err, size_t errlen)
@@ -315,7 +366,7 @@ static int has_marker(struct clickhouse *c, const char *id, const struct chstore
              "SELECT count() FROM %s WHERE app = '' AND version = '%s' AND metric = '%s'"
              " AND dim = '%s' AND key = '' AND minute = toDateTime(%lld)",
              p->table, id, CHSTORE_MARKER, CHSTORE_MARKER, p->day * DAY_MINUTES * 60);
-    if (clickhouse_query(c, sql, 64, &out, NULL, err, errlen) < 0)
+    if (clickhouse_query(c, sql, 4096, &out, NULL, err, errlen) < 0)
         return -1;
     rc = strtoll(out, NULL, 10) > 0;
     free(out);
@@ -329,13 +380,15 @@ int chstore_batch_send(struct clickhouse *c, const struct chstore_batch *b, int 
         *sent = 0;
     for (size_t i = 0; i < b->nparts; i++) {
         const struct chstore_part *p = &b->part[i];
-        int done = replay ? has_marker(c, b->id, p, err, errlen) : 0;
+        int raw = raw_table(p->table);
+        int done = replay && raw < 0 ? has_marker(c, b->id, p, err, errlen) : 0;
         if (done < 0)
             return -1;
         if (done)
             continue;
-        if (clickhouse_insert(c, columns[strcmp(p->table, "hist") != 0], "TabSeparated",
-                              p->rows.data, p->rows.len, err, errlen) < 0)
+        if (clickhouse_insert(c, raw >= 0 ? chstore_raw_columns[raw]
+                                          : columns[strcmp(p->table, "hist") != 0],
+                              "TabSeparated", p->rows.data, p->rows.len, err, errlen) < 0)
             return -1;
         if (sent)
             (*sent)++;
@@ -476,43 +529,6 @@ void chstore_groups_free(struct store_group *g, size_t n)
     free(g);
 }
 
-/* The group a row of time t or value key goes to: the last one when the same, else a new
- * one; past STORE_GROUPS_MAX values of a dimension, "(other)" (an existing "(other)", else
- * the last group renamed), the rule of store_rollup_groups. NULL when out of memory. */
-static struct store_group *group_of(struct store_group **g, size_t *n, size_t *cap,
-                                    const char *by, long long t, const char *key)
-{
-    int same = *n > 0 && (by ? strcmp((*g)[*n - 1].key, key) == 0 : (*g)[*n - 1].t == t);
-    if (!same && by && *n == STORE_GROUPS_MAX) {
-        size_t k = 0;
-        while (k < *n && strcmp((*g)[k].key, ROLLUP_OTHER) != 0)
-            k++;
-        if (k == *n)
-            k = *n - 1;
-        struct store_group tmp = (*g)[k];
-        (*g)[k] = (*g)[*n - 1];
-        (*g)[*n - 1] = tmp;
-        snprintf((*g)[*n - 1].key, sizeof (*g)[*n - 1].key, "%s", ROLLUP_OTHER);
-        same = 1;
-    }
-    if (!same) {
-        if (*n == *cap) {
-            size_t ncap = *cap ? 2 * *cap : 64;
-            struct store_group *bigger = realloc(*g, ncap * sizeof **g);
-            if (!bigger)
-                return NULL;
-            *g = bigger;
-            *cap = ncap;
-        }
-        memset(&(*g)[*n], 0, sizeof (*g)[*n]);
-        sketch_init(&(*g)[*n].sk);
-        (*g)[*n].t = by ? 0 : t;
-        snprintf((*g)[*n].key, sizeof (*g)[*n].key, "%s", by ? key : "");
-        (*n)++;
-    }
-    return &(*g)[*n - 1];
-}
-
 /* The query of chstore_rollup_groups. By page, the keys outside the window's busiest
  * ROLLUP_PAGES_MAX - 1 pages are read as "(other)" (a subquery on the same rows). */
 static int groups_sql(struct buf *q, const char *app, const char *version, const char *metric,
@@ -579,7 +595,7 @@ int chstore_rollup_groups(struct clickhouse *c, const char *app, const char *ver
                      "the rollups", clickhouse_name(c), i + 1, metric, app, version);
             goto out;
         }
-        struct store_group *cur = group_of(&g, &n, &cap, by, t * 1000, key ? key : "");
+        struct store_group *cur = rollup_group_of(&g, &n, &cap, by, t * 1000, key ? key : "");
         if (!cur || (!errors && sketch_add_bucket(&cur->sk, bucket, v) < 0)) {
             snprintf(err, errlen, "out of memory");
             goto out;

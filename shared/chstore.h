@@ -1,6 +1,6 @@
 /*
  * chstore: Vigil's tables in ClickHouse (the scale-out store; collector/README.md,
- * "ClickHouse (in progress)") over the HTTP client of shared/clickhouse.h: the schema,
+ * "ClickHouse") over the HTTP client of shared/clickhouse.h: the schema,
  * the write of a batch of per-minute rollup deltas (shared/rollup.h) and the read of one
  * version's histogram as the comparator's struct sketch_bins.
  *
@@ -44,19 +44,36 @@ int chstore_init(struct clickhouse *c, char *err, size_t errlen);
 /* Writes a new random batch id (CHSTORE_BATCH_LEN hex digits and a NUL). 0 or -1. */
 int chstore_batch_id(char out[CHSTORE_BATCH_LEN + 1], char *err, size_t errlen);
 
-/* One INSERT of a batch: a table, a UTC day, and the TabSeparated rows (marker included). */
+/* One INSERT of a batch: a table, a UTC day, and the TabSeparated rows (marker included).
+ * A part of a raw table (pageviews, metrics, errors) has no marker and no day (-1): its
+ * rows are ReplacingMergeTree rows, the same row again when a replay sends them twice. */
 struct chstore_part {
-    const char *table;          /* "hist" or "counters" */
-    long long day;              /* Unix day (UTC) of every row */
+    const char *table;          /* "hist", "counters", or a raw table */
+    long long day;              /* Unix day (UTC) of every row; -1 for a raw table */
     struct buf rows;
 };
+
+#define CHSTORE_RAW_TABLES 3    /* pageviews, metrics, errors */
+
+/* The raw tables a batch carries, in the order of chstore_raw_columns. */
+extern const char *const chstore_raw_tables[CHSTORE_RAW_TABLES];
+
+/* The columns of each raw table's TabSeparated rows, as the INSERT names them:
+ * "pageviews (app, pv, ...)". A writer of those rows follows this order. */
+extern const char *const chstore_raw_columns[CHSTORE_RAW_TABLES];
 
 /* A batch ready to send (and to spool: its id and parts are all it is). */
 struct chstore_batch {
     char id[CHSTORE_BATCH_LEN + 1];
-    struct chstore_part part[2 * CHSTORE_DAYS_MAX];
+    struct chstore_part part[2 * CHSTORE_DAYS_MAX + CHSTORE_RAW_TABLES];
     size_t nparts;
 };
+
+/* Adds rows (TabSeparated, in chstore_raw_columns[table]'s order) as the part of raw
+ * table number table (0 to CHSTORE_RAW_TABLES - 1), taking the buffer's content (rows is
+ * left empty). Empty rows add nothing. 0, or -1 with err (the table is there already). */
+int chstore_batch_add_raw(struct chstore_batch *b, int table, struct buf *rows, char *err,
+                          size_t errlen);
 
 /* Builds batch id's parts from every pending row of r (r is left as it is: the caller
  * flushes or clears it). A row with a zero delta is left out. Returns 0, or -1 with err
@@ -77,8 +94,8 @@ int chstore_batch_encode(const struct chstore_batch *b, struct buf *out);
 int chstore_batch_decode(struct chstore_batch *b, const char *data, size_t len, char *err,
                          size_t errlen);
 
-/* Sends every part of b as its own INSERT. With replay set, a part whose marker is
- * already in its table is skipped (it was acknowledged before, or committed just before
+/* Sends every part of b as its own INSERT, the raw tables' first. With replay set, a
+ * part whose marker is already in its table is skipped (it was acknowledged before, or committed just before
  * a crash), so that a replayed batch counts once. Returns 0 when every part is stored,
  * or -1 with err (the batch must then stay in the spool and be replayed). *sent (if not
  * NULL) is the number of parts inserted by this call. */

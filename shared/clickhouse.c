@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@ struct clickhouse {
     CURL *curl;
     long connect_ms, total_ms;
     int exec_time_s;
+    int unreachable;            /* the latest request got no HTTP answer */
+    atomic_int interrupted;     /* clickhouse_interrupt: every request from now on fails */
 };
 
 /* Copies the n bytes at s into out (outlen bytes) if they fit and are all allowed by
@@ -239,6 +242,28 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     return buf_append(b, p, size * n) < 0 ? 0 : size * n;
 }
 
+/* libcurl's progress callback: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK),
+ * which is how another thread's clickhouse_interrupt stops a running request. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load_explicit(&((struct clickhouse *)arg)->interrupted, memory_order_relaxed);
+}
+
+void clickhouse_interrupt(struct clickhouse *c)
+{
+    atomic_store(&c->interrupted, 1);
+}
+
+int clickhouse_unreachable(const struct clickhouse *c)
+{
+    return c->unreachable;
+}
+
 /* One request: POST body to /?database=...&max_execution_time=...[&query=query] and the
  * answer into answer (capped by its max). 0, or -1 with a message that names the server
  * and, for an answer other than 200, ClickHouse's reason. */
@@ -253,6 +278,11 @@ static int request(struct clickhouse *c, const char *query, const void *body, si
     CURLcode res;
 
     buf_init(&url, 0);
+    c->unreachable = 0;
+    if (atomic_load(&c->interrupted)) {
+        snprintf(err, errlen, "ClickHouse at %s: the collector is stopping", c->name);
+        goto out;
+    }
     if (query && !(q = curl_easy_escape(c->curl, query, 0))) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -278,6 +308,9 @@ static int request(struct clickhouse *c, const char *query, const void *body, si
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, answer);
+    curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
     res = curl_easy_perform(c->curl);
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     if (res == CURLE_WRITE_ERROR && status == 200) {
@@ -285,7 +318,12 @@ static int request(struct clickhouse *c, const char *query, const void *body, si
                  answer->max);
         goto out;
     }
+    if (res == CURLE_ABORTED_BY_CALLBACK) {
+        snprintf(err, errlen, "ClickHouse at %s: the collector is stopping", c->name);
+        goto out;
+    }
     if (res != CURLE_OK && res != CURLE_WRITE_ERROR) {
+        c->unreachable = 1;
         snprintf(err, errlen, "ClickHouse at %s does not answer: %s", c->name,
                  curlerr[0] ? curlerr : curl_easy_strerror(res));
         goto out;

@@ -1,6 +1,6 @@
 /*
  * clickhouse: a client of ClickHouse's HTTP interface through libcurl, the transport of
- * the scale-out store (collector/README.md, "ClickHouse (in progress)"; the schema and
+ * the scale-out store (collector/README.md, "ClickHouse"; the schema and
  * the rollup reads and writes are shared/chstore.h).
  *
  * The interface is https://clickhouse.com/docs/interfaces/http: a query is POSTed as the
@@ -61,6 +61,15 @@ void clickhouse_close(struct clickhouse *c);
 /* The timeouts of the next requests (0 keeps one) and the max_execution_time setting. */
 void clickhouse_set_timeouts(struct clickhouse *c, long connect_ms, long total_ms,
                              int exec_time_s);
+
+/* Whether the latest request failed without an HTTP answer (no connection, a timeout):
+ * ClickHouse is unreachable, as opposed to refusing the query. */
+int clickhouse_unreachable(const struct clickhouse *c);
+
+/* From any thread: the running request of c and every later one fail at once with "the
+ * collector is stopping" (libcurl's progress callback checks a flag). For the readers'
+ * stop; c is only good for clickhouse_close then. */
+void clickhouse_interrupt(struct clickhouse *c);
 
 /* "host:port/database", for messages. */
 const char *clickhouse_name(const struct clickhouse *c);

@@ -1,7 +1,7 @@
 /*
  * fspool: a folder of records waiting to be delivered, one file each, oldest first, the
- * spool of the collector's ClickHouse batches (collector/README.md, "ClickHouse (in
- * progress)") and, in its drop-oldest form, what probe/spool.c does for probe results.
+ * spool of the collector's ClickHouse batches (collector/README.md, "ClickHouse") and,
+ * in its drop-oldest form, what probe/spool.c does for probe results.
  *
  * A record is written whole or not at all: to a temporary name, fsync, rename, fsync of
  * the folder (the rename is atomic, POSIX rename(2); the folder's fsync makes the new name

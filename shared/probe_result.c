@@ -353,6 +353,16 @@ int probe_result_parse_text(const char *text, size_t len, struct probe_result **
     return rc;
 }
 
+char *probe_result_failure(const struct probe_result_journey *j)
+{
+    char *failure = NULL;
+    if (j->failed && j->failed->failure_check && j->failed->failure_message
+        && asprintf(&failure, "%s: %s", j->failed->failure_check,
+                    j->failed->failure_message) < 0)
+        failure = NULL;
+    return failure;
+}
+
 void probe_result_free(struct probe_result *r)
 {
     if (!r)

@@ -82,5 +82,9 @@ void probe_result_journey_fini(struct probe_result_journey *j);
 
 void probe_result_free(struct probe_result *r);
 
+/* The failure a journey run is stored with: "check: message" of its first failed step, as
+ * a new string (free() it), or NULL when it has none (or memory ran out). */
+char *probe_result_failure(const struct probe_result_journey *j);
+
 
 #endif

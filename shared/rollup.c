@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
+
 const char *const rollup_dims[ROLLUP_DIMS] = {"browser", "os", "device", "country", "conn",
                                               "page"};
 
@@ -458,4 +460,42 @@ out:
     }
     rollup_clear(r);
     return rc;
+}
+
+/* The group a row of time t or value key goes to: the last one when the same, else a new
+ * one; past STORE_GROUPS_MAX values of a dimension, "(other)" (an existing "(other)", else
+ * the last group renamed). Shared by store_rollup_groups and chstore_rollup_groups, so
+ * that both stores fold alike. NULL when out of memory. */
+struct store_group *rollup_group_of(struct store_group **g, size_t *n, size_t *cap,
+                                    const char *by, long long t, const char *key)
+{
+    int same = *n > 0 && (by ? strcmp((*g)[*n - 1].key, key) == 0 : (*g)[*n - 1].t == t);
+    if (!same && by && *n == STORE_GROUPS_MAX) {
+        size_t k = 0;
+        while (k < *n && strcmp((*g)[k].key, ROLLUP_OTHER) != 0)
+            k++;
+        if (k == *n)
+            k = *n - 1;
+        struct store_group tmp = (*g)[k];
+        (*g)[k] = (*g)[*n - 1];
+        (*g)[*n - 1] = tmp;
+        snprintf((*g)[*n - 1].key, sizeof (*g)[*n - 1].key, "%s", ROLLUP_OTHER);
+        same = 1;
+    }
+    if (!same) {
+        if (*n == *cap) {
+            size_t ncap = *cap ? 2 * *cap : 64;
+            struct store_group *bigger = realloc(*g, ncap * sizeof **g);
+            if (!bigger)
+                return NULL;
+            *g = bigger;
+            *cap = ncap;
+        }
+        memset(&(*g)[*n], 0, sizeof (*g)[*n]);
+        sketch_init(&(*g)[*n].sk);
+        (*g)[*n].t = by ? 0 : t;
+        snprintf((*g)[*n].key, sizeof (*g)[*n].key, "%s", by ? key : "");
+        (*n)++;
+    }
+    return &(*g)[*n - 1];
 }

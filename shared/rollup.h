@@ -95,4 +95,17 @@ int rollup_add_row(struct rollup *r, const struct rollup_row *row);
 /* Forgets what was accumulated (the transaction rolled back). */
 void rollup_clear(struct rollup *r);
 
+/* --- reading: rows of the rollups merged into groups (store.h's struct store_group) --- */
+
+/* The group that a row of time t (by NULL) or of value key of dimension by goes to, among
+ * the *n groups of *g (capacity *cap, grown here; rows come in order of time or value):
+ * the last group when it has the same time or value, else a new one (empty sketch). Past
+ * STORE_GROUPS_MAX values of a dimension, further values count as one ROLLUP_OTHER group
+ * (an existing one, else the last group renamed). The rule of store_rollup_groups and
+ * chstore_rollup_groups, so that SQLite and ClickHouse fold alike. NULL when out of
+ * memory. */
+struct store_group;
+struct store_group *rollup_group_of(struct store_group **g, size_t *n, size_t *cap,
+                                    const char *by, long long t, const char *key);
+
 #endif

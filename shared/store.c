@@ -15,6 +15,10 @@
 
 #include "beacon.h"
 #include "buf.h"
+#include "chread.h"
+#include "chstore.h"
+#include "chwrite.h"
+#include "clickhouse.h"
 #include "clock.h"
 #include "probe_result.h"
 #include "rollup.h"
@@ -190,6 +194,10 @@ struct store {
     int timeout_ms;             /* a read's time limit, 0 for none */
     double deadline;            /* monotonic ms when the running statement must stop */
     atomic_int interrupted;     /* store_interrupt: every statement from now on fails */
+    struct clickhouse *ch;      /* opened on a clickhouse:// URL: every call goes there */
+    struct chwrite *chw;        /* ClickHouse's writes (writable store), NULL read-only */
+    double oldest_at;           /* ClickHouse: when store_oldest last asked (monotonic ms) */
+    long long oldest_raw, oldest_rollup;
 };
 
 /* The message names what failed, not the file: it can reach an HTTP client. */
@@ -335,6 +343,42 @@ static int migrate(struct store *s, char *err, size_t errlen)
     return 0;
 }
 
+/* The store on ClickHouse: a connection, and the writes (with the spool) unless
+ * read-only. */
+static int clickhouse_store(struct store *s, const struct store_opts *o, char *err,
+                            size_t errlen)
+{
+    if (clickhouse_open(&s->ch, o->db, o->password_file, err, errlen) < 0)
+        return -1;
+    if (o->readonly)
+        return o->init ? chstore_init(s->ch, err, errlen) : 0;
+    struct chwrite_opts w = {o->spool_dir, o->spool_max_bytes, o->init};
+    return chwrite_open(&s->chw, s->ch, &w, err, errlen);
+}
+
+int store_is_url(const char *db)
+{
+    return strncmp(db, STORE_CLICKHOUSE_SCHEME, strlen(STORE_CLICKHOUSE_SCHEME)) == 0;
+}
+
+int store_open_opts(struct store **out, const struct store_opts *o, char *err, size_t errlen)
+{
+    struct store *s;
+    *out = NULL;
+    if (!store_is_url(o->db))
+        return store_open(out, o->db, o->readonly, err, errlen);
+    if (!(s = calloc(1, sizeof *s))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (clickhouse_store(s, o, err, errlen) < 0) {
+        store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
 int store_open(struct store **out, const char *path, int readonly, char *err, size_t errlen)
 {
     struct store *s = calloc(1, sizeof *s);
@@ -414,6 +458,8 @@ int store_check_writable(struct store *s, char *err, size_t errlen)
     sqlite3_stmt *q;
     int version = 0;
 
+    if (s->ch)
+        return chwrite_check(s->chw, err, errlen);
     if (sqlite3_db_readonly(s->db, "main") == 1) {
         snprintf(err, errlen, "%s is read-only (its mode, owner or file system): the collector"
                  " must be able to write to it", s->path);
@@ -445,12 +491,41 @@ void store_close(struct store *s)
         sqlite3_finalize(s->st[i]);
     rollup_free(s->rollup);
     sqlite3_close(s->db);
+    chwrite_close(s->chw);
+    clickhouse_close(s->ch);
     free(s->path);
     free(s);
 }
 
+int store_replay(struct store *s, int max, char *err, size_t errlen)
+{
+    return s->chw ? chwrite_replay(s->chw, max, err, errlen) : 0;
+}
+
+int store_spooled(const struct store *s)
+{
+    return s->chw && chwrite_spooled(s->chw);
+}
+
+void store_spool_stats(const struct store *s, struct store_spool_stats *out)
+{
+    if (s->chw)
+        chwrite_stats(s->chw, out);
+    else
+        memset(out, 0, sizeof *out);
+}
+
+/* The writes need a writable store; on ClickHouse they are chwrite's. */
+static int no_writes(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "the store was opened read-only");
+    return -1;
+}
+
 int store_begin(struct store *s, char *err, size_t errlen)
 {
+    if (s->ch)
+        return s->chw ? chwrite_begin(s->chw, err, errlen) : no_writes(err, errlen);
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_error(s, "starting a transaction", err, errlen);
     return 0;
@@ -458,6 +533,8 @@ int store_begin(struct store *s, char *err, size_t errlen)
 
 int store_commit(struct store *s, char *err, size_t errlen)
 {
+    if (s->ch)
+        return s->chw ? chwrite_commit(s->chw, err, errlen) : no_writes(err, errlen);
     if (s->rollup && rollup_flush(s->rollup, s->db, err, errlen) < 0) {
         store_rollback(s);
         return -1;
@@ -472,6 +549,11 @@ int store_commit(struct store *s, char *err, size_t errlen)
 
 void store_rollback(struct store *s)
 {
+    if (s->ch) {
+        if (s->chw)
+            chwrite_rollback(s->chw);
+        return;
+    }
     rollup_clear(s->rollup);
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -534,7 +616,8 @@ static void normalize(struct buf *b, const char *s, size_t max)
 
 /* The error's group: SHA-256 over the app, the normalized message and the first five
  * lines of the normalized stack, as 32 hex digits. */
-static void fingerprint(const char *app, const char *message, const char *stack, char out[33])
+void store_error_fingerprint(const char *app, const char *message, const char *stack,
+                             char out[33])
 {
     struct buf b;
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -676,6 +759,8 @@ int store_insert_beacon(struct store *s, const json_t *b, const struct beacon_me
     int rows = 1, had_error = 0, errors = 0;
     struct point_copy pv;
 
+    if (s->ch)
+        return s->chw ? chwrite_beacon(s->chw, b, m, err, errlen) : no_writes(err, errlen);
     bind_text(st, 1, app);
     bind_text(st, 2, version);
     bind_text(st, 3, json_object_get(b, "pv"));
@@ -726,7 +811,7 @@ int store_insert_beacon(struct store *s, const json_t *b, const struct beacon_me
         } else {
             char fp[33];
             const char *message = json_string_value(json_object_get(e, "message"));
-            fingerprint(json_string_value(app), message,
+            store_error_fingerprint(json_string_value(app), message,
                         json_string_value(json_object_get(e, "stack")), fp);
             st = s->st[ST_ERROR];
             sqlite3_bind_int64(st, 1, pageview);
@@ -773,6 +858,9 @@ int store_metric_values(struct store *s, const char *app, const char *version,
                         const char *metric, long long since_ms, long long until_ms,
                         double **values, size_t *n, char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_metric_values(s->ch, app, version, metric, since_ms, until_ms, values,
+                                    n, err, errlen);
     long long *times;
     if (store_metric_points(s, app, version, metric, since_ms, until_ms, &times, values, n,
                             err, errlen) < 0)
@@ -787,6 +875,8 @@ long long store_bytes(struct store *s)
     struct stat st;
     char wal[4096];
     long long total = 0;
+    if (s->ch)
+        return s->chw ? chwrite_bytes(s->chw) : 0;
     if (stat(s->path, &st) == 0)
         total += (long long)st.st_size;
     snprintf(wal, sizeof wal, "%s-wal", s->path);
@@ -864,6 +954,10 @@ int store_insert_probe_result(struct store *s, const struct probe_result *r,
                               long long received_ms, int is_signed, const char *key_id,
                               char *err, size_t errlen)
 {
+    if (s->ch)
+        return s->chw ? chwrite_probe_result(s->chw, r, received_ms, is_signed, key_id, err,
+                                             errlen)
+                      : no_writes(err, errlen);
     char *text = json_dumps(r->doc, JSON_COMPACT);
     int n = -1;
 
@@ -885,11 +979,7 @@ int store_insert_probe_result(struct store *s, const struct probe_result *r,
         p, 7, t, 3, "storing a probe run", err, errlen);
     for (size_t i = 0; n > 0 && i < r->njourneys; i++) {
         const struct probe_result_journey *j = &r->journeys[i];
-        char *failure = NULL;
-        if (j->failed && j->failed->failure_check && j->failed->failure_message
-            && asprintf(&failure, "%s: %s", j->failed->failure_check,
-                        j->failed->failure_message) < 0)
-            failure = NULL;
+        char *failure = probe_result_failure(j);
         const char *jp[] = {r->run_id, r->app, r->version, r->region, j->name,
                             j->failed ? j->failed->name : NULL, failure};
         long long jt[] = {(long long)i, j->passed, j->started_ms, j->retried, is_signed ? 1 : 0};
@@ -914,6 +1004,8 @@ int store_insert_probe_result(struct store *s, const struct probe_result *r,
 json_t *store_probe_runs(struct store *s, const char *app, const char *version, long long limit,
                          char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_probe_runs(s->ch, app, version, limit, err, errlen);
     const char *p[] = {app, version};
     long long l[] = {limit};
     return query_json(s,
@@ -930,6 +1022,8 @@ json_t *store_probe_runs(struct store *s, const char *app, const char *version, 
 json_t *store_gate_rows(struct store *s, const char *app, const char *version, long long since_ms,
                         char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_gate_rows(s->ch, app, version, since_ms, err, errlen);
     const char *p[] = {app, version};
     long long t[] = {since_ms};
     return query_json(s,
@@ -943,6 +1037,8 @@ json_t *store_gate_rows(struct store *s, const char *app, const char *version, l
 json_t *store_regions(struct store *s, const char *app, long long since_ms, char *err,
                       size_t errlen)
 {
+    if (s->ch)
+        return chread_regions(s->ch, app, since_ms, err, errlen);
     const char *p[] = {app};
     long long t[] = {since_ms};
     return query_json(s,
@@ -954,6 +1050,8 @@ json_t *store_regions(struct store *s, const char *app, long long since_ms, char
 json_t *store_last_runs(struct store *s, const char *app, const char *version, char *err,
                         size_t errlen)
 {
+    if (s->ch)
+        return chread_last_runs(s->ch, app, version, err, errlen);
     const char *p[] = {app, version};
     return query_json(s,
         "SELECT coalesce(json_group_array(json_object('region', region, 'journey', journey,"
@@ -967,6 +1065,9 @@ int store_insert_deployment(struct store *s, const json_t *d, long long received
 {
     /* The weight goes in as text and is cast: the statement helpers bind text and
      * integers, and "%.17g" keeps every bit of a double. */
+    if (s->ch)
+        return s->chw ? chwrite_deployment(s->chw, d, received_ms, err, errlen)
+                      : no_writes(err, errlen);
     char weight[32];
     const json_t *w = json_object_get(d, "weight");
     snprintf(weight, sizeof weight, "%.17g", json_number_value(w));
@@ -984,6 +1085,8 @@ int store_insert_deployment(struct store *s, const json_t *d, long long received
 
 json_t *store_deployments(struct store *s, const char *app, char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_deployments(s->ch, app, err, errlen);
     const char *p[] = {app};
     return query_json(s,
         "SELECT coalesce(json_group_array(json_object('app', app, 'version', version,"
@@ -995,6 +1098,8 @@ json_t *store_deployments(struct store *s, const char *app, char *err, size_t er
 int store_marker_weight(struct store *s, const char *app, const char *version, double *weight,
                         char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_marker_weight(s->ch, app, version, weight, err, errlen);
     const char *p[] = {app, version};
     json_t *v = query_json(s,
         "SELECT json_array(weight) FROM deployments WHERE app = ?1 AND version = ?2"
@@ -1011,6 +1116,9 @@ int store_traffic_views(struct store *s, const char *app, const char *version,
                         long long since_ms, long long until_ms, long long *views, char *err,
                         size_t errlen)
 {
+    if (s->ch)
+        return chread_traffic_views(s->ch, app, version, since_ms, until_ms, views, err,
+                                    errlen);
     /* The whole version's page views less its HeadlessChrome slice: two ranges of the
      * rollups' primary key, (app, version, "errors", "" or "browser") by minute. */
     const char *p[] = {app, version, UACLASS_HEADLESS};
@@ -1033,12 +1141,16 @@ int store_traffic_views(struct store *s, const char *app, const char *version,
 long long store_window_start(struct store *s, const char *app, const char *version,
                              char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_window_start(s->ch, app, version, err, errlen);
     return store_window_start_before(s, app, version, LLONG_MAX, err, errlen);
 }
 
 long long store_window_start_before(struct store *s, const char *app, const char *version,
                                     long long before_ms, char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_window_start_before(s->ch, app, version, before_ms, err, errlen);
     const char *p[] = {app, version};
     long long n[] = {before_ms};
     json_t *v = query_json(s,
@@ -1054,6 +1166,8 @@ long long store_window_start_before(struct store *s, const char *app, const char
 int store_seen(struct store *s, const char *app, const char *version, char *err,
                size_t errlen)
 {
+    if (s->ch)
+        return chread_seen(s->ch, app, version, err, errlen);
     /* Two statements, not "(?2 IS NULL OR version = ?2)": that form keeps SQLite from
      * seeking to (app, version) in the indexes, and an EXISTS then walked every page view
      * of the versions before it (0.4 s per verdict at 5M page views). */
@@ -1077,6 +1191,9 @@ int store_error_views(struct store *s, const char *app, const char *version,
                       long long since_ms, long long until_ms, long long *hits,
                       long long *views, char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_error_views(s->ch, app, version, since_ms, until_ms, hits, views, err,
+                                  errlen);
     const char *p[] = {app, version};
     long long t[] = {since_ms, until_ms};
     json_t *v = query_json(s,
@@ -1093,11 +1210,34 @@ int store_error_views(struct store *s, const char *app, const char *version,
     return 0;
 }
 
+/* store_insert_verdict on ClickHouse: the repeat rule asked of chread, then the row. */
+static int ch_insert_verdict(struct store *s, const char *app, const char *baseline,
+                             const char *canary, const json_t *verdict, long long ts,
+                             long long window_start, long long nbase, long long ncanary,
+                             long long repeat_ms, char *err, size_t errlen)
+{
+    if (!s->chw)
+        return no_writes(err, errlen);
+    if (repeat_ms > 0) {
+        int seen = chread_verdict_repeat(
+            s->ch, app, baseline, canary, json_string_value(json_object_get(verdict, "policy")),
+            json_string_value(json_object_get(verdict, "method")),
+            json_string_value(json_object_get(verdict, "decision")), ts, repeat_ms, err, errlen);
+        if (seen != 0)
+            return seen < 0 ? -1 : 0;
+    }
+    return chwrite_verdict(s->chw, app, baseline, canary, verdict, ts, window_start, nbase,
+                           ncanary, err, errlen) < 0 ? -1 : 1;
+}
+
 int store_insert_verdict(struct store *s, const char *app, const char *baseline,
                          const char *canary, const json_t *verdict, long long ts,
                          long long window_start, long long nbase, long long ncanary,
                          long long repeat_ms, char *err, size_t errlen)
 {
+    if (s->ch)
+        return ch_insert_verdict(s, app, baseline, canary, verdict, ts, window_start, nbase,
+                                 ncanary, repeat_ms, err, errlen);
     char *text = json_dumps(verdict, JSON_COMPACT);
     const char *p[] = {app, baseline, canary,
                        json_string_value(json_object_get(verdict, "policy")),
@@ -1119,6 +1259,8 @@ int store_insert_verdict(struct store *s, const char *app, const char *baseline,
 json_t *store_verdicts(struct store *s, const char *app, long long limit, char *err,
                        size_t errlen)
 {
+    if (s->ch)
+        return chread_verdicts(s->ch, app, limit, err, errlen);
     const char *p[] = {app};
     long long l[] = {limit};
     return query_json(s,
@@ -1132,6 +1274,8 @@ json_t *store_verdicts(struct store *s, const char *app, long long limit, char *
 
 json_t *store_apps(struct store *s, char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_apps(s->ch, err, errlen);
     return query_json(s,
         "SELECT coalesce(json_group_array(json_object('app', app, 'versions', nv,"
         " 'pageviews', n, 'last_seen', ls)), '[]') FROM (SELECT app, count(DISTINCT version)"
@@ -1141,6 +1285,8 @@ json_t *store_apps(struct store *s, char *err, size_t errlen)
 
 json_t *store_versions(struct store *s, const char *app, char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_versions(s->ch, app, err, errlen);
     const char *p[] = {app};
     return query_json(s,
         "SELECT coalesce(json_group_array(json_object('version', version, 'pageviews', n,"
@@ -1155,6 +1301,9 @@ int store_metric_points(struct store *s, const char *app, const char *version,
                         long long **times, double **values, size_t *n, char *err,
                         size_t errlen)
 {
+    if (s->ch)
+        return chread_metric_points(s->ch, app, version, metric, since_ms, until_ms, times,
+                                    values, n, err, errlen);
     sqlite3_stmt *q;
     size_t cap = 1024, count = 0;
     long long *t = malloc(cap * sizeof *t);
@@ -1217,6 +1366,8 @@ int store_metric_points(struct store *s, const char *app, const char *version,
 json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
                          const char *canary, long long since_ms, char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_new_errors(s->ch, app, baseline, canary, since_ms, err, errlen);
     const char *p[] = {app, canary, baseline};
     long long t[] = {since_ms};
     return query_json(s,
@@ -1233,6 +1384,8 @@ json_t *store_new_errors(struct store *s, const char *app, const char *baseline,
 json_t *store_probe_results(struct store *s, const char *app, long long offset, char *err,
                             size_t errlen)
 {
+    if (s->ch)
+        return chread_probe_results(s->ch, app, offset, err, errlen);
     const char *p[] = {app};
     const long long n[] = {STORE_PROBE_RESULTS_MAX, offset};
     /* The latest run of each (journey, region): one GROUP BY (SQLite takes the bare
@@ -1268,6 +1421,12 @@ static int past_deadline(void *arg)
 void store_set_timeout(struct store *s, int ms)
 {
     s->timeout_ms = ms;
+    if (s->ch) {
+        /* ClickHouse stops the query itself at max_execution_time (whole seconds); the
+         * request's own timeout is a second later, for the answer to come back. */
+        clickhouse_set_timeouts(s->ch, 0, ms + 1000L, ms > 0 ? (ms + 999) / 1000 : 0);
+        return;
+    }
     /* Installed even without a limit, so that store_interrupt also stops a statement
      * that starts after it (sqlite3_interrupt alone covers only those running). */
     sqlite3_progress_handler(s->db, 1000, past_deadline, s);
@@ -1276,6 +1435,10 @@ void store_set_timeout(struct store *s, int ms)
 void store_interrupt(struct store *s)
 {
     atomic_store(&s->interrupted, 1);
+    if (s->ch) {
+        clickhouse_interrupt(s->ch);
+        return;
+    }
     sqlite3_interrupt(s->db);
 }
 
@@ -1309,6 +1472,9 @@ int store_rollup_groups(struct store *s, const char *app, const char *version,
                         long long until_ms, long long step_ms, struct store_group **out,
                         size_t *nout, char *err, size_t errlen)
 {
+    if (s->ch)
+        return chstore_rollup_groups(s->ch, app, version, metric, by, since_ms, until_ms,
+                                     step_ms, out, nout, err, errlen);
     sqlite3_stmt *q;
     struct store_group *g = NULL;
     size_t n = 0, cap = 0;
@@ -1407,6 +1573,9 @@ static int expire(struct store *s, const char *table, const char *column, long l
 long long store_retain(struct store *s, long long now_ms, long long raw_ms, long long rollup_ms,
                        int limit, char *err, size_t errlen)
 {
+    if (s->ch)
+        return s->chw ? chwrite_retain(s->chw, now_ms, raw_ms, rollup_ms, err, errlen)
+                      : no_writes(err, errlen);
     long long raw = now_ms - raw_ms, roll = now_ms - rollup_ms, total = 0;
     /* Each table in its own short transaction, so that beacons wait at most one of them. */
     static const struct {
@@ -1471,9 +1640,24 @@ static int two_ints(struct store *s, const char *sql, long long *a, long long *b
     return 0;
 }
 
+/* How often store_oldest asks ClickHouse (the writer asks after every retention pass,
+ * once a second). */
+#define STORE_CH_OLDEST_EVERY_MS 60000.0
+
 int store_oldest(struct store *s, long long *raw_ms, long long *rollup_ms, char *err,
                  size_t errlen)
 {
+    if (s->ch) {
+        double now = clock_mono_ms();
+        if (s->oldest_at <= 0 || now - s->oldest_at >= STORE_CH_OLDEST_EVERY_MS) {
+            s->oldest_at = now;
+            if (chread_oldest(s->ch, &s->oldest_raw, &s->oldest_rollup, err, errlen) < 0)
+                return -1;
+        }
+        *raw_ms = s->oldest_raw;
+        *rollup_ms = s->oldest_rollup;
+        return 0;
+    }
     /* The first raw row in storage order, the one retention deletes next: min(received)
      * has no index and read every row, once a second, on the writer's thread. */
     return two_ints(s, "SELECT json_array((SELECT received FROM metrics ORDER BY rowid"
@@ -1490,6 +1674,8 @@ struct rum_group {
 json_t *store_rum_quantiles(struct store *s, long long since_ms, double q, size_t max_series,
                             char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_rum_quantiles(s->ch, since_ms, q, max_series, err, errlen);
     sqlite3_stmt *st;
     struct rum_group *g = calloc(max_series ? max_series : 1, sizeof *g);
     size_t n = 0;
@@ -1562,6 +1748,8 @@ out:
 
 json_t *store_probe_latest(struct store *s, size_t max_series, char *err, size_t errlen)
 {
+    if (s->ch)
+        return chread_probe_latest(s->ch, max_series, err, errlen);
     sqlite3_stmt *st;
     json_t *out = json_array();
     uint64_t *hashes = calloc(max_series ? max_series : 1, sizeof *hashes);

@@ -1,9 +1,14 @@
 /*
- * store: Vigil's SQLite database (schema: collector/README.md).
+ * store: Vigil's SQLite database (schema: collector/README.md), or its ClickHouse store.
  *
  * One writer (the collector's writer thread) inserts beacons in transactions it groups
  * itself; any number of readers (the CLI verbs, another process) query the same file,
  * which WAL mode allows. A struct store is used by one thread at a time.
+ *
+ * Opened on a clickhouse:// URL (store_open_opts), the same calls go to ClickHouse:
+ * reads to shared/chread.h (and chstore_rollup_groups), writes to shared/chwrite.h, where
+ * a transaction of beacons is one batch that store_commit sends, or spools when
+ * ClickHouse does not take it (collector/README.md, "ClickHouse").
  */
 #ifndef VIGIL_STORE_H
 #define VIGIL_STORE_H
@@ -34,13 +39,51 @@ struct beacon_meta {
  * -1 with a message in err. */
 int store_open(struct store **out, const char *path, int readonly, char *err, size_t errlen);
 
+#define STORE_CLICKHOUSE_SCHEME "clickhouse://"
+
+/* Where and how to open a store. */
+struct store_opts {
+    const char *db;                     /* a SQLite path, or clickhouse://HOST:PORT/DB */
+    const char *password_file;          /* ClickHouse: the password's file, or NULL */
+    int init;                           /* ClickHouse: create the missing tables */
+    const char *spool_dir;              /* ClickHouse writer: the spool folder, or NULL */
+    unsigned long long spool_max_bytes; /* the spool's bound (0: none) */
+    int readonly;
+};
+
+/* Opens the store o names: store_open for a path; for a clickhouse:// URL a connection
+ * (no request yet, except the DDL with init), and unless readonly the writes with their
+ * spool (locked: one collector per spool folder). 0 with *out, or -1 with err. */
+int store_open_opts(struct store **out, const struct store_opts *o, char *err, size_t errlen);
+
+/* Whether db names a ClickHouse store (starts with clickhouse://). */
+int store_is_url(const char *db);
+
 /* Whether the database takes writes now: not opened read-only by SQLite (file mode, owner,
  * read-only file system), and a committed write of its header page works (the write lock
  * within the busy timeout, room on the disk). 0, or -1 with err naming the file and why.
- * For collector serve's start. */
+ * For collector serve's start. On ClickHouse: it answers and has every table (0); 1 when
+ * it does not answer but the spool takes the writes meanwhile (err says why); else -1. */
 int store_check_writable(struct store *s, char *err, size_t errlen);
 
 void store_close(struct store *s);
+
+/* ClickHouse: sends at most max spooled batches, oldest first, when a replay is due
+ * (shared/chwrite.h). Returns how many were stored, 0 (none due; always on SQLite), or -1
+ * with err. For the writer thread, between batches. */
+int store_replay(struct store *s, int max, char *err, size_t errlen);
+
+/* Whether batches wait in the spool (0 on SQLite). */
+int store_spooled(const struct store *s);
+
+/* The spool and the health of the writes, for /healthz and /metrics (zeros on SQLite). */
+struct store_spool_stats {
+    int degraded;               /* ClickHouse did not take the latest send or replay */
+    long long batches, bytes;   /* waiting in the spool */
+    long long spooled_total, replayed_total, set_aside_total;
+    char reason[256];           /* why the latest send or replay failed, "" when none */
+};
+void store_spool_stats(const struct store *s, struct store_spool_stats *out);
 
 /* Transactions around store_insert_beacon calls. Each returns 0 or -1 with err. */
 int store_begin(struct store *s, char *err, size_t errlen);
@@ -53,6 +96,12 @@ void store_rollback(struct store *s);
  * fingerprint). Returns the number of rows written, or -1 with err. */
 int store_insert_beacon(struct store *s, const json_t *beacon, const struct beacon_meta *m,
                         char *err, size_t errlen);
+
+/* The group of a JS error: SHA-256 over the app, the message and the first five lines of
+ * the stack, each run of digits as one '0' (line numbers and ids that change from deploy
+ * to deploy do not split a group), as 32 hex digits. */
+void store_error_fingerprint(const char *app, const char *message, const char *stack,
+                             char out[33]);
 
 /* Loads the values of one metric of one version of an app received in
  * [since_ms, until_ms), sorted ascending, into a new array *values (free() it) of *n.

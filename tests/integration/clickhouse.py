@@ -175,3 +175,24 @@ class ClickHouse:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
         return False
+
+
+class CHCollector(harness.Collector):
+    """`collector serve --store URL` (harness.Collector passes --db; this one does not),
+    on 127.0.0.1, stopped at exit like every harness.Collector."""
+
+    def __init__(self, url, args, name):
+        self.store_url = url
+        super().__init__(args, name=name)
+
+    def start(self):
+        n = len(self.logs)
+        port_file = os.path.join(self.dir, "%s.%d.port" % (self.name, n))
+        log = os.path.join(self.dir, "%s.%d.log" % (self.name, n))
+        self.logs.append(log)
+        cmd = [harness.COLLECTOR, "serve", "--store", self.store_url, "--listen",
+               "127.0.0.1:%d" % self.listen_port, "--port-file", port_file] + self.args
+        with open(log, "w") as f:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=f)
+        self.port = self._wait_port(port_file, timeout=30)
+        self.listen_port = self.port  # a restart takes the same port

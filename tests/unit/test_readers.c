@@ -115,10 +115,11 @@ int main(int argc, char **argv)
         return 1;
     }
     store_close(s);
+    struct store_opts so = {.db = path, .readonly = 1};
 
     /* A generous limit: the forgotten call is dropped, the others run. */
     reset();
-    CHECK(readers_start(&r, path, 1, 60000, 100, NULL, NULL, err, sizeof err) == 0,
+    CHECK(readers_start(&r, &so, 1, 60000, 100, NULL, NULL, err, sizeof err) == 0,
           "readers start: %s", err);
     hold_and_queue(r, 0);
     CHECK(readers_forget(r, 2) == 1, "a queued call whose client left is dropped");
@@ -138,7 +139,7 @@ int main(int argc, char **argv)
 
     /* A short limit: calls that waited three times as long are refused, not run. */
     reset();
-    CHECK(readers_start(&r, path, 1, 50, 100, NULL, NULL, err, sizeof err) == 0,
+    CHECK(readers_start(&r, &so, 1, 50, 100, NULL, NULL, err, sizeof err) == 0,
           "readers start: %s", err);
     hold_and_queue(r, 50);
     release();
