@@ -1500,39 +1500,11 @@ int store_rollup_groups(struct store *s, const char *app, const char *version,
         const char *key = (const char *)sqlite3_column_text(q, 1);
         if (!by)
             t = step_ms > 0 ? t - t % step_ms : 0;
-        int same = n > 0 && (by ? strcmp(g[n - 1].key, key ? key : "") == 0 : g[n - 1].t == t);
-        /* Past the cap on groups, further values of a dimension count as one. */
-        if (!same && by && n == STORE_GROUPS_MAX) {
-            key = ROLLUP_OTHER;
-            size_t k = 0;
-            while (k < n && strcmp(g[k].key, key) != 0)
-                k++;
-            if (k == n)
-                k = n - 1;
-            struct store_group tmp = g[k];
-            g[k] = g[n - 1];
-            g[n - 1] = tmp;
-            snprintf(g[n - 1].key, sizeof g[n - 1].key, "%s", ROLLUP_OTHER);
-            same = 1;
+        struct store_group *cur = rollup_group_of(&g, &n, &cap, by, t, key ? key : "");
+        if (!cur) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
         }
-        if (!same) {
-            if (n == cap) {
-                size_t ncap = cap ? 2 * cap : 64;
-                struct store_group *bigger = realloc(g, ncap * sizeof *g);
-                if (!bigger) {
-                    snprintf(err, errlen, "out of memory");
-                    goto out;
-                }
-                g = bigger;
-                cap = ncap;
-            }
-            memset(&g[n], 0, sizeof g[n]);
-            sketch_init(&g[n].sk);
-            g[n].t = by ? 0 : t;
-            snprintf(g[n].key, sizeof g[n].key, "%s", key && by ? key : "");
-            n++;
-        }
-        struct store_group *cur = &g[n - 1];
         cur->n += sqlite3_column_int64(q, 2);
         cur->hits += sqlite3_column_int64(q, 3);
         const void *blob = sqlite3_column_blob(q, 4);
