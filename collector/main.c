@@ -1028,35 +1028,25 @@ static void migrate_progress(const struct chmigrate_counts *c, void *arg)
 /* migrate: a SQLite database into ClickHouse (shared/chmigrate.h). */
 static int cmd_migrate(int argc, char **argv)
 {
-    const char *db = NULL, *url = NULL, *password = NULL;
-    int init = 0, rc = EXIT_FAIL;
+    struct store_args sa = {0};
+    int rc = EXIT_FAIL;
     char err[512];
     struct store *s = NULL;
     struct clickhouse *c = NULL;
     struct chmigrate_counts counts;
 
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0) {
+        if (strcmp(argv[i], "--help") == 0) {
             fputs(usage, stdout);
             return EXIT_OK;
         }
-        if (!is_option(a, migrate_options))
-            return unknown_option(a, migrate_options);
-        if (strcmp(a, "--store-init") == 0) {
-            init = 1;
-            continue;
-        }
-        if (!v)
-            return bad_usage("%s needs a value", a);
-        i++;
-        if (strcmp(a, "--db") == 0)
-            db = v;
-        else if (strcmp(a, "--store") == 0)
-            url = v;
-        else
-            password = v;
+        if (!is_option(argv[i], migrate_options))
+            return unknown_option(argv[i], migrate_options);
+        if (store_option(argc, argv, &i, &sa) < 0)
+            return EXIT_USAGE;
     }
+    const char *db = sa.db, *url = sa.url, *password = sa.password_file;
+    int init = sa.init;
     if (!db || !url)
         return bad_usage("migrate needs --db PATH and --store clickhouse://HOST:PORT/DB%s", "");
     if (access(db, F_OK) != 0) {
