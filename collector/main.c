@@ -67,6 +67,7 @@ static const char usage[] =
     "  --queue N                requests waiting for the disk at most (default 8192)\n"
     "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0)\n"
     "  --readers N              reader threads for the API's queries (default 2, at most 16)\n"
+    "  --threads N              HTTP service threads (default one per core, at most 8)\n"
     "  --read-timeout MS        a query's time limit; past it, 503 (default 5000)\n"
     "  --retain-raw DAYS        keep raw beacons this long (default 7; 0 keeps them)\n"
     "  --retain DAYS            keep per-minute rollups and verdicts this long (default 90)\n"
@@ -156,6 +157,7 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         {"--readers", 1, READERS_MAX}, {"--read-timeout", 10, 600000},
         {"--retain-raw", 0, 36500}, {"--retain", 0, 36500}, {"--rum-refresh", 1, 3600},
         {"--body-timeout", 1, 3600}, {"--max-per-address", 1, 100000},
+        {"--threads", 1, SERVER_THREADS_MAX},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (strcmp(name, table[i].name) != 0)
@@ -178,7 +180,8 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         case 11: o->retain_ms = (long long)(d * DAY_MS); break;
         case 12: o->rum_refresh_ms = (long long)(d * 1000); break;
         case 13: o->body_timeout_s = (int)d; break;
-        default: o->max_per_address = (int)d; break;
+        case 14: o->max_per_address = (int)d; break;
+        default: o->threads = (int)d; break;
         }
         return 1;
     }
@@ -192,7 +195,7 @@ static const char *const serve_options[] = {
     "--tls-key", "--rate", "--burst", "--global-rate", "--max-connections", "--idle-timeout",
     "--queue", "--batch-rows", "--batch-ms", "--readers", "--read-timeout", "--retain-raw",
     "--retain", "--alert-webhook", "--probe-silence", "--rum-refresh", "--metrics-token-file",
-    "--body-timeout", "--max-per-address", NULL
+    "--body-timeout", "--max-per-address", "--threads", NULL
 };
 static const char *const stats_options[] = {
     "--help", "--db", "--app", "--version", "--metric", "--since", "--exact", "--json", NULL

@@ -1,5 +1,6 @@
 #include "routes.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -217,22 +218,33 @@ static void route_request(struct server *srv, struct http_req *req, const char *
     req->uri = NULL;
 }
 
-/* Connections per client address (--max-per-address), on the service thread. lws
- * adopts an accepted socket right after LWS_CALLBACK_FILTER_NETWORK_CONNECTION: it
+/* Connections per client address (--max-per-address). lws adopts an accepted socket
+ * right after LWS_CALLBACK_FILTER_NETWORK_CONNECTION, on the thread that accepted it: it
  * creates the connection (LWS_CALLBACK_WSI_CREATE), sets its opaque user data (to NULL)
  * and binds it to this protocol (LWS_CALLBACK_HTTP_BIND_PROTOCOL). So the slot counted
  * at the filter goes with that connection from the bind on, as its opaque user data
  * (kept across a WebSocket upgrade), and comes back at LWS_CALLBACK_WSI_DESTROY, which
- * lws sends to this, the first protocol, always. */
+ * lws sends to this, the first protocol, always. The table is shared by the service
+ * threads (peers_lock); the slot between filter and bind is the accepting thread's. */
 static struct peers peers;
-static int peers_pending = -1;
-static struct lws *peers_pending_wsi;
+static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local int peers_pending = -1;
+static _Thread_local struct lws *peers_pending_wsi;
+
+static void peer_close(int slot)
+{
+    if (slot < 0)
+        return;
+    pthread_mutex_lock(&peers_lock);
+    peers_close(&peers, slot);
+    pthread_mutex_unlock(&peers_lock);
+}
 
 static void peer_release(struct lws *wsi)
 {
     intptr_t slot = (intptr_t)lws_get_opaque_user_data(wsi) - 1;
     if (slot >= 0) {
-        peers_close(&peers, (int)slot);
+        peer_close((int)slot);
         lws_set_opaque_user_data(wsi, NULL);
     }
 }
@@ -243,14 +255,16 @@ static int peer_filter(struct server *srv, int fd)
 {
     char addr[PEERS_ADDR_LEN];
     /* A slot counted for a socket that lws did not adopt after all. */
-    peers_close(&peers, peers_pending);
+    peer_close(peers_pending);
     peers_pending = -1;
     if (peers_address(fd, addr, sizeof addr) < 0)
         return 0;
     for (size_t i = 0; i < srv->o->nproxies; i++)
         if (cidr_contains(&srv->o->proxies[i], addr))
             return 0;
+    pthread_mutex_lock(&peers_lock);
     int slot = peers_open(&peers, addr, srv->o->max_per_address);
+    pthread_mutex_unlock(&peers_lock);
     if (slot == -2)
         return 1;
     peers_pending = slot;
@@ -279,8 +293,10 @@ int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        if (srv)
-            server_collect_done(srv);
+        /* On every service thread, each taking what waits for it. Before server_run
+         * has made its threads' state (lws's own wake-ups at start), nothing does. */
+        if (srv && srv->pts)
+            server_collect_done(srv, lws_get_tsi(wsi));
         return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
@@ -324,7 +340,7 @@ int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         /* A body must come whole within --body-timeout, however slowly it trickles in
          * (lws's own timeout starts again with each piece). */
         if (!req->status && http_has_body(wsi))
-            lws_sul_schedule(lws_get_context(wsi), 0, &req->body_sul, body_late,
+            lws_sul_schedule(lws_get_context(wsi), lws_get_tsi(wsi), &req->body_sul, body_late,
                              (lws_usec_t)srv->o->body_timeout_s * LWS_US_PER_SEC);
         return 0;
 

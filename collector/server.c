@@ -22,20 +22,28 @@
 #include "watch.h"
 #include "writer.h"
 
-static volatile sig_atomic_t stop_requested;   /* set by the signal handler only */
+/* Set by the signal handler (a lock-free atomic_int is async-signal-safe) or when a
+ * service thread cannot start; read by every service thread. */
+static atomic_int stop_requested;
 static struct lws_context *signal_ctx;
 
-static void pending_add(struct server *srv, struct http_req *req)
+/* The state of the service thread that serves req's connection (lws_get_tsi). */
+static struct server_pt *pt_of(struct server *srv, struct http_req *req)
 {
-    struct http_req **b = &srv->pending[req->id % SERVER_PENDING_BUCKETS];
+    return &srv->pts[lws_get_tsi(req->wsi)];
+}
+
+static void pending_add(struct server_pt *pt, struct http_req *req)
+{
+    struct http_req **b = &pt->pending[req->id % SERVER_PENDING_BUCKETS];
     req->next = *b;
     *b = req;
     req->waiting = 1;
 }
 
-static struct http_req *pending_take(struct server *srv, uint64_t id)
+static struct http_req *pending_take(struct server_pt *pt, uint64_t id)
 {
-    for (struct http_req **p = &srv->pending[id % SERVER_PENDING_BUCKETS]; *p; p = &(*p)->next) {
+    for (struct http_req **p = &pt->pending[id % SERVER_PENDING_BUCKETS]; *p; p = &(*p)->next) {
         if ((*p)->id == id) {
             struct http_req *found = *p;
             *p = found->next;
@@ -49,15 +57,17 @@ static struct http_req *pending_take(struct server *srv, uint64_t id)
 void server_forget(struct server *srv, struct http_req *req)
 {
     if (req->waiting)
-        pending_take(srv, req->id);
+        pending_take(pt_of(srv, req), req->id);
     http_req_fini(req);
 }
 
 void server_enqueue(struct server *srv, struct http_req *req, struct writer_item *item,
                     int write)
 {
-    if (item)
-        item->id = ++srv->next_id;
+    if (item) {
+        item->id = atomic_fetch_add(&srv->next_id, 1) + 1;
+        item->tsi = lws_get_tsi(req->wsi);
+    }
     if (!item || (write ? writer_submit(srv->writer, item)
                         : readers_submit(srv->readers, item)) < 0) {
         const char *why = !item ? "out of memory" : write ? "write queue full" : "read queue full";
@@ -67,7 +77,7 @@ void server_enqueue(struct server *srv, struct http_req *req, struct writer_item
         return;
     }
     req->id = item->id;
-    pending_add(srv, req);
+    pending_add(pt_of(srv, req), req);
 }
 
 void server_health(struct server *srv, struct http_req *req)
@@ -79,17 +89,19 @@ void server_health(struct server *srv, struct http_req *req)
     http_answer(req, srv->draining || failing ? 503 : 200, NULL, NULL);
 }
 
-/* Takes every finished item, the writer's first, and hands each to the room that waits
- * for it, with the request still waiting for it (NULL when its client left). */
-void server_collect_done(struct server *srv)
+/* Takes every finished item of service thread tsi, the writer's first, and hands each to
+ * the room that waits for it, with the request still waiting for it (NULL when its
+ * client left). */
+void server_collect_done(struct server *srv, int tsi)
 {
-    struct writer_item *d = writer_take_done(srv->writer), **tail = &d;
+    struct server_pt *pt = &srv->pts[tsi];
+    struct writer_item *d = writer_take_done(srv->writer, tsi), **tail = &d;
     while (*tail)
         tail = &(*tail)->next;
-    *tail = srv->readers ? readers_take_done(srv->readers) : NULL;
+    *tail = srv->readers ? readers_take_done(srv->readers, tsi) : NULL;
     while (d) {
         struct writer_item *next = d->next;
-        struct http_req *req = pending_take(srv, d->id);
+        struct http_req *req = d->id ? pending_take(pt, d->id) : NULL;
         if (watch_owns(d))
             watch_rum_done(srv->watch, d);
         else if (watch_is_rebuild(d))
@@ -103,18 +115,19 @@ void server_collect_done(struct server *srv)
     }
 }
 
-/* Once a second: the live pages, the alert rules' clock, and the p75 series' refresh on
- * a reader. */
+/* Once a second on each service thread: its live pages; on the first, the alert rules'
+ * clock and the p75 series' refresh on a reader. */
 static void tick(lws_sorted_usec_list_t *sul)
 {
-    struct server *srv = lws_container_of(sul, struct server, tick);
-    live_tick(srv->live);
-    struct writer_item *rum = watch_tick(srv->watch);
+    struct server_pt *pt = lws_container_of(sul, struct server_pt, tick);
+    struct server *srv = pt->srv;
+    live_tick(srv->live, pt->tsi);
+    struct writer_item *rum = pt->tsi == 0 ? watch_tick(srv->watch) : NULL;
     if (rum && (!srv->readers || readers_submit(srv->readers, rum) < 0)) {
         watch_rum_done(srv->watch, NULL);
         writer_item_free(rum);
     }
-    lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
+    lws_sul_schedule(srv->ctx, pt->tsi, &pt->tick, tick, LWS_US_PER_SEC);
 }
 
 
@@ -131,12 +144,39 @@ static void wake(void *ctx)
     lws_cancel_service(ctx);
 }
 
-static int any_pending(const struct server *srv)
+static int any_pending(const struct server_pt *pt)
 {
     for (int i = 0; i < SERVER_PENDING_BUCKETS; i++)
-        if (srv->pending[i])
+        if (pt->pending[i])
             return 1;
     return 0;
+}
+
+/* One service thread: serves until a stop is asked for, then drains: refuses new
+ * beacons, lets the writer store what it has and answers those requests. Reads are not
+ * waited for: queued ones are answered 503 and running statements interrupted
+ * (sqlite3_interrupt), so that a long read cannot hold up the stop. */
+static void *serve(void *arg)
+{
+    struct server_pt *pt = arg;
+    struct server *srv = pt->srv;
+
+    while (!stop_requested)
+        if (lws_service_tsi(srv->ctx, 0, pt->tsi) < 0)
+            break;
+    srv->draining = 1;
+    readers_cancel(srv->readers);
+    double deadline = clock_mono_ms() + SERVER_DRAIN_SECONDS * 1000.0;
+    while (clock_mono_ms() < deadline && (writer_stats(srv->writer)->queued > 0 || any_pending(pt)))
+        lws_service_tsi(srv->ctx, 0, pt->tsi);
+    return NULL;
+}
+
+/* --threads, or one per core, at most SERVER_THREADS_MAX. */
+static int thread_count(const struct server_opts *o)
+{
+    long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > SERVER_THREADS_MAX ? SERVER_THREADS_MAX : (int)n;
 }
 
 /*
@@ -219,7 +259,11 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     info.keepalive_timeout = o->idle_timeout_s;
     info.timeout_secs = (unsigned int)o->idle_timeout_s;
     info.max_http_header_data = 4096;
-    info.fd_limit_per_thread = (unsigned int)o->max_conns + 16;
+    /* --max-connections in all: lws gives a new connection to the thread with the
+     * fewest (lws_get_idlest_tsi), so each thread takes its share. */
+    info.count_threads = (unsigned int)thread_count(o);
+    info.fd_limit_per_thread = (unsigned int)((o->max_conns + (int)info.count_threads - 1)
+                                              / (int)info.count_threads) + 16;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (o->tls_cert) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -233,6 +277,17 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
                  o->host ? o->host : "*", o->port);
         store_close(store);
         goto early;
+    }
+    /* lws caps count_threads at LWS_MAX_SMP, the number it was built with. */
+    srv.nthreads = lws_get_count_threads(srv.ctx);
+    if (!(srv.pts = calloc((size_t)srv.nthreads, sizeof *srv.pts))) {
+        snprintf(err, errlen, "out of memory");
+        store_close(store);
+        goto out;
+    }
+    for (int i = 0; i < srv.nthreads; i++) {
+        srv.pts[i].srv = &srv;
+        srv.pts[i].tsi = i;
     }
     if (writer_start(&srv.writer, store, o->queue_max, o->batch_rows, o->batch_ms, wake,
                      srv.ctx, err, errlen) < 0) {
@@ -253,7 +308,8 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     struct writer_item *rebuild = watch_rebuild_item(METRICS_PROBE_SERIES_MAX);
     if (rebuild && readers_submit(srv.readers, rebuild) < 0)
         writer_item_free(rebuild);
-    lws_sul_schedule(srv.ctx, 0, &srv.tick, tick, LWS_US_PER_SEC);
+    for (int i = 0; i < srv.nthreads; i++)
+        lws_sul_schedule(srv.ctx, i, &srv.pts[i].tick, tick, LWS_US_PER_SEC);
     int port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv.ctx, "default"));
     fprintf(stderr, "collector: listening on %s://%s:%d\n", o->tls_cert ? "https" : "http",
             o->host ? o->host : "0.0.0.0", port);
@@ -275,23 +331,32 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    while (!stop_requested)
-        if (lws_service(srv.ctx, 0) < 0)
+    /* Thread 0 is this one. A thread that cannot start leaves its share to the others:
+     * lws gives new connections to the threads with the fewest, and one not served has
+     * none after its listening socket's backlog (SO_REUSEPORT), so it is stopped. */
+    int started = 1;
+    for (int i = 1; i < srv.nthreads; i++, started++) {
+        if (pthread_create(&srv.pts[i].thread, NULL, serve, &srv.pts[i]) != 0)
             break;
-
-    /* Stop: refuse new beacons, let the writer store what it has, answer those requests.
-     * Reads are not waited for: queued ones are answered 503 and running statements
-     * interrupted (sqlite3_interrupt), so that a long read cannot hold up the stop. */
-    srv.draining = 1;
-    readers_cancel(srv.readers);
-    double deadline = clock_mono_ms() + SERVER_DRAIN_SECONDS * 1000.0;
-    while (clock_mono_ms() < deadline && (writer_stats(srv.writer)->queued > 0 || any_pending(&srv)))
-        lws_service(srv.ctx, 0);
+        /* For top -H and scripts/bench-collector, which adds up the service threads. */
+        pthread_setname_np(srv.pts[i].thread, "collector-http");
+    }
+    if (started < srv.nthreads) {
+        snprintf(err, errlen, "cannot start %d service threads (--threads)", srv.nthreads);
+        stop_requested = 1;
+        lws_cancel_service(srv.ctx);
+    }
+    serve(&srv.pts[0]);
+    for (int i = 1; i < started; i++)
+        pthread_join(srv.pts[i].thread, NULL);
+    if (started < srv.nthreads)
+        goto out;
     fprintf(stderr, "collector: stopped\n");
     rc = 0;
 out:
     signal_ctx = NULL;
-    lws_sul_schedule(srv.ctx, 0, &srv.tick, tick, LWS_SET_TIMER_USEC_CANCEL);
+    for (int i = 0; srv.pts && i < srv.nthreads; i++)
+        lws_sul_schedule(srv.ctx, i, &srv.pts[i].tick, tick, LWS_SET_TIMER_USEC_CANCEL);
     readers_stop(srv.readers);
     writer_stop(srv.writer);
     alerts_stop(srv.alerts);
@@ -302,5 +367,6 @@ early:
     ingest_free(srv.ingest);
     metrics_free(srv.metrics);
     live_free(srv.live);
+    free(srv.pts);
     return rc;
 }

@@ -1,16 +1,22 @@
 /*
  * server: the collector's HTTP service on libwebsockets (API: collector/README.md).
  *
- * Everything here runs on the one lws service thread; disk work goes to the writer
- * thread (writer.h) or a reader (readers.h), and its results come back through
- * lws_cancel_service. This module is the service's lifecycle: it starts the threads and
- * the lws context, serves until a signal, drains, and hands finished items to the rooms
- * that wait for them (ingest.h, calls.h, metrics.h, watch.h). Routing is routes.h.
+ * HTTP runs on --threads lws service threads (libwebsockets' SMP: a listening socket per
+ * thread with SO_REUSEPORT, and each connection served by one thread, its tsi, for its
+ * whole life); disk work goes to the writer thread (writer.h) or a reader (readers.h), and
+ * its results come back to the service thread that waits for them (writer_item.tsi)
+ * through lws_cancel_service. The rooms the service threads share (ratelimit, ingest's
+ * User-Agent cache, metrics, live, watch, the per-address cap) lock what they keep. This
+ * module is the service's lifecycle: it starts the threads and the lws context, serves
+ * until a signal, drains, and hands finished items to the rooms that wait for them
+ * (ingest.h, calls.h, metrics.h, watch.h). Routing is routes.h.
  */
 #ifndef VIGIL_SERVER_H
 #define VIGIL_SERVER_H
 
 #include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +29,9 @@
 #define SERVER_ALERT_URLS_MAX 8         /* --alert-webhook URLs (alerts.h) */
 #define SERVER_PENDING_BUCKETS 4096     /* requests waiting for the writer, by id */
 #define SERVER_DRAIN_SECONDS 3          /* how long a stop waits for answers to go out */
+#define SERVER_THREADS_MAX 8            /* --threads: lws service threads at most; as
+                                           LWS_MAX_SMP in scripts/build-lws and
+                                           WRITER_DONE_LISTS */
 
 struct sign_keys;
 struct http_req;
@@ -60,6 +69,8 @@ struct server_opts {
     long long rum_refresh_ms;   /* how often vigil_rum_p75 is read from the rollups */
     const char *static_dirs[SERVER_STATIC_MAX];
     size_t nstatic;             /* GET of other paths: files under these, first match */
+    int threads;                /* lws service threads; 0: one per core (at most
+                                   SERVER_THREADS_MAX) */
 };
 
 /* Serves until SIGTERM or SIGINT, then stops accepting requests, stores and answers what
@@ -67,8 +78,19 @@ struct server_opts {
  * stop, or -1 with err if the server could not start. */
 int server_run(const struct server_opts *o, struct store *store, char *err, size_t errlen);
 
+/* One service thread's own state: the requests of its connections that wait for the
+ * writer or a reader, by id, and its once-a-second tick. Only that thread touches it. */
+struct server_pt {
+    struct server *srv;
+    int tsi;
+    pthread_t thread;           /* for tsi > 0; tsi 0 is server_run's own thread */
+    lws_sorted_usec_list_t tick;
+    struct http_req *pending[SERVER_PENDING_BUCKETS];
+};
+
 /* The service's context, shared by the rooms (http, routes, ingest, calls, live,
- * metrics, files), all on the one lws service thread. */
+ * metrics, files) and by the service threads: what is set before they start is read
+ * only; the rooms lock what they change. */
 struct server {
     const struct server_opts *o;
     struct lws_context *ctx;
@@ -80,10 +102,10 @@ struct server {
     struct live *live;
     struct alerts *alerts;      /* the webhook sender, NULL without --alert-webhook */
     struct watch *watch;        /* alert rules and their series (watch.h) */
-    lws_sorted_usec_list_t tick;
-    struct http_req *pending[SERVER_PENDING_BUCKETS];
-    uint64_t next_id;
-    int draining;               /* stopping: refuse new beacons */
+    struct server_pt *pts;      /* one per service thread, nthreads of them */
+    int nthreads;
+    _Atomic uint64_t next_id;
+    _Atomic int draining;       /* stopping: refuse new beacons */
 };
 
 /* Hands an item to the writer thread (write != 0) or to the readers and keeps req
@@ -92,9 +114,10 @@ struct server {
 void server_enqueue(struct server *srv, struct http_req *req, struct writer_item *item,
                     int write);
 
-/* Answers the requests whose items the writer or the readers finished (on
- * LWS_CALLBACK_EVENT_WAIT_CANCELLED, which their wake() causes). */
-void server_collect_done(struct server *srv);
+/* Answers the requests of service thread tsi whose items the writer or the readers
+ * finished (on LWS_CALLBACK_EVENT_WAIT_CANCELLED, which their wake() causes on every
+ * service thread). Called on that thread. */
+void server_collect_done(struct server *srv, int tsi);
 
 /* The request's connection is gone: it no longer waits, and what it holds is freed. */
 void server_forget(struct server *srv, struct http_req *req);
