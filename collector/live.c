@@ -161,13 +161,13 @@ int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                          void *in, size_t len)
 {
     struct live_pss *p = user;
-    struct live *l = ((struct server *)lws_context_user(lws_get_context(wsi)))->live;
+    struct live *l = server_pt_of(wsi)->srv->live;
 
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
         memset(p, 0, sizeof *p);
         p->wsi = wsi;
-        p->tsi = lws_get_tsi(wsi);
+        p->tsi = server_pt_of(wsi)->tsi;
         pthread_mutex_lock(&l->lock);
         p->next = l->conns;
         l->conns = p;

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,12 +26,11 @@
 /* Set by the signal handler (a lock-free atomic_int is async-signal-safe) or when a
  * service thread cannot start; read by every service thread. */
 static atomic_int stop_requested;
-static struct lws_context *signal_ctx;
+static struct server *_Atomic signal_srv;
 
-/* The state of the service thread that serves req's connection (lws_get_tsi). */
-static struct server_pt *pt_of(struct server *srv, struct http_req *req)
+struct server_pt *server_pt_of(struct lws *wsi)
 {
-    return &srv->pts[lws_get_tsi(req->wsi)];
+    return lws_context_user(lws_get_context(wsi));
 }
 
 static void pending_add(struct server_pt *pt, struct http_req *req)
@@ -56,8 +56,9 @@ static struct http_req *pending_take(struct server_pt *pt, uint64_t id)
 
 void server_forget(struct server *srv, struct http_req *req)
 {
+    (void)srv;                  /* the pending table is the connection's thread's */
     if (req->waiting)
-        pending_take(pt_of(srv, req), req->id);
+        pending_take(server_pt_of(req->wsi), req->id);
     http_req_fini(req);
 }
 
@@ -66,7 +67,7 @@ void server_enqueue(struct server *srv, struct http_req *req, struct writer_item
 {
     if (item) {
         item->id = atomic_fetch_add(&srv->next_id, 1) + 1;
-        item->tsi = lws_get_tsi(req->wsi);
+        item->tsi = server_pt_of(req->wsi)->tsi;
     }
     if (!item || (write ? writer_submit(srv->writer, item)
                         : readers_submit(srv->readers, item)) < 0) {
@@ -77,7 +78,7 @@ void server_enqueue(struct server *srv, struct http_req *req, struct writer_item
         return;
     }
     req->id = item->id;
-    pending_add(pt_of(srv, req), req);
+    pending_add(server_pt_of(req->wsi), req);
 }
 
 void server_health(struct server *srv, struct http_req *req)
@@ -89,16 +90,57 @@ void server_health(struct server *srv, struct http_req *req)
     http_answer(req, srv->draining || failing ? 503 : 200, NULL, NULL);
 }
 
-/* Takes every finished item of service thread tsi, the writer's first, and hands each to
- * the room that waits for it, with the request still waiting for it (NULL when its
- * client left). */
-void server_collect_done(struct server *srv, int tsi)
+/* Takes in the sockets handed to pt. */
+static void adopt_handed(struct server_pt *pt)
 {
-    struct server_pt *pt = &srv->pts[tsi];
-    struct writer_item *d = writer_take_done(srv->writer, tsi), **tail = &d;
+    int fds[SERVER_HANDOFF_MAX];
+    pthread_mutex_lock(&pt->lock);
+    size_t n = pt->nhandoff;
+    memcpy(fds, pt->handoff, n * sizeof *fds);
+    pt->nhandoff = 0;
+    pthread_mutex_unlock(&pt->lock);
+    for (size_t i = 0; i < n; i++)
+        if (!lws_adopt_socket_vhost(lws_get_vhost_by_name(pt->ctx, "default"), fds[i]))
+            fprintf(stderr, "collector: a connection handed to service thread %d was"
+                    " closed: lws could not take it (out of memory?)\n", pt->tsi);
+}
+
+int server_handoff(struct server *srv, int fd)
+{
+    struct server_pt *to = &srv->pts[0];
+    for (int i = 1; i < srv->nthreads; i++)
+        if (srv->pts[i].conns + (int)srv->pts[i].nhandoff < to->conns + (int)to->nhandoff)
+            to = &srv->pts[i];
+    if (to->tsi == 0)
+        return -1;
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0)
+        return -1;
+    pthread_mutex_lock(&to->lock);
+    int full = to->nhandoff == SERVER_HANDOFF_MAX;
+    if (!full)
+        to->handoff[to->nhandoff++] = dup;
+    pthread_mutex_unlock(&to->lock);
+    if (full) {
+        close(dup);
+        return -1;
+    }
+    lws_cancel_service(to->ctx);
+    return dup;
+}
+
+/* Takes every finished item of pt's, the writer's first, and hands each to the room that
+ * waits for it, with the request still waiting for it (NULL when its client left). */
+void server_collect_done(struct server_pt *pt)
+{
+    struct server *srv = pt->srv;
+    adopt_handed(pt);
+    if (!srv->writer)
+        return;                 /* lws's own wake-ups while the server starts */
+    struct writer_item *d = writer_take_done(srv->writer, pt->tsi), **tail = &d;
     while (*tail)
         tail = &(*tail)->next;
-    *tail = srv->readers ? readers_take_done(srv->readers, tsi) : NULL;
+    *tail = srv->readers ? readers_take_done(srv->readers, pt->tsi) : NULL;
     while (d) {
         struct writer_item *next = d->next;
         struct http_req *req = d->id ? pending_take(pt, d->id) : NULL;
@@ -127,21 +169,27 @@ static void tick(lws_sorted_usec_list_t *sul)
         watch_rum_done(srv->watch, NULL);
         writer_item_free(rum);
     }
-    lws_sul_schedule(srv->ctx, pt->tsi, &pt->tick, tick, LWS_US_PER_SEC);
+    lws_sul_schedule(pt->ctx, 0, &pt->tick, tick, LWS_US_PER_SEC);
 }
 
+
+/* Wakes every service thread (lws_cancel_service writes to a pipe: fine from a signal
+ * handler and from any thread). */
+static void wake(void *arg)
+{
+    struct server *srv = arg;
+    for (int i = 0; i < srv->nthreads; i++)
+        if (srv->pts[i].ctx)
+            lws_cancel_service(srv->pts[i].ctx);
+}
 
 static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-    if (signal_ctx)
-        lws_cancel_service(signal_ctx);
-}
-
-static void wake(void *ctx)
-{
-    lws_cancel_service(ctx);
+    struct server *srv = signal_srv;
+    if (srv)
+        wake(srv);
 }
 
 static int any_pending(const struct server_pt *pt)
@@ -162,13 +210,13 @@ static void *serve(void *arg)
     struct server *srv = pt->srv;
 
     while (!stop_requested)
-        if (lws_service_tsi(srv->ctx, 0, pt->tsi) < 0)
+        if (lws_service(pt->ctx, 0) < 0)
             break;
     srv->draining = 1;
     readers_cancel(srv->readers);
     double deadline = clock_mono_ms() + SERVER_DRAIN_SECONDS * 1000.0;
     while (clock_mono_ms() < deadline && (writer_stats(srv->writer)->queued > 0 || any_pending(pt)))
-        lws_service_tsi(srv->ctx, 0, pt->tsi);
+        lws_service(pt->ctx, 0);
     return NULL;
 }
 
@@ -251,19 +299,26 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
         goto early;
     }
     lws_set_log_level(LLL_ERR, NULL);
+    srv.nthreads = thread_count(o);
+    if (!(srv.pts = calloc((size_t)srv.nthreads, sizeof *srv.pts))) {
+        snprintf(err, errlen, "out of memory");
+        store_close(store);
+        goto early;
+    }
+    for (int i = 0; i < srv.nthreads; i++) {
+        srv.pts[i].srv = &srv;
+        srv.pts[i].tsi = i;
+        pthread_mutex_init(&srv.pts[i].lock, NULL);
+    }
     memset(&info, 0, sizeof info);
-    info.port = o->port;
     info.iface = o->host;
     info.protocols = protocols;
-    info.user = &srv;
     info.keepalive_timeout = o->idle_timeout_s;
     info.timeout_secs = (unsigned int)o->idle_timeout_s;
     info.max_http_header_data = 4096;
-    /* --max-connections in all: lws gives a new connection to the thread with the
-     * fewest (lws_get_idlest_tsi), so each thread takes its share. */
-    info.count_threads = (unsigned int)thread_count(o);
-    info.fd_limit_per_thread = (unsigned int)((o->max_conns + (int)info.count_threads - 1)
-                                              / (int)info.count_threads) + 16;
+    /* --max-connections in all: each thread takes its share. */
+    info.fd_limit_per_thread = (unsigned int)((o->max_conns + srv.nthreads - 1) / srv.nthreads)
+                               + 16;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (o->tls_cert) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -271,26 +326,24 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
         info.ssl_private_key_filepath = o->tls_key;
         info.alpn = "http/1.1";
     }
-    srv.ctx = lws_create_context(&info);
-    if (!srv.ctx) {
-        snprintf(err, errlen, "cannot listen on %s:%d (see the lws message above)",
-                 o->host ? o->host : "*", o->port);
-        store_close(store);
-        goto early;
-    }
-    /* lws caps count_threads at LWS_MAX_SMP, the number it was built with. */
-    srv.nthreads = lws_get_count_threads(srv.ctx);
-    if (!(srv.pts = calloc((size_t)srv.nthreads, sizeof *srv.pts))) {
-        snprintf(err, errlen, "out of memory");
-        store_close(store);
-        goto out;
-    }
+    /* The first thread's context listens; the others serve the sockets it hands them
+     * (lws_adopt_socket_vhost), with the same vhost settings, TLS included. */
     for (int i = 0; i < srv.nthreads; i++) {
-        srv.pts[i].srv = &srv;
-        srv.pts[i].tsi = i;
+        info.port = i == 0 ? o->port : CONTEXT_PORT_NO_LISTEN_SERVER;
+        info.user = &srv.pts[i];
+        if (!(srv.pts[i].ctx = lws_create_context(&info))) {
+            if (i == 0)
+                snprintf(err, errlen, "cannot listen on %s:%d (see the lws message above)",
+                         o->host ? o->host : "*", o->port);
+            else
+                snprintf(err, errlen, "cannot start service thread %d of %d (see the lws"
+                         " message above)", i + 1, srv.nthreads);
+            store_close(store);
+            goto out;
+        }
     }
     if (writer_start(&srv.writer, store, o->queue_max, o->batch_rows, o->batch_ms, wake,
-                     srv.ctx, err, errlen) < 0) {
+                     &srv, err, errlen) < 0) {
         store_close(store);
         goto out;
     }
@@ -303,14 +356,14 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
         goto out;
     }
     if (readers_start(&srv.readers, o->db_path, o->readers, o->read_timeout_ms, o->queue_max,
-                      wake, srv.ctx, err, errlen) < 0)
+                      wake, &srv, err, errlen) < 0)
         goto out;
     struct writer_item *rebuild = watch_rebuild_item(METRICS_PROBE_SERIES_MAX);
     if (rebuild && readers_submit(srv.readers, rebuild) < 0)
         writer_item_free(rebuild);
     for (int i = 0; i < srv.nthreads; i++)
-        lws_sul_schedule(srv.ctx, i, &srv.pts[i].tick, tick, LWS_US_PER_SEC);
-    int port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv.ctx, "default"));
+        lws_sul_schedule(srv.pts[i].ctx, 0, &srv.pts[i].tick, tick, LWS_US_PER_SEC);
+    int port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv.pts[0].ctx, "default"));
     fprintf(stderr, "collector: listening on %s://%s:%d\n", o->tls_cert ? "https" : "http",
             o->host ? o->host : "0.0.0.0", port);
     if (o->port_file) {
@@ -323,7 +376,7 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
         }
     }
 
-    signal_ctx = srv.ctx;
+    signal_srv = &srv;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -331,9 +384,7 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* Thread 0 is this one. A thread that cannot start leaves its share to the others:
-     * lws gives new connections to the threads with the fewest, and one not served has
-     * none after its listening socket's backlog (SO_REUSEPORT), so it is stopped. */
+    /* Thread 0 is this one. */
     int started = 1;
     for (int i = 1; i < srv.nthreads; i++, started++) {
         if (pthread_create(&srv.pts[i].thread, NULL, serve, &srv.pts[i]) != 0)
@@ -344,7 +395,7 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     if (started < srv.nthreads) {
         snprintf(err, errlen, "cannot start %d service threads (--threads)", srv.nthreads);
         stop_requested = 1;
-        lws_cancel_service(srv.ctx);
+        wake(&srv);
     }
     serve(&srv.pts[0]);
     for (int i = 1; i < started; i++)
@@ -354,14 +405,21 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     fprintf(stderr, "collector: stopped\n");
     rc = 0;
 out:
-    signal_ctx = NULL;
-    for (int i = 0; srv.pts && i < srv.nthreads; i++)
-        lws_sul_schedule(srv.ctx, i, &srv.pts[i].tick, tick, LWS_SET_TIMER_USEC_CANCEL);
+    signal_srv = NULL;
     readers_stop(srv.readers);
     writer_stop(srv.writer);
     alerts_stop(srv.alerts);
     watch_free(srv.watch);
-    lws_context_destroy(srv.ctx);
+    for (int i = srv.nthreads - 1; i >= 0; i--) {
+        if (srv.pts[i].ctx) {
+            lws_sul_schedule(srv.pts[i].ctx, 0, &srv.pts[i].tick, tick,
+                             LWS_SET_TIMER_USEC_CANCEL);
+            lws_context_destroy(srv.pts[i].ctx);
+        }
+        for (size_t k = 0; k < srv.pts[i].nhandoff; k++)
+            close(srv.pts[i].handoff[k]);
+        pthread_mutex_destroy(&srv.pts[i].lock);
+    }
 early:
     ratelimit_free(srv.rl);
     ingest_free(srv.ingest);
