@@ -99,6 +99,7 @@ static void adopt_handed(struct server_pt *pt)
     memcpy(fds, pt->handoff, n * sizeof *fds);
     pt->nhandoff = 0;
     pthread_mutex_unlock(&pt->lock);
+    pt->handed -= (int)n;
     for (size_t i = 0; i < n; i++)
         if (!lws_adopt_socket_vhost(lws_get_vhost_by_name(pt->ctx, "default"), fds[i]))
             fprintf(stderr, "collector: a connection handed to service thread %d was"
@@ -109,7 +110,7 @@ int server_handoff(struct server *srv, int fd)
 {
     struct server_pt *to = &srv->pts[0];
     for (int i = 1; i < srv->nthreads; i++)
-        if (srv->pts[i].conns + (int)srv->pts[i].nhandoff < to->conns + (int)to->nhandoff)
+        if (srv->pts[i].conns + srv->pts[i].handed < to->conns + to->handed)
             to = &srv->pts[i];
     if (to->tsi == 0)
         return -1;
@@ -118,8 +119,10 @@ int server_handoff(struct server *srv, int fd)
         return -1;
     pthread_mutex_lock(&to->lock);
     int full = to->nhandoff == SERVER_HANDOFF_MAX;
-    if (!full)
+    if (!full) {
         to->handoff[to->nhandoff++] = dup;
+        to->handed++;
+    }
     pthread_mutex_unlock(&to->lock);
     if (full) {
         close(dup);

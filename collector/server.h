@@ -91,6 +91,7 @@ struct server_pt {
     struct http_req *pending[SERVER_PENDING_BUCKETS];
     _Atomic int conns;          /* its lws connections (LWS_CALLBACK_WSI_CREATE less
                                    WSI_DESTROY, routes.c) */
+    _Atomic int handed;         /* sockets handed to it, not yet taken in */
     pthread_mutex_t lock;       /* handoff */
     int handoff[SERVER_HANDOFF_MAX];
     size_t nhandoff;

@@ -442,67 +442,52 @@ static void metrics_text_locked(struct watch *w, struct buf *b)
 }
 
 /* The service threads share the watch: each entry point takes its lock. */
+#define LOCKED(w, call)                 \
+    do {                                \
+        if (!(w))                       \
+            return;                     \
+        pthread_mutex_lock(&(w)->lock); \
+        call;                           \
+        pthread_mutex_unlock(&(w)->lock); \
+    } while (0)
 
 void watch_verdict(struct watch *w, const json_t *v)
 {
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    verdict_locked(w, v);
-    pthread_mutex_unlock(&w->lock);
+    LOCKED(w, verdict_locked(w, v));
 }
 
 void watch_gate(struct watch *w, const json_t *g)
 {
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    gate_locked(w, g);
-    pthread_mutex_unlock(&w->lock);
+    LOCKED(w, gate_locked(w, g));
 }
 
 void watch_probe_run(struct watch *w, const char *app, const char *region)
 {
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    probe_run_locked(w, app, region);
-    pthread_mutex_unlock(&w->lock);
+    LOCKED(w, probe_run_locked(w, app, region));
 }
 
 void watch_beacons(struct watch *w, const char *app, long long n)
 {
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    beacons_locked(w, app, n);
-    pthread_mutex_unlock(&w->lock);
-}
-
-struct writer_item *watch_tick(struct watch *w)
-{
-    if (!w)
-        return NULL;
-    pthread_mutex_lock(&w->lock);
-    struct writer_item *item = tick_locked(w);
-    pthread_mutex_unlock(&w->lock);
-    return item;
+    LOCKED(w, beacons_locked(w, app, n));
 }
 
 void watch_rum_done(struct watch *w, const struct writer_item *item)
 {
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    rum_done_locked(w, item);
-    pthread_mutex_unlock(&w->lock);
+    LOCKED(w, rum_done_locked(w, item));
 }
 
 void watch_metrics_text(struct watch *w, struct buf *b)
 {
+    LOCKED(w, metrics_text_locked(w, b));
+}
+
+struct writer_item *watch_tick(struct watch *w)
+{
+    struct writer_item *item = NULL;
     if (!w)
-        return;
+        return NULL;
     pthread_mutex_lock(&w->lock);
-    metrics_text_locked(w, b);
+    item = tick_locked(w);
     pthread_mutex_unlock(&w->lock);
+    return item;
 }
