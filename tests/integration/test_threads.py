@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sqlite3
+import ssl
 import sys
 import threading
 import time
@@ -161,6 +162,34 @@ def test_per_address_across_threads():
     c.stop()
 
 
+def test_tls_across_threads():
+    d = tempdir()
+    cert, key = harness.make_cert(d, 30)
+    c = Collector(FAST + ["--threads", str(THREADS), "--tls-cert", cert, "--tls-key", key])
+    ctx = ssl.create_default_context(cafile=cert)
+    statuses = []
+    # More connections than threads, held open together: each thread serves some.
+    conns = [http.client.HTTPSConnection("127.0.0.1", c.port, context=ctx, timeout=10)
+             for _ in range(2 * THREADS)]
+    for i, conn in enumerate(conns):
+        try:
+            conn.request("POST", "/v1/rum", body=json.dumps(beacon("tls", "t%d" % i)),
+                         headers={"Content-Type": "text/plain", "User-Agent": UA})
+            r = conn.getresponse()
+            r.read()
+            statuses.append(r.status)
+        except (OSError, http.client.HTTPException) as e:
+            statuses.append(repr(e))
+    for conn in conns:
+        conn.close()
+    check("https, --threads %d: %d connections each get 204" % (THREADS, len(conns)),
+          statuses == [204] * len(conns), statuses)
+    check("... and every one is stored", stored(c.db, "tls") == len(conns), stored(c.db, "tls"))
+    code, secs, killed = c.stop_timed(10)
+    check("https, --threads %d: SIGTERM stops it with exit 0" % THREADS,
+          code == 0 and not killed, (code, killed))
+
+
 def test_usage():
     for bad in ("0", "9", "two"):
         res = harness.subprocess.run([harness.COLLECTOR, "serve", "--db",
@@ -172,7 +201,7 @@ def test_usage():
 
 def main():
     for fn in (test_concurrent_ingest, test_live_across_threads,
-               test_per_address_across_threads, test_usage):
+               test_per_address_across_threads, test_tls_across_threads, test_usage):
         run_group(fn)
     check("no collector printed a sanitizer report",
           not harness.collector_sanitizer_reports(), harness.collector_sanitizer_reports()[:1])
