@@ -29,6 +29,9 @@
 static atomic_int stop_requested;
 static struct server *_Atomic signal_srv;
 
+_Static_assert(SERVER_THREADS_MAX <= WRITER_DONE_LISTS,
+               "each service thread needs a done list of its own (writer.h)");
+
 struct server_pt *server_pt_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));

@@ -9,7 +9,7 @@
  * to the service thread that waits for them (writer_item.tsi) through
  * lws_cancel_service. The rooms the service threads share (ratelimit, ingest's
  * User-Agent cache, metrics, live, watch, the per-address cap) lock what they keep. This
- * module is the service's lifecycle: it starts the threads and the lws context, serves
+ * module is the service's lifecycle: it starts the threads and their contexts, serves
  * until a signal, drains, and hands finished items to the rooms that wait for them
  * (ingest.h, calls.h, metrics.h, watch.h). Routing is routes.h.
  */
@@ -70,7 +70,7 @@ struct server_opts {
     long long rum_refresh_ms;   /* how often vigil_rum_p75 is read from the rollups */
     const char *static_dirs[SERVER_STATIC_MAX];
     size_t nstatic;             /* GET of other paths: files under these, first match */
-    int threads;                /* lws service threads; 0: one per core (at most
+    int threads;                /* service threads; 0: one per core (at most
                                    SERVER_THREADS_MAX) */
 };
 
