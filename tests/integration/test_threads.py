@@ -33,21 +33,26 @@ def beacon(app, pv):
                                            "id": "m-" + pv}]}
 
 
+def post_on(conn, b):
+    """POSTs beacon b on an open connection: the status, or the error as text."""
+    try:
+        conn.request("POST", "/v1/rum", body=json.dumps(b),
+                     headers={"Content-Type": "text/plain", "User-Agent": UA})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    except (OSError, http.client.HTTPException) as e:
+        return repr(e)
+
+
 def post_many(port, app, worker, n, statuses):
     """n beacons, one after the other, over one keep-alive connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    try:
-        for i in range(n):
-            body = json.dumps(beacon(app, "w%d-%d" % (worker, i)))
-            conn.request("POST", "/v1/rum", body=body,
-                         headers={"Content-Type": "text/plain", "User-Agent": UA})
-            r = conn.getresponse()
-            r.read()
-            statuses.append(r.status)
-    except (OSError, http.client.HTTPException) as e:
-        statuses.append(repr(e))
-    finally:
-        conn.close()
+    for i in range(n):
+        statuses.append(post_on(conn, beacon(app, "w%d-%d" % (worker, i))))
+        if statuses[-1] != 204:
+            break
+    conn.close()
 
 
 def stored(db, app):
@@ -172,14 +177,7 @@ def test_tls_across_threads():
     conns = [http.client.HTTPSConnection("127.0.0.1", c.port, context=ctx, timeout=10)
              for _ in range(2 * THREADS)]
     for i, conn in enumerate(conns):
-        try:
-            conn.request("POST", "/v1/rum", body=json.dumps(beacon("tls", "t%d" % i)),
-                         headers={"Content-Type": "text/plain", "User-Agent": UA})
-            r = conn.getresponse()
-            r.read()
-            statuses.append(r.status)
-        except (OSError, http.client.HTTPException) as e:
-            statuses.append(repr(e))
+        statuses.append(post_on(conn, beacon("tls", "t%d" % i)))
     for conn in conns:
         conn.close()
     check("https, --threads %d: %d connections each get 204" % (THREADS, len(conns)),
