@@ -1,6 +1,7 @@
 #include "ingest.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +25,22 @@ struct ua_cached {
 };
 
 struct ingest {
+    pthread_mutex_t lock;       /* the service threads share the cache */
     struct ua_cached ua_cache[INGEST_UA_CACHE_SLOTS];
 };
 
 struct ingest *ingest_new(void)
 {
-    return calloc(1, sizeof(struct ingest));
+    struct ingest *in = calloc(1, sizeof(struct ingest));
+    if (in)
+        pthread_mutex_init(&in->lock, NULL);
+    return in;
 }
 
 void ingest_free(struct ingest *in)
 {
+    if (in)
+        pthread_mutex_destroy(&in->lock);
     free(in);
 }
 
@@ -88,13 +95,18 @@ static void classify(struct server *srv, const char *ua, struct uaclass *out)
         return;
     }
     struct ua_cached *slot = &srv->ingest->ua_cache[h % INGEST_UA_CACHE_SLOTS];
-    if (slot->ua[0] && strcmp(slot->ua, ua) == 0) {
+    pthread_mutex_lock(&srv->ingest->lock);
+    int hit = slot->ua[0] && strcmp(slot->ua, ua) == 0;
+    if (hit)
         *out = slot->c;
+    pthread_mutex_unlock(&srv->ingest->lock);
+    if (hit)
         return;
-    }
     uaclass_classify(ua, out);
+    pthread_mutex_lock(&srv->ingest->lock);
     memcpy(slot->ua, ua, n + 1);
     slot->c = *out;
+    pthread_mutex_unlock(&srv->ingest->lock);
 }
 
 /* Whether a Content-Type value names the media type want: its type/subtype, before any

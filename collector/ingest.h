@@ -26,7 +26,8 @@ struct ingest_req {
 
 struct ingest;
 
-/* The User-Agent cache. NULL without memory; ingest_free(NULL) is a no-op. */
+/* The User-Agent cache, shared by the service threads (it locks). NULL without memory;
+ * ingest_free(NULL) is a no-op. */
 struct ingest *ingest_new(void);
 void ingest_free(struct ingest *in);
 

@@ -1,5 +1,6 @@
 #include "live.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,15 @@ struct live_pss {
     long long seen[LIVE_N];     /* what the page was told */
     long long sent_ms;          /* when it was last sent an update */
     int hello;                  /* owes the page its "subscribed" answer */
+    int tsi;                    /* the service thread of its connection */
     struct live_pss *next;
 };
 
 const size_t live_pss_size = sizeof(struct live_pss);
 
+/* Shared by the service threads: every entry point takes the lock. */
 struct live {
+    pthread_mutex_t lock;
     struct live_app *apps;      /* the watched apps, napps of them in cap slots */
     size_t napps, cap;
     long long seq;
@@ -41,13 +45,18 @@ struct live {
 
 struct live *live_new(void)
 {
-    return calloc(1, sizeof(struct live));
+    struct live *l = calloc(1, sizeof(struct live));
+    if (l)
+        pthread_mutex_init(&l->lock, NULL);
+    return l;
 }
 
 void live_free(struct live *l)
 {
-    if (l)
+    if (l) {
+        pthread_mutex_destroy(&l->lock);
         free(l->apps);
+    }
     free(l);
 }
 
@@ -91,14 +100,21 @@ static void live_unwatch(struct live *l, const char *app)
 
 void live_changed(struct live *l, const char *app, enum live_change what)
 {
-    struct live_app *a = app ? live_app(l, app) : NULL;
+    if (!app)
+        return;
+    pthread_mutex_lock(&l->lock);
+    struct live_app *a = live_app(l, app);
     if (a)
         a->seq[what] = ++l->seq;
+    pthread_mutex_unlock(&l->lock);
 }
 
-void live_tick(struct live *l)
+void live_tick(struct live *l, int tsi)
 {
+    pthread_mutex_lock(&l->lock);
     for (struct live_pss *p = l->conns; p; p = p->next) {
+        if (p->tsi != tsi)
+            continue;
         const struct live_app *a = p->app[0] ? live_app(l, p->app) : NULL;
         int changed = p->hello;
         for (int c = 0; a && c < LIVE_N; c++)
@@ -106,74 +122,93 @@ void live_tick(struct live *l)
         if (changed)
             lws_callback_on_writable(p->wsi);
     }
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* The page's next message into out (LIVE_MSG_MAX bytes): its "subscribed" answer, or
+ * what changed since it was last told. Returns its length, 0 for nothing to say, or -1
+ * when it does not fit. Called locked. */
+static int next_message(struct live *l, struct live_pss *p, char *out)
+{
+    int n;
+    if (p->hello) {
+        p->hello = 0;
+        n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"subscribed\",\"app\":\"%s\",\"seq\":%lld}",
+                     p->app, l->seq);
+        return n < LIVE_MSG_MAX ? n : -1;
+    }
+    const struct live_app *a = live_app(l, p->app);
+    if (!a)
+        return 0;
+    n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"update\",\"app\":\"%s\",\"seq\":%lld,"
+                 "\"changed\":[", p->app, l->seq);
+    int first = 1;
+    for (int c = 0; c < LIVE_N; c++) {
+        if (a->seq[c] <= p->seen[c])
+            continue;
+        n += snprintf(out + n, (size_t)(LIVE_MSG_MAX - n), "%s\"%s\"", first ? "" : ",",
+                      change_names[c]);
+        first = 0;
+        p->seen[c] = a->seq[c];
+    }
+    n += snprintf(out + n, (size_t)(LIVE_MSG_MAX - n), "]}");
+    if (first)
+        return 0;
+    return n < LIVE_MSG_MAX ? n : -1;
 }
 
 int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                          void *in, size_t len)
 {
     struct live_pss *p = user;
-    struct live *l = ((struct server *)lws_context_user(lws_get_context(wsi)))->live;
+    struct live *l = server_pt_of(wsi)->srv->live;
 
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
         memset(p, 0, sizeof *p);
         p->wsi = wsi;
+        p->tsi = server_pt_of(wsi)->tsi;
+        pthread_mutex_lock(&l->lock);
         p->next = l->conns;
         l->conns = p;
+        pthread_mutex_unlock(&l->lock);
         return 0;
     case LWS_CALLBACK_RECEIVE: {
         json_t *msg = len < 1024 ? json_loadb(in, len, 0, NULL) : NULL;
         const char *app = json_string_value(json_object_get(msg, "app"));
-        if (text_name_ok(app)) {
-            if (strcmp(app, p->app) != 0) {
-                if (!live_watch(l, app)) {
-                    json_decref(msg);
-                    return -1;          /* out of memory: close this page */
-                }
+        int rc = 0;
+        pthread_mutex_lock(&l->lock);
+        if (text_name_ok(app) && strcmp(app, p->app) != 0) {
+            if (live_watch(l, app)) {
                 live_unwatch(l, p->app);
                 snprintf(p->app, sizeof p->app, "%s", app);
+            } else {
+                rc = -1;                /* out of memory: close this page */
             }
+        }
+        if (rc == 0 && text_name_ok(app)) {
             const struct live_app *a = live_app(l, p->app);
             for (int c = 0; c < LIVE_N; c++)
                 p->seen[c] = a->seq[c];
             p->hello = 1;
             lws_callback_on_writable(wsi);
         }
+        pthread_mutex_unlock(&l->lock);
         json_decref(msg);
-        return 0;
+        return rc;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: {
         unsigned char buf[LWS_PRE + LIVE_MSG_MAX];
         char *out = (char *)buf + LWS_PRE;
-        int n;
-        if (p->hello) {
-            p->hello = 0;
-            n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"subscribed\",\"app\":\"%s\",\"seq\":%lld}",
-                         p->app, l->seq);
-        } else {
-            const struct live_app *a = live_app(l, p->app);
-            if (!a)
-                return 0;
-            n = snprintf(out, LIVE_MSG_MAX, "{\"type\":\"update\",\"app\":\"%s\",\"seq\":%lld,"
-                         "\"changed\":[", p->app, l->seq);
-            int first = 1;
-            for (int c = 0; c < LIVE_N; c++) {
-                if (a->seq[c] <= p->seen[c])
-                    continue;
-                n += snprintf(out + n, (size_t)(LIVE_MSG_MAX - n), "%s\"%s\"", first ? "" : ",",
-                              change_names[c]);
-                first = 0;
-                p->seen[c] = a->seq[c];
-            }
-            n += snprintf(out + n, (size_t)(LIVE_MSG_MAX - n), "]}");
-            if (first)
-                return 0;
-        }
-        if (n >= LIVE_MSG_MAX || lws_write(wsi, (unsigned char *)out, (size_t)n, LWS_WRITE_TEXT) < n)
+        pthread_mutex_lock(&l->lock);
+        int n = next_message(l, p, out);
+        pthread_mutex_unlock(&l->lock);
+        if (n < 0 || (n > 0 && lws_write(wsi, (unsigned char *)out, (size_t)n, LWS_WRITE_TEXT) < n))
             return -1;
         return 0;
     }
     case LWS_CALLBACK_CLOSED:
+        pthread_mutex_lock(&l->lock);
         live_unwatch(l, p->app);
         p->app[0] = '\0';
         for (struct live_pss **q = &l->conns; *q; q = &(*q)->next) {
@@ -182,6 +217,7 @@ int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                 break;
             }
         }
+        pthread_mutex_unlock(&l->lock);
         return 0;
     default:
         return 0;

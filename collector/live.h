@@ -1,6 +1,7 @@
 /*
  * live: the WebSocket /v1/live (protocol "vigil-live", collector/README.md "Live
  * updates"): pages subscribe to an app and hear, about once a second, what changed.
+ * Shared by the service threads: every function may be called from any of them.
  */
 #ifndef VIGIL_LIVE_H
 #define VIGIL_LIVE_H
@@ -21,8 +22,9 @@ void live_free(struct live *l);
  * kept: for any other this costs a lookup and nothing else. */
 void live_changed(struct live *l, const char *app, enum live_change what);
 
-/* Once a second: each page whose app changed since it was last told gets an update. */
-void live_tick(struct live *l);
+/* Once a second on each service thread: each page of that thread (tsi) whose app changed
+ * since it was last told gets an update. */
+void live_tick(struct live *l, int tsi);
 
 /* The "vigil-live" protocol's callback and its per-connection size (lws_protocols). */
 int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -85,6 +85,7 @@ static const char usage[] =
     "  --batch-rows N --batch-ms MS   group commit: up to N rows, waiting up to MS (1000, 0;\n"
     "                           with --store 10000, 200)\n"
     "  --readers N              reader threads for the API's queries (default 2, at most 16)\n"
+    "  --threads N              HTTP service threads (default one per core, at most 8)\n"
     "  --read-timeout MS        a query's time limit; past it, 503 (default 5000)\n"
     "  --retain-raw DAYS        keep raw beacons this long (default 7; 0 keeps them)\n"
     "  --retain DAYS            keep per-minute rollups and verdicts this long (default 90)\n"
@@ -273,6 +274,7 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         {"--read-timeout", READERS_TIMEOUT_MIN_MS, READERS_TIMEOUT_MAX_MS},
         {"--retain-raw", 0, 36500}, {"--retain", 0, 36500}, {"--rum-refresh", 1, 3600},
         {"--body-timeout", 1, 3600}, {"--max-per-address", 1, 100000},
+        {"--threads", 1, SERVER_THREADS_MAX},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (strcmp(name, table[i].name) != 0)
@@ -295,7 +297,8 @@ static int numeric_option(const char *name, const char *v, struct server_opts *o
         case 11: o->retain_ms = (long long)(d * DAY_MS); break;
         case 12: o->rum_refresh_ms = (long long)(d * 1000); break;
         case 13: o->body_timeout_s = (int)d; break;
-        default: o->max_per_address = (int)d; break;
+        case 14: o->max_per_address = (int)d; break;
+        default: o->threads = (int)d; break;
         }
         return 1;
     }
@@ -310,7 +313,7 @@ static const char *const serve_options[] = {
     "--queue", "--batch-rows", "--batch-ms", "--readers", "--read-timeout", "--retain-raw",
     "--retain", "--alert-webhook", "--probe-silence", "--rum-refresh", "--metrics-token-file",
     "--body-timeout", "--max-per-address", "--store", "--store-password-file", "--store-init",
-    "--spool-dir", "--spool-max-bytes", NULL
+    "--spool-dir", "--spool-max-bytes", "--threads", NULL
 };
 static const char *const stats_options[] = {
     "--help", "--db", "--app", "--version", "--metric", "--since", "--exact", "--json",

@@ -1,6 +1,8 @@
 #include "metrics.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,11 +58,13 @@ struct probe_series {
     size_t nsteps;
 };
 
-/* The counts and series, all on the service thread. */
+/* The counts and series, shared by the service threads: the counts are atomic, the
+ * tables behind the lock. */
 struct metrics {
-    long long accepted_requests, accepted_beacons, bots;
-    long long rejected[REJ_N];
-    long long connections;
+    pthread_mutex_t lock;       /* refused, series */
+    _Atomic long long accepted_requests, accepted_beacons, bots;
+    _Atomic long long rejected[REJ_N];
+    _Atomic long long connections;
     struct refused_origin refused[METRICS_REFUSED_ORIGINS_MAX + 1];  /* the last: "(other)" */
     size_t nrefused;
     struct probe_series *series;    /* METRICS_PROBE_SERIES_MAX, allocated when first used */
@@ -70,13 +74,17 @@ struct metrics {
 
 struct metrics *metrics_new(void)
 {
-    return calloc(1, sizeof(struct metrics));
+    struct metrics *m = calloc(1, sizeof(struct metrics));
+    if (m)
+        pthread_mutex_init(&m->lock, NULL);
+    return m;
 }
 
 void metrics_free(struct metrics *m)
 {
     if (!m)
         return;
+    pthread_mutex_destroy(&m->lock);
     free(m->series);
     free(m);
 }
@@ -135,8 +143,11 @@ static void origin_refused(struct metrics *m, const char *origin)
 void metrics_rejected(struct metrics *m, enum http_reason r, const char *origin)
 {
     m->rejected[r]++;
-    if (r == REJ_ORIGIN)
+    if (r == REJ_ORIGIN) {
+        pthread_mutex_lock(&m->lock);
         origin_refused(m, origin);
+        pthread_mutex_unlock(&m->lock);
+    }
 }
 
 /* The series of one (app, journey, region, version): found, or a new one, taking the
@@ -195,7 +206,7 @@ static void step_phases(const struct probe_result_step *st, double out[PHASE_N])
 }
 
 /* Takes one journey run of app/version/region into the /metrics table, unless the
- * series holds a newer run already. Runs on the service thread, from memory. */
+ * series holds a newer run already. Called with the lock held, from memory. */
 static void series_journey(struct metrics *m, const char *app, const char *version,
                            const char *region, const struct probe_result_journey *j)
 {
@@ -253,8 +264,10 @@ static void series_journey(struct metrics *m, const char *app, const char *versi
  * table. */
 void metrics_probe_run(struct metrics *m, const struct probe_result *r)
 {
+    pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < r->njourneys; i++)
         series_journey(m, r->app, r->version, r->region, &r->journeys[i]);
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* The probe series as the database left them (watch_rebuild_item's answer: documents of
@@ -264,6 +277,7 @@ void metrics_probe_rebuild(struct metrics *m, const json_t *docs)
     char field[128], err[256];
     size_t k;
     json_t *doc;
+    pthread_mutex_lock(&m->lock);
     json_array_foreach(docs, k, doc) {
         const json_t *labels = json_object_get(doc, "labels");
         const char *app = json_string_value(json_object_get(labels, "app"));
@@ -276,6 +290,7 @@ void metrics_probe_rebuild(struct metrics *m, const json_t *docs)
         series_journey(m, app, version, region ? region : "", &j);
         probe_result_journey_fini(&j);
     }
+    pthread_mutex_unlock(&m->lock);
 }
 
 static void series_labels(struct buf *b, const struct probe_series *p)
@@ -352,7 +367,7 @@ static void probe_metrics_text(struct metrics *m, struct buf *b)
 static void metrics_text(struct server *srv, struct buf *b)
 {
     const struct writer_stats *w = writer_stats(srv->writer);
-    const struct metrics *m = srv->metrics;
+    struct metrics *m = srv->metrics;
 
     promtext_family(b, "vigil_beacon_requests_accepted_total", "counter",
            "Requests whose beacons were stored.");
@@ -365,6 +380,7 @@ static void metrics_text(struct server *srv, struct buf *b)
                    http_reason_names[i], m->rejected[i]);
     promtext_family(b, "vigil_beacon_origin_refused_total", "counter",
            "Requests refused for their Origin, by origin (the first 64; the rest as (other)).");
+    pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i <= METRICS_REFUSED_ORIGINS_MAX; i++) {
         if (m->refused[i].count == 0)
             continue;
@@ -372,6 +388,7 @@ static void metrics_text(struct server *srv, struct buf *b)
         promtext_value(b, m->refused[i].origin);
         buf_printf(b, "\"} %lld\n", m->refused[i].count);
     }
+    pthread_mutex_unlock(&m->lock);
     promtext_family(b, "vigil_beacon_requests_bot_dropped_total", "counter",
            "Requests from known bots, read and not stored.");
     buf_printf(b, "vigil_beacon_requests_bot_dropped_total %lld\n", m->bots);
@@ -427,7 +444,9 @@ static void metrics_text(struct server *srv, struct buf *b)
     }
     promtext_family(b, "vigil_connections", "gauge", "Open client connections.");
     buf_printf(b, "vigil_connections %lld\n", m->connections);
-    probe_metrics_text(srv->metrics, b);
+    pthread_mutex_lock(&m->lock);
+    probe_metrics_text(m, b);
+    pthread_mutex_unlock(&m->lock);
     watch_metrics_text(srv->watch, b);
 }
 

@@ -1,6 +1,7 @@
 /*
  * metrics: GET /metrics (collector/README.md "/metrics") in the Prometheus text format,
- * and the counts and probe series it shows, kept on the service thread.
+ * and the counts and probe series it shows, shared by the service threads (every
+ * function may be called from any of them).
  *
  * The probe series are blackbox_exporter's probe_* series of the latest run of each
  * (app, journey, region, version), taken from the parsed documents (probe_result.h).
@@ -22,7 +23,7 @@ struct probe_result;
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
 
-/* Counts (service thread only). */
+/* Counts. */
 void metrics_rejected(struct metrics *m, enum http_reason r, const char *origin);
 void metrics_stored(struct metrics *m, long long beacons);
 void metrics_bot(struct metrics *m);

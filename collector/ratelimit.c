@@ -1,6 +1,7 @@
 #include "ratelimit.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct slot {
 };
 
 struct ratelimit {
+    pthread_mutex_t lock;       /* the service threads share the buckets */
     double rate, burst;
     double global_rate, global_tokens, global_last;
     struct slot *slots;
@@ -31,6 +33,7 @@ struct ratelimit *ratelimit_new(double rate, double burst, double global_rate)
     r->global_rate = global_rate;
     r->global_tokens = global_rate;
     r->global_last = -1;
+    pthread_mutex_init(&r->lock, NULL);
     return r;
 }
 
@@ -38,6 +41,7 @@ void ratelimit_free(struct ratelimit *r)
 {
     if (!r)
         return;
+    pthread_mutex_destroy(&r->lock);
     free(r->slots);
     free(r);
 }
@@ -59,13 +63,15 @@ static int wait_secs(double missing, double rate)
     return s < 1 ? 1 : s > 3600 ? 3600 : (int)s;
 }
 
-int ratelimit_take(struct ratelimit *r, const char *client, double now_ms)
+/* Called locked. Service threads read the clock before taking the lock, so a time a
+ * little older than the bucket's latest adds nothing (max) instead of taking tokens. */
+static int take(struct ratelimit *r, const char *client, double now_ms)
 {
     if (r->global_rate > 0) {
         if (r->global_last >= 0)
             r->global_tokens = fmin(r->global_rate, r->global_tokens
-                                    + (now_ms - r->global_last) / 1000.0 * r->global_rate);
-        r->global_last = now_ms;
+                                    + fmax(0, now_ms - r->global_last) / 1000.0 * r->global_rate);
+        r->global_last = fmax(now_ms, r->global_last);
         if (r->global_tokens < 1)
             return wait_secs(1 - r->global_tokens, r->global_rate);
     }
@@ -86,12 +92,21 @@ int ratelimit_take(struct ratelimit *r, const char *client, double now_ms)
         found->tokens = r->burst;
         found->last_ms = now_ms;
     }
-    found->tokens = fmin(r->burst, found->tokens + (now_ms - found->last_ms) / 1000.0 * r->rate);
-    found->last_ms = now_ms;
+    found->tokens = fmin(r->burst, found->tokens
+                         + fmax(0, now_ms - found->last_ms) / 1000.0 * r->rate);
+    found->last_ms = fmax(now_ms, found->last_ms);
     if (found->tokens < 1)
         return wait_secs(1 - found->tokens, r->rate);
     found->tokens -= 1;
     if (r->global_rate > 0)
         r->global_tokens -= 1;
     return 0;
+}
+
+int ratelimit_take(struct ratelimit *r, const char *client, double now_ms)
+{
+    pthread_mutex_lock(&r->lock);
+    int wait = take(r, client, now_ms);
+    pthread_mutex_unlock(&r->lock);
+    return wait;
 }

@@ -23,7 +23,7 @@ struct ratelimit *ratelimit_new(double rate, double burst, double global_rate);
 void ratelimit_free(struct ratelimit *r);
 
 /* Takes one token for client at time now_ms. Returns 0 if allowed, else the seconds the
- * client should wait (for Retry-After, at least 1). */
+ * client should wait (for Retry-After, at least 1). Safe from several threads at once. */
 int ratelimit_take(struct ratelimit *r, const char *client, double now_ms);
 
 #endif

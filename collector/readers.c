@@ -13,7 +13,7 @@ struct readers {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct writer_list queue;               /* submitted */
-    struct writer_list done;                /* finished, not yet taken */
+    struct writer_list done[WRITER_DONE_LISTS];  /* finished, not yet taken, per tsi */
     size_t queued, queue_max;
     int timeout_ms;                         /* a statement's and a queued call's limit */
     int stopping;
@@ -55,7 +55,7 @@ static void *reader_main(void *arg)
         }
 
         pthread_mutex_lock(&r->lock);
-        writer_list_append(&r->done, it);
+        writer_done_append(r->done, it);
         pthread_mutex_unlock(&r->lock);
         if (r->wake)
             r->wake(r->wake_ctx);
@@ -154,10 +154,10 @@ int readers_forget(struct readers *r, uint64_t id)
     return gone != NULL;
 }
 
-struct writer_item *readers_take_done(struct readers *r)
+struct writer_item *readers_take_done(struct readers *r, int tsi)
 {
     pthread_mutex_lock(&r->lock);
-    struct writer_item *d = writer_list_take(&r->done);
+    struct writer_item *d = writer_list_take(&r->done[tsi]);
     pthread_mutex_unlock(&r->lock);
     return d;
 }
@@ -177,7 +177,7 @@ void readers_cancel(struct readers *r)
     }
     struct writer_item *queued = writer_list_take(&r->queue);
     if (queued)
-        writer_list_append(&r->done, queued);
+        writer_done_append(r->done, queued);
     r->queued = 0;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
@@ -196,7 +196,8 @@ void readers_stop(struct readers *r)
     readers_cancel(r);
     for (int i = 0; i < r->started; i++)
         pthread_join(r->threads[i], NULL);
-    writer_items_free(writer_list_take(&r->done));
+    for (int i = 0; i < WRITER_DONE_LISTS; i++)
+        writer_items_free(writer_list_take(&r->done[i]));
     writer_items_free(writer_list_take(&r->queue));
     for (int i = 0; i < r->n; i++)
         store_close(r->stores[i]);

@@ -42,8 +42,9 @@ int readers_submit(struct readers *r, struct writer_item *item);
  * 1 when one was dropped, else 0 (running, done, or not a reader's). */
 int readers_forget(struct readers *r, uint64_t id);
 
-/* Takes every finished item, oldest first; NULL when there are none. */
-struct writer_item *readers_take_done(struct readers *r);
+/* Takes every finished item of service thread tsi (writer_item.tsi), oldest first; NULL
+ * when there are none. */
+struct writer_item *readers_take_done(struct readers *r, int tsi);
 
 /* The stop's first step, at once: takes no more calls, hands every queued one back as
  * finished with 503 {"error": "the collector is stopping..."}, and interrupts the

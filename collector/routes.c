@@ -1,5 +1,6 @@
 #include "routes.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -217,24 +218,58 @@ static void route_request(struct server *srv, struct http_req *req, const char *
     req->uri = NULL;
 }
 
-/* Connections per client address (--max-per-address), on the service thread. lws
- * adopts an accepted socket right after LWS_CALLBACK_FILTER_NETWORK_CONNECTION: it
- * creates the connection (LWS_CALLBACK_WSI_CREATE), sets its opaque user data (to NULL)
- * and binds it to this protocol (LWS_CALLBACK_HTTP_BIND_PROTOCOL). So the slot counted
- * at the filter goes with that connection from the bind on, as its opaque user data
- * (kept across a WebSocket upgrade), and comes back at LWS_CALLBACK_WSI_DESTROY, which
- * lws sends to this, the first protocol, always. */
+/* Connections per client address (--max-per-address). lws adopts an accepted socket
+ * right after LWS_CALLBACK_FILTER_NETWORK_CONNECTION, which gives its fd, and gives it to
+ * the service thread with the fewest connections, which binds it to this protocol
+ * (LWS_CALLBACK_HTTP_BIND_PROTOCOL) when it first serves it, on that thread. So the slot
+ * counted at the filter waits, by fd, in a short list until the bind takes it; from then
+ * on it goes with the connection as its opaque user data (kept across a WebSocket
+ * upgrade), and comes back at LWS_CALLBACK_WSI_DESTROY, which lws sends to this, the
+ * first protocol, always. A slot still waiting when its fd is accepted again belonged to
+ * a socket lws closed before binding it: it is given back then. All under peers_lock:
+ * the service threads share the table. */
+#define PEERS_WAITING_MAX 256       /* accepted, not yet bound; more are not capped */
 static struct peers peers;
-static int peers_pending = -1;
-static struct lws *peers_pending_wsi;
+static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int fd, slot;
+} peers_waiting[PEERS_WAITING_MAX];
+static size_t npeers_waiting;
+
+/* Takes the slot waiting for fd out of the list: the slot, or -1. Called locked. */
+static int waiting_take(int fd)
+{
+    for (size_t i = 0; i < npeers_waiting; i++) {
+        if (peers_waiting[i].fd == fd) {
+            int slot = peers_waiting[i].slot;
+            peers_waiting[i] = peers_waiting[--npeers_waiting];
+            return slot;
+        }
+    }
+    return -1;
+}
 
 static void peer_release(struct lws *wsi)
 {
     intptr_t slot = (intptr_t)lws_get_opaque_user_data(wsi) - 1;
     if (slot >= 0) {
+        pthread_mutex_lock(&peers_lock);
         peers_close(&peers, (int)slot);
+        pthread_mutex_unlock(&peers_lock);
         lws_set_opaque_user_data(wsi, NULL);
     }
+}
+
+/* The connection is bound: the slot counted for its socket goes with it. */
+static void peer_bind(struct lws *wsi)
+{
+    if (lws_get_opaque_user_data(wsi))
+        return;
+    pthread_mutex_lock(&peers_lock);
+    int slot = waiting_take(lws_get_socket_fd(wsi));
+    pthread_mutex_unlock(&peers_lock);
+    if (slot >= 0)
+        lws_set_opaque_user_data(wsi, (void *)(intptr_t)(slot + 1));
 }
 
 /* A new connection from the socket fd: 0 to take it, 1 to close it at once. A peer among
@@ -242,26 +277,54 @@ static void peer_release(struct lws *wsi)
 static int peer_filter(struct server *srv, int fd)
 {
     char addr[PEERS_ADDR_LEN];
-    /* A slot counted for a socket that lws did not adopt after all. */
-    peers_close(&peers, peers_pending);
-    peers_pending = -1;
+    int refuse = 0;
+
+    pthread_mutex_lock(&peers_lock);
+    peers_close(&peers, waiting_take(fd));
+    pthread_mutex_unlock(&peers_lock);
     if (peers_address(fd, addr, sizeof addr) < 0)
         return 0;
     for (size_t i = 0; i < srv->o->nproxies; i++)
         if (cidr_contains(&srv->o->proxies[i], addr))
             return 0;
+    pthread_mutex_lock(&peers_lock);
     int slot = peers_open(&peers, addr, srv->o->max_per_address);
-    if (slot == -2)
+    if (slot == -2) {
+        refuse = 1;
+    } else if (slot >= 0 && npeers_waiting < PEERS_WAITING_MAX) {
+        peers_waiting[npeers_waiting].fd = fd;
+        peers_waiting[npeers_waiting++].slot = slot;
+    } else {
+        peers_close(&peers, slot);
+    }
+    pthread_mutex_unlock(&peers_lock);
+    return refuse;
+}
+
+/* A new connection from the socket fd: counted against its address's cap, then handed
+ * to the service thread with the fewest connections (server_handoff). Returns 0 for lws
+ * to adopt fd on this thread, 1 to have it closed: refused, or handed on as a dup (with
+ * its waiting slot). */
+static int accept_filter(struct server *srv, int fd)
+{
+    if (peer_filter(srv, fd))
         return 1;
-    peers_pending = slot;
-    return 0;
+    int dup = server_handoff(srv, fd);
+    if (dup < 0)
+        return 0;
+    pthread_mutex_lock(&peers_lock);
+    for (size_t i = 0; i < npeers_waiting; i++)
+        if (peers_waiting[i].fd == fd)
+            peers_waiting[i].fd = dup;
+    pthread_mutex_unlock(&peers_lock);
+    return 1;
 }
 
 /* The body deadline (--body-timeout) passed before the body was complete: 408, close. */
 static void body_late(lws_sorted_usec_list_t *sul)
 {
     struct http_req *req = lws_container_of(sul, struct http_req, body_sul);
-    struct server *srv = lws_context_user(lws_get_context(req->wsi));
+    struct server *srv = server_pt_of(req->wsi)->srv;
     char msg[96];
     if (req->status || req->waiting)
         return;
@@ -275,12 +338,12 @@ int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
                         void *in, size_t len)
 {
     struct http_req *req = user;
-    struct server *srv = lws_context_user(lws_get_context(wsi));
+    struct server *srv = server_pt_of(wsi)->srv;
 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        if (srv)
-            server_collect_done(srv);
+        /* On every service thread, each taking what waits for it. */
+        server_collect_done(server_pt_of(wsi));
         return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
@@ -299,19 +362,17 @@ int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     }
 
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return peer_filter(srv, (int)(intptr_t)in);
+        return accept_filter(srv, (int)(intptr_t)in);
 
     case LWS_CALLBACK_WSI_CREATE:
-        peers_pending_wsi = wsi;
+        server_pt_of(wsi)->conns++;
         metrics_connections(srv->metrics, 1);
         return 0;
     case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
-        if (peers_pending >= 0 && wsi == peers_pending_wsi) {
-            lws_set_opaque_user_data(wsi, (void *)(intptr_t)(peers_pending + 1));
-            peers_pending = -1;
-        }
+        peer_bind(wsi);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
+        server_pt_of(wsi)->conns--;
         peer_release(wsi);
         metrics_connections(srv->metrics, -1);
         return 0;

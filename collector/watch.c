@@ -1,5 +1,6 @@
 #include "watch.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct app_count {
 };
 
 struct watch {
+    pthread_mutex_t lock;       /* the service threads share it */
     struct alerts *alerts;
     long long silence_ms, refresh_ms;
     long long seq;
@@ -77,6 +79,7 @@ struct watch *watch_new(struct alerts *alerts, long long probe_silence_ms,
     w->refresh_ms = rum_refresh_ms > 0 ? rum_refresh_ms : WATCH_RUM_REFRESH_DEFAULT_MS;
     w->rum_asked_ms = -1e18;
     copy(w->apps[WATCH_APPS_MAX].app, "(other)");
+    pthread_mutex_init(&w->lock, NULL);
     return w;
 }
 
@@ -85,10 +88,11 @@ void watch_free(struct watch *w)
     if (!w)
         return;
     json_decref(w->rum);
+    pthread_mutex_destroy(&w->lock);
     free(w);
 }
 
-void watch_verdict(struct watch *w, const json_t *v)
+static void verdict_locked(struct watch *w, const json_t *v)
 {
     const char *app = json_string_value(json_object_get(v, "app"));
     const char *baseline = json_string_value(json_object_get(v, "baseline"));
@@ -139,7 +143,7 @@ void watch_verdict(struct watch *w, const json_t *v)
     json_decref(ev);
 }
 
-void watch_gate(struct watch *w, const json_t *g)
+static void gate_locked(struct watch *w, const json_t *g)
 {
     const char *app = json_string_value(json_object_get(g, "app"));
     const char *version = json_string_value(json_object_get(g, "version"));
@@ -184,7 +188,7 @@ void watch_gate(struct watch *w, const json_t *g)
     json_decref(ev);
 }
 
-void watch_probe_run(struct watch *w, const char *app, const char *region)
+static void probe_run_locked(struct watch *w, const char *app, const char *region)
 {
     double now = clock_mono_ms();
     size_t k = 0;
@@ -221,7 +225,7 @@ void watch_probe_run(struct watch *w, const char *app, const char *region)
     e->seq = ++w->seq;
 }
 
-void watch_beacons(struct watch *w, const char *app, long long n)
+static void beacons_locked(struct watch *w, const char *app, long long n)
 {
     size_t k = 0;
     if (!w || !app)
@@ -322,7 +326,7 @@ static void check_silence(struct watch *w, double now)
     }
 }
 
-struct writer_item *watch_tick(struct watch *w)
+static struct writer_item *tick_locked(struct watch *w)
 {
     double now = clock_mono_ms();
     if (!w)
@@ -345,7 +349,7 @@ int watch_owns(const struct writer_item *item)
     return item && item->call == rum_call;
 }
 
-void watch_rum_done(struct watch *w, const struct writer_item *item)
+static void rum_done_locked(struct watch *w, const struct writer_item *item)
 {
     if (!w)
         return;
@@ -381,7 +385,7 @@ static void share_series(struct watch *w, struct buf *b, const char *name, const
     }
 }
 
-void watch_metrics_text(struct watch *w, struct buf *b)
+static void metrics_text_locked(struct watch *w, struct buf *b)
 {
     struct alerts_stats st;
     size_t i;
@@ -435,4 +439,55 @@ void watch_metrics_text(struct watch *w, struct buf *b)
         label(b, "app", w->apps[i].app, 1);
         buf_printf(b, "} %lld\n", w->apps[i].n);
     }
+}
+
+/* The service threads share the watch: each entry point takes its lock. */
+#define LOCKED(w, call)                 \
+    do {                                \
+        if (!(w))                       \
+            return;                     \
+        pthread_mutex_lock(&(w)->lock); \
+        call;                           \
+        pthread_mutex_unlock(&(w)->lock); \
+    } while (0)
+
+void watch_verdict(struct watch *w, const json_t *v)
+{
+    LOCKED(w, verdict_locked(w, v));
+}
+
+void watch_gate(struct watch *w, const json_t *g)
+{
+    LOCKED(w, gate_locked(w, g));
+}
+
+void watch_probe_run(struct watch *w, const char *app, const char *region)
+{
+    LOCKED(w, probe_run_locked(w, app, region));
+}
+
+void watch_beacons(struct watch *w, const char *app, long long n)
+{
+    LOCKED(w, beacons_locked(w, app, n));
+}
+
+void watch_rum_done(struct watch *w, const struct writer_item *item)
+{
+    LOCKED(w, rum_done_locked(w, item));
+}
+
+void watch_metrics_text(struct watch *w, struct buf *b)
+{
+    LOCKED(w, metrics_text_locked(w, b));
+}
+
+struct writer_item *watch_tick(struct watch *w)
+{
+    struct writer_item *item = NULL;
+    if (!w)
+        return NULL;
+    pthread_mutex_lock(&w->lock);
+    item = tick_locked(w);
+    pthread_mutex_unlock(&w->lock);
+    return item;
 }

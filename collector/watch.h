@@ -1,8 +1,9 @@
 /*
  * watch: what the collector alerts on and the /metrics series an alert rule reads
- * (collector/README.md "Alerts" and "/metrics"), kept in memory on the service thread.
+ * (collector/README.md "Alerts" and "/metrics"), kept in memory and shared by the
+ * service threads (every function may be called from any of them; it locks).
  *
- * The service thread feeds it what it already has in hand (a gate decision or a verdict
+ * The service threads feed it what it already has in hand (a gate decision or a verdict
  * a reader computed, a probe run the writer stored, beacons stored) and ticks it once a
  * second; watch turns the events into alerts (alerts.h, when webhooks are configured)
  * and the latest values into series. Nothing here touches the disk: the RUM p75 series

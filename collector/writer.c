@@ -18,7 +18,7 @@ struct writer {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct writer_list queue;              /* submitted */
-    struct writer_list done;               /* finished, not yet taken */
+    struct writer_list done[WRITER_DONE_LISTS];  /* finished, not yet taken, per tsi */
     size_t queued, queue_max, batch_rows;
     int batch_ms;
     int stopping;
@@ -82,6 +82,16 @@ struct writer_item *writer_list_take(struct writer_list *l)
     struct writer_item *all = l->head;
     l->head = l->tail = NULL;
     return all;
+}
+
+void writer_done_append(struct writer_list done[WRITER_DONE_LISTS], struct writer_item *first)
+{
+    for (struct writer_item *next; first; first = next) {
+        next = first->next;
+        first->next = NULL;
+        writer_list_append(&done[first->tsi >= 0 && first->tsi < WRITER_DONE_LISTS
+                                 ? first->tsi : 0], first);
+    }
 }
 
 /* Takes queued items up to batch_rows rows (at least one item), or one call. Called
@@ -297,7 +307,7 @@ static void *writer_main(void *arg)
             store_batch(w, batch);
 
         pthread_mutex_lock(&w->lock);
-        writer_list_append(&w->done, batch);
+        writer_done_append(w->done, batch);
         pthread_mutex_unlock(&w->lock);
         if (w->wake)
             w->wake(w->wake_ctx);
@@ -376,10 +386,10 @@ int writer_submit(struct writer *w, struct writer_item *item)
     return 0;
 }
 
-struct writer_item *writer_take_done(struct writer *w)
+struct writer_item *writer_take_done(struct writer *w, int tsi)
 {
     pthread_mutex_lock(&w->lock);
-    struct writer_item *d = writer_list_take(&w->done);
+    struct writer_item *d = writer_list_take(&w->done[tsi]);
     pthread_mutex_unlock(&w->lock);
     return d;
 }
@@ -393,7 +403,8 @@ void writer_stop(struct writer *w)
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    writer_items_free(writer_list_take(&w->done));
+    for (int i = 0; i < WRITER_DONE_LISTS; i++)
+        writer_items_free(writer_list_take(&w->done[i]));
     store_close(w->store);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);

@@ -9,8 +9,8 @@
  * item's response) if it failed. On ClickHouse a transaction is a batch that commits when
  * ClickHouse or the spool took it; between batches, and once a second when idle, the
  * writer replays spooled batches (store_replay, WRITER_REPLAY_BATCHES at a time). After each batch
- * it calls wake() (the collector passes lws_cancel_service) so that the service thread
- * collects the done items with writer_take_done().
+ * it calls wake() (the collector passes lws_cancel_service) so that the service threads
+ * collect the done items with writer_take_done(), each its own (writer_item.tsi).
  */
 #ifndef VIGIL_WRITER_H
 #define VIGIL_WRITER_H
@@ -24,6 +24,7 @@
 #include "store.h"
 
 #define WRITER_LATENCY_BUCKETS 12
+#define WRITER_DONE_LISTS 8         /* service threads finished items go back to (tsi) */
 
 struct writer_item;
 
@@ -34,6 +35,8 @@ typedef void (*writer_call_fn)(struct store *s, struct writer_item *item);
 
 struct writer_item {
     uint64_t id;                /* the service thread's request id */
+    int tsi;                    /* which service thread waits for it (0 to
+                                   WRITER_DONE_LISTS - 1); 0 when nobody waits */
     json_t *beacons;            /* validated beacons (owned by the item), or NULL for a call */
     struct beacon_meta meta;
     size_t rows;                /* rows the item will write (page views + events) */
@@ -113,9 +116,14 @@ void writer_retain(struct writer *w, long long raw_ms, long long rollup_ms);
  * full or the writer is stopping (the item then stays the caller's). */
 int writer_submit(struct writer *w, struct writer_item *item);
 
-/* Takes every item whose batch has finished, oldest first (the caller frees each with
- * writer_item_free()). Returns NULL when there are none. */
-struct writer_item *writer_take_done(struct writer *w);
+/* Takes every item of service thread tsi (writer_item.tsi) whose batch has finished,
+ * oldest first (the caller frees each with writer_item_free()). Returns NULL when there
+ * are none. */
+struct writer_item *writer_take_done(struct writer *w, int tsi);
+
+/* Appends finished items to the done lists, each to its tsi's. Called locked by the
+ * writer and the readers. */
+void writer_done_append(struct writer_list done[WRITER_DONE_LISTS], struct writer_item *first);
 
 /* Commits everything still queued, stops the thread and closes the store. Items done
  * but not yet taken are freed. */

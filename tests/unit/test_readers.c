@@ -57,7 +57,7 @@ static size_t take(struct readers *r, struct writer_item **out, size_t n)
 {
     size_t got = 0;
     for (int tries = 0; got < n && tries < 1000; tries++) {
-        for (struct writer_item *d = readers_take_done(r), *next; d; d = next) {
+        for (struct writer_item *d = readers_take_done(r, 0), *next; d; d = next) {
             next = d->next;
             d->next = NULL;
             if (got < 8)
