@@ -23,6 +23,7 @@ receipt (window ends, last_seen) within a few seconds.
 """
 
 import json
+import re
 import math
 import os
 import random
@@ -115,6 +116,27 @@ def post_all(ports, items):
     return bad
 
 
+NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def same_text(a, b):
+    """Two sentences (a verdict's reasons) are the same when their words are and each pair
+    of numbers in them is within TOLERANCE or one unit of the last digit printed: the
+    numbers come from histograms within 1% of each other and are rounded for reading
+    (+118% and +119%, -1% and +0%)."""
+    if a == b:
+        return True
+    if NUMBER.sub("#", a).replace("+#", "#").replace("-#", "#") != \
+            NUMBER.sub("#", b).replace("+#", "#").replace("-#", "#"):
+        return False
+    for x, y in zip(NUMBER.findall(a), NUMBER.findall(b)):
+        fx, fy = float(x), float(y)
+        unit = 10 ** -len(x.split(".")[1]) if "." in x else 1
+        if abs(fx - fy) > max(TOLERANCE * max(abs(fx), abs(fy)), unit + 1e-9):
+            return False
+    return True
+
+
 def differences(a, b, path="", out=None):
     """Where two answers differ beyond what the stores may: numbers within TOLERANCE
     (integers exactly, except times), times within SECONDS, the rest equal."""
@@ -131,6 +153,9 @@ def differences(a, b, path="", out=None):
             out.append("%s: %d items against %d" % (path, len(a), len(b)))
         for i, (x, y) in enumerate(zip(a, b)):
             differences(x, y, "%s[%d]" % (path, i), out)
+    elif isinstance(a, str) and isinstance(b, str):
+        if not same_text(a, b):
+            out.append("%s: %r against %r" % (path, a, b))
     elif isinstance(a, bool) or isinstance(b, bool) or a is None or b is None \
             or isinstance(a, str) or isinstance(b, str):
         if a != b:
