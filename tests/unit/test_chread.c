@@ -742,7 +742,8 @@ static int bench(int argc, char **argv)
         store_close(s);
         return 0;
     }
-    int reps = atoi(argv[6]);
+    long parsed = strtol(argv[6], NULL, 10);
+    int reps = parsed > 0 && parsed <= 100000 ? (int)parsed : 1;
     double *ms = calloc(reps > 0 ? (size_t)reps : 1, sizeof *ms);
     json_t *args = json_pack("{s:s,s:s,s:s,s:b}", "app", argv[3], "baseline", argv[4],
                              "canary", argv[5], "record", 0), *resp = NULL;
