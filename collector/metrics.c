@@ -369,11 +369,10 @@ static void metrics_text(struct server *srv, struct buf *b)
     const struct writer_stats *w = writer_stats(srv->writer);
     struct metrics *m = srv->metrics;
 
-    promtext_family(b, "vigil_beacon_requests_accepted_total", "counter",
-           "Requests whose beacons were stored.");
-    buf_printf(b, "vigil_beacon_requests_accepted_total %lld\n", m->accepted_requests);
-    promtext_family(b, "vigil_beacons_accepted_total", "counter", "Beacons stored.");
-    buf_printf(b, "vigil_beacons_accepted_total %lld\n", m->accepted_beacons);
+    promtext_scalar(b, "vigil_beacon_requests_accepted_total", "counter",
+           "Requests whose beacons were stored.", m->accepted_requests);
+    promtext_scalar(b, "vigil_beacons_accepted_total", "counter", "Beacons stored.",
+                    m->accepted_beacons);
     promtext_family(b, "vigil_beacon_requests_rejected_total", "counter", "Requests refused, by reason.");
     for (int i = 0; i < REJ_N; i++)
         buf_printf(b, "vigil_beacon_requests_rejected_total{reason=\"%s\"} %lld\n",
@@ -389,11 +388,10 @@ static void metrics_text(struct server *srv, struct buf *b)
         buf_printf(b, "\"} %lld\n", m->refused[i].count);
     }
     pthread_mutex_unlock(&m->lock);
-    promtext_family(b, "vigil_beacon_requests_bot_dropped_total", "counter",
-           "Requests from known bots, read and not stored.");
-    buf_printf(b, "vigil_beacon_requests_bot_dropped_total %lld\n", m->bots);
-    promtext_family(b, "vigil_write_queue_depth", "gauge", "Requests waiting for the writer.");
-    buf_printf(b, "vigil_write_queue_depth %lld\n", w->queued);
+    promtext_scalar(b, "vigil_beacon_requests_bot_dropped_total", "counter",
+           "Requests from known bots, read and not stored.", m->bots);
+    promtext_scalar(b, "vigil_write_queue_depth", "gauge", "Requests waiting for the writer.",
+                    w->queued);
     promtext_family(b, "vigil_batch_commit_seconds", "histogram", "Time to store and commit one batch.");
     for (int i = 0; i < WRITER_LATENCY_BUCKETS; i++)
         buf_printf(b, "vigil_batch_commit_seconds_bucket{le=\"%g\"} %lld\n",
@@ -401,13 +399,12 @@ static void metrics_text(struct server *srv, struct buf *b)
     buf_printf(b, "vigil_batch_commit_seconds_bucket{le=\"+Inf\"} %lld\n", w->batches);
     buf_printf(b, "vigil_batch_commit_seconds_sum %g\n", w->latency_sum_ms / 1000.0);
     buf_printf(b, "vigil_batch_commit_seconds_count %lld\n", w->batches);
-    promtext_family(b, "vigil_batches_failed_total", "counter", "Batches that could not be committed.");
-    buf_printf(b, "vigil_batches_failed_total %lld\n", w->failed_batches);
-    promtext_family(b, "vigil_rows_stored_total", "counter", "Rows written (page views, metrics, errors).");
-    buf_printf(b, "vigil_rows_stored_total %lld\n", w->rows_stored);
-    promtext_family(b, "vigil_db_bytes", "gauge",
-           "Size of the database and its WAL (ClickHouse: its parts on disk).");
-    buf_printf(b, "vigil_db_bytes %lld\n", w->db_bytes);
+    promtext_scalar(b, "vigil_batches_failed_total", "counter",
+                    "Batches that could not be committed.", w->failed_batches);
+    promtext_scalar(b, "vigil_rows_stored_total", "counter",
+                    "Rows written (page views, metrics, errors).", w->rows_stored);
+    promtext_scalar(b, "vigil_db_bytes", "gauge",
+           "Size of the database and its WAL (ClickHouse: its parts on disk).", w->db_bytes);
     promtext_family(b, "vigil_db_oldest_raw_timestamp_seconds", "gauge",
            "When the oldest raw metric kept was received (Unix s); absent before retention's"
            " first pass or when there is none.");
@@ -418,8 +415,8 @@ static void metrics_text(struct server *srv, struct buf *b)
     if (w->oldest_rollup_ms >= 0)
         buf_printf(b, "vigil_db_oldest_rollup_timestamp_seconds %lld\n",
                    w->oldest_rollup_ms / 1000);
-    promtext_family(b, "vigil_db_expired_rows_total", "counter", "Rows deleted by retention.");
-    buf_printf(b, "vigil_db_expired_rows_total %lld\n", w->expired_rows);
+    promtext_scalar(b, "vigil_db_expired_rows_total", "counter", "Rows deleted by retention.",
+                    w->expired_rows);
     /* The ClickHouse store's writes (collector/README.md "ClickHouse"); 0 on SQLite. */
     const struct {
         const char *name, *type, *help;
@@ -438,12 +435,10 @@ static void metrics_text(struct server *srv, struct buf *b)
         {"vigil_spool_set_aside_total", "counter",
          "Spool records that could not be read, moved aside as NAME.bad.", w->spool_set_aside},
     };
-    for (size_t i = 0; i < sizeof store / sizeof *store; i++) {
-        promtext_family(b, store[i].name, store[i].type, store[i].help);
-        buf_printf(b, "%s %lld\n", store[i].name, store[i].v);
-    }
-    promtext_family(b, "vigil_connections", "gauge", "Open client connections.");
-    buf_printf(b, "vigil_connections %lld\n", m->connections);
+    for (size_t i = 0; i < sizeof store / sizeof *store; i++)
+        promtext_scalar(b, store[i].name, store[i].type, store[i].help, store[i].v);
+    promtext_scalar(b, "vigil_connections", "gauge", "Open client connections.",
+                    m->connections);
     pthread_mutex_lock(&m->lock);
     probe_metrics_text(m, b);
     pthread_mutex_unlock(&m->lock);

@@ -392,15 +392,12 @@ static void metrics_text_locked(struct watch *w, struct buf *b)
     json_t *r;
 
     alerts_get_stats(w ? w->alerts : NULL, &st);
-    promtext_family(b, "vigil_alerts_sent_total", "counter",
-           "Alert deliveries a webhook accepted (one per event and URL).");
-    buf_printf(b, "vigil_alerts_sent_total %lld\n", st.sent);
-    promtext_family(b, "vigil_alerts_failed_total", "counter",
-           "Alert deliveries given up after every retry.");
-    buf_printf(b, "vigil_alerts_failed_total %lld\n", st.failed);
-    promtext_family(b, "vigil_alerts_dropped_total", "counter",
-           "Alert deliveries dropped, the oldest first, from a full queue.");
-    buf_printf(b, "vigil_alerts_dropped_total %lld\n", st.dropped);
+    promtext_scalar(b, "vigil_alerts_sent_total", "counter",
+                    "Alert deliveries a webhook accepted (one per event and URL).", st.sent);
+    promtext_scalar(b, "vigil_alerts_failed_total", "counter",
+                    "Alert deliveries given up after every retry.", st.failed);
+    promtext_scalar(b, "vigil_alerts_dropped_total", "counter",
+                    "Alert deliveries dropped, the oldest first, from a full queue.", st.dropped);
     if (!w)
         return;
     promtext_family(b, "vigil_verdict", "gauge",
