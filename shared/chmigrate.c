@@ -43,11 +43,17 @@ static int copy_table(struct store *from, struct clickhouse *to, enum store_expo
     return rc;
 }
 
+/* What store_export_rollups' calls add to. */
+struct gather {
+    struct rollup *r;
+    struct chmigrate_counts *counts;
+};
+
 static int add_row(const struct rollup_row *row, void *arg)
 {
-    struct chmigrate_counts *c = ((void **)arg)[1];
-    c->rollup_rows++;
-    return rollup_add_row(((void **)arg)[0], row) < 0 ? 1 : 0;
+    struct gather *g = arg;
+    g->counts->rollup_rows++;
+    return rollup_add_row(g->r, row) < 0 ? 1 : 0;
 }
 
 /* The batch id of a batch built with a placeholder id: the first CHSTORE_BATCH_LEN hex
@@ -80,7 +86,7 @@ static int copy_minutes(struct store *from, struct clickhouse *to, long long fir
     struct rollup *r = rollup_new();
     struct chstore_batch b;
     char id[CHSTORE_BATCH_LEN + 1], why[512];
-    void *ctx[2] = {r, counts};
+    struct gather ctx = {r, counts};
     size_t sent = 0;
     int rc = -1;
 
@@ -91,7 +97,7 @@ static int copy_minutes(struct store *from, struct clickhouse *to, long long fir
         return -1;
     }
     long long before = counts->rollup_rows;
-    int x = store_export_rollups(from, first, end, add_row, ctx, err, errlen);
+    int x = store_export_rollups(from, first, end, add_row, &ctx, err, errlen);
     if (x != 0) {
         if (x > 0)
             snprintf(err, errlen, "copying rollups: out of memory");
