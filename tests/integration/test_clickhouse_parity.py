@@ -137,22 +137,36 @@ def same_text(a, b):
     return True
 
 
-def differences(a, b, path="", out=None):
-    """Where two answers differ beyond what the stores may: numbers within TOLERANCE
-    (integers exactly, except times), times within SECONDS, the rest equal."""
+def difference_scale(m):
+    """The size of the values a metric's absolute difference subtracts (the largest of
+    both versions' value and bounds): a difference of two values each within 1% is within
+    TOLERANCE of that, however close to 0 the difference itself is (CLS p75 0.100 against
+    0.101 on identical traffic gives -0.0011 from one store and -0.0012 from the other)."""
+    sizes = [abs(v[k]) for v in (m.get("baseline"), m.get("canary")) if isinstance(v, dict)
+             for k in ("value", "lower", "upper")
+             if isinstance(v.get(k), (int, float)) and math.isfinite(v[k])]
+    return max(sizes, default=0.0)
+
+
+def differences(a, b, path="", out=None, scale=0.0):
+    """Where two answers differ beyond what the stores may: numbers within TOLERANCE of the
+    larger (or of scale, for an absolute difference and its bounds: difference_scale),
+    integers exactly except times, times within SECONDS, the rest equal."""
     out = [] if out is None else out
     key = path.rsplit(".", 1)[-1]
     if isinstance(a, dict) and isinstance(b, dict):
+        within = difference_scale(a) if "difference" in a else 0.0
         for k in sorted(set(a) | set(b)):
             if k not in a or k not in b:
                 out.append("%s.%s: only in %s" % (path, k, "SQLite" if k in a else "ClickHouse"))
             else:
-                differences(a[k], b[k], "%s.%s" % (path, k), out)
+                differences(a[k], b[k], "%s.%s" % (path, k), out,
+                            within if k in ("difference", "bounds") else 0.0)
     elif isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             out.append("%s: %d items against %d" % (path, len(a), len(b)))
         for i, (x, y) in enumerate(zip(a, b)):
-            differences(x, y, "%s[%d]" % (path, i), out)
+            differences(x, y, "%s[%d]" % (path, i), out, scale)
     elif isinstance(a, str) and isinstance(b, str):
         if not same_text(a, b):
             out.append("%s: %r against %r" % (path, a, b))
@@ -167,7 +181,7 @@ def differences(a, b, path="", out=None):
     elif isinstance(a, int) and isinstance(b, int):
         if a != b:
             out.append("%s: %r against %r" % (path, a, b))
-    elif abs(a - b) > TOLERANCE * max(abs(a), abs(b)) and abs(a - b) > 1e-9:
+    elif abs(a - b) > TOLERANCE * max(abs(a), abs(b), scale) and abs(a - b) > 1e-9:
         out.append("%s: %r against %r (more than %g%% apart)" % (path, a, b, 100 * TOLERANCE))
     return out
 
