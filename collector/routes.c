@@ -379,8 +379,10 @@ int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
     case LWS_CALLBACK_HTTP:
         /* A new request while the last one still waits for its answer would lose that
-         * answer and the connection with it (HTTP/1.1 answers in order): it must not
-         * happen, receiving is paused while a request waits; if it does, close. */
+         * answer and the connection with it (HTTP/1.1 answers in order). It must not
+         * happen: lws keeps pipelined bytes in the connection's buffer list and parses
+         * them only once the transaction before is complete (test_pipelined_reads.py);
+         * if it does, close. */
         if (req->waiting) {
             fprintf(stderr, "collector: a request came before the answer of the one"
                     " before it on the same connection; closing the connection\n");
