@@ -13,6 +13,12 @@ ROOT    := $(CURDIR)
 ifeq ($(VARIANT),asan)
 BIN     := bin/asan
 OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(VARIANT),tsan)
+# ThreadSanitizer, for the collector's threads (collector/README.md, "Checking the threads"): not part of
+# `make test`; run a test against it with VIGIL_BIN=bin/tsan. lws and SQLite are not
+# instrumented; their locks and each lws context's single thread are what they promise.
+BIN     := bin/tsan
+OPT     := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 else
 BIN     := bin
 OPT     := -O2 -g
@@ -136,6 +142,6 @@ fuzz: $(FUZZ_BIN)
 
 # Keeps bin/lws: rebuilding it means fetching Debian's source again.
 clean:
-	rm -rf bin/.obj bin/asan bin/tests bin/probe bin/collector
+	rm -rf bin/.obj bin/asan bin/tsan bin/tests bin/probe bin/collector
 
 -include $(shell find bin/.obj bin/fuzz/.obj -name '*.d' 2>/dev/null)
