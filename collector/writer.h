@@ -106,6 +106,8 @@ int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t 
 #define WRITER_REPLAY_BATCHES 4     /* spooled batches replayed between two batches */
 #define WRITER_REPLAY_EVERY_MS 1000 /* how often an idle writer looks at the spool */
 #define WRITER_RETAIN_EVERY_MS 1000
+#define WRITER_LINGER_US 500        /* group commit under load: the longest wait (writer.c) */
+#define WRITER_LINGER_GAP_US 100    /* ... which ends when no request came within this */
 
 /* Turns on retention before the first item is submitted: between batches, at most once
  * a second (at once again while a pass still finds a full batch to delete), the writer
