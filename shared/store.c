@@ -149,7 +149,7 @@ static long long minute_ceil(long long ms);
 #define PV_DIMS_OF(t) t ".browser, " t ".os, " t ".device, " t ".country, " t ".conn, " t ".page"
 
 enum { ST_PAGEVIEW_NEW, ST_PAGEVIEW, ST_METRIC, ST_METRIC_OLD, ST_METRIC_SET, ST_ERROR, ST_HAS_ERROR, ST_GROUP,
-       ST_N };
+       ST_BEGIN, ST_COMMIT, ST_N };
 
 #define PAGEVIEW_INSERT                                                                    \
     "INSERT INTO pageviews (app, version, pv, session, page, nav, client_ts, received,"     \
@@ -192,6 +192,9 @@ static const char *const statements[ST_N] = {
     "INSERT INTO error_groups (fingerprint, app, message, source, first_seen, last_seen,"
     " count) VALUES (?,?,?,?,?,?,1) ON CONFLICT (fingerprint) DO UPDATE SET"
     " last_seen = excluded.last_seen, count = count + 1",
+    /* A batch's transaction, prepared once rather than parsed for each batch. */
+    "BEGIN IMMEDIATE",
+    "COMMIT",
 };
 
 struct store {
@@ -575,13 +578,24 @@ int store_checkpoint(struct store *s, char *err, size_t errlen)
     return 0;
 }
 
+static int run(struct store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen);
+
+/* Runs BEGIN or COMMIT (statement i), prepared on a writable store. 0 or -1 with err. */
+static int transaction(struct store *s, int i, const char *what, char *err, size_t errlen)
+{
+    if (!s->st[i]) {
+        if (sqlite3_exec(s->db, statements[i], NULL, NULL, NULL) != SQLITE_OK)
+            return db_error(s, what, err, errlen);
+        return 0;
+    }
+    return run(s, s->st[i], what, err, errlen);
+}
+
 int store_begin(struct store *s, char *err, size_t errlen)
 {
     if (s->ch)
         return s->chw ? chwrite_begin(s->chw, err, errlen) : no_writes(err, errlen);
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(s, "starting a transaction", err, errlen);
-    return 0;
+    return transaction(s, ST_BEGIN, "starting a transaction", err, errlen);
 }
 
 int store_commit(struct store *s, char *err, size_t errlen)
@@ -592,8 +606,7 @@ int store_commit(struct store *s, char *err, size_t errlen)
         store_rollback(s);
         return -1;
     }
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        db_error(s, "committing", err, errlen);
+    if (transaction(s, ST_COMMIT, "committing", err, errlen) < 0) {
         store_rollback(s);
         return -1;
     }
