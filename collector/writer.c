@@ -150,7 +150,8 @@ static void linger(struct writer *w)
         double left_us = (until - clock_mono_ms()) * 1000.0;
         if (left_us <= 0)
             break;
-        struct timespec d = {0, (long)(left_us < WRITER_LINGER_GAP_US ? left_us : WRITER_LINGER_GAP_US) * 1000L};
+        long us = left_us < WRITER_LINGER_GAP_US ? (long)left_us : WRITER_LINGER_GAP_US;
+        struct timespec d = {0, us * 1000L};
         pthread_mutex_unlock(&w->lock);
         nanosleep(&d, NULL);
         pthread_mutex_lock(&w->lock);
