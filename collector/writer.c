@@ -325,6 +325,7 @@ static void *writer_main(void *arg)
             pthread_mutex_unlock(&w->lock);
             replay(w);
             retain(w);
+            checkpoint(w);      /* retention's deletes go through the WAL too */
             pthread_mutex_lock(&w->lock);
             continue;
         }
