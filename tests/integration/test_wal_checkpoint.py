@@ -76,6 +76,9 @@ def test_wal_stays_bounded():
 
 def main():
     run_group(test_wal_stays_bounded)
+    reports = harness.collector_sanitizer_reports()
+    check("no collector printed a sanitizer report (with VIGIL_BIN=bin/asan)", not reports,
+          reports[:1])
     return harness.finish()
 
 
