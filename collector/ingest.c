@@ -13,6 +13,7 @@
 #include "live.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "routes.h"
 #include "server.h"
 #include "uaclass.h"
 #include "watch.h"
@@ -58,7 +59,7 @@ static int trusted(const struct server *srv, const char *addr)
 static void client_address(struct server *srv, struct lws *wsi, char *out, size_t outlen)
 {
     char xff[1024];
-    lws_get_peer_simple(wsi, out, outlen);
+    snprintf(out, outlen, "%s", route_peer(wsi, xff, sizeof xff));
     if (strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.'))
         memmove(out, out + 7, strlen(out + 7) + 1);
     if (!trusted(srv, out) || lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) <= 0)

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -249,27 +250,54 @@ static int waiting_take(int fd)
     return -1;
 }
 
+/* What a connection keeps from one request to the next (its opaque user data): its
+ * slot, and its peer's address once asked. Asking the kernel for each request on a
+ * kept-alive connection (getpeername) cost a service thread 6% of its time (perf,
+ * scripts/bench-collector). */
+struct route_conn {
+    int slot;                   /* in peers, or -1 when not counted */
+    char peer[64];              /* "" until route_peer asks */
+};
+
 static void peer_release(struct lws *wsi)
 {
-    intptr_t slot = (intptr_t)lws_get_opaque_user_data(wsi) - 1;
-    if (slot >= 0) {
-        pthread_mutex_lock(&peers_lock);
-        peers_close(&peers, (int)slot);
-        pthread_mutex_unlock(&peers_lock);
-        lws_set_opaque_user_data(wsi, NULL);
-    }
+    struct route_conn *c = lws_get_opaque_user_data(wsi);
+    if (!c)
+        return;
+    pthread_mutex_lock(&peers_lock);
+    peers_close(&peers, c->slot);
+    pthread_mutex_unlock(&peers_lock);
+    lws_set_opaque_user_data(wsi, NULL);
+    free(c);
 }
 
-/* The connection is bound: the slot counted for its socket goes with it. */
+/* The connection is bound: the slot counted for its socket goes with it. Out of
+ * memory, the connection is not counted (its slot is given back at once). */
 static void peer_bind(struct lws *wsi)
 {
     if (lws_get_opaque_user_data(wsi))
         return;
+    struct route_conn *c = calloc(1, sizeof *c);
     pthread_mutex_lock(&peers_lock);
     int slot = waiting_take(lws_get_socket_fd(wsi));
+    if (!c)
+        peers_close(&peers, slot);
     pthread_mutex_unlock(&peers_lock);
-    if (slot >= 0)
-        lws_set_opaque_user_data(wsi, (void *)(intptr_t)(slot + 1));
+    if (!c)
+        return;
+    c->slot = slot;
+    lws_set_opaque_user_data(wsi, c);
+}
+
+const char *route_peer(struct lws *wsi, char *buf, size_t len)
+{
+    struct route_conn *c = lws_get_opaque_user_data(wsi);
+    if (c && c->peer[0])
+        return c->peer;
+    lws_get_peer_simple(wsi, buf, len);
+    if (c && strlen(buf) < sizeof c->peer)
+        memcpy(c->peer, buf, strlen(buf) + 1);
+    return buf;
 }
 
 /* A new connection from the socket fd: 0 to take it, 1 to close it at once. A peer among

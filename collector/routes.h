@@ -66,6 +66,11 @@ const char *route_auth_doc(enum route_auth a);
 /* Writes the README's route table (Markdown, one row per route). 0 or -1. */
 int route_doc_table(struct buf *b);
 
+/* The connection's peer address (lws_get_peer_simple), asked of the kernel once per
+ * connection and kept with it; buf (len bytes) is used the first time, or when nothing
+ * can be kept. */
+const char *route_peer(struct lws *wsi, char *buf, size_t len);
+
 /* The "http" protocol's callback (lws_protocols). */
 int route_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                         void *in, size_t len);

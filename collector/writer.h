@@ -3,14 +3,17 @@
  *
  * The HTTP service thread never waits on disk. It submits each accepted request body (its
  * beacons and server metadata) to a bounded queue; the writer thread takes up to
- * batch_rows rows' worth of queued items (waiting at most batch_ms for more), stores them
- * in one transaction, and hands them back as done, each with the status its client must
+ * batch_rows rows' worth of queued items (waiting at most batch_ms for more; with a
+ * batch_ms of 0, under load only, while requests keep coming, WRITER_LINGER_US at most),
+ * stores them in one transaction, and hands them back as done, each with the status its client must
  * get: 204 once the transaction holding it committed, 503 (with {"error": reason} as the
  * item's response) if it failed. On ClickHouse a transaction is a batch that commits when
  * ClickHouse or the spool took it; between batches, and once a second when idle, the
  * writer replays spooled batches (store_replay, WRITER_REPLAY_BATCHES at a time). After each batch
  * it calls wake() (the collector passes lws_cancel_service) so that the service threads
- * collect the done items with writer_take_done(), each its own (writer_item.tsi).
+ * collect the done items with writer_take_done(), each its own (writer_item.tsi), and
+ * then checkpoints the WAL when one is due (store_defer_checkpoints: not inside the
+ * COMMIT, where the answers would wait for it).
  */
 #ifndef VIGIL_WRITER_H
 #define VIGIL_WRITER_H
@@ -106,6 +109,8 @@ int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t 
 #define WRITER_REPLAY_BATCHES 4     /* spooled batches replayed between two batches */
 #define WRITER_REPLAY_EVERY_MS 1000 /* how often an idle writer looks at the spool */
 #define WRITER_RETAIN_EVERY_MS 1000
+#define WRITER_LINGER_US 500        /* group commit under load: the longest wait (writer.c) */
+#define WRITER_LINGER_GAP_US 100    /* ... which ends when no request came within this */
 
 /* Turns on retention before the first item is submitted: between batches, at most once
  * a second (at once again while a pass still finds a full batch to delete), the writer

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdatomic.h>
@@ -147,19 +148,27 @@ static long long minute_ceil(long long ms);
 #define PV_DIMS "browser, os, device, country, conn, page"
 #define PV_DIMS_OF(t) t ".browser, " t ".os, " t ".device, " t ".country, " t ".conn, " t ".page"
 
-enum { ST_PAGEVIEW, ST_METRIC, ST_METRIC_OLD, ST_METRIC_SET, ST_ERROR, ST_HAS_ERROR, ST_GROUP,
-       ST_N };
+enum { ST_PAGEVIEW_NEW, ST_PAGEVIEW, ST_METRIC, ST_METRIC_OLD, ST_METRIC_SET, ST_ERROR,
+       ST_HAS_ERROR, ST_GROUP, ST_BEGIN, ST_COMMIT, ST_N };
+
+#define PAGEVIEW_INSERT                                                                    \
+    "INSERT INTO pageviews (app, version, pv, session, page, nav, client_ts, received,"     \
+    " last_received, browser, browser_major, os, device, country, conn, device_hint,"      \
+    " viewport, dpr, attrs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
 static const char *const statements[ST_N] = {
+    /* A new page view, the common case: its row id, counts and slices are known without
+     * reading the row back, and a RETURNING clause costs an ephemeral table per statement
+     * (perf under scripts/bench-collector: about 4% of the writer's time). A
+     * conflict changes nothing here: ST_PAGEVIEW then merges the beacon. */
+    PAGEVIEW_INSERT " ON CONFLICT (app, version, pv) DO NOTHING",
     /* A later beacon of the same (app, version, pv) joins its page view. It may fill what
      * the first one left out (nav comes with the first metric), but not the columns the
      * rollups slice by (page, conn; browser, os, device and country are the server's):
      * the slices a page view's values were filed under never change, so that an update
      * of a value takes it out of the slice it went into. */
-    "INSERT INTO pageviews (app, version, pv, session, page, nav, client_ts, received,"
-    " last_received, browser, browser_major, os, device, country, conn, device_hint,"
-    " viewport, dpr, attrs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (app, version, pv) DO UPDATE SET last_received = excluded.last_received,"
+    PAGEVIEW_INSERT " ON CONFLICT (app, version, pv) DO UPDATE SET"
+    " last_received = excluded.last_received,"
     " session = coalesce(session, excluded.session),"
     " nav = coalesce(nav, excluded.nav), client_ts = coalesce(client_ts, excluded.client_ts),"
     " device_hint = coalesce(device_hint, excluded.device_hint),"
@@ -184,6 +193,9 @@ static const char *const statements[ST_N] = {
     "INSERT INTO error_groups (fingerprint, app, message, source, first_seen, last_seen,"
     " count) VALUES (?,?,?,?,?,?,1) ON CONFLICT (fingerprint) DO UPDATE SET"
     " last_seen = excluded.last_seen, count = count + 1",
+    /* A batch's transaction, prepared once rather than parsed for each batch. */
+    "BEGIN IMMEDIATE",
+    "COMMIT",
 };
 
 struct store {
@@ -191,6 +203,8 @@ struct store {
     char *path;
     sqlite3_stmt *st[ST_N];
     struct rollup *rollup;      /* the open transaction's rollup deltas (writable store) */
+    int defer_checkpoints;      /* store_defer_checkpoints */
+    int wal_frames;             /* frames in the WAL after the last commit, when deferred */
     int timeout_ms;             /* a read's time limit, 0 for none */
     double deadline;            /* monotonic ms when the running statement must stop */
     atomic_int interrupted;     /* store_interrupt: every statement from now on fails */
@@ -379,6 +393,18 @@ int store_open_opts(struct store **out, const struct store_opts *o, char *err, s
     return 0;
 }
 
+/* SQLite counts every allocation for sqlite3_memory_used() (which Vigil never asks)
+ * under a global mutex: two lock operations per malloc and free, 3% of the writer's time
+ * (perf, scripts/bench-collector). SQLITE_CONFIG_MEMSTATUS off drops them; it must come
+ * before SQLite initializes (sqlite.org/c3ref/config.html), hence once, before the first
+ * open, and a refusal (SQLite already initialized by someone else) changes nothing. */
+static pthread_once_t sqlite_configured = PTHREAD_ONCE_INIT;
+
+static void configure_sqlite(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(struct store **out, const char *path, int readonly, char *err, size_t errlen)
 {
     struct store *s = calloc(1, sizeof *s);
@@ -386,6 +412,7 @@ int store_open(struct store **out, const char *path, int readonly, char *err, si
     int rc = -1;
 
     *out = NULL;
+    pthread_once(&sqlite_configured, configure_sqlite);
     if (!s || !(s->path = strdup(path)))
         goto out;
     if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -522,13 +549,54 @@ static int no_writes(char *err, size_t errlen)
     return -1;
 }
 
+/* SQLite's WAL hook: after each commit, the frames in the WAL. */
+static int wal_counted(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((struct store *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+void store_defer_checkpoints(struct store *s)
+{
+    if (!s->db)
+        return;
+    /* A WAL hook replaces the automatic checkpoint, which is SQLite's own WAL hook
+     * (sqlite.org/c3ref/wal_autocheckpoint.html). */
+    sqlite3_wal_hook(s->db, wal_counted, s);
+    s->defer_checkpoints = 1;
+}
+
+int store_checkpoint(struct store *s, char *err, size_t errlen)
+{
+    if (!s->defer_checkpoints || s->wal_frames < STORE_CHECKPOINT_FRAMES)
+        return 0;
+    s->wal_frames = 0;
+    if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+        != SQLITE_OK)
+        return db_error(s, "checkpointing the WAL", err, errlen);
+    return 0;
+}
+
+static int run(struct store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen);
+
+/* Runs BEGIN or COMMIT (statement i), prepared on a writable store. 0 or -1 with err. */
+static int transaction(struct store *s, int i, const char *what, char *err, size_t errlen)
+{
+    if (!s->st[i]) {
+        if (sqlite3_exec(s->db, statements[i], NULL, NULL, NULL) != SQLITE_OK)
+            return db_error(s, what, err, errlen);
+        return 0;
+    }
+    return run(s, s->st[i], what, err, errlen);
+}
+
 int store_begin(struct store *s, char *err, size_t errlen)
 {
     if (s->ch)
         return s->chw ? chwrite_begin(s->chw, err, errlen) : no_writes(err, errlen);
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(s, "starting a transaction", err, errlen);
-    return 0;
+    return transaction(s, ST_BEGIN, "starting a transaction", err, errlen);
 }
 
 int store_commit(struct store *s, char *err, size_t errlen)
@@ -539,8 +607,7 @@ int store_commit(struct store *s, char *err, size_t errlen)
         store_rollback(s);
         return -1;
     }
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        db_error(s, "committing", err, errlen);
+    if (transaction(s, ST_COMMIT, "committing", err, errlen) < 0) {
         store_rollback(s);
         return -1;
     }
@@ -575,9 +642,15 @@ static void bind_str(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-static void bind_json(sqlite3_stmt *st, int i, const json_t *v, char **keep)
+/* v as the text a column keeps (NULL for none), into *keep (free() it). */
+static void column_json(const json_t *v, char **keep)
 {
     *keep = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+}
+
+static void bind_json(sqlite3_stmt *st, int i, const json_t *v, char **keep)
+{
+    column_json(v, keep);
     bind_str(st, i, *keep);
 }
 
@@ -747,22 +820,13 @@ out:
     return rc;
 }
 
-int store_insert_beacon(struct store *s, const json_t *b, const struct beacon_meta *m,
-                        char *err, size_t errlen)
+/* Binds a beacon's page view columns, in PAGEVIEW_INSERT's order, to st. */
+static void bind_pageview(sqlite3_stmt *st, const json_t *b, const struct beacon_meta *m,
+                          const char *attrs)
 {
-    sqlite3_stmt *st = s->st[ST_PAGEVIEW];
-    const json_t *ctx = json_object_get(b, "ctx");
-    const json_t *app = json_object_get(b, "app"), *version = json_object_get(b, "version");
-    json_t *ts = json_object_get(b, "ts");
-    char *attrs = NULL;
-    long long pageview = -1, beacons = 0;
-    int rows = 1, had_error = 0, errors = 0;
-    struct point_copy pv;
-
-    if (s->ch)
-        return s->chw ? chwrite_beacon(s->chw, b, m, err, errlen) : no_writes(err, errlen);
-    bind_text(st, 1, app);
-    bind_text(st, 2, version);
+    const json_t *ctx = json_object_get(b, "ctx"), *ts = json_object_get(b, "ts");
+    bind_text(st, 1, json_object_get(b, "app"));
+    bind_text(st, 2, json_object_get(b, "version"));
     bind_text(st, 3, json_object_get(b, "pv"));
     bind_text(st, 4, json_object_get(b, "session"));
     bind_text(st, 5, json_object_get(b, "page"));
@@ -781,21 +845,81 @@ int store_insert_beacon(struct store *s, const json_t *b, const struct beacon_me
     bind_text(st, 17, json_object_get(ctx, "viewport"));
     if (json_object_get(ctx, "dpr"))
         sqlite3_bind_double(st, 18, json_number_value(json_object_get(ctx, "dpr")));
-    bind_json(st, 19, json_object_get(b, "attrs"), &attrs);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        pageview = sqlite3_column_int64(st, 0);
-        beacons = sqlite3_column_int64(st, 1);
-        had_error = sqlite3_column_int(st, 2);
-        copy_point(&pv, json_string_value(app), st, 3, 4, 5);
+    bind_str(st, 19, attrs);
+}
+
+/* A new page view's rollup point, as its row holds it (the columns bind_pageview bound:
+ * a server field "" is NULL, a beacon's string as sent); borrowed from b and m. */
+static void new_point(struct point_copy *c, const json_t *b, const struct beacon_meta *m)
+{
+    const char *server[4] = {m->browser, m->os, m->device, m->country};
+    c->p.app = json_string_value(json_object_get(b, "app"));
+    c->p.version = json_string_value(json_object_get(b, "version"));
+    c->p.received_ms = m->received_ms;
+    for (int d = 0; d < 4; d++)
+        c->p.dim[d] = *server[d] ? server[d] : NULL;
+    c->p.dim[4] = json_string_value(json_object_get(json_object_get(b, "ctx"), "conn"));
+    c->p.dim[5] = json_string_value(json_object_get(b, "page"));
+}
+
+_Static_assert(ROLLUP_DIMS == 6, "new_point fills browser, os, device, country, conn, page");
+
+/* Stores a beacon's page view, or merges the beacon into the one stored: its row id, its
+ * beacons and has_error after this one, and its rollup point into pv. 0 or -1 with err. */
+static int store_pageview(struct store *s, const json_t *b, const struct beacon_meta *m,
+                          long long *pageview, long long *beacons, int *had_error,
+                          struct point_copy *pv, char *err, size_t errlen)
+{
+    char *attrs = NULL;
+    sqlite3_stmt *st = s->st[ST_PAGEVIEW_NEW];
+    int rc = -1;
+
+    column_json(json_object_get(b, "attrs"), &attrs);
+    bind_pageview(st, b, m, attrs);
+    if (run(s, st, "storing a page view", err, errlen) < 0)
+        goto out;
+    if (sqlite3_changes(s->db) == 1) {
+        *pageview = sqlite3_last_insert_rowid(s->db);
+        *beacons = 1;
+        *had_error = 0;
+        new_point(pv, b, m);
+        rc = 0;
+        goto out;
     }
-    if (run(s, st, "storing a page view", err, errlen) < 0 || pageview < 0) {
-        free(attrs);
-        if (pageview < 0 && rc == SQLITE_ROW)
-            snprintf(err, errlen, "storing a page view: no row id");
-        return -1;
+    st = s->st[ST_PAGEVIEW];
+    bind_pageview(st, b, m, attrs);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *pageview = sqlite3_column_int64(st, 0);
+        *beacons = sqlite3_column_int64(st, 1);
+        *had_error = sqlite3_column_int(st, 2);
+        copy_point(pv, json_string_value(json_object_get(b, "app")), st, 3, 4, 5);
     }
+    if (run(s, st, "storing a page view", err, errlen) < 0)
+        goto out;
+    if (step != SQLITE_ROW) {
+        snprintf(err, errlen, "storing a page view: no row id");
+        goto out;
+    }
+    rc = 0;
+out:
     free(attrs);
+    return rc;
+}
+
+int store_insert_beacon(struct store *s, const json_t *b, const struct beacon_meta *m,
+                        char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    const json_t *app = json_object_get(b, "app"), *version = json_object_get(b, "version");
+    long long pageview = -1, beacons = 0;
+    int rows = 1, had_error = 0, errors = 0;
+    struct point_copy pv;
+
+    if (s->ch)
+        return s->chw ? chwrite_beacon(s->chw, b, m, err, errlen) : no_writes(err, errlen);
+    if (store_pageview(s, b, m, &pageview, &beacons, &had_error, &pv, err, errlen) < 0)
+        return -1;
     /* The page view is counted once, under the version and minute it was first stored
      * with (a later beacon of it merges into that row). */
     if (beacons == 1 && rollup_views(s->rollup, &pv.p, 1, 0) < 0)

@@ -85,6 +85,17 @@ struct store_spool_stats {
 };
 void store_spool_stats(const struct store *s, struct store_spool_stats *out);
 
+/* The collector's writer checkpoints the WAL between batches, after their answers went
+ * out, instead of inside the COMMIT that crosses SQLite's threshold (a 204 would wait for
+ * it). store_defer_checkpoints turns the automatic checkpoint of s off and counts the
+ * WAL's frames instead; store_checkpoint then runs the same PASSIVE checkpoint the
+ * automatic one would, once the WAL holds STORE_CHECKPOINT_FRAMES frames (SQLite's
+ * default threshold), and is a no-op before that, on a store that did not defer and on
+ * ClickHouse. 0, or -1 with err. */
+#define STORE_CHECKPOINT_FRAMES 1000
+void store_defer_checkpoints(struct store *s);
+int store_checkpoint(struct store *s, char *err, size_t errlen);
+
 /* Transactions around store_insert_beacon calls. Each returns 0 or -1 with err. */
 int store_begin(struct store *s, char *err, size_t errlen);
 int store_commit(struct store *s, char *err, size_t errlen);
