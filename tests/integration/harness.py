@@ -511,6 +511,13 @@ def collector_sanitizer_reports(collectors=None):
     return reports
 
 
+def check_collectors_clean():
+    """Checks that no collector this test file started printed a sanitizer report (ASan,
+    UBSan or TSan: SANITIZER) in its logs."""
+    reports = collector_sanitizer_reports()
+    check("no collector printed a sanitizer report", not reports, reports[:2])
+
+
 # ---------------------------------------------------------------- HTTP helpers
 
 class Resp:
