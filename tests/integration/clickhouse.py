@@ -74,6 +74,33 @@ USERS = """<?xml version="1.0"?>
 """
 
 
+def unit_env(ch, password):
+    """The environment a C test against ClickHouse reads (tests/unit/test_chstore.c,
+    test_chread.c): ch's URL and a private file with its password."""
+    pwfile = harness.write_private(os.path.join(harness.tempdir(), "chpass"), password + "\n")
+    return dict(os.environ, VIGIL_CLICKHOUSE_URL=ch.url, VIGIL_CLICKHOUSE_PASSWORD_FILE=pwfile)
+
+
+def run_unit(name, args=(), env=None, timeout=600):
+    """Runs bin/tests/NAME ARGS (a C test printing TAP lines): each of its checks becomes a
+    check of this file, its "#" lines are printed, and it must exit 0. Returns how many of
+    its checks passed, and its output."""
+    binary = os.path.join(os.environ.get("VIGIL_BIN") or os.path.join(harness.ROOT, "bin"),
+                          "tests", name)
+    p = subprocess.run([binary] + list(args), env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    oks = 0
+    for line in p.stdout.splitlines():
+        if line.startswith("ok ") or line.startswith("not ok "):
+            oks += line.startswith("ok ")
+            harness.check(line.split(" - ", 1)[1], line.startswith("ok "), "in " + name)
+        elif line.startswith("#"):
+            print(line)
+    harness.check(" ".join([name] + list(args)) + " exits 0", p.returncode == 0,
+                  p.stderr[-2000:])
+    return oks, p.stdout
+
+
 class ClickHouseError(Exception):
     pass
 

@@ -7,34 +7,21 @@ of an unreachable ClickHouse comes within the client's timeout."""
 
 import os
 import socket
-import subprocess
 import sys
 import time
 
 import harness
-from clickhouse import ClickHouse
-
-BIN = os.environ.get("VIGIL_BIN") or os.path.join(harness.ROOT, "bin")
-TEST = os.path.join(BIN, "tests", "test_chstore")
+from clickhouse import ClickHouse, run_unit, unit_env
 
 
 def run(args, env):
-    p = subprocess.run([TEST] + args, env=env, capture_output=True, text=True, timeout=300)
-    for line in p.stdout.splitlines():
-        if line.startswith("ok ") or line.startswith("not ok "):
-            harness.check(line.split(" - ", 1)[1], line.startswith("ok "), "in test_chstore")
-    harness.check("test_chstore %s exits 0" % " ".join(args), p.returncode == 0,
-                  p.stderr[-2000:])
+    run_unit("test_chstore", args, env, timeout=300)
 
 
 def main():
     password = "ch-pass-0123456789-abc"
-    d = harness.tempdir()
-    pwfile = harness.write_private(os.path.join(d, "chpass"), password + "\n")
     with ClickHouse(password=password, database="vigil") as ch:
-        env = dict(os.environ, VIGIL_CLICKHOUSE_URL=ch.url,
-                   VIGIL_CLICKHOUSE_PASSWORD_FILE=pwfile)
-        run([], env)
+        run([], unit_env(ch, password))
         url = ch.url
         ch.stop()
         t0 = time.monotonic()
