@@ -47,7 +47,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
 
 .PHONY: all test asan bench bench-stats demo clean setup fuzz
 .SECONDARY:
-all: $(BIN)/probe $(BIN)/collector $(UNIT_BIN) web/dist/vigil.js
+all: $(BIN)/probe $(BIN)/collector $(UNIT_BIN) $(BIN)/tests/syncgate.so web/dist/vigil.js
 
 # The beacon: esbuild through npm (web/README.md). npm ci runs in scripts/setup; here
 # too if node_modules is missing, so that a plain `make` works after a fresh clone.
@@ -83,6 +83,11 @@ $(BIN)/tests/%: $(OBJ)/tests/unit/%.o $(PROBE_OBJ) $(COLL_OBJ) $(OBJ)/libvigil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lz -lcap
 
+# A slow disk on demand for the integration tests (tests/shims/syncgate.c), loaded with
+# LD_PRELOAD; not instrumented in any variant, as it only waits.
+$(BIN)/tests/syncgate.so: tests/shims/syncgate.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -shared -fPIC -o $@ $< -ldl
 setup:
 	scripts/setup
 

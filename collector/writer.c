@@ -257,7 +257,8 @@ static void checkpoint(struct writer *w)
     int rc = store_checkpoint(w->store, err, sizeof err);
     if (rc < 0 && !w->checkpoint_failing)
         fprintf(stderr, "collector: %s (the WAL grows until a checkpoint works)\n", err);
-    w->checkpoint_failing = rc < 0;
+    if (rc != 0)
+        w->checkpoint_failing = rc < 0;
 }
 
 /* One retention pass, when one is due. Called unlocked, between batches. */
@@ -395,7 +396,10 @@ int writer_start(struct writer **out, struct store *s, size_t queue_max, size_t 
         return -1;
     }
     keep_freed_memory();
-    store_defer_checkpoints(s);
+    if (store_defer_checkpoints(s, err, errlen) < 0) {
+        free(w);
+        return -1;
+    }
     w->store = s;
     w->queue_max = queue_max;
     w->batch_rows = batch_rows ? batch_rows : 1;

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "chread.h"
 #include "chstore.h"
+#include "checkpointer.h"
 #include "chwrite.h"
 #include "clickhouse.h"
 #include "clock.h"
@@ -203,7 +204,8 @@ struct store {
     char *path;
     sqlite3_stmt *st[ST_N];
     struct rollup *rollup;      /* the open transaction's rollup deltas (writable store) */
-    int defer_checkpoints;      /* store_defer_checkpoints */
+    struct checkpointer *ckpt;  /* store_defer_checkpoints: the checkpoint thread */
+    int ckpt_rounds;            /* its rounds of the checkpoint under way, 0 for none */
     int wal_frames;             /* frames in the WAL after the last commit, when deferred */
     int timeout_ms;             /* a read's time limit, 0 for none */
     double deadline;            /* monotonic ms when the running statement must stop */
@@ -514,6 +516,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    checkpointer_free(s->ckpt);
     for (int i = 0; i < ST_N; i++)
         sqlite3_finalize(s->st[i]);
     rollup_free(s->rollup);
@@ -558,25 +561,49 @@ static int wal_counted(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
-void store_defer_checkpoints(struct store *s)
+int store_defer_checkpoints(struct store *s, char *err, size_t errlen)
 {
-    if (!s->db)
-        return;
+    if (!s->db || s->ckpt)
+        return 0;
+    if (checkpointer_new(&s->ckpt, s->path, "wal-checkpoint", err, errlen) < 0)
+        return -1;
     /* A WAL hook replaces the automatic checkpoint, which is SQLite's own WAL hook
      * (sqlite.org/c3ref/wal_autocheckpoint.html). */
     sqlite3_wal_hook(s->db, wal_counted, s);
-    s->defer_checkpoints = 1;
+    return 0;
 }
 
 int store_checkpoint(struct store *s, char *err, size_t errlen)
 {
-    if (!s->defer_checkpoints || s->wal_frames < STORE_CHECKPOINT_FRAMES)
+    if (!s->ckpt)
         return 0;
+    if (s->ckpt_rounds == 0) {
+        if (s->wal_frames < STORE_CHECKPOINT_FRAMES)
+            return 0;
+        checkpointer_start(s->ckpt);
+        s->ckpt_rounds = 1;
+        return 0;
+    }
+    int log, copied;
+    int r = checkpointer_result(s->ckpt, &log, &copied, err, errlen);
+    if (r == 0)
+        return 0;                       /* still running */
+    if (r < 0) {
+        s->ckpt_rounds = 0;
+        return -1;
+    }
+    /* s->wal_frames counts what this writer committed since (the WAL hook). */
+    if (s->wal_frames - copied > STORE_CHECKPOINT_TAIL && s->ckpt_rounds < STORE_CHECKPOINT_ROUNDS) {
+        checkpointer_start(s->ckpt);
+        s->ckpt_rounds++;
+        return 0;
+    }
+    s->ckpt_rounds = 0;
     s->wal_frames = 0;
     if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
         != SQLITE_OK)
         return db_error(s, "checkpointing the WAL", err, errlen);
-    return 0;
+    return 1;
 }
 
 static int run(struct store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen);
