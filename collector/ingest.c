@@ -10,6 +10,7 @@
 #include "beacon.h"
 #include "clock.h"
 #include "http.h"
+#include "jsonarena.h"
 #include "live.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -238,28 +239,37 @@ void ingest_finish(struct server *srv, struct http_req *req)
 
     if (http_body_refused(srv, req, BEACON_BODY_MAX))
         return;
+    /* The beacons' tree lives in an arena of its own until the item is freed (jsonarena.h):
+     * a parse without malloc per node, and no free per node. */
+    struct jsonarena *arena = jsonarena_new();
+    jsonarena_enter(arena);
     json_t *beacons = beacon_parse(req->body.data ? req->body.data : "", req->body.len,
                                    field, sizeof field, msg, sizeof msg);
+    jsonarena_leave();
+    struct writer_item *item = beacons && !req->u.rum.bot ? calloc(1, sizeof *item) : NULL;
+    if (!item) {
+        if (arena)
+            jsonarena_free(arena);
+        else
+            json_decref(beacons);
+    }
     if (!beacons) {
         http_reject(srv, req, 400, field[0] ? REJ_SCHEMA : REJ_MALFORMED, msg, field);
         return;
     }
     if (req->u.rum.bot) {
         metrics_bot(srv->metrics);
-        json_decref(beacons);
         http_answer(req, 204, NULL, NULL);
         return;
     }
-    struct writer_item *item = calloc(1, sizeof *item);
     if (item) {
         item->beacons = beacons;
+        item->arena = arena;
         item->meta = req->u.rum.meta;
         size_t i;
         json_t *b;
         json_array_foreach(beacons, i, b)
             item->rows += 1 + json_array_size(json_object_get(b, "events"));
-    } else {
-        json_decref(beacons);
     }
     server_enqueue(srv, req, item, 1);
 }

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "http.h"
 #include "ingest.h"
+#include "jsonarena.h"
 #include "live.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -298,6 +299,9 @@ int server_run(const struct server_opts *o, struct store *store, char *err, size
     struct server srv;
     SSL_CTX *client_tls = NULL;
     int rc = -1;
+
+    /* Before any of the server's threads: beacons are parsed into arenas (ingest.c). */
+    jsonarena_install();
 
     /* lws keeps a struct http_req per HTTP request and live.c's state per WebSocket. */
     const struct lws_protocols protocols[] = {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "jsonarena.h"
 
 const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS] = {
     0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000
@@ -38,7 +39,10 @@ void writer_item_free(struct writer_item *item)
 {
     if (!item)
         return;
-    json_decref(item->beacons);
+    if (item->arena)
+        jsonarena_free(item->arena);
+    else
+        json_decref(item->beacons);
     json_decref(item->request);
     json_decref(item->response);
     probe_result_free(item->probe);

@@ -41,6 +41,8 @@ struct writer_item {
     int tsi;                    /* which service thread waits for it (0 to
                                    WRITER_DONE_LISTS - 1); 0 when nobody waits */
     json_t *beacons;            /* validated beacons (owned by the item), or NULL for a call */
+    struct jsonarena *arena;    /* where beacons were parsed (owned; it goes with them), or
+                                   NULL: beacons are then freed with json_decref */
     struct beacon_meta meta;
     size_t rows;                /* rows the item will write (page views + events) */
     writer_call_fn call;        /* instead of beacons */

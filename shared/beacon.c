@@ -187,9 +187,9 @@ static int check_metric(struct ctx *c, const json_t *e, const char *at)
     if (v) {
         if (!json_is_object(v))
             return bad(c, f, "must be an object");
-        char *s = json_dumps(v, JSON_COMPACT);
-        size_t n = s ? strlen(s) : 0;
-        free(s);
+        /* Its size as JSON, written nowhere (and allocating nothing that free() would
+         * have to give back: beacon_parse may run in a jsonarena). */
+        size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
         if (n > BEACON_ATTRIBUTION_MAX)
             return bad(c, f, "larger than %d bytes", BEACON_ATTRIBUTION_MAX);
     }
