@@ -592,8 +592,10 @@ int store_checkpoint(struct store *s, char *err, size_t errlen)
         s->ckpt_rounds = 0;
         return -1;
     }
-    /* s->wal_frames counts what this writer committed since (the WAL hook). */
-    if (s->wal_frames - copied > STORE_CHECKPOINT_TAIL && s->ckpt_rounds < STORE_CHECKPOINT_ROUNDS) {
+    /* The WAL's frames not yet in the database: s->wal_frames is the WAL's length after
+     * this writer's last commit (the WAL hook), copied how much of it the round copied. */
+    if (s->wal_frames - copied > STORE_CHECKPOINT_TAIL
+        && s->ckpt_rounds < STORE_CHECKPOINT_ROUNDS) {
         checkpointer_start(s->ckpt);
         s->ckpt_rounds++;
         return 0;
