@@ -45,6 +45,14 @@ def body(i):
                        for k in range(PER_REQUEST)])
 
 
+def post(conn, i):
+    conn.request("POST", "/v1/rum", body=body(i),
+                 headers={"Content-Type": "text/plain", "User-Agent": UA})
+    r = conn.getresponse()
+    r.read()
+    return r.status
+
+
 def test_wal_stays_bounded():
     c = Collector(FAST)
     conn = http.client.HTTPConnection("127.0.0.1", c.port, timeout=30)
@@ -52,11 +60,8 @@ def test_wal_stays_bounded():
     largest_wal = 0
     wal = c.db + "-wal"
     for i in range(REQUESTS):
-        conn.request("POST", "/v1/rum", body=body(i),
-                     headers={"Content-Type": "text/plain", "User-Agent": UA})
-        r = conn.getresponse()
-        r.read()
-        statuses[r.status] = statuses.get(r.status, 0) + 1
+        status = post(conn, i)
+        statuses[status] = statuses.get(status, 0) + 1
         if os.path.exists(wal):
             largest_wal = max(largest_wal, os.path.getsize(wal))
     conn.close()
@@ -83,14 +88,6 @@ def test_wal_stays_bounded():
 
 
 SYNCGATE = os.path.join(os.path.dirname(harness.COLLECTOR), "tests", "syncgate.so")
-
-
-def post(conn, i):
-    conn.request("POST", "/v1/rum", body=body(i),
-                 headers={"Content-Type": "text/plain", "User-Agent": UA})
-    r = conn.getresponse()
-    r.read()
-    return r.status
 
 
 def wal_restarts(db):
