@@ -246,22 +246,18 @@ void ingest_finish(struct server *srv, struct http_req *req)
     json_t *beacons = beacon_parse(req->body.data ? req->body.data : "", req->body.len,
                                    field, sizeof field, msg, sizeof msg);
     jsonarena_leave();
-    struct writer_item *item = beacons && !req->u.rum.bot ? calloc(1, sizeof *item) : NULL;
-    if (!item) {
-        if (arena)
-            jsonarena_free(arena);
-        else
-            json_decref(beacons);
-    }
     if (!beacons) {
+        jsonarena_drop(arena, NULL);
         http_reject(srv, req, 400, field[0] ? REJ_SCHEMA : REJ_MALFORMED, msg, field);
         return;
     }
     if (req->u.rum.bot) {
         metrics_bot(srv->metrics);
+        jsonarena_drop(arena, beacons);
         http_answer(req, 204, NULL, NULL);
         return;
     }
+    struct writer_item *item = calloc(1, sizeof *item);
     if (item) {
         item->beacons = beacons;
         item->arena = arena;
@@ -270,6 +266,8 @@ void ingest_finish(struct server *srv, struct http_req *req)
         json_t *b;
         json_array_foreach(beacons, i, b)
             item->rows += 1 + json_array_size(json_object_get(b, "events"));
+    } else {
+        jsonarena_drop(arena, beacons);
     }
     server_enqueue(srv, req, item, 1);
 }

@@ -39,10 +39,7 @@ void writer_item_free(struct writer_item *item)
 {
     if (!item)
         return;
-    if (item->arena)
-        jsonarena_free(item->arena);
-    else
-        json_decref(item->beacons);
+    jsonarena_drop(item->arena, item->beacons);
     json_decref(item->request);
     json_decref(item->response);
     probe_result_free(item->probe);

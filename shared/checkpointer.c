@@ -18,7 +18,7 @@ struct checkpointer {
     int state;                  /* IDLE, ASKED, RUNNING, DONE */
     int stopping;
     int rc;                     /* the last checkpoint's SQLite result code */
-    int log, copied;            /* ... and its frame counts */
+    int copied;                 /* ... and the frames it left in the database */
     char why[256];              /* ... and SQLite's message when it failed */
 };
 
@@ -35,13 +35,12 @@ static void *checkpointer_main(void *arg)
         c->state = RUNNING;
         pthread_mutex_unlock(&c->lock);
 
-        int log = -1, copied = -1;
-        int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+        int copied = -1;
+        int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
                                            &copied);
 
         pthread_mutex_lock(&c->lock);
         c->rc = rc;
-        c->log = log;
         c->copied = copied;
         if (rc != SQLITE_OK)
             snprintf(c->why, sizeof c->why, "%s", sqlite3_errmsg(c->db));
@@ -98,15 +97,13 @@ void checkpointer_start(struct checkpointer *c)
     pthread_mutex_unlock(&c->lock);
 }
 
-int checkpointer_result(struct checkpointer *c, int *log, int *copied, char *err,
-                        size_t errlen)
+int checkpointer_result(struct checkpointer *c, int *copied, char *err, size_t errlen)
 {
     int r = 0;
 
     pthread_mutex_lock(&c->lock);
     if (c->state == DONE) {
         c->state = IDLE;
-        *log = c->log;
         *copied = c->copied;
         r = 1;
         if (c->rc != SQLITE_OK) {

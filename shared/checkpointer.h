@@ -27,11 +27,10 @@ int checkpointer_new(struct checkpointer **out, const char *path, const char *na
 void checkpointer_start(struct checkpointer *c);
 
 /* The checkpoint started last: 0 while it runs (or when none was started since the last
- * result was taken); 1 once it is done, with *log the frames the WAL held and *copied
- * those now in the database (sqlite3_wal_checkpoint_v2's pnLog and pnCkpt); -1 when it
- * failed, with err. A result is taken once. */
-int checkpointer_result(struct checkpointer *c, int *log, int *copied, char *err,
-                        size_t errlen);
+ * result was taken); 1 once it is done, with *copied the WAL's frames now in the
+ * database (sqlite3_wal_checkpoint_v2's pnCkpt); -1 when it failed, with err. A result
+ * is taken once. */
+int checkpointer_result(struct checkpointer *c, int *copied, char *err, size_t errlen);
 
 /* Waits for a running checkpoint to end, stops the thread and closes its connection.
  * NULL is a no-op. */

@@ -89,6 +89,14 @@ void jsonarena_leave(void)
     current = NULL;
 }
 
+void jsonarena_drop(struct jsonarena *a, json_t *doc)
+{
+    if (a)
+        jsonarena_free(a);
+    else
+        json_decref(doc);
+}
+
 void jsonarena_free(struct jsonarena *a)
 {
     if (!a)

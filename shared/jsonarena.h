@@ -13,6 +13,8 @@
 #ifndef VIGIL_JSONARENA_H
 #define VIGIL_JSONARENA_H
 
+#include <jansson.h>
+
 /* Sets jansson's allocation functions to this module's. Call once, before any thread
  * other than the caller uses jansson (json_set_alloc_funcs is not thread-safe). */
 void jsonarena_install(void);
@@ -33,5 +35,9 @@ void jsonarena_leave(void);
 /* Gives back all of a's memory: every document parsed in its scope goes with it, without
  * json_decref, and no reference into them may be used after. NULL is a no-op. */
 void jsonarena_free(struct jsonarena *a);
+
+/* Gives back doc, parsed in a's scope: with jsonarena_free(a), or json_decref(doc) when a
+ * is NULL (jsonarena_new gave none). doc may be NULL. */
+void jsonarena_drop(struct jsonarena *a, json_t *doc);
 
 #endif

@@ -584,8 +584,8 @@ int store_checkpoint(struct store *s, char *err, size_t errlen)
         s->ckpt_rounds = 1;
         return 0;
     }
-    int log, copied;
-    int r = checkpointer_result(s->ckpt, &log, &copied, err, errlen);
+    int copied;
+    int r = checkpointer_result(s->ckpt, &copied, err, errlen);
     if (r == 0)
         return 0;                       /* still running */
     if (r < 0) {
